@@ -1,0 +1,62 @@
+//! The program's error type and how it maps to an exit status.
+
+use std::fmt;
+
+/// Exit status for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit status for a failure at run time (a source could not be read, …).
+pub const EXIT_RUNTIME: i32 = 1;
+/// Exit status for a usage error (bad flag, bad value).
+pub const EXIT_USAGE: i32 = 2;
+
+/// An error that ends the program: printed as one `tcpstat: …` line.
+#[derive(Debug)]
+pub enum Error {
+    /// The command line was wrong; exit 2.
+    Usage(String),
+    /// Something failed while running; exit 1.
+    Runtime(String),
+    /// Writing to stdout failed; a broken pipe is a quiet success.
+    Output(std::io::Error),
+}
+
+impl Error {
+    /// A runtime failure with a message.
+    pub fn runtime(msg: impl Into<String>) -> Error {
+        Error::Runtime(msg.into())
+    }
+
+    /// A usage error with a message.
+    pub fn usage(msg: impl Into<String>) -> Error {
+        Error::Usage(msg.into())
+    }
+
+    /// The exit status this error ends the program with.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => EXIT_USAGE,
+            Error::Runtime(_) => EXIT_RUNTIME,
+            Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+            Error::Output(_) => EXIT_RUNTIME,
+        }
+    }
+
+    /// True when the error should end the program without a message.
+    pub fn is_quiet(&self) -> bool {
+        matches!(self, Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Usage(m) | Error::Runtime(m) => f.write_str(m),
+            Error::Output(e) => write!(f, "writing output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result with the program's error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

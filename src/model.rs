@@ -1,0 +1,234 @@
+//! The one socket model every source fills and every renderer reads.
+//!
+//! Sources (netlink, /proc) normalise kernel data into [`Socket`]; owners are
+//! kept apart in a [`crate::process::ProcessMap`] keyed by inode so that rows
+//! stay small and a listing without `-p` never pays for them.
+
+use std::fmt;
+use std::net::IpAddr;
+
+/// Address family of a socket, printed as netstat's `Proto` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// AF_INET, shown as `tcp`.
+    Inet,
+    /// AF_INET6, shown as `tcp6`.
+    Inet6,
+}
+
+impl Family {
+    /// netstat's protocol name for this family.
+    pub fn proto(self) -> &'static str {
+        match self {
+            Family::Inet => "tcp",
+            Family::Inet6 => "tcp6",
+        }
+    }
+}
+
+/// TCP state, numbered as the kernel numbers it (`include/net/tcp_states.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TcpState {
+    Established = 1,
+    SynSent = 2,
+    SynRecv = 3,
+    FinWait1 = 4,
+    FinWait2 = 5,
+    TimeWait = 6,
+    Close = 7,
+    CloseWait = 8,
+    LastAck = 9,
+    Listen = 10,
+    Closing = 11,
+}
+
+impl TcpState {
+    /// All states, in kernel order.
+    pub const ALL: [TcpState; 11] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+    ];
+
+    /// Maps a kernel state number. TCP_NEW_SYN_RECV (12), the state of a
+    /// request socket, is reported as SYN_RECV as netstat and ss do.
+    pub fn from_kernel(n: u8) -> Option<TcpState> {
+        match n {
+            1..=11 => Some(TcpState::ALL[usize::from(n) - 1]),
+            12 => Some(TcpState::SynRecv),
+            _ => None,
+        }
+    }
+
+    /// netstat's spelling of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+        }
+    }
+
+    /// Bit of this state in an inet_diag state mask (`1 << state`).
+    pub fn mask_bit(self) -> u32 {
+        1 << (self as u32)
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One end of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    pub addr: IpAddr,
+    pub port: u16,
+}
+
+impl Endpoint {
+    /// The address as users read it: an IPv4-mapped IPv6 address
+    /// (`::ffff:a.b.c.d`) is shown in its dotted IPv4 form, as netstat does.
+    pub fn display_addr(&self) -> IpAddr {
+        match self.addr {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(v6),
+            },
+            v4 => v4,
+        }
+    }
+
+    /// True for the wildcard address (`0.0.0.0` or `::`).
+    pub fn is_unspecified(&self) -> bool {
+        self.addr.is_unspecified()
+    }
+}
+
+/// Which timer the kernel has armed on a socket (`idiag_timer` / the `tr`
+/// column of /proc/net/tcp).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimerKind {
+    /// No timer pending (0).
+    Off,
+    /// Retransmit, loss-probe or reordering timer (1); also a request
+    /// socket's SYN-ACK timer.
+    On,
+    /// Keepalive timer (2); also the FIN_WAIT2 timer of a full socket.
+    Keepalive,
+    /// TIME_WAIT (or orphaned FIN_WAIT2) timer of a timewait socket (3).
+    TimeWait,
+    /// Zero-window probe timer (4).
+    Probe,
+    /// A timer number this program does not know.
+    Unknown(u8),
+}
+
+impl TimerKind {
+    /// Maps the kernel's timer number.
+    pub fn from_kernel(n: u8) -> TimerKind {
+        match n {
+            0 => TimerKind::Off,
+            1 => TimerKind::On,
+            2 => TimerKind::Keepalive,
+            3 => TimerKind::TimeWait,
+            4 => TimerKind::Probe,
+            n => TimerKind::Unknown(n),
+        }
+    }
+
+    /// netstat's name of the timer (`unkn-N` for unknown ones).
+    pub fn name(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            TimerKind::Off => "off".into(),
+            TimerKind::On => "on".into(),
+            TimerKind::Keepalive => "keepalive".into(),
+            TimerKind::TimeWait => "timewait".into(),
+            TimerKind::Probe => "probe".into(),
+            TimerKind::Unknown(n) => format!("unkn-{n}").into(),
+        }
+    }
+}
+
+/// A socket's timer: kind, time left, and the two counters netstat prints
+/// after it (`kind (secs/retransmits/probes)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timer {
+    pub kind: TimerKind,
+    /// Time until the timer fires, in milliseconds (0 when off).
+    pub expires_ms: u64,
+    /// Unrecovered retransmissions (`icsk_retransmits`; a request
+    /// socket's SYN-ACK retransmissions).
+    pub retransmits: u32,
+    /// Unanswered keepalive or zero-window probes (`icsk_probes_out`).
+    pub probes: u32,
+}
+
+impl Timer {
+    /// No timer armed.
+    pub const OFF: Timer = Timer {
+        kind: TimerKind::Off,
+        expires_ms: 0,
+        retransmits: 0,
+        probes: 0,
+    };
+}
+
+/// Which directions have been shut down (`sk_shutdown`), as reported by the
+/// netlink source for full sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shutdown {
+    /// SHUT_RD: no more data will be received (the peer's FIN arrived, or
+    /// shutdown(SHUT_RD) was called).
+    pub read: bool,
+    /// SHUT_WR: this side sent its FIN (close() or shutdown(SHUT_WR)).
+    pub write: bool,
+}
+
+impl Shutdown {
+    /// Decodes the kernel's `sk_shutdown` bits (RCV_SHUTDOWN=1, SEND_SHUTDOWN=2).
+    pub fn from_kernel(bits: u8) -> Shutdown {
+        Shutdown {
+            read: bits & 1 != 0,
+            write: bits & 2 != 0,
+        }
+    }
+}
+
+/// One TCP socket, normalised from whichever source produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socket {
+    pub family: Family,
+    pub state: TcpState,
+    pub local: Endpoint,
+    pub remote: Endpoint,
+    /// Receive queue; for a listener, the accept queue length.
+    pub recv_q: u32,
+    /// Send queue (unacknowledged bytes). For a listener this is 0, as
+    /// /proc and netstat report it (ss shows the backlog there instead).
+    pub send_q: u32,
+    pub uid: u32,
+    /// Socket inode; 0 for TIME_WAIT, request and orphaned sockets.
+    pub inode: u64,
+    pub timer: Timer,
+    /// Shutdown state where the source reports it (netlink, full sockets).
+    pub shutdown: Option<Shutdown>,
+}
