@@ -1,6 +1,16 @@
 //! tcpstat: list TCP sockets like `netstat -tanpo` and `ss`, from sock_diag
 //! netlink or /proc, as a netstat-compatible table or JSON.
+//!
+//! Data flows one way: [`cli`] → [`config`] → [`source`] (+ [`process`]) →
+//! [`render`].
 
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod error;
 pub mod model;
+pub mod process;
+pub mod render;
+pub mod resolve;
 pub mod source;
+pub mod users;

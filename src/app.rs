@@ -1,0 +1,129 @@
+//! The pipeline: arguments → config → source (+ owners) → printer.
+
+use crate::cli::Args;
+use crate::config::{Config, Format};
+use crate::error::{Error, Result, EXIT_OK};
+use crate::model::Socket;
+use crate::process::ProcessMap;
+use crate::render::{json, table};
+use crate::resolve::Resolver;
+use crate::source;
+use clap::Parser;
+use std::ffi::OsString;
+use std::io::{self, BufWriter, Write};
+use std::time::Duration;
+
+/// How long name lookups may hold up a listing without `-n`; what has not
+/// answered by then is printed numerically.
+const RESOLVE_BUDGET: Duration = Duration::from_millis(1500);
+
+/// Runs tcpstat on these arguments and returns the exit status, having
+/// printed any error as one `tcpstat:` line.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    match run(args) {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            if !e.is_quiet() {
+                eprintln!("tcpstat: {e}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
+    let Some(args) = parse_args(args)? else {
+        return Ok(());
+    };
+    let cfg = Config::from_args(&args)?;
+    let (sockets, owners) = collect(&cfg)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    print(&cfg, &mut out, &sockets, owners.as_ref())
+        .and_then(|()| out.flush())
+        .map_err(Error::Output)
+}
+
+/// Parses the command line. `Ok(None)` when help or the version was
+/// printed; a usage error becomes one line.
+fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>> {
+    match Args::try_parse_from(args) {
+        Ok(a) => Ok(Some(a)),
+        Err(e) if !e.use_stderr() => {
+            e.print().map_err(Error::Output)?;
+            Ok(None)
+        }
+        Err(e) => Err(Error::usage(clap_error_line(&e))),
+    }
+}
+
+/// clap's message without its `error:` prefix, tips and usage block.
+fn clap_error_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid arguments");
+    let msg = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{msg} (see --help)")
+}
+
+/// Dumps the sockets and, when asked, scans process owners at the same
+/// time on a second thread.
+fn collect(cfg: &Config) -> Result<(Vec<Socket>, Option<ProcessMap>)> {
+    let mut sockets = Vec::new();
+    let (used, owners) = std::thread::scope(|scope| {
+        let scan = cfg
+            .needs_owners()
+            .then(|| scope.spawn(|| ProcessMap::scan(&cfg.proc_root)));
+        let used = source::collect(cfg, &mut sockets);
+        let owners = scan.map(|h| h.join());
+        (used, owners)
+    });
+    let used = used?;
+    if cfg.verbose > 0 {
+        eprintln!("tcpstat: read {} sockets from {used:?}", sockets.len());
+    }
+    let owners = match owners {
+        Some(Ok(map)) => Some(map),
+        Some(Err(_)) => return Err(Error::runtime("process scan failed")),
+        None => None,
+    };
+    // As netstat: the note is about privilege, so root is never told (some
+    // processes, such as a sandbox's init, stay unreadable even to root).
+    if owners.as_ref().is_some_and(|m| m.unreadable() > 0) && !is_root() {
+        eprintln!(
+            "tcpstat: not all processes could be identified; non-owned process info will not be shown (run as root to see it all)"
+        );
+    }
+    Ok((sockets, owners))
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn print<W: Write>(
+    cfg: &Config,
+    out: &mut W,
+    sockets: &[Socket],
+    owners: Option<&ProcessMap>,
+) -> io::Result<()> {
+    match cfg.format {
+        Format::Json => json::write(out, sockets, owners),
+        Format::Table => {
+            let mut names = table::Names {
+                resolver: (!cfg.numeric).then(|| resolver_for(sockets)),
+                users: Default::default(),
+            };
+            table::Table::new(cfg, owners, &mut names).write(out, sockets)
+        }
+    }
+}
+
+fn resolver_for(sockets: &[Socket]) -> Resolver {
+    let mut resolver = Resolver::new(true, true);
+    let addrs = sockets
+        .iter()
+        .flat_map(|s| [s.local.display_addr(), s.remote.display_addr()]);
+    resolver.prefetch(addrs, RESOLVE_BUDGET);
+    resolver
+}

@@ -1,0 +1,136 @@
+//! The command line as clap sees it. Parsed once, then resolved into a
+//! [`crate::config::Config`]; nothing past `config` sees these types.
+
+use clap::{ArgAction, Parser, ValueEnum};
+use std::path::PathBuf;
+
+/// List TCP sockets like `netstat -tanpo`, from the kernel's sock_diag
+/// interface (or /proc), as a netstat-compatible table or as JSON.
+#[derive(Debug, Parser)]
+#[command(
+    name = "tcpstat",
+    version,
+    about = "List TCP sockets like netstat -tanpo, faster, with exact timers and JSON",
+    long_about = "List TCP sockets like `netstat -tanpo` and `ss`: state, queues, owner, inode, \
+                  owning processes and the kernel's timers, read from sock_diag netlink \
+                  (or /proc/net/tcp{,6} as a fallback), printed as a netstat-compatible table \
+                  or as JSON.\n\n\
+                  Without -a or -l, listening sockets are hidden, as in netstat.",
+    after_help = "Examples:\n  \
+                  tcpstat -anpo                 every socket, numeric, with owners and timers\n  \
+                  tcpstat -tl                   listening sockets, names resolved\n  \
+                  tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'"
+)]
+pub struct Args {
+    /// Show TCP sockets (the default and only protocol; accepted for netstat habit)
+    #[arg(short = 't', long = "tcp", help_heading = "Selection")]
+    pub tcp: bool,
+
+    /// Show listening and non-listening sockets
+    #[arg(short = 'a', long = "all", help_heading = "Selection")]
+    pub all: bool,
+
+    /// Show only listening sockets
+    #[arg(short = 'l', long = "listening", help_heading = "Selection")]
+    pub listening: bool,
+
+    /// Only IPv4 sockets
+    #[arg(short = '4', long = "inet", help_heading = "Selection")]
+    pub inet: bool,
+
+    /// Only IPv6 sockets
+    #[arg(short = '6', long = "inet6", help_heading = "Selection")]
+    pub inet6: bool,
+
+    /// Show numeric addresses, ports and users (no name lookups)
+    #[arg(short = 'n', long = "numeric", help_heading = "Output")]
+    pub numeric: bool,
+
+    /// Show the PID and program name owning each socket
+    ///
+    /// Maps socket inodes to processes by reading /proc/*/fd once per run.
+    /// Sockets without an inode (TIME_WAIT, orphans) and sockets of
+    /// processes that could not be read show `-`.
+    #[arg(short = 'p', long = "program", help_heading = "Output")]
+    pub program: bool,
+
+    /// Show the kernel's timer of each socket
+    ///
+    /// Written as netstat does: `kind (seconds/retransmits/probes)`, for
+    /// example `keepalive (7197.16/0/0)` or `on (0.56/3/0)`.
+    #[arg(short = 'o', long = "timers", help_heading = "Output")]
+    pub timers: bool,
+
+    /// Show the owning user and the socket inode
+    #[arg(short = 'e', long = "extend", help_heading = "Output")]
+    pub extend: bool,
+
+    /// Never truncate addresses
+    #[arg(short = 'W', long = "wide", help_heading = "Output")]
+    pub wide: bool,
+
+    /// Print a JSON array, one object per socket
+    ///
+    /// Every key is always present; numbers are numbers; addresses are
+    /// numeric. See the JSON schema shipped as schema/tcpstat.schema.json.
+    #[arg(long = "json", help_heading = "Output")]
+    pub json: bool,
+
+    /// Where to read sockets from
+    ///
+    /// `auto` uses sock_diag netlink and falls back to /proc/net/tcp{,6}
+    /// when netlink cannot be used (said on stderr under -v).
+    #[arg(long = "source", value_enum, default_value_t = SourceArg::Auto, help_heading = "Source")]
+    pub source: SourceArg,
+
+    /// Read fixture files below DIR instead of /proc (for tests)
+    #[arg(
+        long = "proc-root",
+        env = "TCPSTAT_PROC_ROOT",
+        hide = true,
+        value_name = "DIR"
+    )]
+    pub proc_root: Option<PathBuf>,
+
+    /// Say more on stderr: which source was used, messages skipped
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `--source` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// netlink, falling back to /proc when it cannot be used
+    Auto,
+    /// the kernel's sock_diag netlink interface
+    Netlink,
+    /// /proc/net/tcp and /proc/net/tcp6
+    Proc,
+}
+
+/// The clap command, for help, the man page and completions.
+pub fn command() -> clap::Command {
+    <Args as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn short_flags_bundle_like_netstat() {
+        let a = Args::try_parse_from(["tcpstat", "-tanpoe"]).unwrap();
+        assert!(a.tcp && a.all && a.numeric && a.program && a.timers && a.extend);
+        assert!(!a.listening && !a.json);
+    }
+
+    #[test]
+    fn unknown_source_is_rejected() {
+        assert!(Args::try_parse_from(["tcpstat", "--source", "ebpf"]).is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! The resolved configuration: what to read, which rows to keep and how to
+//! print them. Built once from [`crate::cli::Args`] and validated there.
+
+use crate::cli::{Args, SourceArg};
+use crate::error::{Error, Result};
+use crate::model::TcpState;
+use std::path::PathBuf;
+
+/// Which data source to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceChoice {
+    /// netlink, falling back to /proc.
+    Auto,
+    /// netlink only; failure is an error.
+    Netlink,
+    /// /proc/net/tcp{,6} only.
+    Proc,
+}
+
+/// How to print the rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// netstat's table.
+    Table,
+    /// One JSON array.
+    Json,
+}
+
+/// Which rows netstat's scope flags keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Default: every state but LISTEN ("w/o servers").
+    Connected,
+    /// `-l`: LISTEN only ("only servers").
+    Listening,
+    /// `-a`: everything ("servers and established").
+    All,
+}
+
+impl Scope {
+    /// The inet_diag state mask for this scope.
+    pub fn state_mask(self) -> u32 {
+        let all = TcpState::ALL.iter().fold(0, |m, s| m | s.mask_bit());
+        match self {
+            Scope::All => all,
+            Scope::Listening => TcpState::Listen.mask_bit(),
+            Scope::Connected => all & !TcpState::Listen.mask_bit(),
+        }
+    }
+}
+
+/// Which table columns beyond netstat's basic six are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Columns {
+    /// `-e`: User and Inode.
+    pub extended: bool,
+    /// `-p`: PID/Program name.
+    pub program: bool,
+    /// `-o`: Timer.
+    pub timer: bool,
+}
+
+/// Everything the pipeline needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ipv4: bool,
+    pub ipv6: bool,
+    pub scope: Scope,
+    pub numeric: bool,
+    pub wide: bool,
+    pub columns: Columns,
+    pub format: Format,
+    pub source: SourceChoice,
+    pub verbose: u8,
+    pub proc_root: PathBuf,
+}
+
+impl Config {
+    /// Resolves parsed arguments into a config.
+    pub fn from_args(args: &Args) -> Result<Config> {
+        if args.all && args.listening {
+            return Err(Error::usage(
+                "-a (all sockets) and -l (listening only) contradict each other; use one",
+            ));
+        }
+        // netstat's -4/-6 restrict; given both, both families are shown.
+        let (ipv4, ipv6) = match (args.inet, args.inet6) {
+            (true, false) => (true, false),
+            (false, true) => (false, true),
+            _ => (true, true),
+        };
+        let scope = if args.all {
+            Scope::All
+        } else if args.listening {
+            Scope::Listening
+        } else {
+            Scope::Connected
+        };
+        let source = match args.source {
+            SourceArg::Auto => SourceChoice::Auto,
+            SourceArg::Netlink => SourceChoice::Netlink,
+            SourceArg::Proc => SourceChoice::Proc,
+        };
+        Ok(Config {
+            ipv4,
+            ipv6,
+            scope,
+            numeric: args.numeric,
+            wide: args.wide,
+            columns: Columns {
+                extended: args.extend,
+                program: args.program,
+                timer: args.timers,
+            },
+            format: if args.json {
+                Format::Json
+            } else {
+                Format::Table
+            },
+            source,
+            verbose: args.verbose,
+            proc_root: args
+                .proc_root
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("/proc")),
+        })
+    }
+
+    /// True when owners must be looked up (`-p`, or JSON with `-p`).
+    pub fn needs_owners(&self) -> bool {
+        self.columns.program
+    }
+
+    /// True when exact timer counters are needed (shown in `-o` or JSON).
+    pub fn needs_timer_counters(&self) -> bool {
+        self.columns.timer || self.format == Format::Json
+    }
+}

@@ -1,0 +1,125 @@
+//! `--json`: one array, one object per socket. The wire types here are the
+//! documented contract (schema/tcpstat.schema.json); they are built from the
+//! model by serde, never from formatted strings.
+
+use crate::model::{Endpoint, Shutdown, Socket};
+use crate::process::{Owner, ProcessMap};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+/// One socket as JSON.
+#[derive(Debug, Serialize)]
+pub struct JsonSocket<'a> {
+    pub proto: &'static str,
+    pub state: &'static str,
+    pub local: JsonEndpoint,
+    pub remote: JsonEndpoint,
+    pub recv_q: u32,
+    pub send_q: u32,
+    pub uid: u32,
+    pub inode: u64,
+    pub timer: JsonTimer,
+    pub shutdown: Option<JsonShutdown>,
+    /// Owners; `None` (null) when `-p` was not asked.
+    pub processes: Option<Vec<JsonProcess<'a>>>,
+}
+
+/// An address and port; IPv4-mapped IPv6 addresses in dotted form.
+#[derive(Debug, Serialize)]
+pub struct JsonEndpoint {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+/// The timer, with its remaining time in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct JsonTimer {
+    pub kind: std::borrow::Cow<'static, str>,
+    pub expires_ms: u64,
+    pub retransmits: u32,
+    pub probes: u32,
+}
+
+/// Which directions are shut down.
+#[derive(Debug, Serialize)]
+pub struct JsonShutdown {
+    pub read: bool,
+    pub write: bool,
+}
+
+/// An owning process.
+#[derive(Debug, Serialize)]
+pub struct JsonProcess<'a> {
+    pub pid: u32,
+    pub name: &'a str,
+}
+
+impl From<&Endpoint> for JsonEndpoint {
+    fn from(e: &Endpoint) -> Self {
+        JsonEndpoint {
+            address: e.display_addr(),
+            port: e.port,
+        }
+    }
+}
+
+impl From<Shutdown> for JsonShutdown {
+    fn from(s: Shutdown) -> Self {
+        JsonShutdown {
+            read: s.read,
+            write: s.write,
+        }
+    }
+}
+
+impl<'a> JsonSocket<'a> {
+    /// The wire form of a socket; `owners` is `None` when `-p` was not asked.
+    pub fn new(s: &Socket, owners: Option<&'a ProcessMap>) -> JsonSocket<'a> {
+        JsonSocket {
+            proto: s.family.proto(),
+            state: s.state.name(),
+            local: (&s.local).into(),
+            remote: (&s.remote).into(),
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            uid: s.uid,
+            inode: s.inode,
+            timer: JsonTimer {
+                kind: s.timer.kind.name(),
+                expires_ms: s.timer.expires_ms,
+                retransmits: s.timer.retransmits,
+                probes: s.timer.probes,
+            },
+            shutdown: s.shutdown.map(Into::into),
+            processes: owners.map(|m| owners_of(m, s.inode)),
+        }
+    }
+}
+
+fn owners_of(map: &ProcessMap, inode: u64) -> Vec<JsonProcess<'_>> {
+    if inode == 0 {
+        return Vec::new();
+    }
+    map.owners(inode)
+        .iter()
+        .map(|o: &Owner| JsonProcess {
+            pid: o.pid,
+            name: &o.name,
+        })
+        .collect()
+}
+
+/// Writes the sockets as one JSON array, one object per line.
+pub fn write<W: Write>(
+    w: &mut W,
+    sockets: &[Socket],
+    owners: Option<&ProcessMap>,
+) -> io::Result<()> {
+    w.write_all(b"[")?;
+    for (i, s) in sockets.iter().enumerate() {
+        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, &JsonSocket::new(s, owners))?;
+    }
+    w.write_all(b"\n]\n")
+}
