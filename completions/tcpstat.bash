@@ -23,12 +23,20 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -n -p -o -e -W -v -h -V --tcp --all --listening --inet --inet6 --numeric --program --timers --extend --wide --json --source --proc-root --verbose --help --version"
+            opts="-t -a -l -4 -6 -N -n -p -o -e -W -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --program --timers --extend --wide --json --source --proc-root --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -N)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --source)
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
                     return 0

@@ -1,3 +1,4 @@
+complete -c tcpstat -s N -l netns -d 'List the sockets of another network namespace' -r
 complete -c tcpstat -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"

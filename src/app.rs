@@ -36,6 +36,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
         return Ok(());
     };
     let cfg = Config::from_args(&args)?;
+    if let Some(ns) = &cfg.netns {
+        crate::netns::enter(ns)?;
+    }
     let (sockets, owners) = collect(&cfg)?;
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -42,6 +42,20 @@ pub struct Args {
     #[arg(short = '6', long = "inet6", help_heading = "Selection")]
     pub inet6: bool,
 
+    /// List the sockets of another network namespace
+    ///
+    /// NAME is a namespace made by `ip netns add` (under /var/run/netns);
+    /// anything containing a `/` is a path to a namespace file, such as
+    /// /proc/PID/ns/net. With -p, owners are still found (process scans are
+    /// not limited to the namespace).
+    #[arg(
+        short = 'N',
+        long = "netns",
+        value_name = "NAME|PATH",
+        help_heading = "Selection"
+    )]
+    pub netns: Option<String>,
+
     /// Show numeric addresses, ports and users (no name lookups)
     #[arg(short = 'n', long = "numeric", help_heading = "Output")]
     pub numeric: bool,

@@ -73,6 +73,8 @@ pub struct Config {
     pub source: SourceChoice,
     pub verbose: u8,
     pub proc_root: PathBuf,
+    /// `-N`: the namespace file to enter before reading sockets.
+    pub netns: Option<PathBuf>,
 }
 
 impl Config {
@@ -123,6 +125,11 @@ impl Config {
                 .proc_root
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("/proc")),
+            netns: args
+                .netns
+                .as_deref()
+                .map(crate::netns::resolve)
+                .transpose()?,
         })
     }
 

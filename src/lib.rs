@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod model;
+pub mod netns;
 pub mod process;
 pub mod render;
 pub mod resolve;
