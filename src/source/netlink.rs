@@ -140,6 +140,68 @@ const MAX_RESTARTS: usize = 8;
 /// calls). Each family is one dump request; a dump the kernel marks as
 /// interrupted is started over, up to a bound.
 pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
+    // The kernel sends uid 0 for request sockets; /proc shows their
+    // listener's uid. Listeners are few, so fetch them to fill it in.
+    let wants_requests = req.states & TcpState::SynRecv.mask_bit() != 0;
+    let wants_listeners = req.states & TcpState::Listen.mask_bit() != 0;
+    let mut kernel_req = *req;
+    if wants_requests {
+        kernel_req.states |= TcpState::Listen.mask_bit();
+    }
+    let stats = dump_all(&kernel_req, out)?;
+    if wants_requests {
+        fill_request_uids(out);
+        if !wants_listeners {
+            out.retain(|s| s.state != TcpState::Listen);
+        }
+    }
+    Ok(stats)
+}
+
+/// Gives each request socket (SYN_RECV without an inode) the uid of the
+/// listener it arrived on, as /proc does (`sock_i_uid(req->rsk_listener)`):
+/// the listener on the same port whose address matches most closely.
+fn fill_request_uids(rows: &mut [Socket]) {
+    let listeners: Vec<(Endpoint, Family, u32)> = rows
+        .iter()
+        .filter(|s| s.state == TcpState::Listen)
+        .map(|s| (s.local, s.family, s.uid))
+        .collect();
+    if listeners.is_empty() {
+        return;
+    }
+    for row in rows
+        .iter_mut()
+        .filter(|s| s.state == TcpState::SynRecv && s.inode == 0)
+    {
+        let best = listeners
+            .iter()
+            .filter(|(l, ..)| l.port == row.local.port)
+            .filter_map(|(l, family, uid)| listener_match(l, *family, row).map(|rank| (rank, *uid)))
+            .max_by_key(|(rank, _)| *rank);
+        if let Some((_, uid)) = best {
+            row.uid = uid;
+        }
+    }
+}
+
+/// How well a listener's address fits a request socket: 2 for the same
+/// address, 1 for a wildcard of the same family, 0 for an IPv6 wildcard
+/// taking IPv4 connections; None when it cannot be its listener.
+fn listener_match(listener: &Endpoint, family: Family, req: &Socket) -> Option<u8> {
+    if listener.display_addr() == req.local.display_addr() {
+        Some(2)
+    } else if listener.is_unspecified() && family == req.family {
+        Some(1)
+    } else if listener.is_unspecified() && family == Family::Inet6 {
+        Some(0)
+    } else {
+        None
+    }
+}
+
+/// The dump itself, for exactly the states asked.
+fn dump_all(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
     out.clear();
     let mut stats = DumpStats::default();
     let mut buf = Vec::with_capacity(RECV_BUF_LEN);
@@ -913,6 +975,54 @@ mod tests {
         assert!(walk(&bad_len).0.is_err());
         bad_len[0] = 3;
         assert!(walk(&bad_len).0.is_err());
+    }
+
+    fn row(
+        family: Family,
+        state: TcpState,
+        local: &str,
+        port: u16,
+        uid: u32,
+        inode: u64,
+    ) -> Socket {
+        Socket {
+            family,
+            state,
+            local: Endpoint {
+                addr: local.parse().unwrap(),
+                port,
+            },
+            remote: Endpoint {
+                addr: local.parse().unwrap(),
+                port: 0,
+            },
+            recv_q: 0,
+            send_q: 0,
+            uid,
+            inode,
+            timer: Timer::OFF,
+            shutdown: None,
+        }
+    }
+
+    #[test]
+    fn request_sockets_take_their_listeners_uid() {
+        use Family::*;
+        let mut rows = vec![
+            row(Inet6, TcpState::Listen, "::", 80, 33, 11),
+            row(Inet, TcpState::Listen, "0.0.0.0", 443, 44, 12),
+            row(Inet, TcpState::Listen, "10.0.0.1", 443, 55, 13),
+            row(Inet, TcpState::SynRecv, "10.0.0.2", 80, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.1", 443, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.9", 443, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.9", 8080, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.9", 443, 66, 99),
+        ];
+        fill_request_uids(&mut rows);
+        let uids: Vec<u32> = rows[3..].iter().map(|s| s.uid).collect();
+        // dual-stack listener; exact address beats wildcard; wildcard;
+        // no listener; a full socket keeps its own uid.
+        assert_eq!(uids, [33, 55, 44, 0, 66]);
     }
 
     #[test]

@@ -1,0 +1,13 @@
+//! Shared harness of tcpstat's integration tests: network namespaces and a
+//! veth lab, a zoo of real kernel sockets built in them, parsers for the
+//! oracles (netstat, ss) and for tcpstat's JSON, and the comparison.
+//!
+//! Each test crate uses a different part of it, hence the dead-code allow.
+#![allow(dead_code)]
+
+pub mod animal;
+pub mod compare;
+pub mod netns;
+pub mod oracle;
+pub mod sock;
+pub mod zoo;

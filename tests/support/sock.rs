@@ -1,0 +1,170 @@
+//! The few socket calls std::net does not offer (bind before connect,
+//! non-blocking connect, IPV6_V6ONLY before bind, TCP options), as thin libc
+//! wrappers that panic with context: they only build test fixtures.
+
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// A new TCP socket of `addr`'s family, optionally non-blocking.
+pub fn socket(addr: IpAddr, nonblocking: bool) -> OwnedFd {
+    let domain = match addr {
+        IpAddr::V4(_) => libc::AF_INET,
+        IpAddr::V6(_) => libc::AF_INET6,
+    };
+    let mut kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    if nonblocking {
+        kind |= libc::SOCK_NONBLOCK;
+    }
+    // SAFETY: socket() takes no pointers.
+    let fd = unsafe { libc::socket(domain, kind, 0) };
+    assert!(fd >= 0, "socket(): {}", io::Error::last_os_error());
+    // SAFETY: a non-negative return is a fresh descriptor nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Sets an integer socket option.
+pub fn set_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
+    // SAFETY: the option pointer refers to a live c_int of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt({level}, {name}, {value}): {}",
+        io::Error::last_os_error()
+    );
+}
+
+/// A socket address in the C layout the kernel expects.
+enum RawAddr {
+    V4(libc::sockaddr_in),
+    V6(libc::sockaddr_in6),
+}
+
+impl RawAddr {
+    fn new(addr: SocketAddr) -> RawAddr {
+        match addr {
+            SocketAddr::V4(a) => RawAddr::V4(libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            }),
+            SocketAddr::V6(a) => RawAddr::V6(libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            }),
+        }
+    }
+
+    fn as_ptr(&self) -> (*const libc::sockaddr, libc::socklen_t) {
+        match self {
+            RawAddr::V4(a) => (
+                (a as *const libc::sockaddr_in).cast(),
+                size_of::<libc::sockaddr_in>() as _,
+            ),
+            RawAddr::V6(a) => (
+                (a as *const libc::sockaddr_in6).cast(),
+                size_of::<libc::sockaddr_in6>() as _,
+            ),
+        }
+    }
+}
+
+/// Binds `fd` to `addr`.
+pub fn bind(fd: &impl AsRawFd, addr: SocketAddr) {
+    let raw = RawAddr::new(addr);
+    let (ptr, len) = raw.as_ptr();
+    // SAFETY: ptr/len describe `raw`, which outlives the call.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), ptr, len) };
+    assert_eq!(rc, 0, "bind {addr}: {}", io::Error::last_os_error());
+}
+
+/// Starts or completes a connect, depending on the socket's blocking mode;
+/// EINPROGRESS counts as success.
+pub fn connect(fd: &impl AsRawFd, addr: SocketAddr) {
+    let raw = RawAddr::new(addr);
+    let (ptr, len) = raw.as_ptr();
+    // SAFETY: ptr/len describe `raw`, which outlives the call.
+    let rc = unsafe { libc::connect(fd.as_raw_fd(), ptr, len) };
+    let err = io::Error::last_os_error();
+    assert!(
+        rc == 0 || err.raw_os_error() == Some(libc::EINPROGRESS),
+        "connect {addr}: {err}"
+    );
+}
+
+/// A listener on `addr`. `v6only` sets IPV6_V6ONLY on an IPv6 socket;
+/// `rcvbuf` sets SO_RCVBUF, which accepted sockets inherit.
+pub fn listen(addr: SocketAddr, v6only: Option<bool>, rcvbuf: Option<i32>) -> TcpListener {
+    let fd = socket(addr.ip(), false);
+    set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+    if let Some(v6only) = v6only {
+        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, v6only.into());
+    }
+    if let Some(size) = rcvbuf {
+        set_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, size);
+    }
+    bind(&fd, addr);
+    // SAFETY: listen() takes no pointers.
+    let rc = unsafe { libc::listen(fd.as_raw_fd(), 16) };
+    assert_eq!(rc, 0, "listen {addr}: {}", io::Error::last_os_error());
+    TcpListener::from(fd)
+}
+
+/// A blocking connect from `local` (any port) to `remote`.
+pub fn connect_from(local: IpAddr, remote: SocketAddr) -> TcpStream {
+    let fd = socket(remote.ip(), false);
+    bind(&fd, SocketAddr::new(local, 0));
+    connect(&fd, remote);
+    TcpStream::from(fd)
+}
+
+/// A non-blocking connect from `local` to `remote`, returned while the
+/// handshake may still be under way (SYN_SENT if nobody answers).
+pub fn start_connect(local: IpAddr, remote: SocketAddr) -> TcpStream {
+    let fd = socket(remote.ip(), true);
+    bind(&fd, SocketAddr::new(local, 0));
+    connect(&fd, remote);
+    TcpStream::from(fd)
+}
+
+/// Turns on keepalive with the first probe after `idle_secs`.
+pub fn set_keepalive(stream: &TcpStream, idle_secs: i32) {
+    set_int(stream, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, idle_secs);
+    set_int(stream, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1);
+}
+
+/// Sets TCP_LINGER2, the lifetime of an orphaned FIN_WAIT2 socket.
+pub fn set_linger2(stream: &TcpStream, secs: i32) {
+    set_int(stream, libc::IPPROTO_TCP, libc::TCP_LINGER2, secs);
+}
+
+/// Runs `f` with this thread's filesystem uid set to `uid`, so sockets it
+/// creates (or accepts) are owned by `uid`. setfsuid is per thread, unlike
+/// setuid, which glibc applies to the whole process. Meant for the
+/// short-lived threads of `Netns::enter`: a panic in `f` skips the reset.
+pub fn as_fsuid<T>(uid: u32, f: impl FnOnce() -> T) -> T {
+    // SAFETY: setfsuid takes no pointers and affects only this thread.
+    let old = unsafe { libc::setfsuid(uid) };
+    let result = f();
+    // SAFETY: as above; restores the previous fsuid.
+    unsafe { libc::setfsuid(old as libc::uid_t) };
+    result
+}
