@@ -2,12 +2,15 @@
 //! quiet exit on a closed pipe, and JSON that validates against the
 //! committed schema on real sockets.
 
+mod support;
+
 use serde_json::Value;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::netns::Netns;
 
 fn tcpstat(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tcpstat"))
@@ -170,44 +173,75 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&schema).expect("schema compiles")
 }
 
+/// A listener and a connected pair, made inside `ns`, owned by this process.
+struct Trio {
+    listener: TcpListener,
+    client: TcpStream,
+    server: TcpStream,
+    port: u16,
+}
+
+impl Trio {
+    fn new(ns: &Netns) -> Trio {
+        ns.enter(|| {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            Trio {
+                listener,
+                client,
+                server,
+                port,
+            }
+        })
+    }
+}
+
+fn run_json(ns: &Netns, args: &[&str]) -> Value {
+    let out = ns.exec(env!("CARGO_BIN_EXE_tcpstat"), args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+fn row_with_inode(doc: &Value, inode: u64) -> &Value {
+    doc.as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["inode"] == inode)
+        .unwrap_or_else(|| panic!("no row with inode {inode} in {doc}"))
+}
+
 #[test]
 fn json_validates_against_schema_and_names_owner() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let (server, _) = listener.accept().unwrap();
+    let ns = Netns::create("cli", "json");
+    let trio = Trio::new(&ns);
     let validator = schema();
     for source in ["netlink", "proc"] {
         for extra in [&["-p"][..], &[][..]] {
-            let out = tcpstat(&[&["-tanoe", "--json", "--source", source][..], extra].concat());
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            let doc = run_json(
+                &ns,
+                &[&["-tanoe", "--json", "--source", source][..], extra].concat(),
             );
-            let doc: Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
             let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
             assert!(
                 errors.is_empty(),
                 "{source} {extra:?}: schema errors: {errors:?}"
             );
-            let mine = |inode: u64| {
-                doc.as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|s| s["inode"] == inode)
-                    .unwrap_or_else(|| panic!("{source}: no row with inode {inode}"))
-                    .clone()
-            };
-            let l = mine(socket_inode(&listener));
+            assert_eq!(doc.as_array().unwrap().len(), 3, "{source}: {doc}");
+            let l = row_with_inode(&doc, socket_inode(&trio.listener));
             assert_eq!(l["state"], "LISTEN");
-            assert_eq!(l["local"]["port"], port);
-            let c = mine(socket_inode(&client));
+            assert_eq!(l["local"]["port"], trio.port);
+            let c = row_with_inode(&doc, socket_inode(&trio.client));
             assert_eq!(c["state"], "ESTABLISHED");
-            assert_eq!(c["remote"]["port"], port);
-            let s = mine(socket_inode(&server));
-            assert_eq!(s["local"]["port"], port);
+            assert_eq!(c["remote"]["port"], trio.port);
+            let s = row_with_inode(&doc, socket_inode(&trio.server));
+            assert_eq!(s["local"]["port"], trio.port);
             if extra.is_empty() {
                 assert!(c["processes"].is_null());
             } else {
@@ -217,11 +251,43 @@ fn json_validates_against_schema_and_names_owner() {
                     .iter()
                     .map(|p| p["pid"].as_u64().unwrap())
                     .collect();
-                assert!(
-                    pids.contains(&u64::from(std::process::id())),
-                    "{source}: owners {pids:?}"
-                );
+                assert_eq!(pids, [u64::from(std::process::id())], "{source}");
             }
         }
     }
+}
+
+#[test]
+fn netns_flag_equals_running_inside_the_namespace() {
+    let ns = Netns::create("cli", "flag");
+    let trio = Trio::new(&ns);
+    let inside = ns.stdout(env!("CARGO_BIN_EXE_tcpstat"), &["-tanpe"]);
+    for source in ["netlink", "proc"] {
+        let out = tcpstat(&["-N", ns.name(), "-tanpe", "--source", source]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), inside, "{source}");
+    }
+    // The listing really is the namespace's: our three sockets, owned by us.
+    assert_eq!(inside.lines().count(), 2 + 3, "{inside}");
+    let owner = format!("{}/", std::process::id());
+    assert!(
+        inside.lines().skip(2).all(|l| l.contains(&owner)),
+        "{inside}"
+    );
+    let by_path = tcpstat(&["-N", &format!("/var/run/netns/{}", ns.name()), "-tanpe"]);
+    assert_eq!(String::from_utf8(by_path.stdout).unwrap(), inside);
+    drop(trio);
+}
+
+#[test]
+fn netns_that_does_not_exist_is_a_runtime_error() {
+    let out = tcpstat(&["-N", "tcpstat-no-such-namespace", "-an"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_line(&out);
+    assert!(err.contains("tcpstat-no-such-namespace"), "{err}");
 }
