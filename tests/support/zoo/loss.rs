@@ -81,6 +81,9 @@ impl Zoo {
         let c = self.connect(A, a, sa(b, port::B_MAIN), &l.b_main);
         drop(c.client);
         self.wait_state(B, rev(c.key), "CLOSE_WAIT");
+        // B may ACK the FIN a moment after it enters CLOSE_WAIT; blackholing
+        // before that ACK is out would leave A in FIN_WAIT1.
+        self.wait_state(A, c.key, "FIN_WAIT2");
         self.lab.blackhole(B, a);
         drop(c.server);
         self.expect(B, "last-ack orphan", rev(c.key), "LAST_ACK", "on")
