@@ -3,6 +3,7 @@
 use crate::cli::Args;
 use crate::config::{Config, Format};
 use crate::error::{Error, Result, EXIT_OK};
+use crate::filter::NoOwners;
 use crate::model::Socket;
 use crate::process::ProcessMap;
 use crate::render::{json, table};
@@ -39,10 +40,18 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
-    let (sockets, owners) = collect(&cfg)?;
+    let (mut sockets, owners) = collect(&cfg)?;
+    if !cfg.filter.keeps_all() {
+        match &owners {
+            Some(map) => sockets.retain(|s| cfg.filter.matches(s, map)),
+            None => sockets.retain(|s| cfg.filter.matches(s, &NoOwners)),
+        }
+    }
+    // Owners looked up only to filter on are not shown.
+    let shown_owners = owners.as_ref().filter(|_| cfg.columns.program);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    print(&cfg, &mut out, &sockets, owners.as_ref())
+    print(&cfg, &mut out, &sockets, shown_owners)
         .and_then(|()| out.flush())
         .map_err(Error::Output)
 }

@@ -1,6 +1,7 @@
 //! The command line as clap sees it. Parsed once, then resolved into a
 //! [`crate::config::Config`]; nothing past `config` sees these types.
 
+use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
 use clap::{ArgAction, Parser, ValueEnum};
 use std::path::PathBuf;
 
@@ -19,6 +20,9 @@ use std::path::PathBuf;
     after_help = "Examples:\n  \
                   tcpstat -anpo                 every socket, numeric, with owners and timers\n  \
                   tcpstat -tl                   listening sockets, names resolved\n  \
+                  tcpstat -an --port 1234       what is on port 1234\n  \
+                  tcpstat -an state time-wait dst 10.0.0.5   TIME_WAIT toward 10.0.0.5\n  \
+                  tcpstat -anp --state close-wait --program nginx\n  \
                   tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'"
 )]
 pub struct Args {
@@ -65,7 +69,7 @@ pub struct Args {
     /// Maps socket inodes to processes by reading /proc/*/fd once per run.
     /// Sockets without an inode (TIME_WAIT, orphans) and sockets of
     /// processes that could not be read show `-`.
-    #[arg(short = 'p', long = "program", help_heading = "Output")]
+    #[arg(short = 'p', long = "programs", help_heading = "Output")]
     pub program: bool,
 
     /// Show the kernel's timer of each socket
@@ -89,6 +93,63 @@ pub struct Args {
     /// numeric. See the JSON schema shipped as schema/tcpstat.schema.json.
     #[arg(long = "json", help_heading = "Output")]
     pub json: bool,
+
+    /// Only sockets with one of PORTS at either end
+    ///
+    /// A port, a list or a range: `80`, `80,443`, `8000-8100`,
+    /// `22,8000-8100`. Given several times, any of them.
+    #[arg(long = "port", value_name = "PORTS", value_parser = parse_ports, action = ArgAction::Append, help_heading = "Filters")]
+    pub port: Vec<PortSet>,
+
+    /// Only sockets whose local (source) port is in PORTS
+    #[arg(long = "sport", value_name = "PORTS", value_parser = parse_ports, action = ArgAction::Append, help_heading = "Filters")]
+    pub sport: Vec<PortSet>,
+
+    /// Only sockets whose remote (destination) port is in PORTS
+    #[arg(long = "dport", value_name = "PORTS", value_parser = parse_ports, action = ArgAction::Append, help_heading = "Filters")]
+    pub dport: Vec<PortSet>,
+
+    /// Only sockets in these states (comma-separated)
+    ///
+    /// netstat or ss spellings, any case: `TIME_WAIT`, `time-wait`,
+    /// `FIN_WAIT1`, `fin-wait-1`, `established`, `listen`/`listening`,
+    /// `syn-recv`, `close-wait`, `last-ack`, `closing`, `close`; or a group:
+    /// `all`, `connected`, `synchronized`, `bucket`, `big`, `teardown`
+    /// (FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK, TIME_WAIT, CLOSE_WAIT).
+    /// Explicit states replace the -a/-l scope, as in ss.
+    #[arg(long = "state", value_name = "STATES", value_parser = parse_states, action = ArgAction::Append, help_heading = "Filters")]
+    pub state: Vec<u32>,
+
+    /// Only sockets whose local address is in ADDR[/PREFIX]
+    #[arg(long = "src", value_name = "ADDR[/PREFIX]", value_parser = parse_addr_prefix, action = ArgAction::Append, help_heading = "Filters")]
+    pub src: Vec<AddrPrefix>,
+
+    /// Only sockets whose remote address is in ADDR[/PREFIX]
+    #[arg(long = "dst", value_name = "ADDR[/PREFIX]", value_parser = parse_addr_prefix, action = ArgAction::Append, help_heading = "Filters")]
+    pub dst: Vec<AddrPrefix>,
+
+    /// Only sockets held open by process PID
+    #[arg(long = "pid", value_name = "PID", action = ArgAction::Append, help_heading = "Filters")]
+    pub pid: Vec<u32>,
+
+    /// Only sockets held open by a process named NAME (its comm)
+    #[arg(long = "program", value_name = "NAME", action = ArgAction::Append, help_heading = "Filters")]
+    pub program_name: Vec<String>,
+
+    /// Only sockets owned by UID (a number or a user name)
+    #[arg(long = "uid", value_name = "UID", action = ArgAction::Append, help_heading = "Filters")]
+    pub uid: Vec<String>,
+
+    /// A filter expression in ss's syntax
+    ///
+    /// `state`/`exclude` clauses first, then predicates on `sport`, `dport`,
+    /// `src`, `dst` with `=`, `!=`, `<`, `>`, `<=`, `>=` (or `eq`, `ne`,
+    /// `lt`, `gt`, `le`, `ge`), joined by `and`/`&&`, `or`/`||`, `not`/`!`
+    /// and parentheses; two predicates side by side mean `and`. As in ss,
+    /// `and` and `or` bind equally, left to right. Example:
+    /// `state time-wait '( sport = :1234 or dport = :1234 )'`.
+    #[arg(value_name = "EXPRESSION", help_heading = "Filters")]
+    pub expression: Vec<String>,
 
     /// Where to read sockets from
     ///

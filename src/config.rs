@@ -3,6 +3,7 @@
 
 use crate::cli::{Args, SourceArg};
 use crate::error::{Error, Result};
+use crate::filter::{parse_expression, Filter};
 use crate::model::TcpState;
 use std::path::PathBuf;
 
@@ -75,6 +76,12 @@ pub struct Config {
     pub proc_root: PathBuf,
     /// `-N`: the namespace file to enter before reading sockets.
     pub netns: Option<PathBuf>,
+    /// Which sockets to keep (flags and expression).
+    pub filter: Filter,
+    /// The states to ask the source for: the explicit `--state`/`state`
+    /// list when there is one (it replaces the -a/-l scope, as in ss),
+    /// otherwise the scope's.
+    pub states: u32,
 }
 
 impl Config {
@@ -103,7 +110,13 @@ impl Config {
             SourceArg::Netlink => SourceChoice::Netlink,
             SourceArg::Proc => SourceChoice::Proc,
         };
+        let filter = build_filter(args)?;
+        let states = filter
+            .explicit_states()
+            .unwrap_or_else(|| scope.state_mask());
         Ok(Config {
+            filter,
+            states,
             ipv4,
             ipv6,
             scope,
@@ -133,13 +146,48 @@ impl Config {
         })
     }
 
-    /// True when owners must be looked up (`-p`, or JSON with `-p`).
+    /// True when owners must be looked up: shown (`-p`) or filtered on
+    /// (`--pid`, `--program`).
     pub fn needs_owners(&self) -> bool {
-        self.columns.program
+        self.columns.program || self.filter.needs_owners()
     }
 
     /// True when exact timer counters are needed (shown in `-o` or JSON).
     pub fn needs_timer_counters(&self) -> bool {
         self.columns.timer || self.format == Format::Json
     }
+}
+
+/// The filter from the flags and the trailing expression.
+fn build_filter(args: &Args) -> Result<Filter> {
+    let uids = args
+        .uid
+        .iter()
+        .map(|u| parse_uid(u))
+        .collect::<Result<Vec<u32>>>()?;
+    let mut filter = Filter::new()
+        .with_ports(args.port.iter().cloned())
+        .with_sports(args.sport.iter().cloned())
+        .with_dports(args.dport.iter().cloned())
+        .with_src(args.src.iter().copied())
+        .with_dst(args.dst.iter().copied())
+        .with_uids(uids)
+        .with_pids(args.pid.iter().copied())
+        .with_programs(args.program_name.iter().cloned());
+    for &mask in &args.state {
+        filter = filter.with_states(mask);
+    }
+    if !args.expression.is_empty() {
+        let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;
+        filter = filter.with_query(query);
+    }
+    Ok(filter)
+}
+
+/// `--uid`: a number, or a user name looked up through NSS.
+fn parse_uid(text: &str) -> Result<u32> {
+    if let Ok(uid) = text.parse::<u32>() {
+        return Ok(uid);
+    }
+    crate::users::uid_of(text).ok_or_else(|| Error::usage(format!("--uid: no such user {text:?}")))
 }

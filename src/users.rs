@@ -20,6 +20,33 @@ impl UserNames {
     }
 }
 
+/// The uid of user `name`, through NSS; None when there is no such user.
+pub fn uid_of(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: passwd is plain old data; all-zero is a valid value.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        // SAFETY: `name` is NUL-terminated; every other pointer refers to
+        // live, correctly sized storage owned by this frame.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                name.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        return (rc == 0 && !result.is_null()).then_some(pwd.pw_uid);
+    }
+}
+
 fn lookup(uid: u32) -> Option<String> {
     let mut buf = vec![0u8; 4096];
     loop {
@@ -57,6 +84,13 @@ mod tests {
     #[test]
     fn root_is_uid_zero() {
         assert_eq!(UserNames::default().name(0), Some("root"));
+    }
+
+    #[test]
+    fn user_names_map_to_uids() {
+        assert_eq!(uid_of("root"), Some(0));
+        assert_eq!(uid_of("tcpstat-no-such-user"), None);
+        assert_eq!(uid_of("bad\0name"), None);
     }
 
     #[test]

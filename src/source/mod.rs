@@ -19,7 +19,15 @@ pub enum Used {
 /// source. Under `auto`, a netlink failure falls back to /proc (said on
 /// stderr under -v).
 pub fn collect(cfg: &Config, out: &mut Vec<Socket>) -> Result<Used> {
-    let states = cfg.scope.state_mask();
+    let states = cfg.states;
+    if states == 0 {
+        // Nothing can match; a zero mask must not reach the kernel.
+        out.clear();
+        return Ok(match cfg.source {
+            SourceChoice::Proc => Used::Proc,
+            _ => Used::Netlink,
+        });
+    }
     match cfg.source {
         SourceChoice::Proc => {
             proc::read(&cfg.proc_root, cfg.ipv4, cfg.ipv6, states, out)?;

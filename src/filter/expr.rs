@@ -1,0 +1,224 @@
+//! The AST of ss-style filter expressions and how it is evaluated on a
+//! socket. [`crate::filter::parse_expression`] builds it.
+//!
+//! Printing an [`Expr`] gives the same expression back, fully
+//! parenthesised, in a form the parser reads (so the lead can log it, and
+//! tests can check how an input was grouped).
+
+use std::fmt;
+
+use super::addr::AddrPrefix;
+use crate::model::{Endpoint, Socket};
+
+/// Which end of the socket a predicate looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The local end: `src`, `sport`.
+    Local,
+    /// The remote end: `dst`, `dport`.
+    Remote,
+}
+
+impl Side {
+    fn endpoint(self, s: &Socket) -> &Endpoint {
+        match self {
+            Side::Local => &s.local,
+            Side::Remote => &s.remote,
+        }
+    }
+}
+
+/// A port comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    /// `=`, `==`, `eq`, or no operator.
+    Eq,
+    /// `!=`, `ne`, `neq`.
+    Ne,
+    /// `<`, `lt`.
+    Lt,
+    /// `<=`, `le`, `leq`.
+    Le,
+    /// `>`, `gt`.
+    Gt,
+    /// `>=`, `ge`, `geq`.
+    Ge,
+}
+
+impl CmpOp {
+    /// The operator a word stands for, in any of ss's spellings.
+    pub fn from_word(word: &str) -> Option<CmpOp> {
+        Some(match word {
+            "=" | "==" | "eq" => CmpOp::Eq,
+            "!=" | "ne" | "neq" => CmpOp::Ne,
+            "<" | "lt" => CmpOp::Lt,
+            "<=" | "le" | "leq" => CmpOp::Le,
+            ">" | "gt" => CmpOp::Gt,
+            ">=" | "ge" | "geq" => CmpOp::Ge,
+            _ => return None,
+        })
+    }
+
+    /// True when `left OP right`.
+    pub fn holds(self, left: u16, right: u16) -> bool {
+        match self {
+            CmpOp::Eq => left == right,
+            CmpOp::Ne => left != right,
+            CmpOp::Lt => left < right,
+            CmpOp::Le => left <= right,
+            CmpOp::Gt => left > right,
+            CmpOp::Ge => left >= right,
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+        }
+    }
+}
+
+/// The operand of `src`/`dst`: an address prefix and a port, each `None`
+/// for ss's `*` wildcard (or when left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HostPattern {
+    pub addr: Option<AddrPrefix>,
+    pub port: Option<u16>,
+}
+
+impl HostPattern {
+    /// True when the endpoint has the pattern's port and lies in its prefix.
+    pub fn matches(&self, ep: &Endpoint) -> bool {
+        self.port.is_none_or(|p| p == ep.port) && self.addr.is_none_or(|a| a.contains(ep.addr))
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.addr {
+            None => f.write_str("*")?,
+            Some(a) if a.addr().is_ipv6() => write!(f, "[{a}]")?,
+            Some(a) => write!(f, "{a}")?,
+        }
+        match self.port {
+            Some(p) => write!(f, ":{p}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A filter expression.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Expr {
+    /// `sport OP :PORT` / `dport OP :PORT`.
+    Port { side: Side, op: CmpOp, port: u16 },
+    /// `src HOST` / `dst HOST` (also `sport = *`, which matches any port).
+    Host { side: Side, pattern: HostPattern },
+    /// `not E`, `! E`.
+    Not(Box<Expr>),
+    /// `A and B`, `A && B`, `A & B`, `A B`.
+    And(Box<Expr>, Box<Expr>),
+    /// `A or B`, `A || B`, `A | B`.
+    Or(Box<Expr>, Box<Expr>),
+}
+
+impl Expr {
+    /// True when the socket satisfies the expression.
+    pub fn matches(&self, s: &Socket) -> bool {
+        match self {
+            Expr::Port { side, op, port } => op.holds(side.endpoint(s).port, *port),
+            Expr::Host { side, pattern } => pattern.matches(side.endpoint(s)),
+            Expr::Not(e) => !e.matches(s),
+            Expr::And(a, b) => a.matches(s) && b.matches(s),
+            Expr::Or(a, b) => a.matches(s) || b.matches(s),
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expr::Port { side, op, port } => {
+                let kw = if *side == Side::Local {
+                    "sport"
+                } else {
+                    "dport"
+                };
+                write!(f, "{kw} {} :{port}", op.symbol())
+            }
+            Expr::Host { side, pattern } => {
+                let kw = if *side == Side::Local { "src" } else { "dst" };
+                write!(f, "{kw} {pattern}")
+            }
+            Expr::Not(e) => write!(f, "not {e}"),
+            Expr::And(a, b) => write!(f, "({a} and {b})"),
+            Expr::Or(a, b) => write!(f, "({a} or {b})"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::filter::addr::parse_addr_prefix;
+    use crate::filter::test_support::sock;
+
+    #[test]
+    fn port_comparisons() {
+        let s = sock("10.0.0.1:22", "10.0.0.2:50000");
+        let port = |side, op, port| Expr::Port { side, op, port };
+        assert!(port(Side::Local, CmpOp::Eq, 22).matches(&s));
+        assert!(!port(Side::Local, CmpOp::Ne, 22).matches(&s));
+        assert!(port(Side::Local, CmpOp::Lt, 23).matches(&s));
+        assert!(!port(Side::Local, CmpOp::Lt, 22).matches(&s));
+        assert!(port(Side::Local, CmpOp::Le, 22).matches(&s));
+        assert!(port(Side::Remote, CmpOp::Gt, 49999).matches(&s));
+        assert!(!port(Side::Remote, CmpOp::Gt, 50000).matches(&s));
+        assert!(port(Side::Remote, CmpOp::Ge, 50000).matches(&s));
+    }
+
+    #[test]
+    fn host_patterns_check_address_and_port() {
+        let s = sock("[::ffff:10.0.0.1]:22", "[::ffff:192.168.1.9]:40000");
+        let host = |side, addr: Option<&str>, port| Expr::Host {
+            side,
+            pattern: HostPattern {
+                addr: addr.map(|a| parse_addr_prefix(a).unwrap()),
+                port,
+            },
+        };
+        assert!(host(Side::Local, Some("10.0.0.1"), None).matches(&s));
+        assert!(host(Side::Local, Some("10.0.0.0/8"), Some(22)).matches(&s));
+        assert!(!host(Side::Local, Some("10.0.0.0/8"), Some(23)).matches(&s));
+        assert!(host(Side::Remote, Some("192.168.0.0/16"), None).matches(&s));
+        assert!(!host(Side::Remote, Some("10.0.0.0/8"), None).matches(&s));
+        assert!(host(Side::Remote, None, Some(40000)).matches(&s));
+        assert!(host(Side::Remote, None, None).matches(&s));
+    }
+
+    #[test]
+    fn display_reads_back_as_ss_syntax() {
+        let a = Expr::Port {
+            side: Side::Local,
+            op: CmpOp::Ge,
+            port: 1024,
+        };
+        let b = Expr::Host {
+            side: Side::Remote,
+            pattern: HostPattern {
+                addr: Some(parse_addr_prefix("2001:db8::/32").unwrap()),
+                port: Some(443),
+            },
+        };
+        let e = Expr::Or(Box::new(Expr::Not(Box::new(a))), Box::new(b));
+        assert_eq!(
+            e.to_string(),
+            "(not sport >= :1024 or dst [2001:db8::/32]:443)"
+        );
+    }
+}

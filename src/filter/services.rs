@@ -1,0 +1,82 @@
+//! Service names as ports (`ssh`, `https`, `postgres`), looked up in
+//! `/etc/services` as ss does through `getservbyname(name, "tcp")`, so
+//! ss(8)'s own example `'( dport = :ssh or sport = :ssh )'` works.
+//!
+//! The file is read only when a port is not a number, once per process.
+
+use std::sync::OnceLock;
+
+/// Where the names come from.
+const SERVICES_PATH: &str = "/etc/services";
+
+/// The TCP port of a service name or alias, if `/etc/services` has it.
+pub(crate) fn service_port(name: &str) -> Option<u16> {
+    if !looks_like_name(name) {
+        return None;
+    }
+    static TABLE: OnceLock<String> = OnceLock::new();
+    let table = TABLE.get_or_init(|| std::fs::read_to_string(SERVICES_PATH).unwrap_or_default());
+    lookup(table, name)
+}
+
+/// Service names start with a letter and hold letters, digits and
+/// `-_.+/`; anything else is not looked up.
+fn looks_like_name(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.+/".contains(&b))
+}
+
+/// Finds `name` among the names and aliases of the `tcp` entries of a
+/// services(5) table: `name port/proto [aliases…] [# comment]`.
+pub(crate) fn lookup(table: &str, name: &str) -> Option<u16> {
+    table.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let official = fields.next()?;
+        let (port, proto) = fields.next()?.split_once('/')?;
+        let named = official == name || fields.any(|alias| alias == name);
+        if proto == "tcp" && named {
+            port.parse().ok()
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: &str = "\
+# comment ssh 1/tcp
+ssh\t\t22/tcp\t\t\t\t# SSH Remote Login Protocol
+http\t\t80/tcp\t\twww\t\t# WorldWideWeb HTTP
+netbios-ns\t137/udp
+https\t\t443/udp
+https\t\t443/tcp
+broken\t\tx/tcp
+postgresql\t5432/tcp\tpostgres
+";
+
+    #[test]
+    fn names_and_aliases_of_tcp_entries() {
+        assert_eq!(lookup(TABLE, "ssh"), Some(22));
+        assert_eq!(lookup(TABLE, "www"), Some(80));
+        assert_eq!(lookup(TABLE, "https"), Some(443));
+        assert_eq!(lookup(TABLE, "postgres"), Some(5432));
+        assert_eq!(lookup(TABLE, "netbios-ns"), None, "udp only");
+        assert_eq!(lookup(TABLE, "broken"), None);
+        assert_eq!(lookup(TABLE, "SSH"), None);
+        assert_eq!(lookup(TABLE, "comment"), None);
+        assert_eq!(lookup("", "ssh"), None);
+    }
+
+    #[test]
+    fn only_name_shaped_text_is_looked_up() {
+        assert!(looks_like_name("ssh") && looks_like_name("netbios-ns"));
+        assert!(!looks_like_name("22") && !looks_like_name("") && !looks_like_name("a b"));
+        assert!(!looks_like_name("é"));
+    }
+}
