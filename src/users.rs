@@ -2,7 +2,7 @@
 //! NSS once per distinct uid.
 
 use std::collections::HashMap;
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 
 /// A uid → name cache.
 #[derive(Debug, Default)]
@@ -22,48 +22,30 @@ impl UserNames {
 
 /// The uid of user `name`, through NSS; None when there is no such user.
 pub fn uid_of(name: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(name).ok()?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: passwd is plain old data; all-zero is a valid value.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: `name` is NUL-terminated; every other pointer refers to
-        // live, correctly sized storage owned by this frame.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        return (rc == 0 && !result.is_null()).then_some(pwd.pw_uid);
-    }
+    let name = CString::new(name).ok()?;
+    // SAFETY: `name` is NUL-terminated and outlives the call; the other
+    // pointers come from `getpw`, which sizes them correctly.
+    getpw(|pwd, buf, len, result| unsafe { libc::getpwnam_r(name.as_ptr(), pwd, buf, len, result) })
+        .map(|(_, uid)| uid)
 }
 
 fn lookup(uid: u32) -> Option<String> {
+    // SAFETY: the pointers come from `getpw`, which sizes them correctly.
+    getpw(|pwd, buf, len, result| unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) })
+        .map(|(name, _)| name)
+}
+
+/// Runs a `getpw*_r` call with a buffer that grows until the entry fits;
+/// returns the entry's name and uid, or None when there is none.
+fn getpw(
+    call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
+) -> Option<(String, u32)> {
     let mut buf = vec![0u8; 4096];
     loop {
         // SAFETY: passwd is plain old data; all-zero is a valid value.
         let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to live, correctly sized storage owned
-        // by this frame; getpwuid_r writes only within `buf`.
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pwd,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = call(&mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 2, 0);
             continue;
@@ -73,7 +55,7 @@ fn lookup(uid: u32) -> Option<String> {
         }
         // SAFETY: on success pw_name points to a NUL-terminated string in `buf`.
         let name = unsafe { CStr::from_ptr(pwd.pw_name) };
-        return Some(name.to_string_lossy().into_owned());
+        return Some((name.to_string_lossy().into_owned(), pwd.pw_uid));
     }
 }
 
