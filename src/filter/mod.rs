@@ -189,6 +189,12 @@ impl Filter {
         self.expr.as_ref()
     }
 
+    /// Ports of which every kept socket has the local or the remote one
+    /// (`--port`); see [`Filter::required_local_ports`].
+    pub fn required_either_ports(&self) -> Option<&PortSet> {
+        self.ports.as_ref()
+    }
+
     /// Ports every kept socket has locally (`--sport`), for a source that
     /// can ask the kernel for them only. The expression is not analysed.
     pub fn required_local_ports(&self) -> Option<&PortSet> {

@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
 
 /// What to ask the kernel for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     /// Dump AF_INET sockets.
     pub ipv4: bool,
@@ -43,6 +43,11 @@ pub struct Request {
     /// Ask for `tcp_info` (INET_DIAG_INFO) to get exact retransmit and probe
     /// counts for every timer kind; adds a few hundred bytes per full socket.
     pub timer_counters: bool,
+    /// An inet_diag bytecode program (`INET_DIAG_REQ_BYTECODE`) the kernel
+    /// runs on each socket, sending only those it accepts; see
+    /// [`super::bytecode`]. A program the kernel's audit refuses fails the
+    /// dump with EINVAL.
+    pub bytecode: Option<Vec<u8>>,
 }
 
 /// What happened during a dump besides the sockets.
@@ -119,6 +124,8 @@ const NLA_HDRLEN: usize = 4;
 /// Strips NLA_F_NESTED and NLA_F_NET_BYTEORDER from `nla_type`.
 const NLA_TYPE_MASK: u16 = 0x3fff;
 const INET_DIAG_INFO: u16 = 2;
+/// Request attribute carrying a bytecode filter.
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_SHUTDOWN: u16 = 8;
 /// The kernel state of request sockets; the model reports them as SYN_RECV.
 const TCP_NEW_SYN_RECV: u32 = 12;
@@ -140,29 +147,44 @@ const MAX_RESTARTS: usize = 8;
 /// calls). Each family is one dump request; a dump the kernel marks as
 /// interrupted is started over, up to a bound.
 pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
+    let mut stats = dump_all(req, out)?;
     // The kernel sends uid 0 for request sockets; /proc shows their
-    // listener's uid. Listeners are few, so fetch them to fill it in.
-    let wants_requests = req.states & TcpState::SynRecv.mask_bit() != 0;
-    let wants_listeners = req.states & TcpState::Listen.mask_bit() != 0;
-    let mut kernel_req = *req;
-    if wants_requests {
-        kernel_req.states |= TcpState::Listen.mask_bit();
-    }
-    let stats = dump_all(&kernel_req, out)?;
-    if wants_requests {
-        fill_request_uids(out);
-        if !wants_listeners {
-            out.retain(|s| s.state != TcpState::Listen);
-        }
+    // listener's uid. Listeners are few, so when there are requests, fetch
+    // them all (the main dump's filter may have left them out) to fill it in.
+    if out.iter().any(is_request_socket) {
+        let mut listeners = Vec::new();
+        let more = dump_all(&listeners_request(), &mut listeners)?;
+        stats.skipped += more.skipped;
+        stats.restarts += more.restarts;
+        fill_request_uids(out, &listeners);
     }
     Ok(stats)
+}
+
+/// Every listener of both families, without extras or filter: where
+/// request sockets find their uid. A dual-stack IPv6 listener takes IPv4
+/// connections, so both families count whatever the main dump asked for.
+fn listeners_request() -> Request {
+    Request {
+        ipv4: true,
+        ipv6: true,
+        states: TcpState::Listen.mask_bit(),
+        timer_counters: false,
+        bytecode: None,
+    }
+}
+
+/// A request socket: SYN_RECV without an inode of its own.
+fn is_request_socket(s: &Socket) -> bool {
+    s.state == TcpState::SynRecv && s.inode == 0
 }
 
 /// Gives each request socket (SYN_RECV without an inode) the uid of the
 /// listener it arrived on, as /proc does (`sock_i_uid(req->rsk_listener)`):
 /// the listener on the same port whose address matches most closely.
-fn fill_request_uids(rows: &mut [Socket]) {
-    let listeners: Vec<(Endpoint, Family, u32)> = rows
+/// `listeners` may hold other rows, which are ignored.
+fn fill_request_uids(rows: &mut [Socket], listeners: &[Socket]) {
+    let listeners: Vec<(Endpoint, Family, u32)> = listeners
         .iter()
         .filter(|s| s.state == TcpState::Listen)
         .map(|s| (s.local, s.family, s.uid))
@@ -170,10 +192,7 @@ fn fill_request_uids(rows: &mut [Socket]) {
     if listeners.is_empty() {
         return;
     }
-    for row in rows
-        .iter_mut()
-        .filter(|s| s.state == TcpState::SynRecv && s.inode == 0)
-    {
+    for row in rows.iter_mut().filter(|s| is_request_socket(s)) {
         let best = listeners
             .iter()
             .filter(|(l, ..)| l.port == row.local.port)
@@ -240,8 +259,12 @@ fn dump_family(
     skipped: &mut usize,
 ) -> Result<bool> {
     let (sock, port) = open_socket()?;
-    sock.send_to(&request_bytes(family, req, seq), &NetlinkAddr::new(0, 0), 0)
-        .map_err(|e| io_error("sending the dump request", &e))?;
+    sock.send_to(
+        &request_bytes(family, req, seq)?,
+        &NetlinkAddr::new(0, 0),
+        0,
+    )
+    .map_err(|e| io_error("sending the dump request", &e))?;
     let expect = Expect { seq, port };
     loop {
         buf.clear();
@@ -285,8 +308,9 @@ fn open_socket() -> Result<(NetlinkSocket, u32)> {
     Ok((sock, addr.port_number()))
 }
 
-/// The request: one family, TCP, the state mask, and tcp_info if wanted.
-fn request_bytes(family: u8, req: &Request, seq: u32) -> Vec<u8> {
+/// The request: one family, TCP, the state mask, tcp_info if wanted, and
+/// the bytecode attribute if any.
+fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u8>> {
     let mut extensions = ExtensionFlags::SHUTDOWN;
     if req.timer_counters {
         extensions |= ExtensionFlags::INFO;
@@ -311,7 +335,30 @@ fn request_bytes(family: u8, req: &Request, seq: u32) -> Vec<u8> {
     msg.finalize();
     let mut bytes = vec![0; msg.buffer_len()];
     msg.serialize(&mut bytes);
-    bytes
+    if let Some(program) = &req.bytecode {
+        append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, program).ok_or_else(|| {
+            Error::runtime(format!(
+                "netlink sock_diag: bytecode of {} bytes does not fit an attribute",
+                program.len()
+            ))
+        })?;
+    }
+    Ok(bytes)
+}
+
+/// Appends a netlink attribute, padded to 4 bytes, to the message in
+/// `msg` and fixes its `nlmsg_len`. `None` (and `msg` unchanged) when the
+/// value is too long for an attribute.
+fn append_attribute(msg: &mut Vec<u8>, kind: u16, value: &[u8]) -> Option<()> {
+    let nla_len = u16::try_from(NLA_HDRLEN + value.len()).ok()?;
+    msg.resize(align4(msg.len()), 0);
+    msg.extend(nla_len.to_ne_bytes());
+    msg.extend(kind.to_ne_bytes());
+    msg.extend(value);
+    msg.resize(align4(msg.len()), 0);
+    let total = u32::try_from(msg.len()).ok()?;
+    msg[..4].copy_from_slice(&total.to_ne_bytes());
+    Some(())
 }
 
 /// Request sockets are in TCP_NEW_SYN_RECV, so SYN_RECV must select it too.
@@ -1018,7 +1065,8 @@ mod tests {
             row(Inet, TcpState::SynRecv, "10.0.0.9", 8080, 0, 0),
             row(Inet, TcpState::SynRecv, "10.0.0.9", 443, 66, 99),
         ];
-        fill_request_uids(&mut rows);
+        let listeners = rows.clone();
+        fill_request_uids(&mut rows, &listeners);
         let uids: Vec<u32> = rows[3..].iter().map(|s| s.uid).collect();
         // dual-stack listener; exact address beats wildcard; wildcard;
         // no listener; a full socket keeps its own uid.
@@ -1034,13 +1082,41 @@ mod tests {
             ipv6: false,
             states: 1 << 3,
             timer_counters: true,
+            bytecode: None,
         };
-        let bytes = request_bytes(AF_INET, &req, 5);
+        let bytes = request_bytes(AF_INET, &req, 5).unwrap();
         // nlmsghdr, then family, protocol, ext, pad, states.
         assert_eq!(bytes.len(), NLMSG_HDRLEN + 56);
         assert_eq!(&bytes[16..20], &[AF_INET, IPPROTO_TCP, 0x82, 0]);
         assert_eq!(bytes[20..24], (1u32 << 3 | 1 << 12).to_ne_bytes());
         assert_eq!(bytes[8..12], 5u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn bytecode_rides_in_an_attribute_after_the_request() {
+        let program = vec![12, 8, 12, 0, 0, 0, 0x58, 0x1b];
+        let req = Request {
+            ipv4: true,
+            ipv6: false,
+            states: 1 << 1,
+            timer_counters: false,
+            bytecode: Some(program.clone()),
+        };
+        let bytes = request_bytes(AF_INET, &req, 1).unwrap();
+        let attr_at = NLMSG_HDRLEN + 56;
+        assert_eq!(bytes.len(), attr_at + NLA_HDRLEN + program.len());
+        assert_eq!(bytes[..4], (bytes.len() as u32).to_ne_bytes());
+        assert_eq!(bytes[attr_at..attr_at + 2], 12u16.to_ne_bytes());
+        assert_eq!(bytes[attr_at + 2..attr_at + 4], 1u16.to_ne_bytes());
+        assert_eq!(bytes[attr_at + 4..], program[..]);
+
+        let mut msg = vec![0; 20];
+        append_attribute(&mut msg, 7, &[1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(msg.len(), 20 + 12);
+        assert_eq!(msg[20..22], 9u16.to_ne_bytes());
+        assert_eq!(msg[..4], 32u32.to_ne_bytes());
+        assert_eq!(append_attribute(&mut msg, 7, &[0; 65532]), None);
+        assert_eq!(msg.len(), 32);
     }
 
     // Real sockets: only rows on ports this test opened are looked at.
@@ -1097,6 +1173,7 @@ mod tests {
                 ipv6: false,
                 states: ALL_STATES,
                 timer_counters,
+                bytecode: None,
             };
             let rows = dump_until(&req, |rows| {
                 find(rows, port, 0).is_some_and(|l| l.recv_q == 1)
@@ -1136,6 +1213,7 @@ mod tests {
             ipv6: false,
             states: TcpState::Listen.mask_bit(),
             timer_counters: false,
+            bytecode: None,
         };
         let mut rows = Vec::new();
         dump(&req, &mut rows).unwrap();
@@ -1155,6 +1233,7 @@ mod tests {
             ipv6: true,
             states: ALL_STATES,
             timer_counters: true,
+            bytecode: None,
         };
         dump(&req, &mut rows).unwrap();
         let l = find(&rows, port, 0).expect("listener row");
@@ -1187,6 +1266,7 @@ mod tests {
             ipv6: false,
             states: ALL_STATES,
             timer_counters: true,
+            bytecode: None,
         };
         let rows = dump_until(&req, |rows| {
             find(rows, port, cport).is_some_and(|s| s.state == TcpState::CloseWait)
