@@ -16,6 +16,18 @@ _tcpstat() {
             ",$1")
                 cmd="tcpstat"
                 ;;
+            tcpstat,help)
+                cmd="tcpstat__subcmd__help"
+                ;;
+            tcpstat,why)
+                cmd="tcpstat__subcmd__why"
+                ;;
+            tcpstat__subcmd__help,help)
+                cmd="tcpstat__subcmd__help__subcmd__help"
+                ;;
+            tcpstat__subcmd__help,why)
+                cmd="tcpstat__subcmd__help__subcmd__why"
+                ;;
             *)
                 ;;
         esac
@@ -23,7 +35,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -e -W -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --port --sport --dport --state --src --dst --pid --program --uid --source --proc-root --verbose --help --version"
+            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --port --sport --dport --state --src --dst --pid --program --uid --source --proc-root --verbose --help --version why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -70,6 +82,82 @@ _tcpstat() {
                     return 0
                     ;;
                 --uid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
+                    return 0
+                    ;;
+                --proc-root)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpstat__subcmd__help)
+            opts="why help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpstat__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpstat__subcmd__help__subcmd__why)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpstat__subcmd__why)
+            opts="-N -n -v -h --addr --netns --numeric --json --source --proc-root --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --addr)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -N)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

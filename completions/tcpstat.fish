@@ -1,28 +1,70 @@
-complete -c tcpstat -s N -l netns -d 'List the sockets of another network namespace' -r
-complete -c tcpstat -l port -d 'Only sockets with one of PORTS at either end' -r
-complete -c tcpstat -l sport -d 'Only sockets whose local (source) port is in PORTS' -r
-complete -c tcpstat -l dport -d 'Only sockets whose remote (destination) port is in PORTS' -r
-complete -c tcpstat -l state -d 'Only sockets in these states (comma-separated)' -r
-complete -c tcpstat -l src -d 'Only sockets whose local address is in ADDR[/PREFIX]' -r
-complete -c tcpstat -l dst -d 'Only sockets whose remote address is in ADDR[/PREFIX]' -r
-complete -c tcpstat -l pid -d 'Only sockets held open by process PID' -r
-complete -c tcpstat -l program -d 'Only sockets held open by a process named NAME (its comm)' -r
-complete -c tcpstat -l uid -d 'Only sockets owned by UID (a number or a user name)' -r
-complete -c tcpstat -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_tcpstat_global_optspecs
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain port= sport= dport= state= src= dst= pid= program= uid= source= proc-root= v/verbose h/help V/version
+end
+
+function __fish_tcpstat_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_tcpstat_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_tcpstat_using_subcommand
+    set -l cmd (__fish_tcpstat_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l port -d 'Only sockets with one of PORTS at either end' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sport -d 'Only sockets whose local (source) port is in PORTS' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dport -d 'Only sockets whose remote (destination) port is in PORTS' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l state -d 'Only sockets in these states (comma-separated)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l src -d 'Only sockets whose local address is in ADDR[/PREFIX]' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dst -d 'Only sockets whose remote address is in ADDR[/PREFIX]' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l pid -d 'Only sockets held open by process PID' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l program -d 'Only sockets held open by a process named NAME (its comm)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l uid -d 'Only sockets owned by UID (a number or a user name)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
-complete -c tcpstat -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
-complete -c tcpstat -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
-complete -c tcpstat -s a -l all -d 'Show listening and non-listening sockets'
-complete -c tcpstat -s l -l listening -d 'Show only listening sockets'
-complete -c tcpstat -s 4 -l inet -d 'Only IPv4 sockets'
-complete -c tcpstat -s 6 -l inet6 -d 'Only IPv6 sockets'
-complete -c tcpstat -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
-complete -c tcpstat -s p -l programs -d 'Show the PID and program name owning each socket'
-complete -c tcpstat -s o -l timers -d 'Show the kernel\'s timer of each socket'
-complete -c tcpstat -s e -l extend -d 'Show the owning user and the socket inode'
-complete -c tcpstat -s W -l wide -d 'Never truncate addresses'
-complete -c tcpstat -l json -d 'Print a JSON array, one object per socket'
-complete -c tcpstat -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
-complete -c tcpstat -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tcpstat -s V -l version -d 'Print version'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 4 -l inet -d 'Only IPv4 sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 6 -l inet6 -d 'Only IPv6 sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -d 'Show the PID and program name owning each socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -d 'Show the kernel\'s timer of each socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s e -l extend -d 'Show the owning user and the socket inode'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never truncate addresses'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print a JSON array, one object per socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s s -l summary -d 'Summarise instead of listing: counts per state, who holds the teardown states, and plain-language findings'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short note to each socket in a teardown or unusual state'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s V -l version -d 'Print version'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l addr -d 'The address to bind (default: the dual-stack wildcard `[::]`)' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s N -l netns -d 'List the sockets of another network namespace' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
+netlink\t'the kernel\'s sock_diag netlink interface'
+proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print a JSON array, one object per socket'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -1,8 +1,9 @@
 //! The pipeline: arguments → config → source (+ owners) → printer.
 
 use crate::cli::Args;
-use crate::config::{Config, Format};
-use crate::error::{Error, Result, EXIT_OK};
+use crate::config::{Config, Format, Mode};
+use crate::diagnose::{bind, summary, Sysctls};
+use crate::error::{Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::filter::NoOwners;
 use crate::model::Socket;
 use crate::process::ProcessMap;
@@ -12,7 +13,7 @@ use crate::source;
 use clap::Parser;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// How long name lookups may hold up a listing without `-n`; what has not
 /// answered by then is printed numerically.
@@ -22,7 +23,7 @@ const RESOLVE_BUDGET: Duration = Duration::from_millis(1500);
 /// printed any error as one `tcpstat:` line.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     match run(args) {
-        Ok(()) => EXIT_OK,
+        Ok(status) => status,
         Err(e) => {
             if !e.is_quiet() {
                 eprintln!("tcpstat: {e}");
@@ -32,9 +33,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
+/// Runs the pipeline; the exit status on success (`why` answers with it).
+fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let Some(args) = parse_args(args)? else {
-        return Ok(());
+        return Ok(EXIT_OK);
     };
     let cfg = Config::from_args(&args)?;
     if let Some(ns) = &cfg.netns {
@@ -47,13 +49,62 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<()> {
             None => sockets.retain(|s| cfg.filter.matches(s, &NoOwners)),
         }
     }
-    // Owners looked up only to filter on are not shown.
-    let shown_owners = owners.as_ref().filter(|_| cfg.columns.program);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    print(&cfg, &mut out, &sockets, shown_owners)
-        .and_then(|()| out.flush())
+    let status = match cfg.mode {
+        Mode::List => {
+            // Owners looked up only to filter on are not shown.
+            let shown = owners.as_ref().filter(|_| cfg.columns.program);
+            print(&cfg, &mut out, &sockets, shown).map(|()| EXIT_OK)
+        }
+        Mode::Summary => print_summary(&cfg, &mut out, &sockets, owners.as_ref()).map(|()| EXIT_OK),
+        Mode::Why { port, addr } => {
+            print_why(&cfg, &mut out, port, addr, &sockets, owners.as_ref())
+        }
+    };
+    status
+        .and_then(|status| out.flush().map(|()| status))
         .map_err(Error::Output)
+}
+
+fn print_summary<W: Write>(
+    cfg: &Config,
+    out: &mut W,
+    sockets: &[Socket],
+    owners: Option<&ProcessMap>,
+) -> io::Result<()> {
+    let summary = summary::summarize(sockets, owners, &Sysctls::read());
+    match cfg.format {
+        Format::Json => {
+            serde_json::to_writer(&mut *out, &summary)?;
+            out.write_all(b"\n")
+        }
+        Format::Table => summary::write_text(out, &summary),
+    }
+}
+
+/// Prints the verdict; exit status 0 when a plain bind() would succeed.
+fn print_why<W: Write>(
+    cfg: &Config,
+    out: &mut W,
+    port: u16,
+    addr: Option<std::net::IpAddr>,
+    sockets: &[Socket],
+    owners: Option<&ProcessMap>,
+) -> io::Result<i32> {
+    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now());
+    match cfg.format {
+        Format::Json => {
+            serde_json::to_writer(&mut *out, &verdict)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Table => bind::write_text(out, &verdict)?,
+    }
+    Ok(if verdict.bindable {
+        EXIT_OK
+    } else {
+        EXIT_RUNTIME
+    })
 }
 
 /// Parses the command line. `Ok(None)` when help or the version was
@@ -120,7 +171,7 @@ fn print<W: Write>(
     owners: Option<&ProcessMap>,
 ) -> io::Result<()> {
     match cfg.format {
-        Format::Json => json::write(out, sockets, owners),
+        Format::Json => json::write(out, sockets, owners, cfg.columns.note),
         Format::Table => {
             let mut names = table::Names {
                 resolver: (!cfg.numeric).then(|| resolver_for(sockets)),

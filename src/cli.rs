@@ -2,7 +2,8 @@
 //! [`crate::config::Config`]; nothing past `config` sees these types.
 
 use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// List TCP sockets like `netstat -tanpo`, from the kernel's sock_diag
@@ -23,6 +24,8 @@ use std::path::PathBuf;
                   tcpstat -an --port 1234       what is on port 1234\n  \
                   tcpstat -an state time-wait dst 10.0.0.5   TIME_WAIT toward 10.0.0.5\n  \
                   tcpstat -anp --state close-wait --program nginx\n  \
+                  tcpstat -s                    summary and findings about teardown states\n  \
+                  tcpstat why 8080              could a server bind port 8080 now? why not?\n  \
                   tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'"
 )]
 pub struct Args {
@@ -56,12 +59,13 @@ pub struct Args {
         short = 'N',
         long = "netns",
         value_name = "NAME|PATH",
+        global = true,
         help_heading = "Selection"
     )]
     pub netns: Option<String>,
 
     /// Show numeric addresses, ports and users (no name lookups)
-    #[arg(short = 'n', long = "numeric", help_heading = "Output")]
+    #[arg(short = 'n', long = "numeric", global = true, help_heading = "Output")]
     pub numeric: bool,
 
     /// Show the PID and program name owning each socket
@@ -91,8 +95,31 @@ pub struct Args {
     ///
     /// Every key is always present; numbers are numbers; addresses are
     /// numeric. See the JSON schema shipped as schema/tcpstat.schema.json.
-    #[arg(long = "json", help_heading = "Output")]
+    #[arg(long = "json", global = true, help_heading = "Output")]
     pub json: bool,
+
+    /// Summarise instead of listing: counts per state, who holds the
+    /// teardown states, and plain-language findings
+    ///
+    /// From the same dump as the listing (filters and -N apply): counts per
+    /// state for tcp and tcp6; for TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and
+    /// SYN_RECV the top local ports, remote endpoints and owning processes;
+    /// orphaned sockets; TIME_WAIT against net.ipv4.tcp_max_tw_buckets; use
+    /// of the ephemeral port range per remote endpoint; idle connections
+    /// without keepalive; then findings, most serious first. With --json,
+    /// one object.
+    #[arg(short = 's', long = "summary", help_heading = "Diagnosis")]
+    pub summary: bool,
+
+    /// Add a short note to each socket in a teardown or unusual state
+    ///
+    /// Who closed first, what the kernel is waiting for and which timer ends
+    /// it: a `Note` column in the table, an `explain` key in JSON.
+    #[arg(long = "explain", help_heading = "Diagnosis")]
+    pub explain: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
 
     /// Only sockets with one of PORTS at either end
     ///
@@ -155,7 +182,7 @@ pub struct Args {
     ///
     /// `auto` uses sock_diag netlink and falls back to /proc/net/tcp{,6}
     /// when netlink cannot be used (said on stderr under -v).
-    #[arg(long = "source", value_enum, default_value_t = SourceArg::Auto, help_heading = "Source")]
+    #[arg(long = "source", value_enum, default_value_t = SourceArg::Auto, global = true, help_heading = "Source")]
     pub source: SourceArg,
 
     /// Read fixture files below DIR instead of /proc (for tests)
@@ -163,13 +190,34 @@ pub struct Args {
         long = "proc-root",
         env = "TCPSTAT_PROC_ROOT",
         hide = true,
+        global = true,
         value_name = "DIR"
     )]
     pub proc_root: Option<PathBuf>,
 
     /// Say more on stderr: which source was used, messages skipped
-    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count, global = true)]
     pub verbose: u8,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tell whether a server could bind() PORT now, and what holds it
+    ///
+    /// Looks at every socket on the port (of the namespace, with -N): a
+    /// listener, live connections, or only teardown remnants (TIME_WAIT,
+    /// orphaned FIN_WAIT2…) that SO_REUSEADDR can bind past, and when the
+    /// last remnant expires. Exit status 0 when a plain bind() would
+    /// succeed now, 1 when not.
+    Why {
+        /// The TCP port to bind
+        #[arg(value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: u16,
+        /// The address to bind (default: the dual-stack wildcard `[::]`)
+        #[arg(long = "addr", value_name = "ADDR")]
+        addr: Option<IpAddr>,
+    },
 }
 
 /// `--source` values.

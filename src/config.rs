@@ -1,10 +1,11 @@
 //! The resolved configuration: what to read, which rows to keep and how to
 //! print them. Built once from [`crate::cli::Args`] and validated there.
 
-use crate::cli::{Args, SourceArg};
+use crate::cli::{Args, Command, SourceArg};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::TcpState;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// Which data source to use.
@@ -25,6 +26,17 @@ pub enum Format {
     Table,
     /// One JSON array.
     Json,
+}
+
+/// What the run produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The listing (table or JSON).
+    List,
+    /// `-s`: counts and findings.
+    Summary,
+    /// `why PORT`: whether PORT can be bound now.
+    Why { port: u16, addr: Option<IpAddr> },
 }
 
 /// Which rows netstat's scope flags keep.
@@ -59,6 +71,8 @@ pub struct Columns {
     pub program: bool,
     /// `-o`: Timer.
     pub timer: bool,
+    /// `--explain`: a note on teardown and unusual states, last.
+    pub note: bool,
 }
 
 /// Everything the pipeline needs, validated.
@@ -78,6 +92,8 @@ pub struct Config {
     pub netns: Option<PathBuf>,
     /// Which sockets to keep (flags and expression).
     pub filter: Filter,
+    /// What to produce.
+    pub mode: Mode,
     /// The states to ask the source for: the explicit `--state`/`state`
     /// list when there is one (it replaces the -a/-l scope, as in ss),
     /// otherwise the scope's.
@@ -98,7 +114,13 @@ impl Config {
             (false, true) => (false, true),
             _ => (true, true),
         };
-        let scope = if args.all {
+        let mode = match args.command {
+            Some(Command::Why { port, addr }) => Mode::Why { port, addr },
+            None if args.summary => Mode::Summary,
+            None => Mode::List,
+        };
+        // A summary counts every state unless told otherwise, as `ss -s`.
+        let scope = if args.all || (mode == Mode::Summary && !args.listening) {
             Scope::All
         } else if args.listening {
             Scope::Listening
@@ -114,7 +136,13 @@ impl Config {
         let states = filter
             .explicit_states()
             .unwrap_or_else(|| scope.state_mask());
+        // `why` judges a bind against every socket of the namespace.
+        let (filter, states, ipv4, ipv6) = match mode {
+            Mode::Why { .. } => (Filter::new(), Scope::All.state_mask(), true, true),
+            _ => (filter, states, ipv4, ipv6),
+        };
         Ok(Config {
+            mode,
             filter,
             states,
             ipv4,
@@ -126,6 +154,7 @@ impl Config {
                 extended: args.extend,
                 program: args.program,
                 timer: args.timers,
+                note: args.explain,
             },
             format: if args.json {
                 Format::Json
@@ -149,7 +178,7 @@ impl Config {
     /// True when owners must be looked up: shown (`-p`) or filtered on
     /// (`--pid`, `--program`).
     pub fn needs_owners(&self) -> bool {
-        self.columns.program || self.filter.needs_owners()
+        self.columns.program || self.filter.needs_owners() || self.mode != Mode::List
     }
 
     /// True when exact timer counters are needed (shown in `-o` or JSON).
@@ -174,8 +203,9 @@ fn build_filter(args: &Args) -> Result<Filter> {
         .with_uids(uids)
         .with_pids(args.pid.iter().copied())
         .with_programs(args.program_name.iter().cloned());
-    for &mask in &args.state {
-        filter = filter.with_states(mask);
+    // Repeated --state values are alternatives, like every repeated flag.
+    if !args.state.is_empty() {
+        filter = filter.with_states(args.state.iter().fold(0, |all, mask| all | mask));
     }
     if !args.expression.is_empty() {
         let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;

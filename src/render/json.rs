@@ -23,6 +23,9 @@ pub struct JsonSocket<'a> {
     pub shutdown: Option<JsonShutdown>,
     /// Owners; `None` (null) when `-p` was not asked.
     pub processes: Option<Vec<JsonProcess<'a>>>,
+    /// With `--explain` only: the note on the socket's state, or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Option<std::borrow::Cow<'static, str>>>,
 }
 
 /// An address and port; IPv4-mapped IPv6 addresses in dotted form.
@@ -93,7 +96,14 @@ impl<'a> JsonSocket<'a> {
             },
             shutdown: s.shutdown.map(Into::into),
             processes: owners.map(|m| owners_of(m, s.inode)),
+            explain: None,
         }
+    }
+
+    /// Adds the `explain` key (`--explain`).
+    pub fn with_explain(mut self, s: &Socket) -> JsonSocket<'a> {
+        self.explain = Some(crate::diagnose::explain(s));
+        self
     }
 }
 
@@ -110,16 +120,24 @@ fn owners_of(map: &ProcessMap, inode: u64) -> Vec<JsonProcess<'_>> {
         .collect()
 }
 
-/// Writes the sockets as one JSON array, one object per line.
+/// Writes the sockets as one JSON array, one object per line; with
+/// `explain`, each object carries its note.
 pub fn write<W: Write>(
     w: &mut W,
     sockets: &[Socket],
     owners: Option<&ProcessMap>,
+    explain: bool,
 ) -> io::Result<()> {
     w.write_all(b"[")?;
     for (i, s) in sockets.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *w, &JsonSocket::new(s, owners))?;
+        let object = JsonSocket::new(s, owners);
+        let object = if explain {
+            object.with_explain(s)
+        } else {
+            object
+        };
+        serde_json::to_writer(&mut *w, &object)?;
     }
     w.write_all(b"\n]\n")
 }

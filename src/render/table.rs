@@ -89,6 +89,11 @@ impl<'a> Table<'a> {
             write!(w, " ")?;
             write_timer(w, &s.timer)?;
         }
+        if cols.note {
+            if let Some(note) = crate::diagnose::explain(s) {
+                write!(w, "  {note}")?;
+            }
+        }
         w.write_all(b"\n")
     }
 
@@ -129,6 +134,9 @@ pub fn write_header<W: Write>(w: &mut W, scope: Scope, cols: Columns) -> io::Res
     }
     if cols.timer {
         w.write_all(b" Timer")?;
+    }
+    if cols.note {
+        w.write_all(b"  Note")?;
     }
     w.write_all(b"\n")
 }
@@ -258,6 +266,7 @@ mod tests {
             extended: true,
             program: true,
             timer: true,
+            note: false,
         };
         write_header(&mut out, Scope::All, all).unwrap();
         write_header(&mut out, Scope::Connected, Columns::default()).unwrap();

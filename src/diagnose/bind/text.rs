@@ -1,0 +1,264 @@
+//! The words of a [`Verdict`]: its reason and caveats, and the text form of
+//! `why PORT`.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+
+use comfy_table::{presets, Table};
+
+use super::{count_roles, remnants_end, role, HeldBy, Role, Verdict};
+use crate::diagnose::explain::secs;
+use crate::diagnose::{counted, write_table};
+use crate::model::{Socket, TcpState, TimerKind};
+use crate::process::ProcessMap;
+use crate::render::json::{JsonEndpoint, JsonSocket};
+use crate::render::sanitize;
+
+/// Most sockets or programs a sentence names before "and N more".
+const NAMED: usize = 3;
+
+/// The reason for the verdict on `holders` (sorted listeners first).
+/// `others` counts sockets on the port that do not meet `address`.
+pub(super) fn reason(
+    port: u16,
+    address: IpAddr,
+    holders: &[&Socket],
+    others: usize,
+    owners: Option<&ProcessMap>,
+) -> String {
+    let held = count_roles(holders);
+    if holders.is_empty() {
+        let asked = endpoint(address, port);
+        return match others {
+            0 => format!("no socket holds port {port}: {asked} can be bound"),
+            n => format!(
+                "port {port} is used by {} only on addresses that do not overlap {asked}",
+                counted(n, "socket", "sockets")
+            ),
+        };
+    }
+    if held.listeners > 0 {
+        held_by_listeners(holders, owners)
+    } else if held.connections > 0 {
+        held_by_connections(port, holders, held, owners)
+    } else {
+        format!(
+            "only teardown remnants hold port {port} ({}); no program holds it. A plain bind() \
+             fails until the last one goes{}; with SO_REUSEADDR it succeeds if the closed \
+             sockets had SO_REUSEADDR too (true of a server whose listener set it, as most do)",
+            remnant_counts(holders),
+            remnants_end_text(holders)
+        )
+    }
+}
+
+fn held_by_listeners(holders: &[&Socket], owners: Option<&ProcessMap>) -> String {
+    let listeners: Vec<String> = holders
+        .iter()
+        .filter(|s| role(s) == Role::Listener)
+        .map(|s| format!("{} listening on {}", who(s, owners), local(s)))
+        .collect();
+    format!(
+        "{}: no bind() shares a port with a listener (short of SO_REUSEPORT on both)",
+        named(&listeners)
+    )
+}
+
+fn held_by_connections(
+    port: u16,
+    holders: &[&Socket],
+    held: HeldBy,
+    owners: Option<&ProcessMap>,
+) -> String {
+    let remnants = match held.remnants {
+        0 => String::new(),
+        n => format!(
+            "and {}; ",
+            counted(n, "teardown remnant", "teardown remnants")
+        ),
+    };
+    let connections = counted(
+        held.connections,
+        "live connection uses port",
+        "live connections use port",
+    );
+    format!(
+        "{connections} {port} ({remnants}{}). A plain bind() fails until they close; \
+         with SO_REUSEADDR it succeeds only if they were created with SO_REUSEADDR too \
+         (connections a server accepted inherit its listener's setting), which the kernel \
+         does not report",
+        programs(holders, owners)
+    )
+}
+
+/// The caveats of a verdict: sockets whose part rests on the IPV6_V6ONLY
+/// assumption.
+pub(super) fn caveats(address: IpAddr, assumed: &[&Socket]) -> Vec<String> {
+    if assumed.is_empty() {
+        return Vec::new();
+    }
+    let listed: Vec<String> = assumed.iter().map(|s| local(s)).collect();
+    let n = assumed.len();
+    vec![format!(
+        "{} ({}) {} in the way of {address} only if IPV6_V6ONLY is off on {}, as assumed (the \
+         Linux default); the dump does not show it",
+        counted(n, "IPv6 socket", "IPv6 sockets"),
+        named(&listed),
+        if n == 1 { "stands" } else { "stand" },
+        if n == 1 { "it" } else { "them" },
+    )]
+}
+
+/// "pid 812 (nginx)" for a socket's first owner, or what is known instead.
+fn who(s: &Socket, owners: Option<&ProcessMap>) -> String {
+    match owners.map(|m| m.owners(s.inode)) {
+        Some([first, ..]) => format!("pid {} ({})", first.pid, sanitize(&first.name)),
+        Some([]) => "a socket of unknown owner".to_string(),
+        None => "a socket".to_string(),
+    }
+}
+
+/// "held by" the programs holding any of `holders`, named once each, or
+/// why none is named.
+fn programs(holders: &[&Socket], owners: Option<&ProcessMap>) -> String {
+    let Some(map) = owners else {
+        return "owners not looked up".to_string();
+    };
+    let mut seen: Vec<(u32, String)> = holders
+        .iter()
+        .flat_map(|s| map.owners(s.inode))
+        .map(|o| (o.pid, format!("pid {} ({})", o.pid, sanitize(&o.name))))
+        .collect();
+    seen.sort();
+    seen.dedup();
+    if seen.is_empty() {
+        return "no owning program found: another PID namespace, or not readable".to_string();
+    }
+    format!(
+        "held by {}",
+        named(&seen.into_iter().map(|(_, n)| n).collect::<Vec<_>>())
+    )
+}
+
+/// "a, b, c and 2 more".
+fn named(items: &[String]) -> String {
+    let shown = items[..items.len().min(NAMED)].join(", ");
+    match items.len().saturating_sub(NAMED) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// "3 TIME_WAIT, 1 orphaned FIN_WAIT2".
+fn remnant_counts(holders: &[&Socket]) -> String {
+    let mut counts: Vec<(TcpState, usize)> = Vec::new();
+    for s in holders {
+        match counts.iter_mut().find(|(state, _)| *state == s.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.state, 1)),
+        }
+    }
+    counts
+        .iter()
+        .map(|(state, n)| match state {
+            TcpState::TimeWait => format!("{n} TIME_WAIT"),
+            other => format!("{n} orphaned {other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn remnants_end_text(holders: &[&Socket]) -> String {
+    let fin_wait2 = holders.iter().any(|s| s.state == TcpState::FinWait2);
+    match remnants_end(holders) {
+        Some(ms) if fin_wait2 => format!(
+            " (in {}, unless a peer's FIN turns an orphaned FIN_WAIT2 into a 60 s TIME_WAIT)",
+            secs(ms)
+        ),
+        Some(ms) => format!(" (in {})", secs(ms)),
+        None => " (an orphan still sending its FIN goes when that is acknowledged or \
+                  retransmission gives up, after tcp_orphan_retries)"
+            .to_string(),
+    }
+}
+
+fn endpoint(addr: IpAddr, port: u16) -> String {
+    SocketAddr::new(addr, port).to_string()
+}
+
+fn local(s: &Socket) -> String {
+    endpoint(s.local.display_addr(), s.local.port)
+}
+
+/// Writes the verdict as text: the answer for each kind of bind, the
+/// reason, the holders, and any caveats.
+pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
+    let asked = endpoint(v.address, v.port);
+    let state = if v.bindable { "free" } else { "in use" };
+    writeln!(w, "{asked}: {state}")?;
+    let plain = if v.bindable {
+        "succeeds"
+    } else {
+        "fails (EADDRINUSE)"
+    };
+    let reuse = match v.bindable_with_reuseaddr {
+        Some(true) => "succeeds",
+        Some(false) => "fails (EADDRINUSE)",
+        None => "succeeds only if the holders had SO_REUSEADDR too",
+    };
+    writeln!(w, "  {:<26}{plain}", "bind():")?;
+    writeln!(w, "  {:<26}{reuse}", "bind() with SO_REUSEADDR:")?;
+    writeln!(w, "  why: {}", v.reason)?;
+    if !v.holders.is_empty() {
+        writeln!(w, "  held by:")?;
+        write_table(w, holders_table(&v.holders))?;
+    }
+    if let Some(ms) = v.expires_ms {
+        writeln!(w, "  last remnant expires in: {}", secs(ms))?;
+    }
+    for c in &v.caveats {
+        writeln!(w, "  note: {c}")?;
+    }
+    Ok(())
+}
+
+fn holders_table(holders: &[JsonSocket]) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    for s in holders {
+        table.add_row(vec![
+            format!("    {}", s.state),
+            json_endpoint(&s.local),
+            json_endpoint(&s.remote),
+            holder_detail(s),
+        ]);
+    }
+    table
+}
+
+fn json_endpoint(e: &JsonEndpoint) -> String {
+    if e.port == 0 && e.address.is_unspecified() {
+        "-".to_string()
+    } else {
+        endpoint(e.address, e.port)
+    }
+}
+
+/// Who holds a socket, or for a remnant, when it goes.
+fn holder_detail(s: &JsonSocket) -> String {
+    if let Some(procs) = s.processes.as_ref().filter(|p| !p.is_empty()) {
+        return procs
+            .iter()
+            .map(|p| format!("pid {} ({})", p.pid, sanitize(p.name)))
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    if s.inode != 0 {
+        return String::new();
+    }
+    match s.timer.kind.as_ref() {
+        k if k == TimerKind::TimeWait.name() => format!("{} left", secs(s.timer.expires_ms)),
+        _ if s.state == "ESTABLISHED" || s.state == "CLOSE_WAIT" => "not yet accepted".to_string(),
+        _ => "orphaned".to_string(),
+    }
+}

@@ -1,0 +1,66 @@
+//! Diagnosing connection teardown from one socket dump: a state summary with
+//! plain-language findings (`-s`), whether a port can be bound now and what
+//! holds it (`why PORT`), and a one-line note per socket in a teardown or
+//! unusual state (`--explain`).
+//!
+//! Everything here reads the same `&[Socket]` (and optional
+//! [`ProcessMap`](crate::process::ProcessMap)) every renderer reads; the few
+//! system values it needs come through [`Sysctls`], which tests fake.
+//!
+//! - [`summary`]: [`summary::summarize`] → [`summary::Summary`] (serde, one
+//!   JSON object) and [`summary::write_text`].
+//! - [`bind`]: [`bind::why`] → [`bind::Verdict`] (serde) and
+//!   [`bind::write_text`]; [`bind::probe`] asks the kernel itself.
+//! - [`explain()`]: a short note for one socket.
+
+pub mod bind;
+mod explain;
+pub mod summary;
+mod sysctl;
+
+pub use explain::explain;
+pub use sysctl::Sysctls;
+
+use crate::model::{Socket, TcpState};
+
+/// A socket no process holds any more that the kernel keeps to finish the
+/// close: inode 0 in a state only a closed socket can be in without a
+/// program. TIME_WAIT is left out (it is counted on its own), and so are
+/// inode-0 sockets that belong to a listener (request sockets in SYN_RECV,
+/// connections not yet accepted in ESTABLISHED or CLOSE_WAIT).
+pub(crate) fn is_orphan(s: &Socket) -> bool {
+    s.inode == 0
+        && matches!(
+            s.state,
+            TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing | TcpState::LastAck
+        )
+}
+
+/// A request socket: a SYN_RECV handshake a listener is answering. It is no
+/// full socket, holds no port of its own and has no inode.
+pub(crate) fn is_request(s: &Socket) -> bool {
+    s.state == TcpState::SynRecv && s.inode == 0
+}
+
+/// Writes a comfy-table table line by line: no margin on the left, two
+/// blanks between columns, none trailing.
+pub(crate) fn write_table(
+    w: &mut impl std::io::Write,
+    mut table: comfy_table::Table,
+) -> std::io::Result<()> {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.lines() {
+        writeln!(w, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// "1 connection", "2 connections".
+pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+#[cfg(test)]
+pub(crate) mod test_support;

@@ -1,0 +1,409 @@
+//! `-s`: a summary of one dump — sockets per state and family; for the
+//! states connections pile up in (TIME_WAIT, CLOSE_WAIT, FIN_WAIT2,
+//! SYN_RECV) the busiest local ports, remote endpoints and programs;
+//! orphans; timewait sockets against `tcp_max_tw_buckets`; ephemeral ports
+//! used per remote endpoint; keepalive on established connections; and
+//! plain-language findings, most serious first.
+//!
+//! It is computed from the same sockets as a listing (not from
+//! /proc/net/sockstat), so it describes exactly what was dumped.
+
+mod findings;
+mod text;
+
+pub use findings::{Finding, Severity};
+pub use text::write_text;
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use crate::diagnose::{is_orphan, is_request, Sysctls};
+use crate::model::{Family, Socket, TcpState, TimerKind};
+use crate::process::ProcessMap;
+
+/// How many ports, endpoints or programs a "top" list keeps.
+pub const TOP: usize = 5;
+
+/// The states whose sockets are broken down by port, endpoint and program.
+pub const DETAILED_STATES: [TcpState; 4] = [
+    TcpState::TimeWait,
+    TcpState::CloseWait,
+    TcpState::FinWait2,
+    TcpState::SynRecv,
+];
+
+/// Retransmissions of unacknowledged data from which an established
+/// connection counts as stuck.
+pub const STUCK_RETRANSMITS: u32 = 3;
+
+/// The whole summary; `--json` prints it as one object.
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    /// Sockets summarised.
+    pub total: usize,
+    /// Per state, in kernel order (CLOSE, which is never listed, left out).
+    pub states: Vec<StateCount>,
+    /// Breakdown of TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and SYN_RECV.
+    pub details: Vec<StateDetail>,
+    pub orphans: Orphans,
+    pub timewait: TimewaitBudget,
+    /// `None` when `ip_local_port_range` could not be read.
+    pub ephemeral: Option<EphemeralUse>,
+    pub established: EstablishedTimers,
+    /// Most serious first.
+    pub findings: Vec<Finding>,
+}
+
+/// Sockets in one state, per family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateCount {
+    pub state: &'static str,
+    pub tcp: usize,
+    pub tcp6: usize,
+}
+
+/// Where the sockets of one state come from and who holds them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateDetail {
+    pub state: &'static str,
+    pub count: usize,
+    pub top_local_ports: Vec<PortCount>,
+    pub top_remotes: Vec<EndpointCount>,
+    /// `None` when owners were not looked up. Sockets no program holds
+    /// (TIME_WAIT, orphans) have no owner; request sockets (SYN_RECV) count
+    /// for the program of their listener.
+    pub top_processes: Option<Vec<ProcessCount>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortCount {
+    pub port: u16,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EndpointCount {
+    /// IPv4-mapped addresses in dotted form.
+    pub address: IpAddr,
+    pub port: u16,
+    pub count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessCount {
+    pub pid: u32,
+    /// As read from /proc (untrusted); the text form escapes it.
+    pub name: String,
+    pub count: usize,
+}
+
+/// Sockets closed by their program that the kernel still finishes:
+/// FIN_WAIT1, FIN_WAIT2, CLOSING and LAST_ACK without an inode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Orphans {
+    pub total: usize,
+    /// Non-zero states only.
+    pub by_state: Vec<StateTotal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateTotal {
+    pub state: &'static str,
+    pub count: usize,
+}
+
+/// Timewait sockets against the namespace's limit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimewaitBudget {
+    /// Sockets in TIME_WAIT.
+    pub time_wait: usize,
+    /// What the limit counts: TIME_WAIT plus orphaned FIN_WAIT2 sockets
+    /// kept as timewait sockets.
+    pub timewait_sockets: usize,
+    /// `net.ipv4.tcp_max_tw_buckets`.
+    pub max_buckets: Option<u64>,
+    /// `timewait_sockets` as a percentage of `max_buckets`.
+    pub percent: Option<f64>,
+}
+
+/// Use of the ephemeral port range by outgoing connections.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EphemeralUse {
+    pub low: u16,
+    pub high: u16,
+    /// Ports in the range.
+    pub ports: u32,
+    /// Remote endpoints with the most distinct local ports in the range.
+    pub top_remotes: Vec<RemotePortUse>,
+}
+
+/// Distinct ephemeral local ports of the connections to one remote
+/// endpoint: a new connect() to it needs a local port not among them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemotePortUse {
+    pub address: IpAddr,
+    pub port: u16,
+    pub local_ports: usize,
+    pub percent: f64,
+}
+
+/// The timers of ESTABLISHED sockets. The kernel reports one timer per
+/// socket, and a pending retransmit or zero-window probe timer is reported
+/// instead of the keepalive timer, so only idle sockets tell: one with
+/// SO_KEEPALIVE always has its keepalive timer armed, one without has none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct EstablishedTimers {
+    pub total: usize,
+    /// Keepalive timer armed: SO_KEEPALIVE on.
+    pub keepalive: usize,
+    /// No timer at all: SO_KEEPALIVE off.
+    pub no_keepalive: usize,
+    /// Data in flight or a zero window: keepalive cannot be seen.
+    pub busy: usize,
+    /// Unacknowledged data retransmitted at least [`STUCK_RETRANSMITS`] times.
+    pub retransmitting: usize,
+    /// Peer advertises a zero window (probe timer).
+    pub zero_window: usize,
+}
+
+/// Summarises `sockets` (a dump of every state, for the figures to mean
+/// what they say). `owners` adds the programs; `sys` the limits.
+pub fn summarize(sockets: &[Socket], owners: Option<&ProcessMap>, sys: &Sysctls) -> Summary {
+    let listeners: Vec<&Socket> = sockets
+        .iter()
+        .filter(|s| s.state == TcpState::Listen)
+        .collect();
+    let mut summary = Summary {
+        total: sockets.len(),
+        states: state_counts(sockets),
+        details: DETAILED_STATES
+            .iter()
+            .map(|&state| detail(state, sockets, owners, &listeners))
+            .collect(),
+        orphans: orphans(sockets),
+        timewait: timewait_budget(sockets, sys),
+        ephemeral: ephemeral_use(sockets, sys),
+        established: established_timers(sockets),
+        findings: Vec::new(),
+    };
+    summary.findings = findings::find(&summary, sys);
+    summary
+}
+
+fn state_counts(sockets: &[Socket]) -> Vec<StateCount> {
+    TcpState::ALL
+        .iter()
+        .filter(|&&state| state != TcpState::Close)
+        .map(|&state| {
+            let of = |family| {
+                sockets
+                    .iter()
+                    .filter(|s| s.state == state && s.family == family)
+                    .count()
+            };
+            StateCount {
+                state: state.name(),
+                tcp: of(Family::Inet),
+                tcp6: of(Family::Inet6),
+            }
+        })
+        .collect()
+}
+
+fn detail(
+    state: TcpState,
+    sockets: &[Socket],
+    owners: Option<&ProcessMap>,
+    listeners: &[&Socket],
+) -> StateDetail {
+    let rows: Vec<&Socket> = sockets.iter().filter(|s| s.state == state).collect();
+    let ports = top(rows.iter().map(|s| s.local.port));
+    let remotes = top(rows
+        .iter()
+        .map(|s| (s.remote.display_addr(), s.remote.port)));
+    StateDetail {
+        state: state.name(),
+        count: rows.len(),
+        top_local_ports: ports
+            .into_iter()
+            .map(|(port, count)| PortCount { port, count })
+            .collect(),
+        top_remotes: remotes
+            .into_iter()
+            .map(|((address, port), count)| EndpointCount {
+                address,
+                port,
+                count,
+            })
+            .collect(),
+        top_processes: owners.map(|map| top_processes(&rows, map, listeners)),
+    }
+}
+
+/// The inode whose owners a socket counts for: its own, or for a request
+/// socket, its listener's (0 when there is none).
+fn owner_inode(s: &Socket, listeners: &[&Socket]) -> u64 {
+    if is_request(s) {
+        listener_of(s, listeners).map_or(0, |l| l.inode)
+    } else {
+        s.inode
+    }
+}
+
+/// The listener a request socket arrived on: same port, and the same
+/// address or a wildcard (of its family, or an IPv6 one taking IPv4).
+fn listener_of<'a>(req: &Socket, listeners: &[&'a Socket]) -> Option<&'a Socket> {
+    listeners
+        .iter()
+        .filter(|l| l.local.port == req.local.port)
+        .filter_map(|l| {
+            let rank = if l.local.display_addr() == req.local.display_addr() {
+                2
+            } else if l.local.is_unspecified() && l.family == req.family {
+                1
+            } else if l.local.is_unspecified() && l.family == Family::Inet6 {
+                0
+            } else {
+                return None;
+            };
+            Some((rank, *l))
+        })
+        .max_by_key(|(rank, _)| *rank)
+        .map(|(_, l)| l)
+}
+
+fn top_processes(rows: &[&Socket], map: &ProcessMap, listeners: &[&Socket]) -> Vec<ProcessCount> {
+    let mut counts: HashMap<(u32, &str), usize> = HashMap::new();
+    for s in rows {
+        let inode = owner_inode(s, listeners);
+        if inode == 0 {
+            continue;
+        }
+        for o in map.owners(inode) {
+            *counts.entry((o.pid, &o.name)).or_default() += 1;
+        }
+    }
+    top_of(counts)
+        .into_iter()
+        .map(|((pid, name), count)| ProcessCount {
+            pid,
+            name: name.to_string(),
+            count,
+        })
+        .collect()
+}
+
+/// The [`TOP`] most frequent values, most frequent first, ties in value
+/// order.
+fn top<K: Ord + std::hash::Hash + Copy>(values: impl Iterator<Item = K>) -> Vec<(K, usize)> {
+    let mut counts: HashMap<K, usize> = HashMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    top_of(counts)
+}
+
+fn top_of<K: Ord>(counts: HashMap<K, usize>) -> Vec<(K, usize)> {
+    let mut list: Vec<(K, usize)> = counts.into_iter().collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    list.truncate(TOP);
+    list
+}
+
+fn orphans(sockets: &[Socket]) -> Orphans {
+    let orphaned: Vec<&Socket> = sockets.iter().filter(|s| is_orphan(s)).collect();
+    let by_state = TcpState::ALL
+        .iter()
+        .map(|&state| StateTotal {
+            state: state.name(),
+            count: orphaned.iter().filter(|s| s.state == state).count(),
+        })
+        .filter(|t| t.count > 0)
+        .collect();
+    Orphans {
+        total: orphaned.len(),
+        by_state,
+    }
+}
+
+fn timewait_budget(sockets: &[Socket], sys: &Sysctls) -> TimewaitBudget {
+    let time_wait = sockets
+        .iter()
+        .filter(|s| s.state == TcpState::TimeWait)
+        .count();
+    let timewait_sockets = sockets
+        .iter()
+        .filter(|s| s.state == TcpState::TimeWait || s.timer.kind == TimerKind::TimeWait)
+        .count();
+    let max_buckets = sys.tcp_max_tw_buckets;
+    TimewaitBudget {
+        time_wait,
+        timewait_sockets,
+        max_buckets,
+        percent: max_buckets
+            .filter(|&max| max > 0)
+            .map(|max| percent(timewait_sockets, max)),
+    }
+}
+
+fn ephemeral_use(sockets: &[Socket], sys: &Sysctls) -> Option<EphemeralUse> {
+    let (low, high) = sys.ip_local_port_range?;
+    let ports = sys.ephemeral_ports()?;
+    let mut by_remote: HashMap<(IpAddr, u16), HashSet<u16>> = HashMap::new();
+    for s in sockets.iter().filter(|s| {
+        s.state != TcpState::Listen
+            && !is_request(s)
+            && s.remote.port != 0
+            && (low..=high).contains(&s.local.port)
+    }) {
+        by_remote
+            .entry((s.remote.display_addr(), s.remote.port))
+            .or_default()
+            .insert(s.local.port);
+    }
+    let counts = by_remote.into_iter().map(|(k, v)| (k, v.len())).collect();
+    let top_remotes = top_of(counts)
+        .into_iter()
+        .map(|((address, port), local_ports)| RemotePortUse {
+            address,
+            port,
+            local_ports,
+            percent: percent(local_ports, u64::from(ports)),
+        })
+        .collect();
+    Some(EphemeralUse {
+        low,
+        high,
+        ports,
+        top_remotes,
+    })
+}
+
+fn established_timers(sockets: &[Socket]) -> EstablishedTimers {
+    let mut t = EstablishedTimers::default();
+    for s in sockets.iter().filter(|s| s.state == TcpState::Established) {
+        t.total += 1;
+        match s.timer.kind {
+            TimerKind::Keepalive => t.keepalive += 1,
+            TimerKind::Off => t.no_keepalive += 1,
+            _ => t.busy += 1,
+        }
+        if s.timer.kind == TimerKind::On && s.timer.retransmits >= STUCK_RETRANSMITS {
+            t.retransmitting += 1;
+        }
+        if s.timer.kind == TimerKind::Probe {
+            t.zero_window += 1;
+        }
+    }
+    t
+}
+
+/// `part` of `whole` in percent, to one decimal.
+fn percent(part: usize, whole: u64) -> f64 {
+    (part as f64 * 1000.0 / whole as f64).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests;

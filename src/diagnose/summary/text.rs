@@ -1,0 +1,161 @@
+//! The text form of a [`Summary`]: tables for the counts, lines for the
+//! rest, findings last. Process names are escaped.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use comfy_table::{presets, CellAlignment, Table};
+
+use super::{EphemeralUse, StateDetail, Summary};
+use crate::diagnose::write_table;
+use crate::render::sanitize;
+
+/// Writes `s` as text.
+pub fn write_text(w: &mut impl Write, s: &Summary) -> io::Result<()> {
+    let (tcp, tcp6) = s
+        .states
+        .iter()
+        .fold((0, 0), |(a, b), c| (a + c.tcp, b + c.tcp6));
+    writeln!(w, "Sockets: {} (tcp {tcp}, tcp6 {tcp6})", s.total)?;
+    if s.total > 0 {
+        write_table(w, states_table(s))?;
+    }
+    for d in s.details.iter().filter(|d| d.count > 0) {
+        write_detail(w, s, d)?;
+    }
+    write_orphans(w, s)?;
+    if let Some(e) = &s.ephemeral {
+        write_ephemeral(w, e)?;
+    }
+    let e = &s.established;
+    if e.total > 0 {
+        writeln!(
+            w,
+            "\nESTABLISHED: {} with keepalive, {} without, {} busy (keepalive not visible); \
+             {} retransmitting, {} on a zero window",
+            e.keepalive, e.no_keepalive, e.busy, e.retransmitting, e.zero_window
+        )?;
+    }
+    write_findings(w, s)
+}
+
+fn plain_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    table.set_header(header.to_vec());
+    table
+}
+
+fn align_right(table: &mut Table, from: usize) {
+    for i in from..table.column_count() {
+        if let Some(col) = table.column_mut(i) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+}
+
+fn states_table(s: &Summary) -> Table {
+    let mut table = plain_table(&["State", "tcp", "tcp6", "total"]);
+    for c in s.states.iter().filter(|c| c.tcp + c.tcp6 > 0) {
+        table.add_row(vec![
+            c.state.to_string(),
+            c.tcp.to_string(),
+            c.tcp6.to_string(),
+            (c.tcp + c.tcp6).to_string(),
+        ]);
+    }
+    align_right(&mut table, 1);
+    table
+}
+
+fn write_detail(w: &mut impl Write, s: &Summary, d: &StateDetail) -> io::Result<()> {
+    write!(w, "\n{}: {}", d.state, d.count)?;
+    if d.state == "TIME_WAIT" {
+        let t = &s.timewait;
+        if let (Some(max), Some(pct)) = (t.max_buckets, t.percent) {
+            write!(
+                w,
+                " ({} timewait sockets of tcp_max_tw_buckets {max}, {pct}%)",
+                t.timewait_sockets
+            )?;
+        }
+    }
+    writeln!(w)?;
+    let mut table = Table::new();
+    table.load_style(presets::NOTHING);
+    let ports: Vec<String> = d
+        .top_local_ports
+        .iter()
+        .map(|p| format!("{} ({})", p.port, p.count))
+        .collect();
+    let remotes: Vec<String> = d
+        .top_remotes
+        .iter()
+        .map(|r| format!("{} ({})", SocketAddr::new(r.address, r.port), r.count))
+        .collect();
+    table.add_row(vec!["  local ports".to_string(), ports.join(", ")]);
+    table.add_row(vec!["  remotes".to_string(), remotes.join(", ")]);
+    if let Some(procs) = &d.top_processes {
+        let procs: Vec<String> = procs
+            .iter()
+            .map(|p| format!("pid {} {} ({})", p.pid, sanitize(&p.name), p.count))
+            .collect();
+        let text = if procs.is_empty() {
+            "none (no program holds them)".to_string()
+        } else {
+            procs.join(", ")
+        };
+        table.add_row(vec!["  processes".to_string(), text]);
+    }
+    write_table(w, table)
+}
+
+fn write_orphans(w: &mut impl Write, s: &Summary) -> io::Result<()> {
+    let o = &s.orphans;
+    if o.total == 0 {
+        return Ok(());
+    }
+    let by: Vec<String> = o
+        .by_state
+        .iter()
+        .map(|t| format!("{} {}", t.state, t.count))
+        .collect();
+    writeln!(w, "\nOrphans: {} ({})", o.total, by.join(", "))
+}
+
+fn write_ephemeral(w: &mut impl Write, e: &EphemeralUse) -> io::Result<()> {
+    writeln!(
+        w,
+        "\nEphemeral ports {}-{} ({} ports)",
+        e.low, e.high, e.ports
+    )?;
+    if e.top_remotes.is_empty() {
+        return writeln!(w, "  no outgoing connection uses them");
+    }
+    let mut table = plain_table(&["  remote", "local ports", "share"]);
+    for r in &e.top_remotes {
+        table.add_row(vec![
+            format!("  {}", SocketAddr::new(r.address, r.port)),
+            r.local_ports.to_string(),
+            format!("{}%", r.percent),
+        ]);
+    }
+    align_right(&mut table, 1);
+    write_table(w, table)
+}
+
+fn write_findings(w: &mut impl Write, s: &Summary) -> io::Result<()> {
+    if s.findings.is_empty() {
+        return writeln!(w, "\nFindings: none");
+    }
+    writeln!(w, "\nFindings:")?;
+    for f in &s.findings {
+        let severity = match f.severity {
+            super::Severity::High => "high",
+            super::Severity::Medium => "medium",
+            super::Severity::Low => "low",
+        };
+        writeln!(w, "  {severity:<6}  {}", f.message)?;
+    }
+    Ok(())
+}
