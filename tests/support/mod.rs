@@ -7,6 +7,7 @@
 
 pub mod animal;
 pub mod compare;
+pub mod filter_cases;
 pub mod netns;
 pub mod oracle;
 pub mod sock;
