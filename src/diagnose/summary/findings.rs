@@ -156,18 +156,20 @@ fn ephemeral(e: &EphemeralUse, out: &mut Vec<Finding>) {
 
 fn orphans(s: &Summary, sys: &Sysctls, out: &mut Vec<Finding>) {
     let n = s.orphans.total;
+    // Timewait-backed FIN_WAIT2 orphans are not counted by tcp_max_orphans.
+    let full = n - s.orphans.in_timewait;
     let share = sys
         .tcp_max_orphans
-        .filter(|&max| max > 0)
-        .map(|max| (max, super::percent(n, max)));
+        .filter(|&max| max > 0 && full > 0)
+        .map(|max| (max, super::percent(full, max)));
     let serious = share.is_some_and(|(_, pct)| pct >= ORPHANS_SERIOUS_PCT);
     if n < MANY_ORPHANS && !serious {
         return;
     }
     let limit = match share {
         Some((max, pct)) => format!(
-            "; here alone {pct}% of tcp_max_orphans ({max}), the host-wide limit past which \
-             the kernel resets them"
+            "; {full} of them here alone are {pct}% of tcp_max_orphans ({max}), the host-wide \
+             limit past which the kernel resets them"
         ),
         None => String::new(),
     };

@@ -104,6 +104,10 @@ pub struct ProcessCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Orphans {
     pub total: usize,
+    /// Of these, FIN_WAIT2 orphans the kernel has already turned into
+    /// timewait sockets: they count against tcp_max_tw_buckets, not
+    /// tcp_max_orphans (which `/proc/net/sockstat` counts as `orphan`).
+    pub in_timewait: usize,
     /// Non-zero states only.
     pub by_state: Vec<StateTotal>,
 }
@@ -324,6 +328,10 @@ fn orphans(sockets: &[Socket]) -> Orphans {
         .collect();
     Orphans {
         total: orphaned.len(),
+        in_timewait: orphaned
+            .iter()
+            .filter(|s| s.timer.kind == TimerKind::TimeWait)
+            .count(),
         by_state,
     }
 }

@@ -120,7 +120,11 @@ fn write_orphans(w: &mut impl Write, s: &Summary) -> io::Result<()> {
         .iter()
         .map(|t| format!("{} {}", t.state, t.count))
         .collect();
-    writeln!(w, "\nOrphans: {} ({})", o.total, by.join(", "))
+    write!(w, "\nOrphans: {} ({})", o.total, by.join(", "))?;
+    if o.in_timewait > 0 {
+        write!(w, ", {} of them timewait sockets", o.in_timewait)?;
+    }
+    writeln!(w)
 }
 
 fn write_ephemeral(w: &mut impl Write, e: &EphemeralUse) -> io::Result<()> {
