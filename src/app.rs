@@ -3,7 +3,7 @@
 use crate::cli::Args;
 use crate::config::{Config, Format, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
-use crate::error::{Error, Result, EXIT_OK, EXIT_RUNTIME};
+use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::filter::NoOwners;
 use crate::model::Socket;
 use crate::process::ProcessMap;
@@ -26,7 +26,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(status) => status,
         Err(e) => {
             if !e.is_quiet() {
-                eprintln!("tcpstat: {e}");
+                note(format_args!("{e}"));
             }
             e.exit_code()
         }
@@ -142,7 +142,7 @@ fn collect(cfg: &Config) -> Result<(Vec<Socket>, Option<ProcessMap>)> {
     });
     let used = used?;
     if cfg.verbose > 0 {
-        eprintln!("tcpstat: read {} sockets from {used:?}", sockets.len());
+        note(format_args!("read {} sockets from {used:?}", sockets.len()));
     }
     let owners = match owners {
         Some(Ok(map)) => Some(map),
@@ -152,9 +152,9 @@ fn collect(cfg: &Config) -> Result<(Vec<Socket>, Option<ProcessMap>)> {
     // As netstat: the note is about privilege, so root is never told (some
     // processes, such as a sandbox's init, stay unreadable even to root).
     if owners.as_ref().is_some_and(|m| m.unreadable() > 0) && !is_root() {
-        eprintln!(
-            "tcpstat: not all processes could be identified; non-owned process info will not be shown (run as root to see it all)"
-        );
+        note(format_args!(
+            "not all processes could be identified; non-owned process info will not be shown (run as root to see it all)"
+        ));
     }
     Ok((sockets, owners))
 }

@@ -58,5 +58,12 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Writes one `tcpstat: …` line on stderr. A closed or failing stderr is
+/// ignored: a note must never turn into a panic (`eprintln!` panics there).
+pub fn note(message: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "tcpstat: {message}");
+}
+
 /// Result with the program's error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -291,3 +291,20 @@ fn netns_that_does_not_exist_is_a_runtime_error() {
     let err = stderr_line(&out);
     assert!(err.contains("tcpstat-no-such-namespace"), "{err}");
 }
+
+#[test]
+fn closed_stderr_is_no_panic() {
+    let ns = Netns::create("cli", "stderr");
+    // -v writes notes to stderr; a usage error writes its message there.
+    for (args, status) in [(&["-anv"][..], 0), (&["--bogus"][..], 2)] {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_tcpstat")])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        assert_eq!(child.wait().unwrap().code(), Some(status), "{args:?}");
+    }
+}

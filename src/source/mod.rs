@@ -6,7 +6,7 @@ pub mod netlink;
 pub mod proc;
 
 use crate::config::{Config, SourceChoice};
-use crate::error::Result;
+use crate::error::{note, Result};
 use crate::model::Socket;
 
 /// The source that actually produced a listing.
@@ -42,7 +42,7 @@ pub fn collect(cfg: &Config, out: &mut Vec<Socket>) -> Result<Used> {
             Ok(()) => Ok(Used::Netlink),
             Err(e) => {
                 if cfg.verbose > 0 {
-                    eprintln!("tcpstat: {e}; falling back to /proc/net/tcp");
+                    note(format_args!("{e}; falling back to /proc/net/tcp"));
                 }
                 proc::read(&cfg.proc_root, cfg.ipv4, cfg.ipv6, states, out)?;
                 Ok(Used::Proc)
@@ -64,7 +64,7 @@ fn dump_netlink(cfg: &Config, states: u32, out: &mut Vec<Socket>) -> Result<()> 
             // The program only saves work: a kernel that refuses it (one
             // older than its port equality ops, say) gets none.
             if cfg.verbose > 0 {
-                eprintln!("tcpstat: {e}; dumping again without the port filter");
+                note(format_args!("{e}; dumping again without the port filter"));
             }
             request.bytecode = None;
             netlink::dump(&request, out)?
@@ -72,10 +72,10 @@ fn dump_netlink(cfg: &Config, states: u32, out: &mut Vec<Socket>) -> Result<()> 
         result => result?,
     };
     if cfg.verbose > 0 && (stats.skipped > 0 || stats.restarts > 0) {
-        eprintln!(
-            "tcpstat: netlink: skipped {} unparsable message(s), restarted {} interrupted dump(s)",
+        note(format_args!(
+            "netlink: skipped {} unparsable message(s), restarted {} interrupted dump(s)",
             stats.skipped, stats.restarts
-        );
+        ));
     }
     Ok(())
 }
