@@ -209,7 +209,11 @@ fn timewait_fin_wait2_orphans_do_not_count_against_tcp_max_orphans() {
     let s = summarize(&rows, None, &few);
     assert_eq!((s.orphans.total, s.orphans.in_timewait), (120, 120));
     let finding = s.findings.iter().find(|f| f.kind == "orphans").unwrap();
-    assert!(!finding.message.contains("tcp_max_orphans"), "{}", finding.message);
+    assert!(
+        !finding.message.contains("tcp_max_orphans"),
+        "{}",
+        finding.message
+    );
     assert_ne!(finding.severity, Severity::High);
 }
 
