@@ -232,3 +232,37 @@ pub struct Socket {
     /// Shutdown state where the source reports it (netlink, full sockets).
     pub shutdown: Option<Shutdown>,
 }
+
+impl Socket {
+    /// A request socket: a SYN_RECV handshake a listener is answering. It
+    /// has no inode (nor, over netlink, uid) of its own.
+    pub fn is_request(&self) -> bool {
+        self.state == TcpState::SynRecv && self.inode == 0
+    }
+
+    /// The listener among `listeners` that this request socket arrived on:
+    /// one on the same port with the same address, else a wildcard of the
+    /// same family, else an IPv6 wildcard taking IPv4 connections.
+    pub fn listener_among<'a>(
+        &self,
+        listeners: impl IntoIterator<Item = &'a Socket>,
+    ) -> Option<&'a Socket> {
+        let rank = |l: &Socket| {
+            if l.local.display_addr() == self.local.display_addr() {
+                Some(2)
+            } else if l.local.is_unspecified() && l.family == self.family {
+                Some(1)
+            } else if l.local.is_unspecified() && l.family == Family::Inet6 {
+                Some(0)
+            } else {
+                None
+            }
+        };
+        listeners
+            .into_iter()
+            .filter(|l| l.state == TcpState::Listen && l.local.port == self.local.port)
+            .filter_map(|l| rank(l).map(|r| (r, l)))
+            .max_by_key(|(r, _)| *r)
+            .map(|(_, l)| l)
+    }
+}

@@ -36,12 +36,6 @@ pub(crate) fn is_orphan(s: &Socket) -> bool {
         )
 }
 
-/// A request socket: a SYN_RECV handshake a listener is answering. It is no
-/// full socket, holds no port of its own and has no inode.
-pub(crate) fn is_request(s: &Socket) -> bool {
-    s.state == TcpState::SynRecv && s.inode == 0
-}
-
 /// Writes a comfy-table table line by line: no margin on the left, two
 /// blanks between columns, none trailing.
 pub(crate) fn write_table(

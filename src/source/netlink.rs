@@ -27,7 +27,7 @@ use netlink_packet_sock_diag::{
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 
-use crate::error::{Error, Result};
+use crate::error::{os_text, Error, Result};
 use crate::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
 
 /// What to ask the kernel for.
@@ -151,7 +151,7 @@ pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
     // The kernel sends uid 0 for request sockets; /proc shows their
     // listener's uid. Listeners are few, so when there are requests, fetch
     // them all (the main dump's filter may have left them out) to fill it in.
-    if out.iter().any(is_request_socket) {
+    if out.iter().any(Socket::is_request) {
         let mut listeners = Vec::new();
         let more = dump_all(&listeners_request(), &mut listeners)?;
         stats.skipped += more.skipped;
@@ -174,48 +174,14 @@ fn listeners_request() -> Request {
     }
 }
 
-/// A request socket: SYN_RECV without an inode of its own.
-fn is_request_socket(s: &Socket) -> bool {
-    s.state == TcpState::SynRecv && s.inode == 0
-}
-
-/// Gives each request socket (SYN_RECV without an inode) the uid of the
-/// listener it arrived on, as /proc does (`sock_i_uid(req->rsk_listener)`):
-/// the listener on the same port whose address matches most closely.
-/// `listeners` may hold other rows, which are ignored.
+/// Gives each request socket the uid of the listener it arrived on, as
+/// /proc does (`sock_i_uid(req->rsk_listener)`). `listeners` may hold other
+/// rows, which are ignored.
 fn fill_request_uids(rows: &mut [Socket], listeners: &[Socket]) {
-    let listeners: Vec<(Endpoint, Family, u32)> = listeners
-        .iter()
-        .filter(|s| s.state == TcpState::Listen)
-        .map(|s| (s.local, s.family, s.uid))
-        .collect();
-    if listeners.is_empty() {
-        return;
-    }
-    for row in rows.iter_mut().filter(|s| is_request_socket(s)) {
-        let best = listeners
-            .iter()
-            .filter(|(l, ..)| l.port == row.local.port)
-            .filter_map(|(l, family, uid)| listener_match(l, *family, row).map(|rank| (rank, *uid)))
-            .max_by_key(|(rank, _)| *rank);
-        if let Some((_, uid)) = best {
-            row.uid = uid;
+    for row in rows.iter_mut().filter(|s| s.is_request()) {
+        if let Some(listener) = row.listener_among(listeners) {
+            row.uid = listener.uid;
         }
-    }
-}
-
-/// How well a listener's address fits a request socket: 2 for the same
-/// address, 1 for a wildcard of the same family, 0 for an IPv6 wildcard
-/// taking IPv4 connections; None when it cannot be its listener.
-fn listener_match(listener: &Endpoint, family: Family, req: &Socket) -> Option<u8> {
-    if listener.display_addr() == req.local.display_addr() {
-        Some(2)
-    } else if listener.is_unspecified() && family == req.family {
-        Some(1)
-    } else if listener.is_unspecified() && family == Family::Inet6 {
-        Some(0)
-    } else {
-        None
     }
 }
 
@@ -373,15 +339,7 @@ fn kernel_state_mask(states: u32) -> u32 {
 /// Turns an io error into the program's error, errno text without the
 /// "(os error N)" tail.
 fn io_error(what: &str, e: &io::Error) -> Error {
-    Error::runtime(format!("netlink sock_diag: {what}: {}", errno_text(e)))
-}
-
-fn errno_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
+    Error::runtime(format!("netlink sock_diag: {what}: {}", os_text(e)))
 }
 
 /// Which replies belong to our request.
@@ -473,7 +431,7 @@ fn status(payload: &[u8]) -> Result<()> {
     let errno = io::Error::from_raw_os_error(code.saturating_neg());
     Err(Error::runtime(format!(
         "netlink sock_diag dump failed: {}",
-        errno_text(&errno)
+        os_text(&errno)
     )))
 }
 

@@ -41,7 +41,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
-use crate::diagnose::{is_orphan, is_request};
+use crate::diagnose::is_orphan;
 use crate::model::{Socket, TcpState, TimerKind};
 use crate::process::ProcessMap;
 use crate::render::json::JsonSocket;
@@ -122,7 +122,7 @@ pub fn why<'a>(
     let wanted = BindAddr::of(address);
     let on_port: Vec<&Socket> = sockets
         .iter()
-        .filter(|s| s.local.port == port && !is_request(s))
+        .filter(|s| s.local.port == port && !s.is_request())
         .collect();
     let mut holders: Vec<&Socket> = Vec::new();
     let mut assumed: Vec<&Socket> = Vec::new();

@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::diagnose::{is_orphan, is_request, Sysctls};
+use crate::diagnose::{is_orphan, Sysctls};
 use crate::model::{Family, Socket, TcpState, TimerKind};
 use crate::process::ProcessMap;
 
@@ -249,33 +249,12 @@ fn detail(
 /// The inode whose owners a socket counts for: its own, or for a request
 /// socket, its listener's (0 when there is none).
 fn owner_inode(s: &Socket, listeners: &[&Socket]) -> u64 {
-    if is_request(s) {
-        listener_of(s, listeners).map_or(0, |l| l.inode)
+    if s.is_request() {
+        s.listener_among(listeners.iter().copied())
+            .map_or(0, |l| l.inode)
     } else {
         s.inode
     }
-}
-
-/// The listener a request socket arrived on: same port, and the same
-/// address or a wildcard (of its family, or an IPv6 one taking IPv4).
-fn listener_of<'a>(req: &Socket, listeners: &[&'a Socket]) -> Option<&'a Socket> {
-    listeners
-        .iter()
-        .filter(|l| l.local.port == req.local.port)
-        .filter_map(|l| {
-            let rank = if l.local.display_addr() == req.local.display_addr() {
-                2
-            } else if l.local.is_unspecified() && l.family == req.family {
-                1
-            } else if l.local.is_unspecified() && l.family == Family::Inet6 {
-                0
-            } else {
-                return None;
-            };
-            Some((rank, *l))
-        })
-        .max_by_key(|(rank, _)| *rank)
-        .map(|(_, l)| l)
 }
 
 fn top_processes(rows: &[&Socket], map: &ProcessMap, listeners: &[&Socket]) -> Vec<ProcessCount> {
@@ -362,7 +341,7 @@ fn ephemeral_use(sockets: &[Socket], sys: &Sysctls) -> Option<EphemeralUse> {
     let mut by_remote: HashMap<(IpAddr, u16), HashSet<u16>> = HashMap::new();
     for s in sockets.iter().filter(|s| {
         s.state != TcpState::Listen
-            && !is_request(s)
+            && !s.is_request()
             && s.remote.port != 0
             && (low..=high).contains(&s.local.port)
     }) {
