@@ -53,7 +53,7 @@ pub enum Scope {
 impl Scope {
     /// The inet_diag state mask for this scope.
     pub fn state_mask(self) -> u32 {
-        let all = TcpState::ALL.iter().fold(0, |m, s| m | s.mask_bit());
+        let all = crate::filter::ALL_STATES;
         match self {
             Scope::All => all,
             Scope::Listening => TcpState::Listen.mask_bit(),

@@ -65,5 +65,15 @@ pub fn note(message: fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr().lock(), "tcpstat: {message}");
 }
 
+/// An I/O error's text as a user reads it: the OS message without Rust's
+/// " (os error N)" tail.
+pub fn os_text(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// Result with the program's error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

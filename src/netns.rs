@@ -1,7 +1,7 @@
 //! `-N NAME|PATH`: run the listing inside another network namespace, as
 //! `ss -N` does, by moving this process into it before any socket is read.
 
-use crate::error::{Error, Result};
+use crate::error::{os_text, Error, Result};
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -30,7 +30,7 @@ pub fn enter(path: &std::path::Path) -> Result<()> {
         Error::runtime(format!(
             "network namespace {}: {}",
             path.display(),
-            plain(&e)
+            os_text(&e)
         ))
     })?;
     // SAFETY: setns only reads the descriptor, which stays open for the call.
@@ -40,7 +40,7 @@ pub fn enter(path: &std::path::Path) -> Result<()> {
         let why = if e.raw_os_error() == Some(libc::EINVAL) {
             "not a network namespace".to_string()
         } else {
-            plain(&e)
+            os_text(&e)
         };
         return Err(Error::runtime(format!(
             "cannot enter network namespace {}: {why}",
@@ -48,15 +48,6 @@ pub fn enter(path: &std::path::Path) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// An io::Error's text without Rust's " (os error N)" suffix.
-fn plain(e: &std::io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

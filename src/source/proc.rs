@@ -59,7 +59,10 @@ pub fn read(root: &Path, ipv4: bool, ipv6: bool, states: u32, out: &mut Vec<Sock
         match load(&path, &mut text) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => continue,
-            Err(e) => return Err(Error::runtime(format!("reading {}: {e}", path.display()))),
+            Err(e) => {
+                let why = crate::error::os_text(&e);
+                return Err(Error::runtime(format!("reading {}: {why}", path.display())));
+            }
         }
         let file = path.display().to_string();
         parse_table(&text, family, &file, ticks_per_sec, states, out)
