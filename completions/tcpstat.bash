@@ -35,7 +35,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --port --sport --dport --state --src --dst --pid --program --uid --source --proc-root --verbose --help --version why help"
+            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --proc-root --verbose --help --version why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,18 @@ _tcpstat() {
                     return 0
                     ;;
                 -N)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --continuous)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --count)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain port= sport= dport= state= src= dst= pid= program= uid= source= proc-root= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= proc-root= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -25,6 +25,8 @@ function __fish_tcpstat_using_subcommand
 end
 
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s c -l continuous -d 'Repeat the listing every SECS seconds, like netstat -c (default 1)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l count -d 'Stop after N passes of -c or --events' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l port -d 'Only sockets with one of PORTS at either end' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sport -d 'Only sockets whose local (source) port is in PORTS' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dport -d 'Only sockets whose remote (destination) port is in PORTS' -r
@@ -47,10 +49,11 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s n -l numeric -d 'Show n
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -d 'Show the PID and program name owning each socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -d 'Show the kernel\'s timer of each socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s e -l extend -d 'Show the owning user and the socket inode'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never truncate addresses'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print a JSON array, one object per socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never truncate addresses or program names'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print JSON: an array, one object per socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s s -l summary -d 'Summarise instead of listing: counts per state, who holds the teardown states, and plain-language findings'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short note to each socket in a teardown or unusual state'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l events -d 'Print what changes: new sockets, state changes, sockets gone'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s V -l version -d 'Print version'
@@ -63,7 +66,7 @@ netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print a JSON array, one object per socket'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON: an array, one object per socket'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'

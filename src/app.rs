@@ -1,16 +1,18 @@
 //! The pipeline: arguments → config → source (+ owners) → printer.
 
 use crate::cli::Args;
+use crate::collect::Collector;
 use crate::config::{Config, Format, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
-use crate::filter::NoOwners;
 use crate::model::Socket;
 use crate::process::ProcessMap;
 use crate::render::{json, table};
 use crate::resolve::Resolver;
-use crate::source;
-use clap::Parser;
+use crate::watch::args::{normalize_continuous, ValueFlags};
+use crate::watch::signals::Signals;
+use crate::watch::{self, Outcome};
+use clap::FromArgMatches;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::time::{Duration, SystemTime};
@@ -39,28 +41,33 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         return Ok(EXIT_OK);
     };
     let cfg = Config::from_args(&args)?;
+    // Before any thread starts (process scans, name lookups), so that no
+    // thread can take Ctrl-C and die of it halfway through a line.
+    let signals = match cfg.watch {
+        Some(_) => {
+            Some(Signals::block().map_err(|e| Error::runtime(format!("blocking signals: {e}")))?)
+        }
+        None => None,
+    };
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
-    let (mut sockets, owners) = collect(&cfg)?;
-    if !cfg.filter.keeps_all() {
-        match &owners {
-            Some(map) => sockets.retain(|s| cfg.filter.matches(s, map)),
-            None => sockets.retain(|s| cfg.filter.matches(s, &NoOwners)),
-        }
+    if let (Some(plan), Some(signals)) = (cfg.watch, &signals) {
+        return watch::run(&cfg, plan, signals).map(Outcome::exit_code);
     }
+    let mut collector = Collector::new(&cfg);
+    let pass = collector.collect(true)?;
+    let (sockets, owners) = (pass.rows.as_slice(), pass.owners);
     let stdout = io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let status = match cfg.mode {
         Mode::List => {
             // Owners looked up only to filter on are not shown.
             let shown = owners.as_ref().filter(|_| cfg.columns.program);
-            print(&cfg, &mut out, &sockets, shown).map(|()| EXIT_OK)
+            print(&cfg, &mut out, sockets, shown).map(|()| EXIT_OK)
         }
-        Mode::Summary => print_summary(&cfg, &mut out, &sockets, owners.as_ref()).map(|()| EXIT_OK),
-        Mode::Why { port, addr } => {
-            print_why(&cfg, &mut out, port, addr, &sockets, owners.as_ref())
-        }
+        Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()).map(|()| EXIT_OK),
+        Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref()),
     };
     status
         .and_then(|status| out.flush().map(|()| status))
@@ -110,7 +117,13 @@ fn print_why<W: Write>(
 /// Parses the command line. `Ok(None)` when help or the version was
 /// printed; a usage error becomes one line.
 fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>> {
-    match Args::try_parse_from(args) {
+    let mut command = crate::cli::command();
+    command.build();
+    let argv = normalize_continuous(args.into_iter().collect(), &ValueFlags::of(&command));
+    let parsed = command
+        .try_get_matches_from_mut(argv)
+        .and_then(|matches| Args::from_arg_matches(&matches));
+    match parsed {
         Ok(a) => Ok(Some(a)),
         Err(e) if !e.use_stderr() => {
             e.print().map_err(Error::Output)?;
@@ -126,42 +139,6 @@ fn clap_error_line(e: &clap::Error) -> String {
     let first = rendered.lines().next().unwrap_or("invalid arguments");
     let msg = first.strip_prefix("error: ").unwrap_or(first);
     format!("{msg} (see --help)")
-}
-
-/// Dumps the sockets and, when asked, scans process owners at the same
-/// time on a second thread.
-fn collect(cfg: &Config) -> Result<(Vec<Socket>, Option<ProcessMap>)> {
-    let mut sockets = Vec::new();
-    let (used, owners) = std::thread::scope(|scope| {
-        let scan = cfg
-            .needs_owners()
-            .then(|| scope.spawn(|| ProcessMap::scan(&cfg.proc_root)));
-        let used = source::collect(cfg, &mut sockets);
-        let owners = scan.map(|h| h.join());
-        (used, owners)
-    });
-    let used = used?;
-    if cfg.verbose > 0 {
-        note(format_args!("read {} sockets from {used:?}", sockets.len()));
-    }
-    let owners = match owners {
-        Some(Ok(map)) => Some(map),
-        Some(Err(_)) => return Err(Error::runtime("process scan failed")),
-        None => None,
-    };
-    // As netstat: the note is about privilege, so root is never told (some
-    // processes, such as a sandbox's init, stay unreadable even to root).
-    if owners.as_ref().is_some_and(|m| m.unreadable() > 0) && !is_root() {
-        note(format_args!(
-            "not all processes could be identified; non-owned process info will not be shown (run as root to see it all)"
-        ));
-    }
-    Ok((sockets, owners))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 fn print<W: Write>(

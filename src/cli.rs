@@ -2,9 +2,11 @@
 //! [`crate::config::Config`]; nothing past `config` sees these types.
 
 use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
+use crate::watch::args::parse_interval;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// List TCP sockets like `netstat -tanpo`, from the kernel's sock_diag
 /// interface (or /proc), as a netstat-compatible table or as JSON.
@@ -26,7 +28,9 @@ use std::path::PathBuf;
                   tcpstat -anp --state close-wait --program nginx\n  \
                   tcpstat -s                    summary and findings about teardown states\n  \
                   tcpstat why 8080              could a server bind port 8080 now? why not?\n  \
-                  tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'"
+                  tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'\n  \
+                  tcpstat -anpc 2               the listing every 2 seconds\n  \
+                  tcpstat -anp --events         connections opening, changing state, closing"
 )]
 pub struct Args {
     /// Show TCP sockets (the default and only protocol; accepted for netstat habit)
@@ -87,14 +91,17 @@ pub struct Args {
     #[arg(short = 'e', long = "extend", help_heading = "Output")]
     pub extend: bool,
 
-    /// Never truncate addresses
+    /// Never truncate addresses or program names
     #[arg(short = 'W', long = "wide", help_heading = "Output")]
     pub wide: bool,
 
-    /// Print a JSON array, one object per socket
+    /// Print JSON: an array, one object per socket
     ///
-    /// Every key is always present; numbers are numbers; addresses are
-    /// numeric. See the JSON schema shipped as schema/tcpstat.schema.json.
+    /// In a socket object every key is always present; numbers are
+    /// numbers; addresses are numeric. With -c, one object per pass and
+    /// line; with --events, one object per event and line; -s and `why`
+    /// print one object. The listing, -c and --events are described by the
+    /// JSON schema shipped as schema/tcpstat.schema.json.
     #[arg(long = "json", global = true, help_heading = "Output")]
     pub json: bool,
 
@@ -120,6 +127,50 @@ pub struct Args {
 
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// Repeat the listing every SECS seconds, like netstat -c (default 1)
+    ///
+    /// Each pass is a fresh dump (and process scan, with -p) printed after
+    /// a line with its time; with --json each pass is one line,
+    /// `{"time": …, "sockets": […]}`. SECS may be a fraction (`0.5`).
+    /// Written `-c`, `-c 2`, `-c2`, `--continuous=2`, or last in a bundle
+    /// (`-anpoc 2`); the word after -c is taken as SECS only when it is a
+    /// number, so an expression may follow (`tcpstat -c state
+    /// established`). With --events, the time between polls.
+    #[arg(
+        short = 'c',
+        long = "continuous",
+        value_name = "SECS",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "1",
+        value_parser = parse_interval,
+        help_heading = "Watch"
+    )]
+    pub continuous: Option<Duration>,
+
+    /// Print what changes: new sockets, state changes, sockets gone
+    ///
+    /// Polls every second (or every SECS of -c) and prints one line per
+    /// change: `new`, `state` (with the old state) or `gone`; with --json,
+    /// one object per line, `{"time", "event", "old_state", "socket",
+    /// "bytes_acked", "bytes_received"}`. The first poll only sets the
+    /// baseline. Run as root (CAP_NET_ADMIN), it also hears the kernel's
+    /// socket-destroy notifications, so a connection that opens and closes
+    /// between two polls is still reported, with the byte counts it ended
+    /// with. A socket that matches the filters once is followed until it
+    /// is gone.
+    #[arg(long = "events", help_heading = "Watch")]
+    pub events: bool,
+
+    /// Stop after N passes of -c or --events
+    #[arg(
+        long = "count",
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Watch"
+    )]
+    pub count: Option<u64>,
 
     /// Only sockets with one of PORTS at either end
     ///

@@ -94,6 +94,8 @@ pub struct Config {
     pub filter: Filter,
     /// What to produce.
     pub mode: Mode,
+    /// `-c`/`--events`: repeat the pipeline; `None` for one pass.
+    pub watch: Option<crate::watch::Plan>,
     /// The states to ask the source for: the explicit `--state`/`state`
     /// list when there is one (it replaces the -a/-l scope, as in ss),
     /// otherwise the scope's.
@@ -141,8 +143,10 @@ impl Config {
             Mode::Why { .. } => (Filter::new(), Scope::All.state_mask(), true, true),
             _ => (filter, states, ipv4, ipv6),
         };
+        let watch = watch_plan(args, mode)?;
         Ok(Config {
             mode,
+            watch,
             filter,
             states,
             ipv4,
@@ -185,6 +189,26 @@ impl Config {
     pub fn needs_timer_counters(&self) -> bool {
         self.columns.timer || self.format == Format::Json
     }
+}
+
+/// `-c`, `--events` and `--count`.
+fn watch_plan(args: &Args, mode: Mode) -> Result<Option<crate::watch::Plan>> {
+    if !args.events && args.continuous.is_none() {
+        return match args.count {
+            Some(_) => Err(Error::usage("--count needs -c or --events")),
+            None => Ok(None),
+        };
+    }
+    if mode != Mode::List {
+        return Err(Error::usage(
+            "-c and --events repeat the listing; they cannot be combined with -s or why",
+        ));
+    }
+    Ok(Some(crate::watch::Plan {
+        interval: args.continuous.unwrap_or(crate::watch::DEFAULT_INTERVAL),
+        count: args.count,
+        events: args.events,
+    }))
 }
 
 /// The filter from the flags and the trailing expression.

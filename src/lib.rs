@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod collect;
 pub mod config;
 pub mod diagnose;
 pub mod error;
@@ -17,3 +18,4 @@ pub mod render;
 pub mod resolve;
 pub mod source;
 pub mod users;
+pub mod watch;

@@ -82,6 +82,8 @@ fn usage_errors_exit_two_with_one_line() {
         &["-a", "-l"],
         &["--source", "ebpf"],
         &["-x"],
+        &["-c", "-1"],
+        &["--count", "0", "-c"],
     ] {
         let out = tcpstat(args);
         assert_eq!(out.status.code(), Some(2), "args {args:?}");
@@ -167,12 +169,6 @@ fn socket_inode(fd: &impl std::os::fd::AsRawFd) -> u64 {
     std::fs::metadata(Path::new(&path)).unwrap().ino()
 }
 
-fn schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/tcpstat.schema.json");
-    let schema: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    jsonschema::validator_for(&schema).expect("schema compiles")
-}
-
 /// A listener and a connected pair, made inside `ns`, owned by this process.
 struct Trio {
     listener: TcpListener,
@@ -221,7 +217,7 @@ fn row_with_inode(doc: &Value, inode: u64) -> &Value {
 fn json_validates_against_schema_and_names_owner() {
     let ns = Netns::create("cli", "json");
     let trio = Trio::new(&ns);
-    let validator = schema();
+    let validator = support::schema::validator(None);
     for source in ["netlink", "proc"] {
         for extra in [&["-p"][..], &[][..]] {
             let doc = run_json(

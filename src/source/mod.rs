@@ -2,6 +2,7 @@
 //! The choice is made here and nowhere else; both fill the same model.
 
 pub mod bytecode;
+pub mod destroy;
 pub mod netlink;
 pub mod proc;
 

@@ -10,5 +10,6 @@ pub mod compare;
 pub mod filter_cases;
 pub mod netns;
 pub mod oracle;
+pub mod schema;
 pub mod sock;
 pub mod zoo;

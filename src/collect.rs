@@ -1,0 +1,99 @@
+//! Reading the sockets: one dump and, when owners are needed, one process
+//! scan at the same time on a second thread, then the filter. A one-shot
+//! run reads once; watch mode reads once per pass into the same buffers.
+
+use crate::config::Config;
+use crate::error::{note, Error, Result};
+use crate::filter::NoOwners;
+use crate::model::Socket;
+use crate::process::ProcessMap;
+use crate::source;
+
+/// Reads passes for one config, reusing its row buffer.
+pub struct Collector<'a> {
+    cfg: &'a Config,
+    rows: Vec<Socket>,
+    /// Whether the one-time notes (source used, unreadable processes)
+    /// were said.
+    noted: bool,
+}
+
+/// What one pass read.
+pub struct Pass<'r> {
+    /// The rows, filtered unless the collector was told not to. The buffer
+    /// may be swapped for another (`--events` keeps the last pass's).
+    pub rows: &'r mut Vec<Socket>,
+    /// The owner map, when the config needs owners.
+    pub owners: Option<ProcessMap>,
+}
+
+impl<'a> Collector<'a> {
+    /// A collector for `cfg` (whose `states` say what to dump).
+    pub fn new(cfg: &'a Config) -> Collector<'a> {
+        Collector {
+            cfg,
+            rows: Vec::new(),
+            noted: false,
+        }
+    }
+
+    /// Dumps the sockets (and scans owners on a second thread). With
+    /// `filtered`, rows the config's filter rejects are dropped, as in a
+    /// one-shot listing.
+    pub fn collect(&mut self, filtered: bool) -> Result<Pass<'_>> {
+        let cfg = self.cfg;
+        let rows = &mut self.rows;
+        let (used, owners) = std::thread::scope(|scope| {
+            let scan = cfg
+                .needs_owners()
+                .then(|| scope.spawn(|| ProcessMap::scan(&cfg.proc_root)));
+            let used = source::collect(cfg, rows);
+            (used, scan.map(|h| h.join()))
+        });
+        let used = used?;
+        let owners = match owners {
+            Some(Ok(map)) => Some(map),
+            Some(Err(_)) => return Err(Error::runtime("process scan failed")),
+            None => None,
+        };
+        if !self.noted {
+            self.noted = true;
+            note_once(cfg, used, self.rows.len(), owners.as_ref());
+        }
+        if filtered && !cfg.filter.keeps_all() {
+            match &owners {
+                Some(map) => self.rows.retain(|s| cfg.filter.matches(s, map)),
+                None => self.rows.retain(|s| cfg.filter.matches(s, &NoOwners)),
+            }
+        }
+        shrink_rows(&mut self.rows);
+        Ok(Pass {
+            rows: &mut self.rows,
+            owners,
+        })
+    }
+}
+
+/// Said after the first pass only: the source (under -v), and, as netstat
+/// does for non-root users, that some owners could not be identified.
+fn note_once(cfg: &Config, used: source::Used, rows: usize, owners: Option<&ProcessMap>) {
+    if cfg.verbose > 0 {
+        note(format_args!("read {rows} sockets from {used:?}"));
+    }
+    // As netstat: the note is about privilege, so root is never told (some
+    // processes, such as a sandbox's init, stay unreadable even to root).
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if owners.is_some_and(|m| m.unreadable() > 0) && !root {
+        note(format_args!(
+            "not all processes could be identified; non-owned process info will not be shown (run as root to see it all)"
+        ));
+    }
+}
+
+/// Gives back memory after the population shrank a lot.
+fn shrink_rows(rows: &mut Vec<Socket>) {
+    if rows.capacity() > 4 * rows.len().max(1024) {
+        rows.shrink_to(2 * rows.len());
+    }
+}

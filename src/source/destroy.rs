@@ -1,0 +1,332 @@
+//! The kernel's socket-destroy notifications: the sock_diag multicast groups
+//! `SKNLGRP_INET_TCP_DESTROY` and `SKNLGRP_INET6_TCP_DESTROY`, on which the
+//! kernel describes each full TCP socket of this network namespace as it
+//! frees it, with its final `tcp_info`.
+//!
+//! Watch mode polls, and a connection that opens and closes between two
+//! polls never shows up in a dump; these notifications still report it.
+//! Joining needs CAP_NET_ADMIN. What the kernel sends
+//! (`inet_diag_handler_get_info`) is an `inet_diag_msg` with the addresses,
+//! the state (CLOSE by then) and the queues, but no inode, uid or timer,
+//! followed by `INET_DIAG_PROTOCOL` and `INET_DIAG_INFO` attributes. Only
+//! full sockets are reported: TIME_WAIT and request sockets are not.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+use netlink_sys::Socket as NetlinkSocket;
+
+use super::netlink::parse_inet_diag;
+use crate::model::Socket;
+
+/// Multicast group of destroyed AF_INET TCP sockets (`enum sknetlink_groups`).
+pub const SKNLGRP_INET_TCP_DESTROY: u32 = 1;
+/// Multicast group of destroyed AF_INET6 TCP sockets.
+pub const SKNLGRP_INET6_TCP_DESTROY: u32 = 3;
+
+/// `nlmsg_type` of a sock_diag socket description.
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_HDRLEN: usize = 16;
+const NLA_HDRLEN: usize = 4;
+const NLA_TYPE_MASK: u16 = 0x3fff;
+/// Size of `struct inet_diag_msg`, after which the attributes start.
+const INET_DIAG_MSG_LEN: usize = 72;
+const INET_DIAG_INFO: u16 = 2;
+/// Offsets in `struct tcp_info` (include/uapi/linux/tcp.h): eight bytes of
+/// `__u8` fields, 24 `__u32` (`tcpi_rto` … `tcpi_total_retrans`), then the
+/// `__u64` pacing rates, `tcpi_bytes_acked` and `tcpi_bytes_received`
+/// (kernel 4.1 and later; older kernels send a shorter struct).
+const TCPI_BYTES_ACKED: usize = 120;
+const TCPI_BYTES_RECEIVED: usize = 128;
+
+/// One notification is one datagram of a few hundred bytes.
+const RECV_BUF_LEN: usize = 16 << 10;
+/// Receive buffer asked for, so that a burst (a process holding thousands
+/// of connections exits) is queued rather than lost between two polls.
+const SO_RCVBUF_LEN: libc::c_int = 8 << 20;
+
+/// A socket the kernel has just destroyed, as its notification describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destroyed {
+    /// Family, addresses, state (normally CLOSE) and queues. The kernel
+    /// sends no inode, uid or timer: they are 0 and off here.
+    pub socket: Socket,
+    /// `tcpi_bytes_acked`: bytes this side sent that the peer acknowledged.
+    pub bytes_acked: Option<u64>,
+    /// `tcpi_bytes_received`: bytes received from the peer.
+    pub bytes_received: Option<u64>,
+}
+
+/// What one [`DestroyListener::drain`] saw besides the sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DrainStats {
+    /// Times the kernel reported that notifications were dropped because
+    /// the receive buffer was full (ENOBUFS).
+    pub overruns: usize,
+    /// Notifications that could not be parsed, or did not fit `max`.
+    pub skipped: usize,
+}
+
+/// A non-blocking sock_diag socket that has joined the destroy groups.
+#[derive(Debug)]
+pub struct DestroyListener {
+    sock: NetlinkSocket,
+    buf: Vec<u8>,
+}
+
+impl DestroyListener {
+    /// Joins the destroy groups of the families asked, in the current
+    /// network namespace. Fails without CAP_NET_ADMIN (EPERM).
+    pub fn join(ipv4: bool, ipv6: bool) -> io::Result<DestroyListener> {
+        let mut sock = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
+        sock.bind_auto()?;
+        sock.set_non_blocking(true)?;
+        if !force_rcvbuf(&sock) {
+            // Best effort: the default size works, it only holds less.
+            let _ = sock.set_rx_buf_sz(SO_RCVBUF_LEN);
+        }
+        for (wanted, group) in [
+            (ipv4, SKNLGRP_INET_TCP_DESTROY),
+            (ipv6, SKNLGRP_INET6_TCP_DESTROY),
+        ] {
+            if wanted {
+                sock.add_membership(group)?;
+            }
+        }
+        Ok(DestroyListener {
+            sock,
+            buf: Vec::with_capacity(RECV_BUF_LEN),
+        })
+    }
+
+    /// Appends every notification queued so far to `out`, keeping `out`
+    /// at most `max` long (the rest are counted as skipped). Never blocks.
+    pub fn drain(&mut self, out: &mut Vec<Destroyed>, max: usize) -> io::Result<DrainStats> {
+        let mut stats = DrainStats::default();
+        loop {
+            self.buf.clear();
+            match self.sock.recv(&mut self.buf, 0) {
+                Ok(_) => walk_datagram(&self.buf, out, max, &mut stats.skipped),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(stats),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => stats.overruns += 1,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl AsRawFd for DestroyListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+/// SO_RCVBUFFORCE, which may exceed rmem_max; needs CAP_NET_ADMIN, which
+/// joining needs anyway. Returns false when it did not work.
+fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
+    let size = SO_RCVBUF_LEN;
+    // SAFETY: the option value points at a live c_int of the length given.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+/// Parses the netlink messages of one datagram, pushing what they describe.
+fn walk_datagram(mut data: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
+    while data.len() >= NLMSG_HDRLEN {
+        let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        let kind = u16::from_ne_bytes([data[4], data[5]]);
+        let Some(payload) = data.get(NLMSG_HDRLEN..len).filter(|_| len >= NLMSG_HDRLEN) else {
+            *skipped += 1;
+            return; // framing lost: drop the rest of this datagram
+        };
+        if kind == SOCK_DIAG_BY_FAMILY {
+            match parse_destroyed(payload) {
+                Some(d) if out.len() < max => out.push(d),
+                _ => *skipped += 1,
+            }
+        }
+        data = data.get(align4(len)..).unwrap_or_default();
+    }
+}
+
+/// One notification's payload: the socket and its final byte counts.
+pub fn parse_destroyed(payload: &[u8]) -> Option<Destroyed> {
+    let socket = parse_inet_diag(payload, false).ok()?;
+    let info = attribute(payload.get(INET_DIAG_MSG_LEN..)?, INET_DIAG_INFO);
+    let read_u64 = |at: usize| {
+        let bytes = info?.get(at..at + 8)?;
+        Some(u64::from_ne_bytes(bytes.try_into().ok()?))
+    };
+    Some(Destroyed {
+        socket,
+        bytes_acked: read_u64(TCPI_BYTES_ACKED),
+        bytes_received: read_u64(TCPI_BYTES_RECEIVED),
+    })
+}
+
+/// The value of the first attribute of type `kind`, if any and well formed.
+fn attribute(mut rest: &[u8], kind: u16) -> Option<&[u8]> {
+    while let [a, b, c, d, ..] = *rest {
+        let len = usize::from(u16::from_ne_bytes([a, b]));
+        let value = rest.get(NLA_HDRLEN..len).filter(|_| len >= NLA_HDRLEN)?;
+        if u16::from_ne_bytes([c, d]) & NLA_TYPE_MASK == kind {
+            return Some(value);
+        }
+        rest = rest.get(align4(len)..).unwrap_or_default();
+    }
+    None
+}
+
+fn align4(len: usize) -> usize {
+    len.saturating_add(3) & !3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Family, TcpState, TimerKind};
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+    use std::time::{Duration, Instant};
+
+    /// An `inet_diag_msg` as a destroy notification carries it.
+    fn diag_msg(sport: u16, dport: u16) -> Vec<u8> {
+        let mut b = vec![libc::AF_INET as u8, 7, 0, 0];
+        b.extend(sport.to_be_bytes());
+        b.extend(dport.to_be_bytes());
+        b.extend([127, 0, 0, 1]);
+        b.extend([0; 12]);
+        b.extend([127, 0, 0, 2]);
+        b.extend([0; 12]);
+        b.extend([0; 12]); // interface, cookie
+        b.extend([0; 20]); // expires, rqueue, wqueue, uid, inode
+        b
+    }
+
+    fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
+        let mut a = ((NLA_HDRLEN + value.len()) as u16).to_ne_bytes().to_vec();
+        a.extend(kind.to_ne_bytes());
+        a.extend(value);
+        a.resize(align4(a.len()), 0);
+        a
+    }
+
+    fn tcp_info(acked: u64, received: u64, len: usize) -> Vec<u8> {
+        let mut info = vec![0u8; len];
+        if len >= 136 {
+            info[TCPI_BYTES_ACKED..][..8].copy_from_slice(&acked.to_ne_bytes());
+            info[TCPI_BYTES_RECEIVED..][..8].copy_from_slice(&received.to_ne_bytes());
+        }
+        info
+    }
+
+    fn nlmsg(payload: &[u8]) -> Vec<u8> {
+        let mut m = ((NLMSG_HDRLEN + payload.len()) as u32)
+            .to_ne_bytes()
+            .to_vec();
+        m.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        m.extend([0; 10]);
+        m.extend(payload);
+        m.resize(align4(m.len()), 0);
+        m
+    }
+
+    #[test]
+    fn notification_gives_socket_and_byte_counts() {
+        let mut payload = diag_msg(40000, 80);
+        payload.extend(attr(10, &[6])); // INET_DIAG_PROTOCOL
+        payload.extend(attr(INET_DIAG_INFO, &tcp_info(1002, 301, 280)));
+        let d = parse_destroyed(&payload).unwrap();
+        assert_eq!((d.bytes_acked, d.bytes_received), (Some(1002), Some(301)));
+        assert_eq!(d.socket.state, TcpState::Close);
+        assert_eq!(d.socket.family, Family::Inet);
+        assert_eq!((d.socket.local.port, d.socket.remote.port), (40000, 80));
+        assert_eq!(
+            d.socket.remote.addr,
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))
+        );
+        assert_eq!((d.socket.inode, d.socket.uid), (0, 0));
+        assert_eq!(d.socket.timer.kind, TimerKind::Off);
+    }
+
+    #[test]
+    fn short_or_missing_tcp_info_means_unknown_counts() {
+        let mut old_kernel = diag_msg(1, 2);
+        old_kernel.extend(attr(INET_DIAG_INFO, &tcp_info(0, 0, 104)));
+        let d = parse_destroyed(&old_kernel).unwrap();
+        assert_eq!((d.bytes_acked, d.bytes_received), (None, None));
+        let d = parse_destroyed(&diag_msg(1, 2)).unwrap();
+        assert_eq!((d.bytes_acked, d.bytes_received), (None, None));
+        assert!(parse_destroyed(&[0; 10]).is_none());
+    }
+
+    #[test]
+    fn datagram_walk_bounds_and_skips() {
+        let mut payload = diag_msg(5, 6);
+        payload.extend(attr(INET_DIAG_INFO, &tcp_info(7, 8, 144)));
+        let mut datagram = nlmsg(&payload);
+        datagram.extend(nlmsg(&[1, 2, 3]));
+        datagram.extend(nlmsg(&payload));
+        let (mut out, mut skipped) = (Vec::new(), 0);
+        walk_datagram(&datagram, &mut out, 1, &mut skipped);
+        assert_eq!((out.len(), skipped), (1, 2));
+        assert_eq!(out[0].bytes_acked, Some(7));
+
+        let mut broken = datagram.clone();
+        broken[0] = 3; // length below the header: the rest is dropped
+        out.clear();
+        skipped = 0;
+        walk_datagram(&broken, &mut out, 10, &mut skipped);
+        assert_eq!((out.len(), skipped), (0, 1));
+        for cut in 0..datagram.len() {
+            walk_datagram(&datagram[..cut], &mut out, 10, &mut skipped);
+        }
+    }
+
+    /// Drains until a notification for local port `port` arrives, up to 2 s.
+    fn wait_for(listener: &mut DestroyListener, port: u16) -> Option<Destroyed> {
+        let start = Instant::now();
+        let mut out = Vec::new();
+        while start.elapsed() < Duration::from_secs(2) {
+            listener.drain(&mut out, 1024).unwrap();
+            if let Some(d) = out.iter().find(|d| d.socket.local.port == port) {
+                return Some(d.clone());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    #[test]
+    fn real_close_is_notified_with_byte_counts() {
+        // Needs CAP_NET_ADMIN; the integration tests run as root.
+        let Ok(mut listener) = DestroyListener::join(true, false) else {
+            return;
+        };
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+        let (mut accepted, _) = server.accept().unwrap();
+        client.write_all(&[7; 1000]).unwrap();
+        let mut got = [0; 1000];
+        accepted.read_exact(&mut got).unwrap();
+        let port = accepted.local_addr().unwrap().port();
+        let peer = client.local_addr().unwrap().port();
+        drop(client);
+        drop(accepted);
+        let d = wait_for(&mut listener, port).expect("a destroy notification");
+        assert_eq!(d.socket.remote.port, peer);
+        // The peer's FIN counts as one more sequence number received.
+        let received = d.bytes_received.unwrap();
+        assert!((1000..=1001).contains(&received), "{received}");
+    }
+}

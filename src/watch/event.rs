@@ -1,0 +1,115 @@
+//! What `--events` reports: one change of one socket, with when it was
+//! seen and, when the kernel told, the byte counts the socket ended with.
+
+use super::clock::Timestamp;
+use crate::model::{Socket, TcpState};
+use crate::source::destroy::Destroyed;
+
+/// What happened to a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// First seen.
+    New,
+    /// Its state changed.
+    State,
+    /// No longer there.
+    Gone,
+}
+
+impl EventKind {
+    /// The word printed for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::New => "new",
+            EventKind::State => "state",
+            EventKind::Gone => "gone",
+        }
+    }
+}
+
+/// Which pass's owner map holds the owners of an event's socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnersFrom {
+    /// This pass's: the socket was just seen.
+    Current,
+    /// The previous pass's: the socket was last seen then.
+    Previous,
+}
+
+/// One change, ready to print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub time: Timestamp,
+    pub kind: EventKind,
+    /// The state before a `state` change, the last state seen before `gone`
+    /// (none when the socket was only known from its destroy notification).
+    pub old_state: Option<TcpState>,
+    /// The socket as last seen, or as the kernel described it when it was
+    /// destroyed (state CLOSE; inode and uid from the last dump if any).
+    pub socket: Socket,
+    pub owners: OwnersFrom,
+    /// From the destroy notification: `tcpi_bytes_acked`.
+    pub bytes_acked: Option<u64>,
+    /// From the destroy notification: `tcpi_bytes_received`.
+    pub bytes_received: Option<u64>,
+}
+
+impl Event {
+    /// A socket seen in this pass: `new` or `state`.
+    pub fn seen(
+        kind: EventKind,
+        old_state: Option<TcpState>,
+        socket: &Socket,
+        time: Timestamp,
+    ) -> Event {
+        Event {
+            time,
+            kind,
+            old_state,
+            socket: socket.clone(),
+            owners: OwnersFrom::Current,
+            bytes_acked: None,
+            bytes_received: None,
+        }
+    }
+
+    /// A socket that a dump no longer shows, as last seen.
+    pub fn gone(socket: &Socket, time: Timestamp) -> Event {
+        Event {
+            time,
+            kind: EventKind::Gone,
+            old_state: Some(socket.state),
+            socket: socket.clone(),
+            owners: OwnersFrom::Previous,
+            bytes_acked: None,
+            bytes_received: None,
+        }
+    }
+
+    /// A destroyed socket: the kernel's final description, with the inode
+    /// and uid of the last dump that showed it (the kernel sends neither).
+    pub fn destroyed(last_seen: Option<&Socket>, destroyed: &Destroyed, time: Timestamp) -> Event {
+        let mut socket = destroyed.socket.clone();
+        if let Some(seen) = last_seen {
+            socket.inode = seen.inode;
+            socket.uid = seen.uid;
+        }
+        let mut event = Event {
+            time,
+            kind: EventKind::Gone,
+            old_state: last_seen.map(|s| s.state),
+            socket,
+            owners: OwnersFrom::Previous,
+            bytes_acked: None,
+            bytes_received: None,
+        };
+        event.add_bytes(destroyed);
+        event
+    }
+
+    /// Takes the byte counts of the socket's destroy notification.
+    pub fn add_bytes(&mut self, destroyed: &Destroyed) {
+        self.bytes_acked = destroyed.bytes_acked;
+        self.bytes_received = destroyed.bytes_received;
+    }
+}

@@ -1,0 +1,253 @@
+//! Watch mode: `-c [SECS]` repeats the listing, `--events` prints what
+//! changed between passes, until `--count` passes are done, Ctrl-C or
+//! SIGTERM (exit status 130), or the reader closes the pipe (status 0).
+//!
+//! Each pass runs the one-shot pipeline again (one dump, one process scan
+//! with `-p`) into buffers kept from the pass before, and is flushed as
+//! soon as it is written, so a reader at the end of a pipe sees it at
+//! once. Between passes the loop sleeps in `poll` on a signalfd
+//! ([`signals`]) and, with `--events`, on the kernel's destroy
+//! notifications ([`crate::source::destroy`]), which [`track`] merges into
+//! the next pass.
+
+pub mod args;
+pub mod clock;
+pub mod event;
+pub mod print;
+pub mod signals;
+pub mod track;
+
+use crate::collect::Collector;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::filter::{NoOwners, Owners};
+use crate::process::ProcessMap;
+use crate::source::destroy::{DestroyListener, Destroyed};
+use clock::{Schedule, Timestamp};
+use print::Printer;
+use signals::{Signals, Wake};
+use std::io::{self, BufWriter, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+use track::{PassTime, Tracker, View};
+
+/// Exit status after Ctrl-C or SIGTERM.
+pub const EXIT_INTERRUPTED: i32 = 130;
+/// The interval when `-c` or `--events` is given without one.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
+/// Most destroy notifications kept between two passes; more are dropped
+/// (and said under -v) so that a burst cannot grow memory without bound.
+const MAX_NOTICES: usize = 1 << 17;
+
+/// What watch mode was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// Time between the starts of two passes.
+    pub interval: Duration,
+    /// Stop after this many passes.
+    pub count: Option<u64>,
+    /// Print changes (`--events`) rather than the listing (`-c`).
+    pub events: bool,
+}
+
+/// How watch mode ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `--count` passes were done.
+    Done,
+    /// SIGINT or SIGTERM arrived.
+    Stopped,
+}
+
+impl Outcome {
+    /// The exit status it ends the program with.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Done => crate::error::EXIT_OK,
+            Outcome::Stopped => EXIT_INTERRUPTED,
+        }
+    }
+}
+
+/// Runs watch mode on stdout. `signals` must have been blocked before any
+/// thread started.
+pub fn run(cfg: &Config, plan: Plan, signals: &Signals) -> Result<Outcome> {
+    let stdout = io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    if plan.events {
+        watch_events(cfg, plan, signals, &mut out)
+    } else {
+        watch_listing(cfg, plan, signals, &mut out)
+    }
+}
+
+/// `-c`: the listing, again and again.
+fn watch_listing<W: Write>(
+    cfg: &Config,
+    plan: Plan,
+    signals: &Signals,
+    out: &mut W,
+) -> Result<Outcome> {
+    let mut collector = Collector::new(cfg);
+    let mut printer = Printer::new(cfg, plan.interval);
+    let mut schedule = Schedule::new(plan.interval);
+    for done in 1.. {
+        let time = Timestamp::now();
+        let pass = collector.collect(true)?;
+        let shown = pass.owners.as_ref().filter(|_| cfg.columns.program);
+        printer
+            .pass(out, time, pass.rows, shown)
+            .and_then(|()| out.flush())
+            .map_err(Error::Output)?;
+        if plan.count.is_some_and(|n| done >= n) {
+            break;
+        }
+        let deadline = schedule.advance(Instant::now());
+        if let Wake::Stop(_) = signals.wait(deadline, None).map_err(wait_error)? {
+            return Ok(Outcome::Stopped);
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+/// `--events`: what changed since the last pass.
+fn watch_events<W: Write>(
+    cfg: &Config,
+    plan: Plan,
+    signals: &Signals,
+    out: &mut W,
+) -> Result<Outcome> {
+    let dump = Config {
+        states: track::tracking_states(cfg.states),
+        ..cfg.clone()
+    };
+    let mut destroy = Notifications::join(cfg);
+    let mut collector = Collector::new(&dump);
+    let mut tracker = Tracker::new();
+    let mut printer = Printer::new(cfg, plan.interval);
+    let mut schedule = Schedule::new(plan.interval);
+    let view = View {
+        states: cfg.states,
+        filter: &cfg.filter,
+    };
+    let mut previous: Option<ProcessMap> = None;
+    for done in 1.. {
+        let now = PassTime::now();
+        let pass = collector.collect(false)?;
+        // Notifications that came during the dump belong to this pass.
+        destroy.drain_into(&mut tracker);
+        let owners: &dyn Owners = match &pass.owners {
+            Some(map) => map,
+            None => &NoOwners,
+        };
+        let events = tracker.update(pass.rows, owners, view, now);
+        // Owners looked up only to filter on are not shown.
+        let show = cfg.columns.program;
+        let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| m.filter(|_| show));
+        printer
+            .events(out, events, owners)
+            .and_then(|()| out.flush())
+            .map_err(Error::Output)?;
+        previous = pass.owners;
+        if plan.count.is_some_and(|n| done >= n) {
+            break;
+        }
+        let deadline = schedule.advance(Instant::now());
+        if destroy.wait(signals, deadline, &mut tracker)? {
+            return Ok(Outcome::Stopped);
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+fn wait_error(e: io::Error) -> Error {
+    Error::runtime(format!("waiting for the next pass: {e}"))
+}
+
+/// The destroy notifications, when the groups could be joined.
+struct Notifications {
+    listener: Option<DestroyListener>,
+    received: Vec<Destroyed>,
+    verbose: bool,
+    /// Whether lost notifications were already said.
+    told_lost: bool,
+}
+
+impl Notifications {
+    /// Joins the destroy groups of the families watched. Without
+    /// CAP_NET_ADMIN this fails: said once under -v, and polling goes on.
+    fn join(cfg: &Config) -> Notifications {
+        let verbose = cfg.verbose > 0;
+        let connections =
+            track::tracking_states(cfg.states) & !crate::model::TcpState::Listen.mask_bit();
+        let joined = (connections != 0).then(|| DestroyListener::join(cfg.ipv4, cfg.ipv6));
+        let listener = match joined {
+            None => None, // -l: listeners are never notified
+            Some(Ok(listener)) => Some(listener),
+            Some(Err(e)) => {
+                if verbose {
+                    eprintln!(
+                        "tcpstat: cannot join the sock_diag destroy groups ({e}); \
+                         connections that open and close between two polls will be missed"
+                    );
+                }
+                None
+            }
+        };
+        Notifications {
+            listener,
+            received: Vec::new(),
+            verbose,
+            told_lost: false,
+        }
+    }
+
+    /// Hands what has arrived to the tracker, for its next pass.
+    fn drain_into(&mut self, tracker: &mut Tracker) {
+        let Some(listener) = &mut self.listener else {
+            return;
+        };
+        let room = MAX_NOTICES.saturating_sub(tracker.pending_notices());
+        match listener.drain(&mut self.received, room) {
+            Ok(stats) if stats.overruns + stats.skipped > 0 && self.verbose && !self.told_lost => {
+                self.told_lost = true;
+                eprintln!(
+                    "tcpstat: destroy notifications lost ({} overruns, {} dropped); \
+                     some short connections may not be reported",
+                    stats.overruns, stats.skipped
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if self.verbose {
+                    eprintln!("tcpstat: destroy notifications stopped: {e}");
+                }
+                self.listener = None;
+            }
+        }
+        if !self.received.is_empty() {
+            tracker.note_destroyed(self.received.drain(..), Timestamp::now());
+        }
+        if self.received.capacity() > 4096 {
+            self.received.shrink_to(1024);
+        }
+    }
+
+    /// Sleeps until `deadline`, taking notifications as they come. True
+    /// when a stop signal arrived.
+    fn wait(
+        &mut self,
+        signals: &Signals,
+        deadline: Instant,
+        tracker: &mut Tracker,
+    ) -> Result<bool> {
+        loop {
+            let fd = self.listener.as_ref().map(|l| l.as_raw_fd());
+            match signals.wait(deadline, fd).map_err(wait_error)? {
+                Wake::Stop(_) => return Ok(true),
+                Wake::Deadline => return Ok(false),
+                Wake::Readable => self.drain_into(tracker),
+            }
+        }
+    }
+}

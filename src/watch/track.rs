@@ -1,0 +1,535 @@
+//! `--events`: which sockets are the same from one pass to the next, and
+//! what changed.
+//!
+//! **Identity.** A socket is keyed by family, local and remote endpoint;
+//! listeners, which may share an address (SO_REUSEPORT) and have no remote
+//! end, also by inode. The inode alone will not do: a socket loses it when
+//! its process closes it (an orphaned FIN_WAIT2) and the TIME_WAIT socket
+//! that replaces it has none, yet ESTABLISHED → FIN_WAIT2 → TIME_WAIT is
+//! one connection, the transition `--events` exists to show. A row under a
+//! known key is the same socket when the TCP state machine can lead from
+//! the old state to the new one and the inodes do not contradict it (two
+//! different non-zero inodes); otherwise the old socket is gone and a new
+//! one took its 4-tuple (a TIME_WAIT reused by a new connection).
+//!
+//! **Destroy notifications** ([`crate::source::destroy`]) are merged into
+//! the pass that first sees the socket no longer alive, not reported when
+//! they arrive: the kernel frees the full socket of a connection entering
+//! TIME_WAIT too, and only the next dump tells that apart from a socket
+//! that is really gone. A notification whose socket a dump never showed is
+//! a connection that opened and closed between two polls: a `gone` event
+//! with no old state.
+//!
+//! **Filters and scope.** The dump asks for every connection state, so
+//! that a socket never seems to vanish by leaving the filtered states; a
+//! socket that matches the filter (and the -a/-l scope) at any pass is
+//! followed until it is gone, so `--program nginx` still shows the orphaned
+//! FIN_WAIT2 and the TIME_WAIT after nginx closed.
+//!
+//! **Diffing** is a merge of two sorted lists: the last pass's rows, kept
+//! sorted by key, and this pass's, sorted the same way. Memory is that one
+//! extra copy of the rows (the buffers are swapped, never reallocated), a
+//! flag per socket, the notifications of the current interval and the
+//! keys reported gone in the last two passes (bounded): a long run stays
+//! flat, and a hash map of 100k sockets (three times the memory) is
+//! avoided.
+
+use super::clock::Timestamp;
+use super::event::{Event, EventKind};
+use crate::filter::{Filter, NoOwners, Owners};
+use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
+use crate::source::destroy::Destroyed;
+use std::cmp::Ordering;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// A key reported gone is remembered for this many passes, and at least
+/// [`GONE_MIN_AGE`], so that a notification arriving just after the dump
+/// that missed its socket is not reported a second time. The kernel sends
+/// it from a workqueue right after freeing the socket: one pass is
+/// usually enough. (A socket reset while its process still holds it is
+/// freed, and notified, only when the process closes it; that late
+/// notification may be reported once more, with no old state.)
+const GONE_PASSES: u64 = 2;
+/// See [`GONE_PASSES`]; matters for very short intervals.
+const GONE_MIN_AGE: Duration = Duration::from_millis(100);
+/// Most keys remembered as gone; beyond it the oldest are forgotten.
+const GONE_MAX: usize = 1 << 16;
+/// Passes a notification may wait for its socket to leave the dumps (it
+/// arrived while the dump still showed it) before it is dropped as stale.
+const NOTICE_MAX_AGE: u32 = 2;
+
+/// Which sockets the user asked to see: the -a/-l scope or explicit states,
+/// and the filter.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a> {
+    pub states: u32,
+    pub filter: &'a Filter,
+}
+
+impl View<'_> {
+    fn keeps<O: Owners + ?Sized>(&self, s: &Socket, owners: &O) -> bool {
+        self.states & s.state.mask_bit() != 0 && self.filter.matches(s, owners)
+    }
+}
+
+/// The states to dump so that a watched socket is seen in every state of
+/// its life: all connection states as soon as one of them is wanted.
+pub fn tracking_states(states: u32) -> u32 {
+    let connections = TcpState::ALL
+        .iter()
+        .filter(|s| **s != TcpState::Listen)
+        .fold(0, |mask, s| mask | s.mask_bit());
+    if states & connections != 0 {
+        states | connections
+    } else {
+        states
+    }
+}
+
+/// A socket's identity across passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Key {
+    family: Family,
+    local: Endpoint,
+    remote: Endpoint,
+    /// A listener's inode; 0 for every other socket.
+    listener: u64,
+}
+
+impl Key {
+    fn of(s: &Socket) -> Key {
+        Key {
+            family: s.family,
+            local: s.local,
+            remote: s.remote,
+            listener: if s.state == TcpState::Listen {
+                s.inode
+            } else {
+                0
+            },
+        }
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> Ordering {
+        let fields = |k: &Key| {
+            let Key {
+                family,
+                local,
+                remote,
+                listener,
+            } = *k;
+            (
+                family,
+                local.addr,
+                local.port,
+                remote.addr,
+                remote.port,
+                listener,
+            )
+        };
+        fields(self).cmp(&fields(other))
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A destroy notification waiting for the pass that explains it.
+#[derive(Debug)]
+struct Notice {
+    /// `None` once merged into an event of this pass.
+    destroyed: Option<Destroyed>,
+    time: Timestamp,
+    /// Passes it has waited through while its socket was still dumped.
+    age: u32,
+}
+
+/// When a pass read its rows.
+#[derive(Debug, Clone, Copy)]
+pub struct PassTime {
+    /// For the output.
+    pub time: Timestamp,
+    /// For expiring what is remembered.
+    pub instant: Instant,
+}
+
+impl PassTime {
+    /// The current time.
+    pub fn now() -> PassTime {
+        PassTime {
+            time: Timestamp::now(),
+            instant: Instant::now(),
+        }
+    }
+}
+
+/// Sockets between passes, and the events of the latest pass.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// The last pass's rows, sorted by key, one per key.
+    sockets: Vec<Socket>,
+    /// Whether each of `sockets` matched the view at some pass (its events
+    /// are printed).
+    followed: Vec<bool>,
+    /// The next pass's `followed`, kept for its buffer.
+    next_followed: Vec<bool>,
+    pass: u64,
+    notices: Vec<Notice>,
+    notice_at: HashMap<Key, usize>,
+    gone: GoneKeys,
+    /// Events of the last pass: destroy-only first (they happened before
+    /// the dump), then new sockets and state changes, then gone sockets,
+    /// each in key order.
+    early: Vec<Event>,
+    changes: Vec<Event>,
+    late: Vec<Event>,
+}
+
+impl Tracker {
+    /// An empty tracker; its first pass sets the baseline and reports no
+    /// `new` or `state` events.
+    pub fn new() -> Tracker {
+        Tracker::default()
+    }
+
+    /// Takes destroy notifications received at `time`, for the next pass.
+    pub fn note_destroyed(
+        &mut self,
+        destroyed: impl IntoIterator<Item = Destroyed>,
+        time: Timestamp,
+    ) {
+        self.notices
+            .extend(destroyed.into_iter().map(|destroyed| Notice {
+                destroyed: Some(destroyed),
+                time,
+                age: 0,
+            }));
+    }
+
+    /// Destroy notifications waiting for the next pass.
+    pub fn pending_notices(&self) -> usize {
+        self.notices.len()
+    }
+
+    /// The sockets tracked now.
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// True when no socket is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    /// Compares a pass's rows (every tracked state, unfiltered) with the
+    /// last pass and returns what changed. The rows are taken (sorted) and
+    /// `rows` is given the last pass's buffer back, to dump into next.
+    /// `owners` is this pass's owner map; `now` is when the rows were read.
+    pub fn update(
+        &mut self,
+        rows: &mut Vec<Socket>,
+        owners: &dyn Owners,
+        view: View<'_>,
+        now: PassTime,
+    ) -> impl Iterator<Item = &Event> + Clone {
+        self.pass += 1;
+        self.early.clear();
+        self.changes.clear();
+        self.late.clear();
+        self.index_notices();
+        rows.sort_unstable_by(|a, b| Key::of(a).cmp(&Key::of(b)));
+        rows.dedup_by(|a, b| Key::of(a) == Key::of(b));
+        let last = std::mem::replace(&mut self.sockets, std::mem::take(rows));
+        self.merge(&last, owners, view, now);
+        *rows = last;
+        std::mem::swap(&mut self.followed, &mut self.next_followed);
+        self.report_unseen_notices(view, now.instant);
+        self.shrink();
+        self.early.iter().chain(&self.changes).chain(&self.late)
+    }
+
+    fn index_notices(&mut self) {
+        self.notice_at.clear();
+        for (i, notice) in self.notices.iter().enumerate() {
+            if let Some(destroyed) = &notice.destroyed {
+                // The latest notification for a key is the one that counts.
+                self.notice_at.insert(Key::of(&destroyed.socket), i);
+            }
+        }
+    }
+
+    /// Walks the last pass's sockets (`last`) and this pass's (now in
+    /// `self.sockets`) side by side, both sorted by key.
+    fn merge(&mut self, last: &[Socket], owners: &dyn Owners, view: View<'_>, now: PassTime) {
+        let rows = std::mem::take(&mut self.sockets);
+        let followed = std::mem::take(&mut self.followed);
+        self.next_followed.clear();
+        let (mut i, mut j) = (0, 0);
+        loop {
+            let order = match (last.get(i), rows.get(j)) {
+                (Some(old), Some(row)) => Key::of(old).cmp(&Key::of(row)),
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (None, None) => break,
+            };
+            if order.is_le() {
+                i += 1;
+            }
+            if order.is_ge() {
+                j += 1;
+            }
+            let followed = match order {
+                Ordering::Less => {
+                    self.vanished(&last[i - 1], followed[i - 1], now);
+                    continue;
+                }
+                Ordering::Greater => self.appeared(&rows[j - 1], owners, view, now),
+                Ordering::Equal => {
+                    let old = (&last[i - 1], followed[i - 1]);
+                    self.continued(old, &rows[j - 1], owners, view, now)
+                }
+            };
+            self.next_followed.push(followed);
+        }
+        self.sockets = rows;
+        self.followed = followed;
+    }
+
+    /// A socket not seen before. Returns whether it is followed.
+    fn appeared(
+        &mut self,
+        row: &Socket,
+        owners: &dyn Owners,
+        view: View<'_>,
+        now: PassTime,
+    ) -> bool {
+        let in_view = view.keeps(row, owners);
+        let shown = in_view && self.pass > 1;
+        let event = shown.then(|| Event::seen(EventKind::New, None, row, now.time));
+        self.push_change(event, row);
+        in_view
+    }
+
+    /// A socket under a key seen in the last pass: the same socket later in
+    /// its life, or a new one on the same 4-tuple.
+    fn continued(
+        &mut self,
+        (old, followed): (&Socket, bool),
+        row: &Socket,
+        owners: &dyn Owners,
+        view: View<'_>,
+        now: PassTime,
+    ) -> bool {
+        if !same_socket(old, row) {
+            if followed {
+                self.changes.push(Event::gone(old, now.time));
+            }
+            self.gone.insert(Key::of(old), self.pass, now.instant);
+            return self.appeared(row, owners, view, now);
+        }
+        let in_view = view.keeps(row, owners);
+        let shown = old.state != row.state && (followed || in_view);
+        let event = shown.then(|| Event::seen(EventKind::State, Some(old.state), row, now.time));
+        self.push_change(event, row);
+        followed || in_view
+    }
+
+    /// Records a row's event, with the byte counts of the full socket the
+    /// kernel freed when this row is the timewait socket that replaced it.
+    fn push_change(&mut self, event: Option<Event>, row: &Socket) {
+        let notice = self.take_notice_if(Key::of(row), is_timewait_socket(row));
+        if let Some(mut event) = event {
+            if let Some(destroyed) = notice {
+                event.add_bytes(&destroyed);
+            }
+            self.changes.push(event);
+        }
+    }
+
+    /// A socket of the last pass that this one does not show.
+    fn vanished(&mut self, old: &Socket, followed: bool, now: PassTime) {
+        let key = Key::of(old);
+        let notice = self.notice_at.remove(&key);
+        let destroyed = notice.and_then(|i| self.notices[i].destroyed.take());
+        if followed {
+            self.late.push(match destroyed {
+                Some(destroyed) => Event::destroyed(Some(old), &destroyed, now.time),
+                None => Event::gone(old, now.time),
+            });
+        }
+        self.gone.insert(key, self.pass, now.instant);
+    }
+
+    /// The notification for `key`, removed from those waiting, when `take`.
+    /// A notification for a socket still alive (not a timewait socket)
+    /// waits.
+    fn take_notice_if(&mut self, key: Key, take: bool) -> Option<Destroyed> {
+        let &i = self.notice_at.get(&key)?;
+        if !take {
+            self.notices[i].age += 1;
+            return None;
+        }
+        self.notice_at.remove(&key);
+        self.notices[i].destroyed.take()
+    }
+
+    /// Notifications whose socket no dump ever showed: connections that
+    /// opened and closed between two polls. The rest wait, or go stale.
+    fn report_unseen_notices(&mut self, view: View<'_>, now: Instant) {
+        self.gone.expire(self.pass, now);
+        let mut notices = std::mem::take(&mut self.notices);
+        notices.retain_mut(|notice| {
+            let Some(destroyed) = &notice.destroyed else {
+                return false; // merged into an event of this pass
+            };
+            let key = Key::of(&destroyed.socket);
+            if self
+                .sockets
+                .binary_search_by(|s| Key::of(s).cmp(&key))
+                .is_ok()
+            {
+                return notice.age < NOTICE_MAX_AGE;
+            }
+            // Listeners and never-connected sockets: the dumps tell of them.
+            let connected = destroyed.socket.remote.port != 0;
+            if connected && !self.gone.contains(&key) && view.keeps(&destroyed.socket, &NoOwners) {
+                self.early
+                    .push(Event::destroyed(None, destroyed, notice.time));
+                self.gone.insert(key, self.pass, now);
+            }
+            false
+        });
+        self.early.sort_by_key(|e| e.time);
+        self.notices = notices;
+    }
+
+    /// Gives memory back after the population shrank a lot.
+    fn shrink(&mut self) {
+        shrink_vec(&mut self.sockets, 1024);
+        shrink_vec(&mut self.followed, 1024);
+        shrink_vec(&mut self.next_followed, 1024);
+        shrink_vec(&mut self.early, 256);
+        shrink_vec(&mut self.changes, 256);
+        shrink_vec(&mut self.late, 256);
+        if shrink_vec(&mut self.notices, 256) {
+            self.notice_at.shrink_to(2 * self.notices.len());
+        }
+    }
+}
+
+/// Halves a vector's spare room when it is more than three quarters empty
+/// (and bigger than `floor`). True when it shrank.
+fn shrink_vec<T>(v: &mut Vec<T>, floor: usize) -> bool {
+    let shrink = v.capacity() > 4 * v.len().max(floor);
+    if shrink {
+        v.shrink_to(2 * v.len());
+    }
+    shrink
+}
+
+/// True for the kernel's lightweight timewait sockets (TIME_WAIT, and the
+/// FIN_WAIT2 of an orphan), which replace a full socket that the kernel
+/// then frees and notifies as destroyed.
+fn is_timewait_socket(s: &Socket) -> bool {
+    s.state == TcpState::TimeWait || s.timer.kind == TimerKind::TimeWait
+}
+
+/// True when `new`, seen under the key of `old`, is the same socket later
+/// in its life.
+fn same_socket(old: &Socket, new: &Socket) -> bool {
+    if old.inode != 0 && new.inode != 0 && old.inode != new.inode {
+        return false;
+    }
+    old.state == new.state || may_follow(old.state, new.state)
+}
+
+/// True when TCP's state machine can lead from `from` to `to`, in one step
+/// or several (a poll sees only some of them).
+fn may_follow(from: TcpState, to: TcpState) -> bool {
+    use TcpState::*;
+    let after: &[TcpState] = match from {
+        SynSent => &[
+            SynRecv,
+            Established,
+            FinWait1,
+            FinWait2,
+            Closing,
+            TimeWait,
+            CloseWait,
+            LastAck,
+            Close,
+        ],
+        SynRecv => &[
+            Established,
+            FinWait1,
+            FinWait2,
+            Closing,
+            TimeWait,
+            CloseWait,
+            LastAck,
+            Close,
+        ],
+        Established => &[
+            FinWait1, FinWait2, Closing, TimeWait, CloseWait, LastAck, Close,
+        ],
+        FinWait1 => &[FinWait2, Closing, TimeWait, Close],
+        FinWait2 | Closing => &[TimeWait, Close],
+        CloseWait => &[LastAck, Close],
+        LastAck => &[Close],
+        // A socket whose connect failed may connect again.
+        Close => &[SynSent],
+        TimeWait | Listen => &[],
+    };
+    after.contains(&to)
+}
+
+/// Keys reported gone lately, oldest first, bounded in time and number.
+#[derive(Debug, Default)]
+struct GoneKeys {
+    order: VecDeque<(u64, Instant, Key)>,
+    at: HashMap<Key, Instant>,
+}
+
+impl GoneKeys {
+    fn insert(&mut self, key: Key, pass: u64, now: Instant) {
+        self.at.insert(key, now);
+        self.order.push_back((pass, now, key));
+        while self.order.len() > GONE_MAX {
+            self.pop_oldest();
+        }
+    }
+
+    fn contains(&self, key: &Key) -> bool {
+        self.at.contains_key(key)
+    }
+
+    fn expire(&mut self, pass: u64, now: Instant) {
+        while self.order.front().is_some_and(|&(gone_pass, at, _)| {
+            gone_pass + GONE_PASSES <= pass && now.saturating_duration_since(at) > GONE_MIN_AGE
+        }) {
+            self.pop_oldest();
+        }
+        if self.order.capacity() > 4 * self.order.len().max(256) {
+            self.order.shrink_to(2 * self.order.len());
+            self.at.shrink_to(2 * self.order.len());
+        }
+    }
+
+    fn pop_oldest(&mut self) {
+        if let Some((_, at, key)) = self.order.pop_front() {
+            // A key gone again later keeps its newer entry.
+            if self.at.get(&key) == Some(&at) {
+                self.at.remove(&key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

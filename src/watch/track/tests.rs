@@ -1,0 +1,393 @@
+//! The tracker on hand-made passes: identity through the four-way close,
+//! reuse of a 4-tuple, listeners sharing an address, destroy notifications
+//! early, on time and late, filters that follow a socket, and bounded
+//! memory over a long churn.
+
+use super::*;
+use crate::filter::{parse_ports, parse_states, ALL_STATES};
+use crate::model::Timer;
+use crate::watch::event::OwnersFrom;
+use std::net::{IpAddr, Ipv4Addr};
+
+const CLIENT: u16 = 40000;
+const SERVER: u16 = 80;
+
+fn endpoint(port: u16) -> Endpoint {
+    Endpoint {
+        addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        port,
+    }
+}
+
+fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
+    Socket {
+        family: Family::Inet,
+        state,
+        local: endpoint(local),
+        remote: endpoint(remote),
+        recv_q: 0,
+        send_q: 0,
+        uid: 1000,
+        inode,
+        timer: Timer::OFF,
+        shutdown: None,
+    }
+}
+
+/// The client's end after close(): a timewait socket, no inode.
+fn timewait(state: TcpState) -> Socket {
+    let mut s = socket(CLIENT, SERVER, state, 0);
+    s.timer.kind = TimerKind::TimeWait;
+    s
+}
+
+fn destroyed(local: u16, remote: u16, acked: u64) -> Destroyed {
+    Destroyed {
+        socket: socket(local, remote, TcpState::Close, 0),
+        bytes_acked: Some(acked),
+        bytes_received: Some(7),
+    }
+}
+
+/// A tracker and its clock: pass `n` is read at second `n`.
+struct Run {
+    tracker: Tracker,
+    filter: Filter,
+    states: u32,
+    start: Instant,
+    pass: u64,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run::filtered(Filter::new(), ALL_STATES)
+    }
+
+    fn filtered(filter: Filter, states: u32) -> Run {
+        Run {
+            tracker: Tracker::new(),
+            filter,
+            states,
+            start: Instant::now(),
+            pass: 0,
+        }
+    }
+
+    fn at(&self, pass: u64) -> PassTime {
+        PassTime {
+            time: Timestamp::from_millis(1_000 * pass as i64),
+            instant: self.start + Duration::from_secs(pass),
+        }
+    }
+
+    /// One pass; events as `(kind, old state, state, local port)`.
+    fn pass(&mut self, rows: &[Socket]) -> Vec<(EventKind, Option<TcpState>, TcpState, u16)> {
+        self.pass += 1;
+        let view = View {
+            states: self.states,
+            filter: &self.filter,
+        };
+        let now = self.at(self.pass);
+        self.tracker
+            .update(&mut rows.to_vec(), &NoOwners, view, now)
+            .map(|e| (e.kind, e.old_state, e.socket.state, e.socket.local.port))
+            .collect()
+    }
+
+    fn events(&mut self, rows: &[Socket]) -> Vec<Event> {
+        self.pass += 1;
+        let view = View {
+            states: self.states,
+            filter: &self.filter,
+        };
+        let now = self.at(self.pass);
+        self.tracker
+            .update(&mut rows.to_vec(), &NoOwners, view, now)
+            .cloned()
+            .collect()
+    }
+
+    fn destroy(&mut self, d: Destroyed) {
+        let time = Timestamp::from_millis(1_000 * self.pass as i64 + 500);
+        self.tracker.note_destroyed([d], time);
+    }
+}
+
+use EventKind::{Gone, New, State};
+use TcpState::*;
+
+#[test]
+fn baseline_is_silent_then_changes_are_reported() {
+    let mut run = Run::new();
+    let listener = socket(SERVER, 0, Listen, 1);
+    assert_eq!(run.pass(std::slice::from_ref(&listener)), []);
+    let client = socket(CLIENT, SERVER, Established, 2);
+    let server = socket(SERVER, CLIENT, Established, 3);
+    assert_eq!(
+        run.pass(&[listener.clone(), client.clone(), server.clone()]),
+        // In key order: the server's port is the lower.
+        [
+            (New, None, Established, SERVER),
+            (New, None, Established, CLIENT)
+        ]
+    );
+    assert_eq!(run.pass(&[listener.clone(), client, server]), []);
+    assert_eq!(run.tracker.len(), 3);
+}
+
+#[test]
+fn four_way_close_is_one_socket_per_side() {
+    let mut run = Run::new();
+    let client = |state| socket(CLIENT, SERVER, state, 2);
+    let server = |state| socket(SERVER, CLIENT, state, 3);
+    run.pass(&[client(Established), server(Established)]);
+    assert_eq!(
+        run.pass(&[timewait(FinWait2), server(CloseWait)]),
+        [
+            (State, Some(Established), CloseWait, SERVER),
+            (State, Some(Established), FinWait2, CLIENT)
+        ]
+    );
+    assert_eq!(
+        run.pass(&[timewait(TimeWait)]),
+        [
+            (State, Some(FinWait2), TimeWait, CLIENT),
+            (Gone, Some(CloseWait), CloseWait, SERVER)
+        ]
+    );
+    assert_eq!(run.pass(&[]), [(Gone, Some(TimeWait), TimeWait, CLIENT)]);
+    assert!(run.tracker.is_empty());
+}
+
+#[test]
+fn another_socket_on_the_same_four_tuple_is_gone_and_new() {
+    let mut run = Run::new();
+    run.pass(&[timewait(TimeWait)]);
+    // TIME_WAIT cannot become SYN_SENT: the 4-tuple was reused.
+    assert_eq!(
+        run.pass(&[socket(CLIENT, SERVER, SynSent, 9)]),
+        [
+            (Gone, Some(TimeWait), TimeWait, CLIENT),
+            (New, None, SynSent, CLIENT)
+        ]
+    );
+    // Two different inodes are two sockets, even in the same state.
+    assert_eq!(
+        run.pass(&[socket(CLIENT, SERVER, SynSent, 10)]),
+        [
+            (Gone, Some(SynSent), SynSent, CLIENT),
+            (New, None, SynSent, CLIENT)
+        ]
+    );
+    // A request socket (no inode) accepted: the same connection.
+    run.pass(&[socket(SERVER, CLIENT, SynRecv, 0)]);
+    assert_eq!(
+        run.pass(&[socket(SERVER, CLIENT, Established, 11)]),
+        [(State, Some(SynRecv), Established, SERVER)]
+    );
+}
+
+#[test]
+fn listeners_sharing_an_address_are_told_apart_by_inode() {
+    let mut run = Run::new();
+    let (a, b) = (socket(SERVER, 0, Listen, 1), socket(SERVER, 0, Listen, 2));
+    run.pass(&[a.clone(), b.clone()]);
+    assert_eq!(run.pass(&[b.clone(), a.clone()]), []);
+    let gone = run.events(&[b]);
+    assert_eq!(gone.len(), 1);
+    assert_eq!((gone[0].kind, gone[0].socket.inode), (Gone, 1));
+    assert_eq!(gone[0].owners, OwnersFrom::Previous);
+}
+
+#[test]
+fn duplicate_rows_in_one_pass_count_once() {
+    let mut run = Run::new();
+    let s = socket(CLIENT, SERVER, Established, 2);
+    run.pass(&[]);
+    assert_eq!(
+        run.pass(&[s.clone(), s.clone()]),
+        [(New, None, Established, CLIENT)]
+    );
+    assert_eq!(run.tracker.len(), 1);
+}
+
+#[test]
+fn destroy_merges_into_the_pass_that_misses_the_socket() {
+    let mut run = Run::new();
+    run.pass(&[socket(SERVER, CLIENT, LastAck, 3)]);
+    run.destroy(destroyed(SERVER, CLIENT, 1001));
+    let events = run.events(&[]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    let gone = &events[0];
+    assert_eq!(
+        (gone.kind, gone.old_state, gone.socket.state),
+        (Gone, Some(LastAck), Close)
+    );
+    assert_eq!(
+        (gone.bytes_acked, gone.bytes_received),
+        (Some(1001), Some(7))
+    );
+    // The kernel sends no inode or uid: the last dump's are kept.
+    assert_eq!((gone.socket.inode, gone.socket.uid), (3, 1000));
+    assert_eq!(run.tracker.pending_notices(), 0);
+}
+
+#[test]
+fn destroy_of_a_full_socket_turned_timewait_adds_bytes_to_the_state_event() {
+    let mut run = Run::new();
+    run.pass(&[socket(CLIENT, SERVER, Established, 2)]);
+    run.destroy(destroyed(CLIENT, SERVER, 12));
+    let events = run.events(&[timewait(FinWait2)]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].kind, events[0].socket.state), (State, FinWait2));
+    assert_eq!(events[0].bytes_acked, Some(12));
+    assert_eq!(run.tracker.pending_notices(), 0);
+    // A notification that comes after its timewait socket was reported
+    // has nothing left to add.
+    run.destroy(destroyed(CLIENT, SERVER, 12));
+    assert_eq!(run.pass(&[timewait(FinWait2)]), []);
+    assert_eq!(run.tracker.pending_notices(), 0);
+}
+
+#[test]
+fn connection_between_two_polls_is_one_gone_event_before_the_dump() {
+    let mut run = Run::new();
+    run.pass(&[]);
+    run.destroy(destroyed(SERVER, CLIENT, 5));
+    run.destroy(destroyed(CLIENT, SERVER, 6));
+    let events = run.events(&[timewait(TimeWait)]);
+    let summary: Vec<_> = events
+        .iter()
+        .map(|e| {
+            (
+                e.kind,
+                e.old_state,
+                e.socket.state,
+                e.socket.local.port,
+                e.bytes_acked,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (Gone, None, Close, SERVER, Some(5)),
+            (New, None, TimeWait, CLIENT, Some(6))
+        ]
+    );
+    assert_eq!(
+        events[0].time,
+        Timestamp::from_millis(1_500),
+        "when it was heard"
+    );
+    // Listeners and never-connected sockets are left to the dumps.
+    run.destroy(destroyed(SERVER, 0, 0));
+    assert_eq!(run.pass(&[timewait(TimeWait)]), []);
+}
+
+#[test]
+fn destroy_of_a_socket_still_dumped_waits_for_the_next_pass() {
+    let mut run = Run::new();
+    let server = socket(SERVER, CLIENT, LastAck, 3);
+    run.pass(std::slice::from_ref(&server));
+    // Freed after the dump read it: this pass still shows it.
+    run.destroy(destroyed(SERVER, CLIENT, 9));
+    assert_eq!(run.pass(std::slice::from_ref(&server)), []);
+    let events = run.events(&[]);
+    assert_eq!((events[0].kind, events[0].bytes_acked), (Gone, Some(9)));
+    // A stale one (its socket lives on) is dropped after two passes.
+    let live = socket(CLIENT, SERVER, Established, 2);
+    run.pass(std::slice::from_ref(&live));
+    run.destroy(destroyed(CLIENT, SERVER, 1));
+    run.pass(std::slice::from_ref(&live));
+    run.pass(std::slice::from_ref(&live));
+    assert_eq!(run.tracker.pending_notices(), 0);
+    assert_eq!(run.pass(&[live]), []);
+}
+
+#[test]
+fn late_destroy_of_a_socket_already_gone_is_not_reported_again() {
+    let mut run = Run::new();
+    run.pass(&[socket(SERVER, CLIENT, LastAck, 3)]);
+    assert_eq!(run.pass(&[]), [(Gone, Some(LastAck), LastAck, SERVER)]);
+    run.destroy(destroyed(SERVER, CLIENT, 9));
+    assert_eq!(run.pass(&[]), []);
+}
+
+#[test]
+fn a_socket_that_matched_once_is_followed_until_gone() {
+    let established = parse_states("established").unwrap();
+    let mut run = Run::filtered(Filter::new().with_states(established), established);
+    let server = |state| socket(SERVER, CLIENT, state, 3);
+    run.pass(&[]);
+    let stranger = socket(CLIENT + 1, SERVER, TimeWait, 0);
+    assert_eq!(
+        run.pass(&[server(Established), stranger.clone()]),
+        [(New, None, Established, SERVER)]
+    );
+    assert_eq!(
+        run.pass(&[server(CloseWait), stranger.clone()]),
+        [(State, Some(Established), CloseWait, SERVER)]
+    );
+    assert_eq!(
+        run.pass(&[server(LastAck)]),
+        [(State, Some(CloseWait), LastAck, SERVER)]
+    );
+    assert_eq!(run.pass(&[]), [(Gone, Some(LastAck), LastAck, SERVER)]);
+    // Entering the filtered states is shown too.
+    let time_wait = parse_states("time-wait").unwrap();
+    let mut run = Run::filtered(Filter::new().with_states(time_wait), time_wait);
+    run.pass(&[socket(CLIENT, SERVER, Established, 2)]);
+    assert_eq!(run.pass(&[timewait(FinWait2)]), []);
+    assert_eq!(
+        run.pass(&[timewait(TimeWait)]),
+        [(State, Some(FinWait2), TimeWait, CLIENT)]
+    );
+}
+
+#[test]
+fn filters_apply_to_destroy_only_events() {
+    let ports = Filter::new().with_sports([parse_ports("443").unwrap()]);
+    let mut run = Run::filtered(ports, ALL_STATES);
+    run.pass(&[]);
+    run.destroy(destroyed(SERVER, CLIENT, 1));
+    run.destroy(destroyed(443, CLIENT, 2));
+    assert_eq!(run.pass(&[]), [(Gone, None, Close, 443)]);
+}
+
+#[test]
+fn state_machine_order() {
+    assert!(may_follow(Established, TimeWait));
+    assert!(may_follow(SynSent, Established));
+    assert!(may_follow(CloseWait, LastAck));
+    assert!(!may_follow(TimeWait, Established));
+    assert!(!may_follow(FinWait2, CloseWait));
+    assert!(!may_follow(LastAck, Established));
+    assert!(!may_follow(Listen, Established));
+    assert_eq!(tracking_states(Listen.mask_bit()), Listen.mask_bit());
+    assert_eq!(
+        tracking_states(TimeWait.mask_bit()),
+        ALL_STATES & !Listen.mask_bit()
+    );
+}
+
+#[test]
+fn memory_follows_the_live_sockets_over_a_long_churn() {
+    let mut run = Run::new();
+    let mut peak = 0;
+    for pass in 0..5_000u16 {
+        // 100 live connections, 10 replaced every pass, some destroyed
+        // between polls.
+        let first = pass * 10;
+        let rows: Vec<Socket> = (first..first + 100)
+            .map(|i| socket(1024 + i % 60_000, SERVER, Established, 1 + u64::from(i)))
+            .collect();
+        run.destroy(destroyed(2, 3 + pass % 1000, 1));
+        run.pass(&rows);
+        assert_eq!(run.tracker.len(), 100);
+        peak = peak.max(run.tracker.gone.at.len());
+    }
+    assert!(peak <= 3 * 11, "gone keys kept: {peak}");
+    assert!(run.tracker.sockets.capacity() <= 4 * 1024);
+    assert_eq!(run.tracker.pending_notices(), 0);
+}

@@ -1,0 +1,531 @@
+//! Watch mode on real sockets in private network namespaces: `--events`
+//! follows a four-way close step by step and catches, through the kernel's
+//! destroy notifications, a connection that lived between two polls;
+//! passes and events reach a pipe while tcpstat runs; Ctrl-C, SIGTERM, a
+//! closed pipe and `--count` end it as promised; and memory stays flat
+//! over thousands of passes on a churning population.
+
+mod support;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+use support::netns::Netns;
+use support::schema::{assert_valid, validator};
+
+/// A running `tcpstat -N NS …` whose stdout lines are read as they come.
+struct Watch {
+    child: Child,
+    lines: Receiver<String>,
+    /// Every line received so far.
+    seen: Vec<String>,
+}
+
+impl Watch {
+    /// Starts tcpstat in `ns` with `args`.
+    fn start(ns: &Netns, args: &[&str]) -> Watch {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(["-N", ns.name()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpstat");
+        let lines = read_lines(child.stdout.take().unwrap());
+        Watch {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line, if one comes within `timeout`.
+    fn next_line(&mut self, timeout: Duration) -> Option<String> {
+        match self.lines.recv_timeout(timeout) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                Some(line)
+            }
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
+        }
+    }
+
+    /// The first line so far, or from now on, that satisfies `wanted`;
+    /// panics if none comes within 5 s.
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(seen) = self.seen.iter().map(|l| parse(l)).find(&wanted) {
+            return seen;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Some(line) = self.next_line(left) else {
+                break;
+            };
+            let value = parse(&line);
+            if wanted(&value) {
+                return value;
+            }
+        }
+        panic!(
+            "no {what} within 5 s; lines so far:\n{}",
+            self.seen.join("\n")
+        );
+    }
+
+    /// Every line so far, parsed.
+    fn events(&self) -> Vec<Value> {
+        self.seen.iter().map(|l| parse(l)).collect()
+    }
+
+    /// Sends `signal`, reads the rest and returns the status, every line
+    /// and stderr.
+    fn stop(self, signal: libc::c_int) -> (ExitStatus, Vec<String>, String) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill takes no pointers; the child is ours and not reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+        self.finish()
+    }
+
+    /// Reads to the end and waits for the exit.
+    fn finish(mut self) -> (ExitStatus, Vec<String>, String) {
+        while self.next_line(Duration::from_secs(10)).is_some() {}
+        let status = self.child.wait().unwrap();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status, std::mem::take(&mut self.seen), stderr)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // A failed test must not leave tcpstat running in a deleted netns.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Lines of `stdout`, sent as they arrive. A last line without its
+/// newline is sent with a `<partial>` prefix, so tests can see it.
+fn read_lines(stdout: ChildStdout) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+            let text = match line.strip_suffix('\n') {
+                Some(full) => full.to_string(),
+                None => format!("<partial>{line}"),
+            };
+            if tx.send(text).is_err() {
+                return;
+            }
+            line.clear();
+        }
+    });
+    rx
+}
+
+fn parse(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line:?}"))
+}
+
+/// The socket of an event is the one from `local` to `remote`.
+fn is_socket(event: &Value, local: SocketAddr, remote: SocketAddr) -> bool {
+    let s = &event["socket"];
+    let end = |e: &Value, want: SocketAddr| {
+        e["port"] == want.port() && e["address"] == want.ip().to_string()
+    };
+    end(&s["local"], local) && end(&s["remote"], remote)
+}
+
+/// A listener and a connected pair inside `ns`.
+fn connected_pair(ns: &Netns) -> (TcpListener, TcpStream, TcpStream) {
+    ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (listener, client, server)
+    })
+}
+
+/// Opens listeners in `ns` until one is reported `new`: from then on,
+/// every socket made before is in tcpstat's baseline, and a pass has just
+/// been read. (A listener opened before tcpstat's first pass would be part
+/// of that baseline and never be reported, hence the retries.)
+fn sync_on_marker(ns: &Netns, watch: &mut Watch) -> Vec<TcpListener> {
+    let mut markers: Vec<TcpListener> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        markers.push(ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap()));
+        let ports: Vec<u16> = markers
+            .iter()
+            .map(|m| m.local_addr().unwrap().port())
+            .collect();
+        let wait_until = Instant::now() + Duration::from_millis(500);
+        while let Some(left) = wait_until.checked_duration_since(Instant::now()) {
+            let Some(line) = watch.next_line(left) else {
+                break;
+            };
+            let e = parse(&line);
+            if e["event"] == "new" && ports.iter().any(|p| e["socket"]["local"]["port"] == *p) {
+                return markers;
+            }
+        }
+    }
+    panic!(
+        "no marker reported; lines so far:\n{}",
+        watch.seen.join("\n")
+    );
+}
+
+/// `(event, old_state, state)` of each event of one socket.
+fn history(
+    events: &[Value],
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Vec<(String, String, String)> {
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    events
+        .iter()
+        .filter(|e| is_socket(e, local, remote))
+        .map(|e| {
+            (
+                text(&e["event"]),
+                text(&e["old_state"]),
+                text(&e["socket"]["state"]),
+            )
+        })
+        .collect()
+}
+
+/// Checks a socket's history: every step is a `state` event whose old
+/// state is the state of the step before, starting from `first`.
+fn assert_chain(history: &[(String, String, String)], first: &str) {
+    let mut state = first.to_string();
+    for (event, old, new) in history {
+        assert_eq!((event.as_str(), old), ("state", &state), "{history:?}");
+        state = new.clone();
+    }
+}
+
+#[test]
+fn four_way_close_is_reported_step_by_step() {
+    let ns = Netns::create("watch", "close");
+    let (_listener, client, server) = connected_pair(&ns);
+    let (c, s) = (client.local_addr().unwrap(), server.local_addr().unwrap());
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events", "--json"]);
+    let _marker = sync_on_marker(&ns, &mut watch);
+
+    // Each step is read from the pipe while tcpstat runs.
+    drop(client); // the client's FIN
+    watch.wait_for("the client in FIN_WAIT2", |e| {
+        is_socket(e, c, s) && e["socket"]["state"] == "FIN_WAIT2"
+    });
+    watch.wait_for("the server in CLOSE_WAIT", |e| {
+        is_socket(e, s, c) && e["socket"]["state"] == "CLOSE_WAIT"
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    drop(server); // the server's FIN
+    watch.wait_for("the client in TIME_WAIT", |e| {
+        is_socket(e, c, s) && e["socket"]["state"] == "TIME_WAIT"
+    });
+    watch.wait_for("the server gone", |e| {
+        is_socket(e, s, c) && e["event"] == "gone"
+    });
+    let events = watch.events();
+    let (status, ..) = watch.stop(libc::SIGINT);
+    assert_eq!(status.code(), Some(130));
+    let schema = validator(Some("event"));
+    events.iter().for_each(|e| assert_valid(&schema, e));
+
+    let client_steps = history(&events, c, s);
+    assert_chain(&client_steps, "ESTABLISHED");
+    let states: Vec<&str> = client_steps.iter().map(|(.., new)| new.as_str()).collect();
+    assert!(
+        states == ["FIN_WAIT2", "TIME_WAIT"] || states == ["FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT"],
+        "client: {client_steps:?}"
+    );
+
+    let mut server_steps = history(&events, s, c);
+    let (gone, old, _) = server_steps.pop().expect("server events");
+    assert_eq!(gone, "gone", "server: {server_steps:?}");
+    assert_chain(&server_steps, "ESTABLISHED");
+    let states: Vec<&str> = server_steps.iter().map(|(.., new)| new.as_str()).collect();
+    assert!(
+        states == ["CLOSE_WAIT"] || states == ["CLOSE_WAIT", "LAST_ACK"],
+        "server: {server_steps:?}"
+    );
+    assert_eq!(
+        &old,
+        states.last().unwrap(),
+        "gone names the last state seen"
+    );
+}
+
+#[test]
+fn connection_between_two_polls_is_reported_from_its_destroy() {
+    let ns = Netns::create("watch", "destroy");
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let mut watch = Watch::start(&ns, &["-an", "-c", "2", "--events", "--json"]);
+    let _marker = sync_on_marker(&ns, &mut watch);
+    // A pass was just read; the next is 2 s away.
+    let started = Instant::now();
+    let (c, s) = ns.enter(|| {
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        client.write_all(&[1; 100]).unwrap();
+        server.read_exact(&mut [0; 100]).unwrap();
+        let ends = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        drop(client);
+        server.read_exact(&mut [0; 1]).unwrap_err(); // the client's FIN
+        ends
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "too slow to fit between polls"
+    );
+    let gone = watch.wait_for("the server's gone event", |e| is_socket(e, s, c));
+    assert_valid(&validator(Some("event")), &gone);
+    assert_eq!(gone["event"], "gone");
+    assert!(gone["old_state"].is_null(), "{gone}");
+    assert_eq!(gone["socket"]["state"], "CLOSE");
+    let received = gone["bytes_received"].as_u64().expect("bytes_received");
+    assert!((100..=101).contains(&received), "{gone}");
+    // The client's side lives on as TIME_WAIT, which the next poll shows.
+    let tw = watch.wait_for("the client's TIME_WAIT", |e| is_socket(e, c, s));
+    assert_eq!(
+        (tw["event"].as_str(), tw["socket"]["state"].as_str()),
+        (Some("new"), Some("TIME_WAIT"))
+    );
+}
+
+#[test]
+fn passes_reach_a_pipe_while_running() {
+    let ns = Netns::create("watch", "pipe");
+    let (_listener, _client, _server) = connected_pair(&ns);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.2", "--json"]);
+    let schema = validator(Some("pass"));
+    for _ in 0..2 {
+        let line = watch.next_line(Duration::from_secs(5)).expect("a pass");
+        let pass = parse(&line);
+        assert_valid(&schema, &pass);
+        assert!(
+            pass["time"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z') && t.len() == 24),
+            "{pass}"
+        );
+        assert_eq!(pass["sockets"].as_array().map(Vec::len), Some(3), "{pass}");
+    }
+    assert!(
+        matches!(watch.child.try_wait(), Ok(None)),
+        "tcpstat should still run"
+    );
+}
+
+/// Enough sockets that a JSON pass is many pipe buffers long, so that a
+/// signal likely lands while one is being written.
+fn crowd(ns: &Netns, pairs: usize) -> Vec<(TcpStream, TcpStream)> {
+    ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        (0..pairs)
+            .map(|_| {
+                let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                (client, listener.accept().unwrap().0)
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn ctrl_c_and_sigterm_end_with_130_after_a_complete_line() {
+    let ns = Netns::create("watch", "signal");
+    let _crowd = crowd(&ns, 300);
+    for (signal, format) in [
+        (libc::SIGINT, "--json"),
+        (libc::SIGTERM, "--json"),
+        (libc::SIGINT, "-W"),
+        (libc::SIGTERM, "-e"),
+    ] {
+        let mut watch = Watch::start(&ns, &["-an", "-c", "0.001", format]);
+        for _ in 0..3 {
+            watch.next_line(Duration::from_secs(5)).expect("output");
+        }
+        let (status, lines, stderr) = watch.stop(signal);
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "signal {signal} {format}: {stderr}"
+        );
+        assert!(stderr.is_empty(), "{stderr}");
+        let last = lines.last().unwrap();
+        assert!(
+            !last.starts_with("<partial>"),
+            "half-written last line: {last:.80}"
+        );
+        if format == "--json" {
+            lines.iter().for_each(|l| drop(parse(l)));
+        }
+    }
+}
+
+#[test]
+fn closed_pipe_ends_quietly_with_zero() {
+    let ns = Netns::create("watch", "epipe");
+    let _crowd = crowd(&ns, 50);
+    for format in [&["--json"][..], &[], &["--events"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(["-N", ns.name(), "-an", "-c", "0.01"])
+            .args(format)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        if format != ["--events"] {
+            stdout.read_exact(&mut [0; 64]).unwrap();
+        }
+        drop(stdout);
+        // Events are written only when something changes: new listeners
+        // (the first may come before tcpstat's baseline).
+        let mut changes = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            changes.push(ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{format:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn count_stops_after_that_many_passes() {
+    let ns = Netns::create("watch", "count");
+    let (_listener, _client, _server) = connected_pair(&ns);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(["-N", ns.name(), "-an", "--count", "3"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json = run(&["-c", "0.05", "--json"]);
+    assert_eq!(json.lines().count(), 3, "{json}");
+    json.lines().for_each(|l| drop(parse(l)));
+    let text = run(&["-c0.05"]);
+    let headers = text
+        .lines()
+        .filter(|l| l.starts_with("tcpstat at "))
+        .count();
+    assert_eq!(headers, 3, "{text}");
+    assert_eq!(text.lines().count(), 3 * (3 + 3), "{text}");
+    // Nothing changes: the baseline and two quiet polls.
+    assert_eq!(run(&["--events", "-c", "0.05"]), "");
+}
+
+/// Resident set size of `pid` in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Keeps about `live` connections open in `ns`, replacing one every
+/// iteration (closed in turn by client and server, so sockets pass through
+/// the teardown states), until `stop`.
+fn churn(ns: &Netns, live: usize, stop: &AtomicBool) -> usize {
+    ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut open = std::collections::VecDeque::new();
+        let mut made = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let client = TcpStream::connect(addr).unwrap();
+            open.push_back((client, listener.accept().unwrap().0));
+            made += 1;
+            if open.len() > live {
+                let (client, server) = open.pop_front().unwrap();
+                if made % 2 == 0 {
+                    drop(client);
+                    drop(server);
+                } else {
+                    drop(server);
+                    drop(client);
+                }
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        made
+    })
+}
+
+#[test]
+fn memory_stays_flat_over_2000_passes_of_churn() {
+    let ns = Netns::create("watch", "rss");
+    // Few TIME_WAIT sockets, so the population stays about the same size.
+    ns.stdout("sysctl", &["-qw", "net.ipv4.tcp_max_tw_buckets=128"]);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let churner = scope.spawn(|| churn(&ns, 200, &stop));
+        std::thread::sleep(Duration::from_millis(300));
+        let mut watch = Watch::start(
+            &ns,
+            &[
+                "-anp", "-c", "0.001", "--count", "2000", "--events", "--json",
+            ],
+        );
+        let pid = watch.child.id();
+        let started = Instant::now();
+        let mut samples = Vec::new();
+        while let Ok(None) = watch.child.try_wait() {
+            while watch.lines.try_recv().is_ok() {}
+            samples.extend(rss_kib(pid).map(|kib| (started.elapsed(), kib)));
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let made = churner.join().unwrap();
+        let took = started.elapsed();
+        let (status, _, stderr) = watch.finish();
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(took < Duration::from_secs(20), "2000 passes took {took:?}");
+        assert!(samples.len() >= 8, "too few samples: {samples:?}");
+        // After the first quarter (warm-up: buffers grown, caches filled),
+        // the high-water mark must not move much.
+        let quarter = samples.len() / 4;
+        let warm = samples[..quarter].iter().map(|s| s.1).max().unwrap();
+        let peak = samples[quarter..].iter().map(|s| s.1).max().unwrap();
+        eprintln!(
+            "rss: {} KiB after warm-up, peak {peak} KiB later; {} samples over {took:?}, {made} connections made",
+            warm,
+            samples.len()
+        );
+        assert!(
+            peak <= warm + 1024,
+            "RSS grew from {warm} to {peak} KiB: {samples:?}"
+        );
+    });
+}
