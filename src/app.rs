@@ -133,11 +133,23 @@ fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>> 
     }
 }
 
-/// clap's message without its `error:` prefix, tips and usage block.
+/// clap's message on one line, without its `error:` prefix, tips and usage
+/// block. Some messages go on over several lines before the first blank
+/// one (the missing arguments are listed under "were not provided:").
 fn clap_error_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or("invalid arguments");
-    let msg = first.strip_prefix("error: ").unwrap_or(first);
+    let msg = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    let msg = if msg.is_empty() {
+        "invalid arguments"
+    } else {
+        msg
+    };
     format!("{msg} (see --help)")
 }
 

@@ -60,6 +60,19 @@ impl Scope {
             Scope::Connected => all & !TcpState::Listen.mask_bit(),
         }
     }
+
+    /// The scope that names a state mask in the table's header: explicit
+    /// states replace -a/-l, and `--state listen` lists "only servers".
+    pub fn of_states(states: u32) -> Scope {
+        let listen = TcpState::Listen.mask_bit();
+        if states == listen {
+            Scope::Listening
+        } else if states & listen != 0 {
+            Scope::All
+        } else {
+            Scope::Connected
+        }
+    }
 }
 
 /// Which table columns beyond netstat's basic six are shown.
@@ -135,11 +148,17 @@ impl Config {
             SourceArg::Proc => SourceChoice::Proc,
         };
         let filter = build_filter(args)?;
-        let states = filter
-            .explicit_states()
-            .unwrap_or_else(|| scope.state_mask());
+        let (states, scope) = match filter.explicit_states() {
+            Some(states) => (states, Scope::of_states(states)),
+            None => (scope.state_mask(), scope),
+        };
         // `why` judges a bind against every socket of the namespace.
         let (filter, states, ipv4, ipv6) = match mode {
+            Mode::Why { .. } if !filter.keeps_all() || args.inet != args.inet6 => {
+                return Err(Error::usage(
+                    "why judges a bind against every socket; filters, -4 and -6 do not apply to it",
+                ));
+            }
             Mode::Why { .. } => (Filter::new(), Scope::All.state_mask(), true, true),
             _ => (filter, states, ipv4, ipv6),
         };
@@ -244,4 +263,28 @@ fn parse_uid(text: &str) -> Result<u32> {
         return Ok(uid);
     }
     crate::users::uid_of(text).ok_or_else(|| Error::usage(format!("--uid: no such user {text:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope_of(args: &[&str]) -> Scope {
+        let matches = crate::cli::command()
+            .try_get_matches_from([&["tcpstat"], args].concat())
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        Config::from_args(&args).unwrap().scope
+    }
+
+    #[test]
+    fn explicit_states_name_the_header_scope() {
+        assert_eq!(scope_of(&[]), Scope::Connected);
+        assert_eq!(scope_of(&["-a"]), Scope::All);
+        assert_eq!(scope_of(&["-l"]), Scope::Listening);
+        assert_eq!(scope_of(&["--state", "listen"]), Scope::Listening);
+        assert_eq!(scope_of(&["-a", "state", "listening"]), Scope::Listening);
+        assert_eq!(scope_of(&["--state", "listen,time-wait"]), Scope::All);
+        assert_eq!(scope_of(&["-l", "--state", "time-wait"]), Scope::Connected);
+    }
 }

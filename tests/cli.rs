@@ -82,6 +82,9 @@ fn usage_errors_exit_two_with_one_line() {
         &["-a", "-l"],
         &["--source", "ebpf"],
         &["-x"],
+        &["why"],
+        &["--port", "80", "why", "8080"],
+        &["-4", "why", "8080"],
         &["-c", "-1"],
         &["--count", "0", "-c"],
     ] {
@@ -90,6 +93,9 @@ fn usage_errors_exit_two_with_one_line() {
         assert!(out.stdout.is_empty(), "args {args:?} printed to stdout");
         stderr_line(&out);
     }
+    // A message clap spreads over lines keeps what it is about.
+    let err = stderr_line(&tcpstat(&["why"]));
+    assert!(err.contains("<PORT>"), "{err}");
 }
 
 #[test]
