@@ -17,22 +17,18 @@ use std::os::fd::{AsRawFd, RawFd};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::Socket as NetlinkSocket;
 
-use super::netlink::parse_inet_diag;
+use super::netlink::{
+    align4, parse_inet_diag, read_nlmsghdr, INET_DIAG_INFO, INET_DIAG_MSG_LEN, NLA_HDRLEN,
+    NLA_TYPE_MASK, NLMSG_HDRLEN,
+};
 use crate::model::Socket;
+use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
 /// Multicast group of destroyed AF_INET TCP sockets (`enum sknetlink_groups`).
 pub const SKNLGRP_INET_TCP_DESTROY: u32 = 1;
 /// Multicast group of destroyed AF_INET6 TCP sockets.
 pub const SKNLGRP_INET6_TCP_DESTROY: u32 = 3;
 
-/// `nlmsg_type` of a sock_diag socket description.
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLMSG_HDRLEN: usize = 16;
-const NLA_HDRLEN: usize = 4;
-const NLA_TYPE_MASK: u16 = 0x3fff;
-/// Size of `struct inet_diag_msg`, after which the attributes start.
-const INET_DIAG_MSG_LEN: usize = 72;
-const INET_DIAG_INFO: u16 = 2;
 /// Offsets in `struct tcp_info` (include/uapi/linux/tcp.h): eight bytes of
 /// `__u8` fields, 24 `__u32` (`tcpi_rto` … `tcpi_total_retrans`), then the
 /// `__u64` pacing rates, `tcpi_bytes_acked` and `tcpi_bytes_received`
@@ -142,9 +138,8 @@ fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
 
 /// Parses the netlink messages of one datagram, pushing what they describe.
 fn walk_datagram(mut data: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
-    while data.len() >= NLMSG_HDRLEN {
-        let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        let kind = u16::from_ne_bytes([data[4], data[5]]);
+    while let Some(hdr) = read_nlmsghdr(data) {
+        let (len, kind) = (hdr.len, hdr.kind);
         let Some(payload) = data.get(NLMSG_HDRLEN..len).filter(|_| len >= NLMSG_HDRLEN) else {
             *skipped += 1;
             return; // framing lost: drop the rest of this datagram
@@ -185,10 +180,6 @@ fn attribute(mut rest: &[u8], kind: u16) -> Option<&[u8]> {
         rest = rest.get(align4(len)..).unwrap_or_default();
     }
     None
-}
-
-fn align4(len: usize) -> usize {
-    len.saturating_add(3) & !3
 }
 
 #[cfg(test)]

@@ -107,7 +107,7 @@ impl fmt::Display for ParseError {
 impl std::error::Error for ParseError {}
 
 /// Size of `struct inet_diag_msg`.
-const INET_DIAG_MSG_LEN: usize = 72;
+pub(super) const INET_DIAG_MSG_LEN: usize = 72;
 /// Byte offsets inside `inet_diag_msg`.
 const OFF_SPORT: usize = 4;
 const OFF_DPORT: usize = 6;
@@ -119,11 +119,11 @@ const OFF_WQUEUE: usize = 60;
 const OFF_UID: usize = 64;
 const OFF_INODE: usize = 68;
 
-const NLMSG_HDRLEN: usize = 16;
-const NLA_HDRLEN: usize = 4;
+pub(super) const NLMSG_HDRLEN: usize = 16;
+pub(super) const NLA_HDRLEN: usize = 4;
 /// Strips NLA_F_NESTED and NLA_F_NET_BYTEORDER from `nla_type`.
-const NLA_TYPE_MASK: u16 = 0x3fff;
-const INET_DIAG_INFO: u16 = 2;
+pub(super) const NLA_TYPE_MASK: u16 = 0x3fff;
+pub(super) const INET_DIAG_INFO: u16 = 2;
 /// Request attribute carrying a bytecode filter.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const INET_DIAG_SHUTDOWN: u16 = 8;
@@ -358,15 +358,15 @@ enum Progress {
 }
 
 /// The fields of a netlink message header we use.
-struct NlHeader {
-    len: usize,
-    kind: u16,
+pub(super) struct NlHeader {
+    pub(super) len: usize,
+    pub(super) kind: u16,
     flags: u16,
     seq: u32,
     port: u32,
 }
 
-fn read_nlmsghdr(data: &[u8]) -> Option<NlHeader> {
+pub(super) fn read_nlmsghdr(data: &[u8]) -> Option<NlHeader> {
     let h: &[u8; NLMSG_HDRLEN] = data.get(..NLMSG_HDRLEN)?.try_into().ok()?;
     Some(NlHeader {
         len: u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize,
@@ -435,7 +435,7 @@ fn status(payload: &[u8]) -> Result<()> {
     )))
 }
 
-fn align4(len: usize) -> usize {
+pub(super) fn align4(len: usize) -> usize {
     len.saturating_add(3) & !3
 }
 
