@@ -1,8 +1,9 @@
 //! Watch mode on real sockets in private network namespaces: `--events`
 //! follows a four-way close step by step and catches, through the kernel's
 //! destroy notifications, a connection that lived between two polls;
-//! passes and events reach a pipe while tcpstat runs; Ctrl-C, SIGTERM, a
-//! closed pipe and `--count` end it as promised; and memory stays flat
+//! passes and events reach a pipe while tcpstat runs; Ctrl-C, SIGTERM
+//! (also with a reader that stalls), a closed pipe (also when nothing is
+//! being written) and `--count` end it as promised; and memory stays flat
 //! over thousands of passes on a churning population.
 
 mod support;
@@ -151,12 +152,9 @@ fn is_socket(event: &Value, local: SocketAddr, remote: SocketAddr) -> bool {
 
 /// A listener and a connected pair inside `ns`.
 fn connected_pair(ns: &Netns) -> (TcpListener, TcpStream, TcpStream) {
-    ns.enter(|| {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (listener, client, server)
-    })
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let (client, server) = connected_pair_on(ns, &listener);
+    (listener, client, server)
 }
 
 /// Opens listeners in `ns` until one is reported `new`: from then on,
@@ -310,6 +308,14 @@ fn connection_between_two_polls_is_reported_from_its_destroy() {
     );
 }
 
+/// A connected pair on `listener`, inside `ns`.
+fn connected_pair_on(ns: &Netns, listener: &TcpListener) -> (TcpStream, TcpStream) {
+    ns.enter(|| {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        (client, listener.accept().unwrap().0)
+    })
+}
+
 #[test]
 fn passes_reach_a_pipe_while_running() {
     let ns = Netns::create("watch", "pipe");
@@ -378,6 +384,218 @@ fn ctrl_c_and_sigterm_end_with_130_after_a_complete_line() {
             lines.iter().for_each(|l| drop(parse(l)));
         }
     }
+}
+
+/// A `tcpstat -N NS …` whose stdout is a pipe the test reads when it
+/// likes, or never; killed when dropped if still running.
+struct Unread {
+    child: Child,
+}
+
+impl Unread {
+    fn start(ns: &Netns, args: &[&str]) -> Unread {
+        let child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(["-N", ns.name()])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpstat");
+        Unread { child }
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill takes no pointers; the child is ours and not reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// The exit status, if tcpstat ends within `timeout`.
+    fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Stderr, once tcpstat has ended.
+    fn stderr(&mut self) -> String {
+        let mut stderr = String::new();
+        let mut pipe = self.child.stderr.take().unwrap();
+        pipe.read_to_string(&mut stderr).unwrap();
+        stderr
+    }
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+#[test]
+fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
+    let ns = Netns::create("watch", "stall");
+    // A JSON pass of these is about 180 KB, an -e pass 60 KB: more than
+    // the 64 KiB a pipe holds, within a pass or two.
+    let _crowd = crowd(&ns, 300);
+    for (signal, format) in [(libc::SIGTERM, "--json"), (libc::SIGINT, "-e")] {
+        let mut tcpstat = Unread::start(&ns, &["-an", "-c", "0.001", format]);
+        // Kept open and never read: the pipe fills and tcpstat waits.
+        let _stdout = tcpstat.child.stdout.take().unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(tcpstat.exit_within(Duration::ZERO).is_none(), "ended early");
+        tcpstat.signal(signal);
+        let Some(status) = tcpstat.exit_within(Duration::from_secs(3)) else {
+            panic!("signal {signal} {format}: still running 3 s later");
+        };
+        assert_eq!(status.code(), Some(130), "signal {signal} {format}");
+        let stderr = tcpstat.stderr();
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+}
+
+#[test]
+fn ctrl_c_with_a_slow_reader_ends_after_a_complete_pass() {
+    let ns = Netns::create("watch", "slow");
+    let _crowd = crowd(&ns, 300);
+    let mut tcpstat = Unread::start(&ns, &["-an", "-c", "0.001", "--json"]);
+    let mut stdout = tcpstat.child.stdout.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500)); // the pipe is full
+    tcpstat.signal(libc::SIGINT);
+    // 16 KiB every 50 ms: slow, but never a second without progress.
+    let mut text = Vec::new();
+    let mut chunk = vec![0; 16 << 10];
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        match stdout.read(&mut chunk).unwrap() {
+            0 => break,
+            n => text.extend_from_slice(&chunk[..n]),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = tcpstat.exit_within(Duration::from_secs(1));
+    assert_eq!(status.and_then(|s| s.code()), Some(130));
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.ends_with('\n'), "half-written last line: {:.80}", {
+        let from = text.rfind('\n').map_or(0, |at| at + 1);
+        &text[from..]
+    });
+    // The pass the signal came in, and any before it, are complete.
+    let passes: Vec<Value> = text.lines().map(parse).collect();
+    assert!(!passes.is_empty());
+    let stderr = tcpstat.stderr();
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
+fn events_end_when_the_reader_closes_though_nothing_changes() {
+    let ns = Netns::create("watch", "hangup");
+    let _crowd = crowd(&ns, 50);
+    // Closed before the baseline, and while tcpstat sleeps between polls.
+    for delay in [Duration::ZERO, Duration::from_millis(300)] {
+        let mut tcpstat = Unread::start(&ns, &["-an", "--events", "--json", "-c", "0.01"]);
+        std::thread::sleep(delay);
+        drop(tcpstat.child.stdout.take());
+        let Some(status) = tcpstat.exit_within(Duration::from_secs(2)) else {
+            panic!("still running 2 s after its reader closed (delay {delay:?})");
+        };
+        assert_eq!(status.code(), Some(0), "delay {delay:?}");
+        let stderr = tcpstat.stderr();
+        assert!(stderr.is_empty(), "{stderr}");
+    }
+    // A file or /dev/null has no reader to lose: every pass is made.
+    let path = std::env::temp_dir().join(format!("tcpstat-watch-{}.out", std::process::id()));
+    for file in [None, Some(&path)] {
+        let stdout = match file {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args([
+                "-N",
+                ns.name(),
+                "-an",
+                "--events",
+                "-c",
+                "0.01",
+                "--count",
+                "30",
+            ])
+            .stdout(stdout)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{file:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(290), "{file:?}: {took:?}");
+    }
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn bad_intervals_are_interval_errors() {
+    for word in ["1e9", "2s", ".x"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(["-an", "-c", word])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "-c {word}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("--continuous") && stderr.contains(word) && !stderr.contains("filter"),
+            "-c {word}: {stderr}"
+        );
+    }
+}
+
+/// `tcpstat ARGS…` allowed only descriptors 0 to 3 (3 is its signalfd),
+/// so that joining the destroy groups fails and -v says so.
+fn out_of_descriptors(args: &[&str], stderr: Stdio) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tcpstat"));
+    command.args(args).stdout(Stdio::null()).stderr(stderr);
+    // SAFETY: setrlimit is async-signal-safe and touches no memory of the
+    // parent.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 4,
+                rlim_max: 4,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn verbose_notes_never_panic_on_a_closed_stderr() {
+    // No -N: opening the namespace would need a fifth descriptor. Nothing
+    // is read: the dump's socket cannot be opened either (exit 1).
+    let args = ["-an", "-v", "--events", "-c", "0.01", "--count", "2"];
+    let out = out_of_descriptors(&args, Stdio::piped());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot join"), "{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = out_of_descriptors(&args, Stdio::from(writer));
+    assert_eq!(out.status.code(), Some(1), "a panic is 101");
 }
 
 #[test]

@@ -8,7 +8,12 @@
 //! [`normalize_continuous`] rewrites what people type into that form:
 //! `-c 2`, `-c2`, `-c0.5`, `-anpoc 2`, `-canp`, `--continuous 2`. Only a
 //! word that looks like a number is taken as the value, so
-//! `-c state established` keeps its expression. Which short flags take a
+//! `-c state established` keeps its expression; a word that starts like
+//! one (a digit or a dot: `-c 1e9`, `-c 2s`) but is not an interval is
+//! taken too, so that it is refused as an interval rather than as an
+//! unknown filter keyword (no expression starts with a digit or a dot).
+//! Attached to `-c` (`-c4n`), only a plain number is its value, as the
+//! rest may be more flags (`-4`). Which short flags take a
 //! value of their own (`-N NAME`, where `-Nc` names namespace "c") is read
 //! from the clap definition, so the pre-pass never disagrees with clap.
 
@@ -50,6 +55,12 @@ fn looks_like_interval(text: &str) -> bool {
     let digits = text.bytes().filter(u8::is_ascii_digit).count();
     let dots = text.bytes().filter(|&b| b == b'.').count();
     digits > 0 && dots <= 1 && digits + dots == text.len()
+}
+
+/// A digit or a dot first: a word after `-c` that was meant as its
+/// value, to be checked as one by [`parse_interval`].
+fn meant_as_interval(text: &str) -> bool {
+    text.starts_with(|c: char| c.is_ascii_digit() || c == '.')
 }
 
 /// What the pre-pass must know of the other flags: the ones that take a
@@ -112,7 +123,7 @@ struct Step {
     /// The next word is the value of a flag in this word: copy it as is.
     skip_next: bool,
     /// `-c`/`--continuous` ends this word without a value: the next word
-    /// is its value if it looks like a number.
+    /// is its value if it starts like a number.
     wants_value: bool,
 }
 
@@ -136,7 +147,7 @@ fn push_step(
         out.extend(words.next());
     }
     if step.wants_value {
-        let value = words.next_if(|next| next.to_str().is_some_and(looks_like_interval));
+        let value = words.next_if(|next| next.to_str().is_some_and(meant_as_interval));
         if let (Some(value), Some(flag)) = (value, out.last_mut()) {
             flag.push(OsStr::new("="));
             flag.push(value);
@@ -248,6 +259,23 @@ mod tests {
         assert_eq!(normalized(&["-c=3"]), ["--continuous=3"]);
         assert_eq!(normalized(&["--continuous", ".5"]), ["--continuous=.5"]);
         assert_eq!(normalized(&["--continuous=7"]), ["--continuous=7"]);
+    }
+
+    #[test]
+    fn a_word_that_starts_like_a_number_is_an_interval_to_check() {
+        for bad in ["1e9", "2s", "1.2.3", ".x", "5,", "10.0.0.1"] {
+            let want = [format!("--continuous={bad}")];
+            assert_eq!(normalized(&["-c", bad]), want, "-c {bad}");
+            assert_eq!(normalized(&["--continuous", bad]), want);
+            assert_eq!(normalized(&["-anc", bad])[1..], want);
+            assert!(parse_interval(bad).is_err(), "{bad:?} accepted");
+        }
+        // Not like a number: the expression (or a clap error) says.
+        for word in ["nan", "inf", "-1", "+1", "state"] {
+            assert_eq!(normalized(&["-c", word]), ["--continuous", word]);
+        }
+        // Attached, the rest may be flags: `-c4n` is `-c -4 -n`.
+        assert_eq!(normalized(&["-c4n"]), ["--continuous", "-4n"]);
     }
 
     #[test]

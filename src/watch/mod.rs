@@ -5,29 +5,34 @@
 //! Each pass runs the one-shot pipeline again (one dump, one process scan
 //! with `-p`) into buffers kept from the pass before, and is flushed as
 //! soon as it is written, so a reader at the end of a pipe sees it at
-//! once. Between passes the loop sleeps in `poll` on a signalfd
-//! ([`signals`]) and, with `--events`, on the kernel's destroy
-//! notifications ([`crate::source::destroy`]), which [`track`] merges into
-//! the next pass.
+//! once; [`output`] writes it so that a stop signal is heard even while
+//! the reader is slow. Between passes the loop sleeps in `poll` on a
+//! signalfd ([`signals`]), on stdout when it is a pipe or socket (to end
+//! when its reader is gone, even if nothing is being written), and, with
+//! `--events`, on the kernel's destroy notifications
+//! ([`crate::source::destroy`]), which [`track`] merges into the next
+//! pass.
 
 pub mod args;
 pub mod clock;
 pub mod event;
+pub mod output;
 pub mod print;
 pub mod signals;
 pub mod track;
 
 use crate::collect::Collector;
 use crate::config::Config;
-use crate::error::{Error, Result};
+use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::process::ProcessMap;
 use crate::source::destroy::{DestroyListener, Destroyed};
 use clock::{Schedule, Timestamp};
+use output::Output;
 use print::Printer;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 use track::{PassTime, Tracker, View};
 
@@ -55,8 +60,8 @@ pub struct Plan {
 pub enum Outcome {
     /// `--count` passes were done.
     Done,
-    /// SIGINT or SIGTERM arrived.
-    Stopped,
+    /// SIGINT or SIGTERM arrived (its number).
+    Stopped(libc::c_int),
 }
 
 impl Outcome {
@@ -64,7 +69,7 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Done => crate::error::EXIT_OK,
-            Outcome::Stopped => EXIT_INTERRUPTED,
+            Outcome::Stopped(_) => EXIT_INTERRUPTED,
         }
     }
 }
@@ -72,8 +77,7 @@ impl Outcome {
 /// Runs watch mode on stdout. `signals` must have been blocked before any
 /// thread started.
 pub fn run(cfg: &Config, plan: Plan, signals: &Signals) -> Result<Outcome> {
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(signals));
     if plan.events {
         watch_events(cfg, plan, signals, &mut out)
     } else {
@@ -82,11 +86,11 @@ pub fn run(cfg: &Config, plan: Plan, signals: &Signals) -> Result<Outcome> {
 }
 
 /// `-c`: the listing, again and again.
-fn watch_listing<W: Write>(
+fn watch_listing(
     cfg: &Config,
     plan: Plan,
     signals: &Signals,
-    out: &mut W,
+    out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
     let mut collector = Collector::new(cfg);
     let mut printer = Printer::new(cfg, plan.interval);
@@ -95,27 +99,30 @@ fn watch_listing<W: Write>(
         let time = Timestamp::now();
         let pass = collector.collect(true)?;
         let shown = pass.owners.as_ref().filter(|_| cfg.columns.program);
-        printer
-            .pass(out, time, pass.rows, shown)
-            .and_then(|()| out.flush())
-            .map_err(Error::Output)?;
+        let written = printer.pass(out, time, pass.rows, shown);
+        if let Some(stopped) = end_pass(out, written)? {
+            return Ok(stopped);
+        }
         if plan.count.is_some_and(|n| done >= n) {
             break;
         }
         let deadline = schedule.advance(Instant::now());
-        if let Wake::Stop(_) = signals.wait(deadline, None).map_err(wait_error)? {
-            return Ok(Outcome::Stopped);
+        let hangup = out.get_ref().hangup_fd();
+        match signals.wait(deadline, None, hangup).map_err(wait_error)? {
+            Wake::Stop(signal) => return Ok(Outcome::Stopped(signal)),
+            Wake::Closed => return Err(reader_gone()),
+            Wake::Deadline | Wake::Readable => {}
         }
     }
     Ok(Outcome::Done)
 }
 
 /// `--events`: what changed since the last pass.
-fn watch_events<W: Write>(
+fn watch_events(
     cfg: &Config,
     plan: Plan,
     signals: &Signals,
-    out: &mut W,
+    out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
     let dump = Config {
         states: track::tracking_states(cfg.states),
@@ -144,20 +151,38 @@ fn watch_events<W: Write>(
         // Owners looked up only to filter on are not shown.
         let show = cfg.columns.program;
         let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| m.filter(|_| show));
-        printer
-            .events(out, events, owners)
-            .and_then(|()| out.flush())
-            .map_err(Error::Output)?;
+        let written = printer.events(out, events, owners);
+        if let Some(stopped) = end_pass(out, written)? {
+            return Ok(stopped);
+        }
         previous = pass.owners;
         if plan.count.is_some_and(|n| done >= n) {
             break;
         }
         let deadline = schedule.advance(Instant::now());
-        if destroy.wait(signals, deadline, &mut tracker)? {
-            return Ok(Outcome::Stopped);
+        let hangup = out.get_ref().hangup_fd();
+        if let Some(stopped) = destroy.wait(signals, deadline, hangup, &mut tracker)? {
+            return Ok(stopped);
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Flushes a pass that `written` says was printed. A stop signal that came
+/// while it was written ends the loop now: after the complete pass, or
+/// after whatever a stalled reader took (see [`output`]).
+fn end_pass(out: &mut BufWriter<Output<'_>>, written: io::Result<()>) -> Result<Option<Outcome>> {
+    let written = written.and_then(|()| out.flush());
+    if let Some(signal) = out.get_ref().stop_signal() {
+        return Ok(Some(Outcome::Stopped(signal)));
+    }
+    written.map_err(Error::Output).map(|()| None)
+}
+
+/// Stdout's reader went away while nothing was being written: the same
+/// quiet end as a write that fails with EPIPE.
+fn reader_gone() -> Error {
+    Error::Output(io::ErrorKind::BrokenPipe.into())
 }
 
 fn wait_error(e: io::Error) -> Error {
@@ -174,8 +199,9 @@ struct Notifications {
 }
 
 impl Notifications {
-    /// Joins the destroy groups of the families watched. Without
-    /// CAP_NET_ADMIN this fails: said once under -v, and polling goes on.
+    /// Joins the destroy groups of the families watched. Should that fail
+    /// (it needs no privilege, but a socket), it is said once under -v and
+    /// polling goes on.
     fn join(cfg: &Config) -> Notifications {
         let verbose = cfg.verbose > 0;
         let connections =
@@ -186,10 +212,10 @@ impl Notifications {
             Some(Ok(listener)) => Some(listener),
             Some(Err(e)) => {
                 if verbose {
-                    eprintln!(
-                        "tcpstat: cannot join the sock_diag destroy groups ({e}); \
+                    note(format_args!(
+                        "cannot join the sock_diag destroy groups ({e}); \
                          connections that open and close between two polls will be missed"
-                    );
+                    ));
                 }
                 None
             }
@@ -211,16 +237,16 @@ impl Notifications {
         match listener.drain(&mut self.received, room) {
             Ok(stats) if stats.overruns + stats.skipped > 0 && self.verbose && !self.told_lost => {
                 self.told_lost = true;
-                eprintln!(
-                    "tcpstat: destroy notifications lost ({} overruns, {} dropped); \
+                note(format_args!(
+                    "destroy notifications lost ({} overruns, {} dropped); \
                      some short connections may not be reported",
                     stats.overruns, stats.skipped
-                );
+                ));
             }
             Ok(_) => {}
             Err(e) => {
                 if self.verbose {
-                    eprintln!("tcpstat: destroy notifications stopped: {e}");
+                    note(format_args!("destroy notifications stopped: {e}"));
                 }
                 self.listener = None;
             }
@@ -233,19 +259,22 @@ impl Notifications {
         }
     }
 
-    /// Sleeps until `deadline`, taking notifications as they come. True
-    /// when a stop signal arrived.
+    /// Sleeps until `deadline`, taking notifications as they come; ends
+    /// early when a stop signal arrives, or (as an error) when `hangup`
+    /// says stdout's reader is gone.
     fn wait(
         &mut self,
         signals: &Signals,
         deadline: Instant,
+        hangup: Option<RawFd>,
         tracker: &mut Tracker,
-    ) -> Result<bool> {
+    ) -> Result<Option<Outcome>> {
         loop {
             let fd = self.listener.as_ref().map(|l| l.as_raw_fd());
-            match signals.wait(deadline, fd).map_err(wait_error)? {
-                Wake::Stop(_) => return Ok(true),
-                Wake::Deadline => return Ok(false),
+            match signals.wait(deadline, fd, hangup).map_err(wait_error)? {
+                Wake::Stop(signal) => return Ok(Some(Outcome::Stopped(signal))),
+                Wake::Closed => return Err(reader_gone()),
+                Wake::Deadline => return Ok(None),
                 Wake::Readable => self.drain_into(tracker),
             }
         }

@@ -3,9 +3,15 @@
 //! SIGINT and SIGTERM are blocked before any thread starts (threads inherit
 //! the mask), so the kernel never interrupts a write halfway: the signals
 //! stay pending and are read from a signalfd, which the loop polls together
-//! with the destroy-notification socket while it waits for the next pass.
-//! A pass that is being written is finished first, so output always ends
-//! with a complete line.
+//! with the destroy-notification socket while it waits for the next pass,
+//! and which [`super::output`] polls while a pipe or socket is full. A
+//! pass that is being written is finished first, so output ends with a
+//! complete line, unless the reader stops reading (see [`super::output`]).
+//!
+//! While it waits, the loop also watches stdout, when it is a pipe or a
+//! socket, for the reader going away (POLLERR/POLLHUP, asked with no
+//! events): `--events` may have nothing to write for a long time, and
+//! without this it would never learn that nobody reads any more.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
@@ -24,6 +30,8 @@ pub enum Wake {
     Stop(libc::c_int),
     /// The other descriptor became readable.
     Readable,
+    /// The watched output reported an error or hang-up: its reader is gone.
+    Closed,
 }
 
 /// SIGINT and SIGTERM, blocked and readable from a descriptor.
@@ -56,39 +64,42 @@ impl Signals {
         })
     }
 
-    /// Waits until `deadline`, a stop signal, or `other` becoming readable,
-    /// whichever comes first. A signal already pending is seen at once.
-    pub fn wait(&self, deadline: Instant, other: Option<RawFd>) -> io::Result<Wake> {
+    /// Waits until `deadline`, a stop signal, `other` becoming readable, or
+    /// an error or hang-up on `output`, whichever comes first. A signal
+    /// already pending is seen at once.
+    pub fn wait(
+        &self,
+        deadline: Instant,
+        other: Option<RawFd>,
+        output: Option<RawFd>,
+    ) -> io::Result<Wake> {
         loop {
             if let Some(signal) = self.take()? {
                 return Ok(Wake::Stop(signal));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if Instant::now() >= deadline {
                 return Ok(Wake::Deadline);
             }
+            // Poll ignores negative descriptors. POLLERR and POLLHUP are
+            // reported whatever is asked, so `output` is asked nothing.
             let mut fds = [
-                poll_fd(self.fd.as_raw_fd()),
-                poll_fd(other.unwrap_or(-1)), // poll ignores negative fds
+                poll_fd(self.fd.as_raw_fd(), libc::POLLIN),
+                poll_fd(other.unwrap_or(-1), libc::POLLIN),
+                poll_fd(output.unwrap_or(-1), 0),
             ];
-            // Round up: poll's unit is a millisecond, and waking early
-            // would only loop.
-            let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-            // SAFETY: `fds` is a live array of the length passed.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if rc < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
+            if poll(&mut fds, Some(deadline))? {
+                if fds[2].revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                    return Ok(Wake::Closed);
                 }
-            } else if fds[1].revents != 0 {
-                return Ok(Wake::Readable);
+                if fds[1].revents != 0 {
+                    return Ok(Wake::Readable);
+                }
             }
         }
     }
 
     /// Reads one pending stop signal, if any.
-    fn take(&self) -> io::Result<Option<libc::c_int>> {
+    pub fn take(&self) -> io::Result<Option<libc::c_int>> {
         let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
         let len = size_of::<libc::signalfd_siginfo>();
         // SAFETY: the buffer is a live signalfd_siginfo of `len` bytes.
@@ -110,12 +121,45 @@ impl Signals {
     }
 }
 
-fn poll_fd(fd: RawFd) -> libc::pollfd {
+impl AsRawFd for Signals {
+    /// The signalfd: readable when a stop signal is pending.
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// An entry for [`poll`].
+pub(crate) fn poll_fd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
     libc::pollfd {
         fd,
-        events: libc::POLLIN,
+        events,
         revents: 0,
     }
+}
+
+/// Polls `fds` until one is ready or `deadline` (none: no time limit).
+/// True when one is ready; false when the deadline came or a signal
+/// interrupted the poll (the caller looks again).
+pub(crate) fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<bool> {
+    let ms = match deadline {
+        None => -1,
+        // Round up: poll's unit is a millisecond, and waking early would
+        // only loop.
+        Some(deadline) => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
+        }
+    };
+    // SAFETY: `fds` is a live slice of the length passed.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return match e.kind() {
+            io::ErrorKind::Interrupted => Ok(false),
+            _ => Err(e),
+        };
+    }
+    Ok(rc > 0)
 }
 
 fn stop_set() -> io::Result<libc::sigset_t> {
@@ -146,7 +190,7 @@ mod tests {
         std::thread::spawn(|| {
             let signals = Signals::block().unwrap();
             let soon = Instant::now() + Duration::from_millis(20);
-            assert_eq!(signals.wait(soon, None).unwrap(), Wake::Deadline);
+            assert_eq!(signals.wait(soon, None, None).unwrap(), Wake::Deadline);
             // SAFETY: pthread_kill to this very thread, with a blocked signal.
             assert_eq!(
                 unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) },
@@ -154,11 +198,11 @@ mod tests {
             );
             let later = Instant::now() + Duration::from_secs(5);
             assert_eq!(
-                signals.wait(later, None).unwrap(),
+                signals.wait(later, None, None).unwrap(),
                 Wake::Stop(libc::SIGTERM)
             );
             let soon = Instant::now() + Duration::from_millis(1);
-            assert_eq!(signals.wait(soon, None).unwrap(), Wake::Deadline);
+            assert_eq!(signals.wait(soon, None, None).unwrap(), Wake::Deadline);
         })
         .join()
         .unwrap();
@@ -171,8 +215,31 @@ mod tests {
             let (reader, mut writer) = std::io::pipe().unwrap();
             std::io::Write::write_all(&mut writer, b"x").unwrap();
             let later = Instant::now() + Duration::from_secs(5);
-            let woke = signals.wait(later, Some(reader.as_raw_fd())).unwrap();
+            let woke = signals.wait(later, Some(reader.as_raw_fd()), None).unwrap();
             assert_eq!(woke, Wake::Readable);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn output_without_reader_wakes_the_wait() {
+        std::thread::spawn(|| {
+            let signals = Signals::block().unwrap();
+            let (reader, writer) = std::io::pipe().unwrap();
+            // Writable, with a reader: not a reason to wake.
+            let soon = Instant::now() + Duration::from_millis(20);
+            let woke = signals.wait(soon, None, Some(writer.as_raw_fd())).unwrap();
+            assert_eq!(woke, Wake::Deadline);
+            drop(reader);
+            let later = Instant::now() + Duration::from_secs(5);
+            let woke = signals.wait(later, None, Some(writer.as_raw_fd())).unwrap();
+            assert_eq!(woke, Wake::Closed);
+            // A file never reports a hang-up.
+            let null = std::fs::File::create("/dev/null").unwrap();
+            let soon = Instant::now() + Duration::from_millis(20);
+            let woke = signals.wait(soon, None, Some(null.as_raw_fd())).unwrap();
+            assert_eq!(woke, Wake::Deadline);
         })
         .join()
         .unwrap();

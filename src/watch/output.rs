@@ -1,0 +1,320 @@
+//! Watch mode's stdout: writes that a stop signal can end.
+//!
+//! SIGINT and SIGTERM are blocked ([`super::signals`]), so a `write()`
+//! stuck on a full pipe whose reader has stalled would never hear them.
+//! [`Output`] therefore never blocks in `write()` on a pipe or socket,
+//! and watches the signalfd whenever it has to wait:
+//!
+//! - a pipe (or FIFO) is polled for POLLOUT together with the signalfd
+//!   before every write, and given at most `PIPE_BUF` (4096) bytes at a
+//!   time: a pipe that polls writable has a free slot, which takes such a
+//!   write whole without blocking (one poll per 4 KiB: about 3000 for a
+//!   12 MB pass);
+//! - a socket is written with `MSG_DONTWAIT`, a flag of the call, and
+//!   polled the same way only when it is full;
+//! - anything else (a file, /dev/null, a terminal) is written directly, in
+//!   large chunks, as before.
+//!
+//! `O_NONBLOCK` is never set: the file description is shared with the
+//! shell and whatever else writes to it.
+//!
+//! A stop signal that arrives while a pass is being written is kept
+//! ([`Output::stop_signal`]) and writing goes on, so that the pass, and
+//! its last line, is complete; the loop ends after it. If the reader then
+//! takes nothing for [`GRACE`], the writer gives up and every write fails
+//! from then on: the output ends with a half-written line, which cannot be
+//! helped, since the rest of it could only go into a pipe nobody empties.
+
+use super::signals::{poll, poll_fd, Signals};
+use std::io::{self, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// How long, after a stop signal, the reader may take nothing before the
+/// rest of the pass is given up.
+pub const GRACE: Duration = Duration::from_secs(1);
+
+/// Most bytes given to one `write()` on a pipe: what a free slot takes.
+const PIPE_CHUNK: usize = libc::PIPE_BUF;
+
+/// What stdout is, as far as writing to it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A file, a terminal, /dev/null: written directly.
+    Direct,
+    /// A pipe or FIFO: polled before each write of at most a slot.
+    Pipe,
+    /// A socket: written without waiting, polled when full.
+    Socket,
+}
+
+/// A stop signal seen while writing.
+#[derive(Debug, Clone, Copy)]
+struct Stop {
+    signal: libc::c_int,
+    /// When the reader last took something (or the signal came).
+    progress: Instant,
+}
+
+/// Stdout for watch mode (see the module documentation). Unbuffered: wrap
+/// it in a `BufWriter`.
+#[derive(Debug)]
+pub struct Output<'a> {
+    fd: BorrowedFd<'a>,
+    kind: Kind,
+    signals: &'a Signals,
+    stop: Option<Stop>,
+    gave_up: bool,
+}
+
+impl<'a> Output<'a> {
+    /// Stdout, looked at once with fstat.
+    pub fn stdout(signals: &'a Signals) -> Output<'a> {
+        // SAFETY: descriptor 1 is never closed while tcpstat runs; if it
+        // was not open to begin with, writes fail with EBADF, as std's do.
+        let fd = unsafe { BorrowedFd::borrow_raw(libc::STDOUT_FILENO) };
+        Output::new(fd, signals)
+    }
+
+    /// Writes to `fd`.
+    pub fn new(fd: BorrowedFd<'a>, signals: &'a Signals) -> Output<'a> {
+        Output {
+            kind: kind_of(fd.as_raw_fd()),
+            fd,
+            signals,
+            stop: None,
+            gave_up: false,
+        }
+    }
+
+    /// The descriptor to watch between passes for the reader going away:
+    /// stdout when it is a pipe or a socket. A file or a terminal has no
+    /// reader to lose.
+    pub fn hangup_fd(&self) -> Option<RawFd> {
+        (self.kind != Kind::Direct).then(|| self.fd.as_raw_fd())
+    }
+
+    /// The stop signal that arrived while writing, if one did.
+    pub fn stop_signal(&self) -> Option<libc::c_int> {
+        self.stop.map(|s| s.signal)
+    }
+
+    /// One `write()` (or `send()`) that does not block on a pipe or socket.
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        let (fd, ptr) = (self.fd.as_raw_fd(), buf.as_ptr().cast());
+        // SAFETY: `buf` is live for the call and the lengths never exceed it.
+        let n = unsafe {
+            match self.kind {
+                Kind::Pipe => libc::write(fd, ptr, buf.len().min(PIPE_CHUNK)),
+                Kind::Socket => {
+                    libc::send(fd, ptr, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+                }
+                Kind::Direct => libc::write(fd, ptr, buf.len().min(isize::MAX as usize)),
+            }
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            // As std's stdout: a closed descriptor 1 swallows the output.
+            if e.raw_os_error() == Some(libc::EBADF) {
+                return Ok(buf.len());
+            }
+            return Err(e);
+        }
+        Ok(n as usize)
+    }
+
+    /// Waits until stdout can take a write (or reports an error, which the
+    /// write will then return), taking a stop signal that comes meanwhile.
+    /// Fails once a stop signal is older than the reader's last progress
+    /// by [`GRACE`].
+    fn wait_writable(&mut self) -> io::Result<()> {
+        loop {
+            let deadline = match self.stop {
+                None => None,
+                Some(stop) => {
+                    let deadline = stop.progress + GRACE;
+                    if Instant::now() >= deadline {
+                        self.gave_up = true;
+                        return Err(gave_up());
+                    }
+                    Some(deadline)
+                }
+            };
+            let mut fds = [
+                poll_fd(self.fd.as_raw_fd(), libc::POLLOUT),
+                poll_fd(self.signals.as_raw_fd(), libc::POLLIN),
+            ];
+            if !poll(&mut fds, deadline)? {
+                continue;
+            }
+            if fds[1].revents != 0 {
+                if let Some(signal) = self.signals.take()? {
+                    self.stop.get_or_insert(Stop {
+                        signal,
+                        progress: Instant::now(),
+                    });
+                }
+            }
+            if fds[0].revents != 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl Write for Output<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.gave_up {
+            return Err(gave_up());
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // A full pipe would block the write: ask first. A socket is tried
+        // first, and so is anything else (which would only fail with
+        // EAGAIN if someone set O_NONBLOCK on it).
+        let mut wait = self.kind == Kind::Pipe;
+        loop {
+            if wait {
+                self.wait_writable()?;
+            }
+            match self.try_write(buf) {
+                Ok(n) => {
+                    if let Some(stop) = &mut self.stop {
+                        stop.progress = Instant::now();
+                    }
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => wait = self.kind == Kind::Pipe,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn gave_up() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "stopped: the reader of stdout took nothing more",
+    )
+}
+
+fn kind_of(fd: RawFd) -> Kind {
+    let mut stat = MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: `stat` is a live, writable stat buffer.
+    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+        return Kind::Direct;
+    }
+    // SAFETY: fstat succeeded and filled it (it was zeroed before anyway).
+    let mode = unsafe { stat.assume_init() }.st_mode & libc::S_IFMT;
+    match mode {
+        libc::S_IFIFO => Kind::Pipe,
+        libc::S_IFSOCK => Kind::Socket,
+        _ => Kind::Direct,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::sync::mpsc;
+
+    /// Sends SIGTERM to the thread whose pthread_t comes on `rx`, after
+    /// `delay`.
+    fn term_later(rx: mpsc::Receiver<libc::pthread_t>, delay: Duration) {
+        std::thread::spawn(move || {
+            let thread = rx.recv().unwrap();
+            std::thread::sleep(delay);
+            // SAFETY: the thread is alive (it waits for this signal).
+            assert_eq!(unsafe { libc::pthread_kill(thread, libc::SIGTERM) }, 0);
+        });
+    }
+
+    #[test]
+    fn kinds_of_stdout() {
+        let (reader, writer) = std::io::pipe().unwrap();
+        assert_eq!(kind_of(writer.as_raw_fd()), Kind::Pipe);
+        assert_eq!(kind_of(reader.as_raw_fd()), Kind::Pipe);
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(kind_of(a.as_raw_fd()), Kind::Socket);
+        let null = std::fs::File::create("/dev/null").unwrap();
+        assert_eq!(kind_of(null.as_raw_fd()), Kind::Direct);
+    }
+
+    /// On threads of their own: the mask and the thread-directed signal
+    /// stay on that thread and go away with it.
+    #[test]
+    fn stalled_pipe_gives_up_after_the_grace() {
+        let (tx, rx) = mpsc::channel();
+        term_later(rx, Duration::from_millis(100));
+        std::thread::spawn(move || {
+            let signals = Signals::block().unwrap();
+            let (_reader, writer) = std::io::pipe().unwrap();
+            let mut out = Output::new(writer.as_fd(), &signals);
+            // SAFETY: pthread_self has no preconditions.
+            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            let started = Instant::now();
+            let e = out.write_all(&[b'x'; 1 << 20]).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+            let took = started.elapsed();
+            assert!(took >= GRACE && took < GRACE * 3, "{took:?}");
+            assert_eq!(out.stop_signal(), Some(libc::SIGTERM));
+            assert_eq!(out.write(b"y").unwrap_err().kind(), io::ErrorKind::TimedOut);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn draining_reader_gets_everything_after_a_signal() {
+        let (tx, rx) = mpsc::channel();
+        term_later(rx, Duration::from_millis(100));
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let total = 1 << 20;
+        let drain = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let mut got = 0;
+            let mut chunk = vec![0; 64 << 10];
+            loop {
+                match reader.read(&mut chunk).unwrap() {
+                    0 => return got,
+                    n => got += n,
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        std::thread::spawn(move || {
+            let signals = Signals::block().unwrap();
+            let mut out = Output::new(writer.as_fd(), &signals);
+            // SAFETY: pthread_self has no preconditions.
+            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            out.write_all(&vec![b'x'; total]).unwrap();
+            assert_eq!(out.stop_signal(), Some(libc::SIGTERM));
+        })
+        .join()
+        .unwrap();
+        assert_eq!(drain.join().unwrap(), total);
+    }
+
+    #[test]
+    fn pipe_without_reader_is_a_broken_pipe() {
+        std::thread::spawn(|| {
+            let signals = Signals::block().unwrap();
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let mut out = Output::new(writer.as_fd(), &signals);
+            let e = out.write_all(b"line\n").unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+        })
+        .join()
+        .unwrap();
+    }
+}
