@@ -155,10 +155,9 @@ pub struct Args {
     /// change: `new`, `state` (with the old state) or `gone`; with --json,
     /// one object per line, `{"time", "event", "old_state", "socket",
     /// "bytes_acked", "bytes_received"}`. The first poll only sets the
-    /// baseline. Run as root (CAP_NET_ADMIN), it also hears the kernel's
-    /// socket-destroy notifications, so a connection that opens and closes
-    /// between two polls is still reported, with the byte counts it ended
-    /// with. A socket that matches the filters once is followed until it
+    /// baseline. It also hears the kernel's socket-destroy notifications,
+    /// so a connection that opens and closes between two polls is still
+    /// reported, with the byte counts it ended with. A socket that matches the filters once is followed until it
     /// is gone.
     #[arg(long = "events", help_heading = "Watch")]
     pub events: bool,

@@ -308,6 +308,80 @@ fn connection_between_two_polls_is_reported_from_its_destroy() {
     );
 }
 
+/// Closes `stream` with a reset rather than a FIN (`SO_LINGER` 0): the
+/// kernel aborts the connection with `tcp_disconnect`.
+fn abort(stream: TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value points at a live linger of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+    drop(stream);
+}
+
+#[test]
+fn aborted_and_reset_connections_are_gone_once() {
+    let ns = Netns::create("watch", "abort");
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.5", "--events", "--json"]);
+    let _marker = sync_on_marker(&ns, &mut watch);
+    let schema = validator(Some("event"));
+
+    // Aborted between two polls: the kernel clears the client's remote
+    // port (and unbound local address) and byte counts before freeing it.
+    let (c, s) = ns.enter(|| {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let ends = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        abort(client);
+        drop(server);
+        ends
+    });
+    let client_gone = watch.wait_for("the aborted client", |e| {
+        e["socket"]["local"]["port"] == c.port() && e["socket"]["remote"]["port"] == 0
+    });
+    assert_valid(&schema, &client_gone);
+    assert_eq!(client_gone["event"], "gone");
+    assert_eq!(client_gone["socket"]["remote"]["address"], "127.0.0.1");
+    assert!(client_gone["bytes_acked"].is_null(), "{client_gone}");
+    assert!(client_gone["socket"]["uid"].is_null(), "{client_gone}");
+    watch.wait_for("the server's gone", |e| is_socket(e, s, c));
+
+    // Reset while its process holds it: out of the dumps at once, freed
+    // (and notified) only when the process closes it, seconds later.
+    let (client, server) = connected_pair_on(&ns, &listener);
+    let (c2, s2) = (client.local_addr().unwrap(), server.local_addr().unwrap());
+    watch.wait_for("the held server", |e| is_socket(e, s2, c2));
+    abort(client);
+    watch.wait_for("the reset server gone", |e| {
+        is_socket(e, s2, c2) && e["event"] == "gone"
+    });
+    std::thread::sleep(Duration::from_millis(2_500));
+    drop(server);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let events = watch.events();
+    let (status, ..) = watch.stop(libc::SIGINT);
+    assert_eq!(status.code(), Some(130));
+    events.iter().for_each(|e| assert_valid(&schema, e));
+    let gones = |l: SocketAddr, r: SocketAddr| {
+        let gone = |e: &&Value| e["event"] == "gone" && is_socket(e, l, r);
+        events.iter().filter(gone).count()
+    };
+    assert_eq!(gones(s, c), 1, "the first server");
+    assert_eq!(gones(s2, c2), 1, "the reset server, once");
+}
+
 /// A connected pair on `listener`, inside `ns`.
 fn connected_pair_on(ns: &Netns, listener: &TcpListener) -> (TcpStream, TcpStream) {
     ns.enter(|| {

@@ -207,6 +207,11 @@ impl Filter {
         self.dports.as_ref()
     }
 
+    /// True when the filter asks for owning uids (`--uid`).
+    pub fn filters_uid(&self) -> bool {
+        !self.uids.is_empty()
+    }
+
     /// True when the filter keeps every socket (nothing to evaluate).
     pub fn keeps_all(&self) -> bool {
         self.state_mask() == ALL_STATES

@@ -17,7 +17,9 @@ pub struct JsonSocket<'a> {
     pub remote: JsonEndpoint,
     pub recv_q: u32,
     pub send_q: u32,
-    pub uid: u32,
+    /// `None` (null) only for a socket known from its destroy notification
+    /// alone, which carries no uid.
+    pub uid: Option<u32>,
     pub inode: u64,
     pub timer: JsonTimer,
     pub shutdown: Option<JsonShutdown>,
@@ -86,7 +88,7 @@ impl<'a> JsonSocket<'a> {
             remote: (&s.remote).into(),
             recv_q: s.recv_q,
             send_q: s.send_q,
-            uid: s.uid,
+            uid: Some(s.uid),
             inode: s.inode,
             timer: JsonTimer {
                 kind: s.timer.kind.name(),

@@ -5,7 +5,8 @@
 //!
 //! Watch mode polls, and a connection that opens and closes between two
 //! polls never shows up in a dump; these notifications still report it.
-//! Joining needs CAP_NET_ADMIN. What the kernel sends
+//! Any user may join (the kernel lets unprivileged sockets receive
+//! sock_diag multicast, as it lets them dump). What the kernel sends
 //! (`inet_diag_handler_get_info`) is an `inet_diag_msg` with the addresses,
 //! the state (CLOSE by then) and the queues, but no inode, uid or timer,
 //! followed by `INET_DIAG_PROTOCOL` and `INET_DIAG_INFO` attributes. Only
@@ -73,7 +74,7 @@ pub struct DestroyListener {
 
 impl DestroyListener {
     /// Joins the destroy groups of the families asked, in the current
-    /// network namespace. Fails without CAP_NET_ADMIN (EPERM).
+    /// network namespace. Needs no privilege.
     pub fn join(ipv4: bool, ipv6: bool) -> io::Result<DestroyListener> {
         let mut sock = NetlinkSocket::new(NETLINK_SOCK_DIAG)?;
         sock.bind_auto()?;
@@ -119,8 +120,9 @@ impl AsRawFd for DestroyListener {
     }
 }
 
-/// SO_RCVBUFFORCE, which may exceed rmem_max; needs CAP_NET_ADMIN, which
-/// joining needs anyway. Returns false when it did not work.
+/// SO_RCVBUFFORCE, which may exceed rmem_max; needs CAP_NET_ADMIN.
+/// Returns false when it did not work (the buffer then stays at what
+/// SO_RCVBUF could get).
 fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
     let size = SO_RCVBUF_LEN;
     // SAFETY: the option value points at a live c_int of the length given.
@@ -162,11 +164,22 @@ pub fn parse_destroyed(payload: &[u8]) -> Option<Destroyed> {
         let bytes = info?.get(at..at + 8)?;
         Some(u64::from_ne_bytes(bytes.try_into().ok()?))
     };
+    // tcp_disconnect zeroed the counters along with the addresses.
+    let counted = !is_disconnected(&socket);
     Some(Destroyed {
+        bytes_acked: read_u64(TCPI_BYTES_ACKED).filter(|_| counted),
+        bytes_received: read_u64(TCPI_BYTES_RECEIVED).filter(|_| counted),
         socket,
-        bytes_acked: read_u64(TCPI_BYTES_ACKED),
-        bytes_received: read_u64(TCPI_BYTES_RECEIVED),
     })
+}
+
+/// True for a destroyed socket whose connection `tcp_disconnect` tore down
+/// (an abort: `SO_LINGER` 0, or a reset while unread data waited): the
+/// kernel cleared its remote port, its local address unless bound, and its
+/// byte counters before freeing it, so its notification no longer carries
+/// its 4-tuple.
+pub fn is_disconnected(socket: &Socket) -> bool {
+    socket.remote.port == 0 && !socket.remote.addr.is_unspecified()
 }
 
 /// The value of the first attribute of type `kind`, if any and well formed.
@@ -251,6 +264,16 @@ mod tests {
     }
 
     #[test]
+    fn an_aborted_connection_has_no_byte_counts() {
+        // tcp_disconnect cleared the remote port and the counters.
+        let mut payload = diag_msg(40000, 0);
+        payload.extend(attr(INET_DIAG_INFO, &tcp_info(0, 0, 280)));
+        let d = parse_destroyed(&payload).unwrap();
+        assert!(is_disconnected(&d.socket));
+        assert_eq!((d.bytes_acked, d.bytes_received), (None, None));
+    }
+
+    #[test]
     fn short_or_missing_tcp_info_means_unknown_counts() {
         let mut old_kernel = diag_msg(1, 2);
         old_kernel.extend(attr(INET_DIAG_INFO, &tcp_info(0, 0, 104)));
@@ -300,10 +323,7 @@ mod tests {
 
     #[test]
     fn real_close_is_notified_with_byte_counts() {
-        // Needs CAP_NET_ADMIN; the integration tests run as root.
-        let Ok(mut listener) = DestroyListener::join(true, false) else {
-            return;
-        };
+        let mut listener = DestroyListener::join(true, false).expect("join the destroy group");
         let server = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
         let (mut accepted, _) = server.accept().unwrap();

@@ -48,6 +48,9 @@ pub struct Event {
     /// destroyed (state CLOSE; inode and uid from the last dump if any).
     pub socket: Socket,
     pub owners: OwnersFrom,
+    /// False when the socket is known only from its destroy notification,
+    /// which carries no uid (`socket.uid` is then 0 and not to be shown).
+    pub uid_known: bool,
     /// From the destroy notification: `tcpi_bytes_acked`.
     pub bytes_acked: Option<u64>,
     /// From the destroy notification: `tcpi_bytes_received`.
@@ -68,6 +71,7 @@ impl Event {
             old_state,
             socket: socket.clone(),
             owners: OwnersFrom::Current,
+            uid_known: true,
             bytes_acked: None,
             bytes_received: None,
         }
@@ -81,13 +85,15 @@ impl Event {
             old_state: Some(socket.state),
             socket: socket.clone(),
             owners: OwnersFrom::Previous,
+            uid_known: true,
             bytes_acked: None,
             bytes_received: None,
         }
     }
 
     /// A destroyed socket: the kernel's final description, with the inode
-    /// and uid of the last dump that showed it (the kernel sends neither).
+    /// and uid of the last dump that showed it (the kernel sends neither;
+    /// without a dump, the uid is unknown and the inode 0).
     pub fn destroyed(last_seen: Option<&Socket>, destroyed: &Destroyed, time: Timestamp) -> Event {
         let mut socket = destroyed.socket.clone();
         if let Some(seen) = last_seen {
@@ -100,6 +106,7 @@ impl Event {
             old_state: last_seen.map(|s| s.state),
             socket,
             owners: OwnersFrom::Previous,
+            uid_known: last_seen.is_some(),
             bytes_acked: None,
             bytes_received: None,
         };

@@ -153,7 +153,10 @@ impl<'a> Printer<'a> {
             time: e.time,
             event: e.kind.name(),
             old_state: e.old_state.map(|s| s.name()),
-            socket: json_socket(&e.socket, owners, self.cfg.columns.note),
+            socket: JsonSocket {
+                uid: e.uid_known.then_some(e.socket.uid),
+                ..json_socket(&e.socket, owners, self.cfg.columns.note)
+            },
             bytes_acked: e.bytes_acked,
             bytes_received: e.bytes_received,
         };
@@ -186,22 +189,25 @@ impl<'a> Printer<'a> {
             self.local,
             self.remote,
         )?;
-        self.text_owner(w, &e.socket, owners)?;
+        self.text_owner(w, e, owners)?;
         if let (Some(acked), Some(received)) = (e.bytes_acked, e.bytes_received) {
             write!(w, " acked={acked} received={received}")?;
         }
         w.write_all(b"\n")
     }
 
-    /// The user (`-e`) and the first owning process (`-p`), as the table
-    /// shows them.
+    /// The user (`-e`; `-` when unknown) and the first owning process
+    /// (`-p`), as the table shows them.
     fn text_owner<W: Write>(
         &mut self,
         w: &mut W,
-        s: &Socket,
+        e: &Event,
         owners: Option<&ProcessMap>,
     ) -> io::Result<()> {
-        if self.cfg.columns.extended {
+        let s = &e.socket;
+        if self.cfg.columns.extended && !e.uid_known {
+            w.write_all(b" -")?;
+        } else if self.cfg.columns.extended {
             match (!self.cfg.numeric)
                 .then(|| self.names.users.name(s.uid))
                 .flatten()
@@ -278,6 +284,7 @@ mod tests {
                 shutdown: None,
             },
             owners: OwnersFrom::Current,
+            uid_known: true,
             bytes_acked: Some(12),
             bytes_received: None,
         }
@@ -316,6 +323,23 @@ mod tests {
         );
         assert!(lines[1].contains("          - -> gone        -"), "{text}");
         assert_eq!(lines.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_uid_is_shown_as_unknown() {
+        let mut destroyed = event(EventKind::Gone, None, TcpState::Close);
+        destroyed.uid_known = false;
+        let known = event(EventKind::Gone, Some(TcpState::CloseWait), TcpState::Close);
+        let text = printed(&["-ne"], &[destroyed.clone(), known]);
+        let users: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().nth(9).unwrap())
+            .collect();
+        assert_eq!(users, ["-", "0"], "{text}");
+        let json = printed(&["--json"], &[destroyed]);
+        let event: Value = serde_json::from_str(json.trim_end()).unwrap();
+        assert!(event["socket"]["uid"].is_null(), "{json}");
+        assert_eq!(event["socket"]["inode"], 0);
     }
 
     #[test]

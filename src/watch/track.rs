@@ -38,23 +38,27 @@ use super::clock::Timestamp;
 use super::event::{Event, EventKind};
 use crate::filter::{Filter, NoOwners, Owners};
 use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
-use crate::source::destroy::Destroyed;
+use crate::source::destroy::{is_disconnected, Destroyed};
 use std::cmp::Ordering;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// A key reported gone is remembered for this many passes, and at least
-/// [`GONE_MIN_AGE`], so that a notification arriving just after the dump
-/// that missed its socket is not reported a second time. The kernel sends
-/// it from a workqueue right after freeing the socket: one pass is
-/// usually enough. (A socket reset while its process still holds it is
-/// freed, and notified, only when the process closes it; that late
-/// notification may be reported once more, with no old state.)
+/// A key reported gone without its destroy notification is remembered for
+/// this many passes, and at least [`GONE_MIN_AGE`], so that a notification
+/// arriving just after the dump that missed its socket is taken by it, not
+/// reported a second time. The kernel sends it from a workqueue right after
+/// freeing the socket: one pass is usually enough.
 const GONE_PASSES: u64 = 2;
 /// See [`GONE_PASSES`]; matters for very short intervals.
 const GONE_MIN_AGE: Duration = Duration::from_millis(100);
-/// Most keys remembered as gone; beyond it the oldest are forgotten.
+/// Most keys remembered as gone that way; beyond it the oldest are
+/// forgotten.
 const GONE_MAX: usize = 1 << 16;
+/// Most keys of sockets that vanished while a process held them (reset, or
+/// timed out): the kernel frees such a socket, and notifies, only when the
+/// process closes it, which may be much later. They are kept until their
+/// notification comes, this many at most.
+const HELD_MAX: usize = 1 << 13;
 /// Passes a notification may wait for its socket to leave the dumps (it
 /// arrived while the dump still showed it) before it is dropped as stale.
 const NOTICE_MAX_AGE: u32 = 2;
@@ -70,6 +74,12 @@ pub struct View<'a> {
 impl View<'_> {
     fn keeps<O: Owners + ?Sized>(&self, s: &Socket, owners: &O) -> bool {
         self.states & s.state.mask_bit() != 0 && self.filter.matches(s, owners)
+    }
+
+    /// Whether a socket known only from its destroy notification is kept:
+    /// its owners and uid are unknown, so a filter on them rejects it.
+    fn keeps_unowned(&self, s: &Socket) -> bool {
+        !self.filter.filters_uid() && self.keeps(s, &NoOwners)
     }
 }
 
@@ -183,11 +193,12 @@ pub struct Tracker {
     notices: Vec<Notice>,
     notice_at: HashMap<Key, usize>,
     gone: GoneKeys,
-    /// Events of the last pass: destroy-only first (they happened before
-    /// the dump), then new sockets and state changes, then gone sockets,
-    /// each in key order.
-    early: Vec<Event>,
-    changes: Vec<Event>,
+    /// Events of the last pass in time order: destroy-only events that
+    /// came before the dump, new sockets and state changes, gone sockets
+    /// (each in key order), then destroy-only events that came after the
+    /// dump.
+    events: Vec<Event>,
+    /// This pass's gone sockets, until they join `events`.
     late: Vec<Event>,
 }
 
@@ -239,8 +250,7 @@ impl Tracker {
         now: PassTime,
     ) -> impl Iterator<Item = &Event> + Clone {
         self.pass += 1;
-        self.early.clear();
-        self.changes.clear();
+        self.events.clear();
         self.late.clear();
         self.index_notices();
         rows.sort_unstable_by(|a, b| Key::of(a).cmp(&Key::of(b)));
@@ -249,9 +259,14 @@ impl Tracker {
         self.merge(&last, owners, view, now);
         *rows = last;
         std::mem::swap(&mut self.followed, &mut self.next_followed);
+        self.events.append(&mut self.late);
         self.report_unseen_notices(view, now.instant);
+        // Destroy-only events are stamped when their notification came:
+        // before the dump or after it. The sort is stable, so this pass's
+        // own events keep their order.
+        self.events.sort_by_key(|e| e.time);
         self.shrink();
-        self.early.iter().chain(&self.changes).chain(&self.late)
+        self.events.iter()
     }
 
     fn index_notices(&mut self) {
@@ -328,9 +343,9 @@ impl Tracker {
     ) -> bool {
         if !same_socket(old, row) {
             if followed {
-                self.changes.push(Event::gone(old, now.time));
+                self.events.push(Event::gone(old, now.time));
             }
-            self.gone.insert(Key::of(old), self.pass, now.instant);
+            self.gone.insert(old, self.pass, now.instant);
             return self.appeared(row, owners, view, now);
         }
         let in_view = view.keeps(row, owners);
@@ -348,7 +363,7 @@ impl Tracker {
             if let Some(destroyed) = notice {
                 event.add_bytes(&destroyed);
             }
-            self.changes.push(event);
+            self.events.push(event);
         }
     }
 
@@ -357,13 +372,17 @@ impl Tracker {
         let key = Key::of(old);
         let notice = self.notice_at.remove(&key);
         let destroyed = notice.and_then(|i| self.notices[i].destroyed.take());
+        if destroyed.is_none() {
+            // Its notification is still to come: it must not be reported
+            // as another socket then.
+            self.gone.insert(old, self.pass, now.instant);
+        }
         if followed {
             self.late.push(match destroyed {
                 Some(destroyed) => Event::destroyed(Some(old), &destroyed, now.time),
                 None => Event::gone(old, now.time),
             });
         }
-        self.gone.insert(key, self.pass, now.instant);
     }
 
     /// The notification for `key`, removed from those waiting, when `take`.
@@ -380,7 +399,9 @@ impl Tracker {
     }
 
     /// Notifications whose socket no dump ever showed: connections that
-    /// opened and closed between two polls. The rest wait, or go stale.
+    /// opened and closed between two polls. A notification for a socket a
+    /// pass reported gone is taken by it; one whose socket is still dumped
+    /// waits, or goes stale.
     fn report_unseen_notices(&mut self, view: View<'_>, now: Instant) {
         self.gone.expire(self.pass, now);
         let mut notices = std::mem::take(&mut self.notices);
@@ -388,24 +409,37 @@ impl Tracker {
             let Some(destroyed) = &notice.destroyed else {
                 return false; // merged into an event of this pass
             };
-            let key = Key::of(&destroyed.socket);
-            if self
-                .sockets
-                .binary_search_by(|s| Key::of(s).cmp(&key))
-                .is_ok()
-            {
-                return notice.age < NOTICE_MAX_AGE;
+            let dead = &destroyed.socket;
+            let key = Key::of(dead);
+            if is_disconnected(dead) {
+                // Its addresses were cleared: match what is left of them.
+                if self.sockets.iter().any(|s| disconnected_from(dead, s)) {
+                    notice.age += 1;
+                    return notice.age <= NOTICE_MAX_AGE;
+                }
+                if self.gone.take_first(|k| disconnected_key(dead, k)) {
+                    return false;
+                }
+            } else {
+                if self
+                    .sockets
+                    .binary_search_by(|s| Key::of(s).cmp(&key))
+                    .is_ok()
+                {
+                    return notice.age < NOTICE_MAX_AGE;
+                }
+                if self.gone.take(&key) {
+                    return false;
+                }
             }
             // Listeners and never-connected sockets: the dumps tell of them.
-            let connected = destroyed.socket.remote.port != 0;
-            if connected && !self.gone.contains(&key) && view.keeps(&destroyed.socket, &NoOwners) {
-                self.early
+            let connected = dead.remote.port != 0 || is_disconnected(dead);
+            if connected && view.keeps_unowned(dead) {
+                self.events
                     .push(Event::destroyed(None, destroyed, notice.time));
-                self.gone.insert(key, self.pass, now);
             }
             false
         });
-        self.early.sort_by_key(|e| e.time);
         self.notices = notices;
     }
 
@@ -414,8 +448,7 @@ impl Tracker {
         shrink_vec(&mut self.sockets, 1024);
         shrink_vec(&mut self.followed, 1024);
         shrink_vec(&mut self.next_followed, 1024);
-        shrink_vec(&mut self.early, 256);
-        shrink_vec(&mut self.changes, 256);
+        shrink_vec(&mut self.events, 256);
         shrink_vec(&mut self.late, 256);
         if shrink_vec(&mut self.notices, 256) {
             self.notice_at.shrink_to(2 * self.notices.len());
@@ -489,44 +522,108 @@ fn may_follow(from: TcpState, to: TcpState) -> bool {
     after.contains(&to)
 }
 
-/// Keys reported gone lately, oldest first, bounded in time and number.
+/// True when `s` may be the socket whose addresses the disconnected `dead`
+/// lost: same family, local port and remote address, and the local address
+/// when it was kept.
+fn disconnected_from(dead: &Socket, s: &Socket) -> bool {
+    disconnected_key(dead, &Key::of(s))
+}
+
+fn disconnected_key(dead: &Socket, k: &Key) -> bool {
+    k.family == dead.family
+        && k.listener == 0
+        && k.remote.port != 0
+        && k.local.port == dead.local.port
+        && k.remote.addr == dead.remote.addr
+        && (dead.local.addr.is_unspecified() || k.local.addr == dead.local.addr)
+}
+
+/// Keys of sockets a pass no longer showed and whose destroy notification
+/// has not come yet, so that it is taken by them when it comes rather than
+/// reported as another connection. Bounded in time and number.
 #[derive(Debug, Default)]
 struct GoneKeys {
-    order: VecDeque<(u64, Instant, Key)>,
-    at: HashMap<Key, Instant>,
+    /// Sockets no process held: their notification follows at once (or
+    /// never, for timewait sockets). Oldest first.
+    recent: VecDeque<(u64, Instant, Key, u64)>,
+    /// Sockets that vanished while a process held them. Oldest first.
+    held: VecDeque<(Key, u64)>,
+    /// Each key's newest entry, by its number; entries of the queues whose
+    /// number is not here were taken or replaced.
+    at: HashMap<Key, u64>,
+    next: u64,
 }
 
 impl GoneKeys {
-    fn insert(&mut self, key: Key, pass: u64, now: Instant) {
-        self.at.insert(key, now);
-        self.order.push_back((pass, now, key));
-        while self.order.len() > GONE_MAX {
-            self.pop_oldest();
+    /// Remembers `old`, which pass `pass` no longer showed.
+    fn insert(&mut self, old: &Socket, pass: u64, now: Instant) {
+        let key = Key::of(old);
+        self.next += 1;
+        self.at.insert(key, self.next);
+        let held = old.inode != 0 && old.state != TcpState::Listen;
+        if held {
+            self.held.push_back((key, self.next));
+            while self.held.len() > HELD_MAX {
+                let (key, n) = self.held.pop_front().unwrap_or((key, 0));
+                self.forget(key, n);
+            }
+        } else {
+            self.recent.push_back((pass, now, key, self.next));
+            while self.recent.len() > GONE_MAX {
+                self.pop_recent();
+            }
         }
     }
 
-    fn contains(&self, key: &Key) -> bool {
-        self.at.contains_key(key)
+    /// Takes the entry of `key`: true when there was one.
+    fn take(&mut self, key: &Key) -> bool {
+        self.at.remove(key).is_some()
+    }
+
+    /// Takes the oldest entry whose key satisfies `wanted` (a scan: only
+    /// for the rare notification that lost its addresses).
+    fn take_first(&mut self, wanted: impl Fn(&Key) -> bool) -> bool {
+        let found = self
+            .at
+            .iter()
+            .filter(|(k, _)| wanted(k))
+            .min_by_key(|(_, &n)| n)
+            .map(|(k, _)| *k);
+        found.is_some_and(|k| self.take(&k))
     }
 
     fn expire(&mut self, pass: u64, now: Instant) {
-        while self.order.front().is_some_and(|&(gone_pass, at, _)| {
+        while self.recent.front().is_some_and(|&(gone_pass, at, ..)| {
             gone_pass + GONE_PASSES <= pass && now.saturating_duration_since(at) > GONE_MIN_AGE
         }) {
-            self.pop_oldest();
+            self.pop_recent();
         }
-        if self.order.capacity() > 4 * self.order.len().max(256) {
-            self.order.shrink_to(2 * self.order.len());
-            self.at.shrink_to(2 * self.order.len());
+        // Entries taken since are dropped from the front of `held`.
+        while let Some(&(key, n)) = self.held.front() {
+            if self.at.get(&key) == Some(&n) {
+                break;
+            }
+            self.held.pop_front();
+        }
+        let live = self.recent.len() + self.held.len();
+        if self.recent.capacity() > 4 * self.recent.len().max(256) {
+            self.recent.shrink_to(2 * self.recent.len());
+        }
+        if self.at.capacity() > 4 * live.max(256) {
+            self.at.shrink_to(2 * live);
         }
     }
 
-    fn pop_oldest(&mut self) {
-        if let Some((_, at, key)) = self.order.pop_front() {
-            // A key gone again later keeps its newer entry.
-            if self.at.get(&key) == Some(&at) {
-                self.at.remove(&key);
-            }
+    fn pop_recent(&mut self) {
+        if let Some((_, _, key, n)) = self.recent.pop_front() {
+            self.forget(key, n);
+        }
+    }
+
+    /// Drops entry `n` of `key`, unless the key was gone again since.
+    fn forget(&mut self, key: Key, n: u64) {
+        if self.at.get(&key) == Some(&n) {
+            self.at.remove(&key);
         }
     }
 }
