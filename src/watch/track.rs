@@ -548,9 +548,12 @@ struct GoneKeys {
     recent: VecDeque<(u64, Instant, Key, u64)>,
     /// Sockets that vanished while a process held them. Oldest first.
     held: VecDeque<(Key, u64)>,
-    /// Each key's newest entry, by its number; entries of the queues whose
-    /// number is not here were taken or replaced.
-    at: HashMap<Key, u64>,
+    /// Each key's newest entry, by its number, and whether it is in
+    /// `held`; entries of the queues whose number is not here were taken
+    /// or replaced.
+    at: HashMap<Key, (u64, bool)>,
+    /// Entries of `held` still in `at`.
+    held_live: usize,
     next: u64,
 }
 
@@ -559,9 +562,12 @@ impl GoneKeys {
     fn insert(&mut self, old: &Socket, pass: u64, now: Instant) {
         let key = Key::of(old);
         self.next += 1;
-        self.at.insert(key, self.next);
         let held = old.inode != 0 && old.state != TcpState::Listen;
+        if let Some((_, true)) = self.at.insert(key, (self.next, held)) {
+            self.held_live -= 1;
+        }
         if held {
+            self.held_live += 1;
             self.held.push_back((key, self.next));
             while self.held.len() > HELD_MAX {
                 let (key, n) = self.held.pop_front().unwrap_or((key, 0));
@@ -577,7 +583,13 @@ impl GoneKeys {
 
     /// Takes the entry of `key`: true when there was one.
     fn take(&mut self, key: &Key) -> bool {
-        self.at.remove(key).is_some()
+        match self.at.remove(key) {
+            Some((_, held)) => {
+                self.held_live -= usize::from(held);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes the oldest entry whose key satisfies `wanted` (a scan: only
@@ -587,7 +599,7 @@ impl GoneKeys {
             .at
             .iter()
             .filter(|(k, _)| wanted(k))
-            .min_by_key(|(_, &n)| n)
+            .min_by_key(|(_, &(n, _))| n)
             .map(|(k, _)| *k);
         found.is_some_and(|k| self.take(&k))
     }
@@ -598,12 +610,15 @@ impl GoneKeys {
         }) {
             self.pop_recent();
         }
-        // Entries taken since are dropped from the front of `held`.
-        while let Some(&(key, n)) = self.held.front() {
-            if self.at.get(&key) == Some(&n) {
-                break;
+        // Entries taken since are dropped, so that `held` holds about as
+        // many entries as wait.
+        if self.held.len() > 2 * self.held_live + 64 {
+            let at = &self.at;
+            self.held
+                .retain(|(key, n)| at.get(key) == Some(&(*n, true)));
+            if self.held.capacity() > 4 * self.held.len().max(64) {
+                self.held.shrink_to(2 * self.held.len());
             }
-            self.held.pop_front();
         }
         let live = self.recent.len() + self.held.len();
         if self.recent.capacity() > 4 * self.recent.len().max(256) {
@@ -622,8 +637,8 @@ impl GoneKeys {
 
     /// Drops entry `n` of `key`, unless the key was gone again since.
     fn forget(&mut self, key: Key, n: u64) {
-        if self.at.get(&key) == Some(&n) {
-            self.at.remove(&key);
+        if self.at.get(&key).is_some_and(|&(m, _)| m == n) {
+            self.take(&key);
         }
     }
 }

@@ -498,3 +498,21 @@ fn events_are_in_time_order() {
     assert_eq!(order, [(Gone, 1), (State, CLIENT), (Gone, 3)]);
     assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
 }
+
+#[test]
+fn held_sockets_notified_late_leave_nothing_behind() {
+    let mut run = Run::new();
+    // One whose process never closes it: its entry stays, first in line.
+    run.pass(&[socket(CLIENT, SERVER, Established, 99_999)]);
+    let mut peak = 0;
+    for pass in 0..3_000u16 {
+        // Each pass, one held connection is reset (it leaves the dumps)
+        // and the one reset the pass before is closed by its process.
+        let port = 1024 + pass;
+        run.pass(&[socket(port, SERVER, Established, u64::from(port))]);
+        run.destroy(destroyed(port - 1, SERVER, 1));
+        peak = peak.max(run.tracker.gone.held.len());
+    }
+    assert!(peak <= 2 * 3 + 64, "held entries kept: {peak}");
+    assert!(run.tracker.gone.held_live <= 3);
+}
