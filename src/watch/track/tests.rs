@@ -82,18 +82,13 @@ impl Run {
 
     /// One pass; events as `(kind, old state, state, local port)`.
     fn pass(&mut self, rows: &[Socket]) -> Vec<(EventKind, Option<TcpState>, TcpState, u16)> {
-        self.pass += 1;
-        let view = View {
-            states: self.states,
-            filter: &self.filter,
-        };
-        let now = self.at(self.pass);
-        self.tracker
-            .update(&mut rows.to_vec(), &NoOwners, view, now)
+        self.events(rows)
+            .iter()
             .map(|e| (e.kind, e.old_state, e.socket.state, e.socket.local.port))
             .collect()
     }
 
+    /// One pass; the events whole.
     fn events(&mut self, rows: &[Socket]) -> Vec<Event> {
         self.pass += 1;
         let view = View {
