@@ -404,6 +404,10 @@ impl Tracker {
     /// waits, or goes stale.
     fn report_unseen_notices(&mut self, view: View<'_>, now: Instant) {
         self.gone.expire(self.pass, now);
+        // For notifications of aborts, which lost part of their addresses:
+        // this pass's and the gone sockets by what is left, built once.
+        let mut alive: Option<ByRemains> = None;
+        let mut gone: Option<ByRemains> = None;
         let mut notices = std::mem::take(&mut self.notices);
         notices.retain_mut(|notice| {
             let Some(destroyed) = &notice.destroyed else {
@@ -413,11 +417,14 @@ impl Tracker {
             let key = Key::of(dead);
             if is_disconnected(dead) {
                 // Its addresses were cleared: match what is left of them.
-                if self.sockets.iter().any(|s| disconnected_from(dead, s)) {
+                let alive =
+                    alive.get_or_insert_with(|| ByRemains::new(self.sockets.iter().map(Key::of)));
+                if alive.matching(dead).next().is_some() {
                     notice.age += 1;
                     return notice.age <= NOTICE_MAX_AGE;
                 }
-                if self.gone.take_first(|k| disconnected_key(dead, k)) {
+                let gone = gone.get_or_insert_with(|| ByRemains::new(self.gone.keys()));
+                if self.gone.take_oldest(gone.matching(dead)) {
                     return false;
                 }
             } else {
@@ -522,20 +529,47 @@ fn may_follow(from: TcpState, to: TcpState) -> bool {
     after.contains(&to)
 }
 
-/// True when `s` may be the socket whose addresses the disconnected `dead`
-/// lost: same family, local port and remote address, and the local address
-/// when it was kept.
-fn disconnected_from(dead: &Socket, s: &Socket) -> bool {
-    disconnected_key(dead, &Key::of(s))
+/// What a notification of an abort keeps of a connection's addresses:
+/// its family, local port and remote address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Remains {
+    family: Family,
+    local_port: u16,
+    remote: std::net::IpAddr,
 }
 
-fn disconnected_key(dead: &Socket, k: &Key) -> bool {
-    k.family == dead.family
-        && k.listener == 0
-        && k.remote.port != 0
-        && k.local.port == dead.local.port
-        && k.remote.addr == dead.remote.addr
-        && (dead.local.addr.is_unspecified() || k.local.addr == dead.local.addr)
+/// Keys of connections by their [`Remains`], so that matching a burst of
+/// aborts costs one pass over the keys, not one per abort.
+struct ByRemains(HashMap<Remains, Vec<Key>>);
+
+impl ByRemains {
+    fn new(keys: impl Iterator<Item = Key>) -> ByRemains {
+        let mut map: HashMap<Remains, Vec<Key>> = HashMap::new();
+        for k in keys.filter(|k| k.listener == 0 && k.remote.port != 0) {
+            let remains = Remains {
+                family: k.family,
+                local_port: k.local.port,
+                remote: k.remote.addr,
+            };
+            map.entry(remains).or_default().push(k);
+        }
+        ByRemains(map)
+    }
+
+    /// The keys that the aborted `dead` may have had: what its
+    /// notification kept, and the local address when that was kept too.
+    fn matching<'a>(&'a self, dead: &'a Socket) -> impl Iterator<Item = &'a Key> + 'a {
+        let remains = Remains {
+            family: dead.family,
+            local_port: dead.local.port,
+            remote: dead.remote.addr,
+        };
+        self.0
+            .get(&remains)
+            .into_iter()
+            .flatten()
+            .filter(|k| dead.local.addr.is_unspecified() || k.local.addr == dead.local.addr)
+    }
 }
 
 /// Keys of sockets a pass no longer showed and whose destroy notification
@@ -592,16 +626,19 @@ impl GoneKeys {
         }
     }
 
-    /// Takes the oldest entry whose key satisfies `wanted` (a scan: only
-    /// for the rare notification that lost its addresses).
-    fn take_first(&mut self, wanted: impl Fn(&Key) -> bool) -> bool {
-        let found = self
-            .at
-            .iter()
-            .filter(|(k, _)| wanted(k))
-            .min_by_key(|(_, &(n, _))| n)
-            .map(|(k, _)| *k);
-        found.is_some_and(|k| self.take(&k))
+    /// The keys remembered.
+    fn keys(&self) -> impl Iterator<Item = Key> + '_ {
+        self.at.keys().copied()
+    }
+
+    /// Takes the oldest entry among `keys` (some may be taken already):
+    /// true when there was one.
+    fn take_oldest<'k>(&mut self, keys: impl Iterator<Item = &'k Key>) -> bool {
+        let at = &self.at;
+        let oldest = keys
+            .filter_map(|k| at.get(k).map(|&(n, _)| (n, *k)))
+            .min_by_key(|&(n, _)| n);
+        oldest.is_some_and(|(_, k)| self.take(&k))
     }
 
     fn expire(&mut self, pass: u64, now: Instant) {

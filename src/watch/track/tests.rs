@@ -511,3 +511,27 @@ fn held_sockets_notified_late_leave_nothing_behind() {
     assert!(peak <= 2 * 3 + 64, "held entries kept: {peak}");
     assert!(run.tracker.gone.held_live <= 3);
 }
+
+#[test]
+fn aborts_sharing_what_is_left_of_their_addresses_take_one_gone_each() {
+    let mut run = Run::new();
+    // A server aborting three clients of one host: its notifications all
+    // read 127.0.0.1:80 -> 127.0.0.1:0.
+    let servers: Vec<Socket> = (0..3)
+        .map(|i| socket(SERVER, CLIENT + i, Established, 10 + u64::from(i)))
+        .collect();
+    run.pass(&servers);
+    let gone = run.pass(&[]);
+    assert_eq!(gone.len(), 3);
+    let abort = || {
+        let mut d = destroyed(SERVER, 0, 0);
+        d.socket.remote.addr = Ipv4Addr::LOCALHOST.into();
+        d
+    };
+    for _ in 0..4 {
+        run.destroy(abort());
+    }
+    // Three are the sockets just gone; the fourth no dump showed.
+    assert_eq!(run.pass(&[]), [(Gone, None, Close, SERVER)]);
+    assert_eq!(run.tracker.gone.at.len(), 0);
+}
