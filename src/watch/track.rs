@@ -58,7 +58,7 @@ const GONE_MAX: usize = 1 << 16;
 /// timed out): the kernel frees such a socket, and notifies, only when the
 /// process closes it, which may be much later. They are kept until their
 /// notification comes, this many at most.
-const HELD_MAX: usize = 1 << 13;
+const HELD_MAX: usize = 1 << 16;
 /// Passes a notification may wait for its socket to leave the dumps (it
 /// arrived while the dump still showed it) before it is dropped as stale.
 const NOTICE_MAX_AGE: u32 = 2;
@@ -345,7 +345,9 @@ impl Tracker {
             if followed {
                 self.events.push(Event::gone(old, now.time));
             }
-            self.gone.insert(old, self.pass, now.instant);
+            if !is_timewait_socket(old) {
+                self.gone.insert(old, self.pass, now.instant);
+            }
             return self.appeared(row, owners, view, now);
         }
         let in_view = view.keeps(row, owners);
@@ -370,9 +372,13 @@ impl Tracker {
     /// A socket of the last pass that this one does not show.
     fn vanished(&mut self, old: &Socket, followed: bool, now: PassTime) {
         let key = Key::of(old);
-        let notice = self.notice_at.remove(&key);
+        // A timewait socket is never notified (its full socket was, when it
+        // took its place): a notification under its key is another
+        // connection's, opened and closed on the same 4-tuple since.
+        let timewait = is_timewait_socket(old);
+        let notice = (!timewait).then(|| self.notice_at.remove(&key)).flatten();
         let destroyed = notice.and_then(|i| self.notices[i].destroyed.take());
-        if destroyed.is_none() {
+        if destroyed.is_none() && !timewait {
             // Its notification is still to come: it must not be reported
             // as another socket then.
             self.gone.insert(old, self.pass, now.instant);
@@ -391,7 +397,6 @@ impl Tracker {
     fn take_notice_if(&mut self, key: Key, take: bool) -> Option<Destroyed> {
         let &i = self.notice_at.get(&key)?;
         if !take {
-            self.notices[i].age += 1;
             return None;
         }
         self.notice_at.remove(&key);
@@ -417,28 +422,34 @@ impl Tracker {
             let key = Key::of(dead);
             if is_disconnected(dead) {
                 // Its addresses were cleared: match what is left of them.
-                let alive =
-                    alive.get_or_insert_with(|| ByRemains::new(self.sockets.iter().map(Key::of)));
-                if alive.matching(dead).next().is_some() {
+                let alive = alive.get_or_insert_with(|| {
+                    ByRemains::new(self.sockets.iter().map(|s| (0, Key::of(s))))
+                });
+                if alive.matching(dead).next().is_some() && notice.age < NOTICE_MAX_AGE {
                     notice.age += 1;
-                    return notice.age <= NOTICE_MAX_AGE;
+                    return true;
                 }
-                let gone = gone.get_or_insert_with(|| ByRemains::new(self.gone.keys()));
-                if self.gone.take_oldest(gone.matching(dead)) {
+                let gone = gone.get_or_insert_with(|| ByRemains::new(self.gone.entries()));
+                if let Some(key) = gone.take_oldest(dead, |k, n| self.gone.holds(k, n)) {
+                    self.gone.take(&key);
                     return false;
                 }
             } else {
-                if self
+                let alive = self
                     .sockets
                     .binary_search_by(|s| Key::of(s).cmp(&key))
-                    .is_ok()
-                {
-                    return notice.age < NOTICE_MAX_AGE;
+                    .is_ok();
+                if alive && notice.age < NOTICE_MAX_AGE {
+                    notice.age += 1;
+                    return true;
                 }
                 if self.gone.take(&key) {
                     return false;
                 }
             }
+            // What is left: a connection no dump showed, or one that ended
+            // on the addresses of a socket that lived on (it waited for that
+            // socket to leave the dumps, in vain).
             // Listeners and never-connected sockets: the dumps tell of them.
             let connected = dead.remote.port != 0 || is_disconnected(dead);
             if connected && view.keeps_unowned(dead) {
@@ -539,37 +550,71 @@ struct Remains {
 }
 
 /// Keys of connections by their [`Remains`], so that matching a burst of
-/// aborts costs one pass over the keys, not one per abort.
-struct ByRemains(HashMap<Remains, Vec<Key>>);
+/// aborts costs one pass over the keys, not one per abort. Each bucket is
+/// in the order of the keys' entry numbers, with a cursor past the entries
+/// found taken.
+struct ByRemains(HashMap<Remains, (Vec<(u64, Key)>, usize)>);
 
 impl ByRemains {
-    fn new(keys: impl Iterator<Item = Key>) -> ByRemains {
-        let mut map: HashMap<Remains, Vec<Key>> = HashMap::new();
-        for k in keys.filter(|k| k.listener == 0 && k.remote.port != 0) {
+    /// Indexes `(entry number, key)` pairs (the number orders a bucket).
+    fn new(entries: impl Iterator<Item = (u64, Key)>) -> ByRemains {
+        let mut map: HashMap<Remains, (Vec<(u64, Key)>, usize)> = HashMap::new();
+        for (n, k) in entries.filter(|(_, k)| k.listener == 0 && k.remote.port != 0) {
             let remains = Remains {
                 family: k.family,
                 local_port: k.local.port,
                 remote: k.remote.addr,
             };
-            map.entry(remains).or_default().push(k);
+            map.entry(remains).or_default().0.push((n, k));
+        }
+        for (bucket, _) in map.values_mut() {
+            bucket.sort_unstable_by_key(|&(n, _)| n);
         }
         ByRemains(map)
+    }
+
+    fn remains(dead: &Socket) -> Remains {
+        Remains {
+            family: dead.family,
+            local_port: dead.local.port,
+            remote: dead.remote.addr,
+        }
     }
 
     /// The keys that the aborted `dead` may have had: what its
     /// notification kept, and the local address when that was kept too.
     fn matching<'a>(&'a self, dead: &'a Socket) -> impl Iterator<Item = &'a Key> + 'a {
-        let remains = Remains {
-            family: dead.family,
-            local_port: dead.local.port,
-            remote: dead.remote.addr,
-        };
         self.0
-            .get(&remains)
+            .get(&Self::remains(dead))
             .into_iter()
-            .flatten()
-            .filter(|k| dead.local.addr.is_unspecified() || k.local.addr == dead.local.addr)
+            .flat_map(|(bucket, from)| &bucket[*from..])
+            .map(|(_, k)| k)
+            .filter(|k| kept_local(dead, k))
     }
+
+    /// The oldest key `dead` may have had among the entries `live` says
+    /// are still remembered (by key and entry number). Entries found taken
+    /// at the front of the bucket are skipped for good.
+    fn take_oldest(&mut self, dead: &Socket, live: impl Fn(&Key, u64) -> bool) -> Option<Key> {
+        let (bucket, from) = self.0.get_mut(&Self::remains(dead))?;
+        while bucket.get(*from).is_some_and(|(n, k)| !live(k, *n)) {
+            *from += 1;
+        }
+        let at = bucket[*from..]
+            .iter()
+            .position(|(n, k)| live(k, *n) && kept_local(dead, k))?;
+        let (_, key) = bucket[*from + at];
+        if at == 0 {
+            *from += 1;
+        }
+        Some(key)
+    }
+}
+
+/// True unless the aborted `dead` kept a local address that `k` does not
+/// have.
+fn kept_local(dead: &Socket, k: &Key) -> bool {
+    dead.local.addr.is_unspecified() || k.local.addr == dead.local.addr
 }
 
 /// Keys of sockets a pass no longer showed and whose destroy notification
@@ -603,8 +648,10 @@ impl GoneKeys {
         if held {
             self.held_live += 1;
             self.held.push_back((key, self.next));
-            while self.held.len() > HELD_MAX {
-                let (key, n) = self.held.pop_front().unwrap_or((key, 0));
+            while self.held_live > HELD_MAX {
+                let Some((key, n)) = self.held.pop_front() else {
+                    break;
+                };
                 self.forget(key, n);
             }
         } else {
@@ -626,19 +673,14 @@ impl GoneKeys {
         }
     }
 
-    /// The keys remembered.
-    fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.at.keys().copied()
+    /// The entries remembered: number and key.
+    fn entries(&self) -> impl Iterator<Item = (u64, Key)> + '_ {
+        self.at.iter().map(|(k, &(n, _))| (n, *k))
     }
 
-    /// Takes the oldest entry among `keys` (some may be taken already):
-    /// true when there was one.
-    fn take_oldest<'k>(&mut self, keys: impl Iterator<Item = &'k Key>) -> bool {
-        let at = &self.at;
-        let oldest = keys
-            .filter_map(|k| at.get(k).map(|&(n, _)| (n, *k)))
-            .min_by_key(|&(n, _)| n);
-        oldest.is_some_and(|(_, k)| self.take(&k))
+    /// True while entry `n` of `key` is remembered.
+    fn holds(&self, key: &Key, n: u64) -> bool {
+        self.at.get(key).is_some_and(|&(m, _)| m == n)
     }
 
     fn expire(&mut self, pass: u64, now: Instant) {
