@@ -18,7 +18,12 @@
 //! TIME_WAIT too, and only the next dump tells that apart from a socket
 //! that is really gone. A notification whose socket a dump never showed is
 //! a connection that opened and closed between two polls: a `gone` event
-//! with no old state.
+//! with no old state. A socket a pass reported gone without its
+//! notification leaves its key waiting for it, so that the notification is
+//! not reported again: for two passes, or, for a socket a process held
+//! (reset or timed out while open: the kernel frees it only at close),
+//! until it comes. An abort (`tcp_disconnect`) clears part of the
+//! addresses first; such notifications are matched on what is left.
 //!
 //! **Filters and scope.** The dump asks for every connection state, so
 //! that a socket never seems to vanish by leaving the filtered states; a
@@ -30,7 +35,7 @@
 //! sorted by key, and this pass's, sorted the same way. Memory is that one
 //! extra copy of the rows (the buffers are swapped, never reallocated), a
 //! flag per socket, the notifications of the current interval and the
-//! keys reported gone in the last two passes (bounded): a long run stays
+//! keys waiting for a notification (bounded): a long run stays
 //! flat, and a hash map of 100k sockets (three times the memory) is
 //! avoided.
 
