@@ -17,5 +17,7 @@ pub mod process;
 pub mod render;
 pub mod resolve;
 pub mod source;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod users;
 pub mod watch;

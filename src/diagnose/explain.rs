@@ -174,7 +174,7 @@ pub(crate) fn secs(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::test_support::{sock, SocketExt};
+    use crate::test_support::{sock, SocketExt};
     use TcpState::*;
 
     const L: &str = "10.0.0.1:80";
@@ -320,7 +320,7 @@ mod tests {
     /// The notes of real teardowns, dumped from a namespace of their own.
     #[test]
     fn real_teardowns() {
-        use crate::diagnose::test_support::{dump_until, Netns};
+        use crate::test_support::{dump_until, Netns};
         use std::io::{Read, Write};
         use std::net::{Shutdown as Direction, TcpListener, TcpStream};
 

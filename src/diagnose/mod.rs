@@ -55,6 +55,3 @@ pub(crate) fn write_table(
 pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
-
-#[cfg(test)]
-pub(crate) mod test_support;

@@ -511,28 +511,20 @@ mod tests {
     use super::interpreter::{audit, run};
     use super::*;
     use crate::filter::{parse_expression, parse_ports, AddrPrefix, NoOwners, Query};
-    use crate::model::{Endpoint, Family, Socket, TcpState, Timer};
-    use std::net::IpAddr;
+    use crate::model::{Socket, TcpState};
+    use crate::test_support::{sock, XorShift};
+    use std::net::{IpAddr, SocketAddr};
 
     const ADDRS: [&str; 2] = ["10.0.0.1", "192.168.1.1"];
 
     fn socket(local: &str, sport: u16, remote: &str, dport: u16) -> Socket {
-        let ep = |addr: &str, port| Endpoint {
-            addr: addr.parse::<IpAddr>().unwrap(),
-            port,
-        };
-        Socket {
-            family: Family::Inet,
-            state: TcpState::Established,
-            local: ep(local, sport),
-            remote: ep(remote, dport),
-            recv_q: 0,
-            send_q: 0,
-            uid: 0,
-            inode: 1,
-            timer: Timer::OFF,
-            shutdown: None,
-        }
+        let end = |addr: &str, port| SocketAddr::new(addr.parse::<IpAddr>().unwrap(), port);
+        let (local, remote) = (end(local, sport), end(remote, dport));
+        sock(
+            TcpState::Established,
+            &local.to_string(),
+            &remote.to_string(),
+        )
     }
 
     /// Every port next to one of `ports`, and both extremes.
@@ -675,22 +667,6 @@ mod tests {
         assert!(program.len() <= MAX_PROGRAM_LEN && program.len() > MAX_PROGRAM_LEN - 24);
         let too_long = Filter::new().with_ports(ports(&list(171)));
         assert_eq!(check(&too_long, &around(&[1, 171]), false), None);
-    }
-
-    /// Deterministic xorshift64, so failures reproduce.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-            items[(self.next() % items.len() as u64) as usize]
-        }
     }
 
     const PORTS: [u16; 7] = [0, 1, 22, 80, 443, 1000, 65535];

@@ -93,66 +93,12 @@ mod kernel_tests {
     use crate::cli::Args;
     use crate::filter::NoOwners;
     use crate::model::TcpState;
+    use crate::test_support::Netns;
     use clap::Parser;
     use std::collections::BTreeSet;
-    use std::fs::File;
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
-    use std::process::Command;
     use std::time::{Duration, Instant};
-
-    /// A network namespace, deleted on drop (also when the test panics).
-    struct Netns {
-        name: String,
-    }
-
-    impl Netns {
-        fn create(tag: &str) -> Netns {
-            let name = format!("tcpstat-bc-{}-{tag}", std::process::id());
-            let _ = ip(&["netns", "del", &name]); // left by a killed run
-            ip(&["netns", "add", &name]).expect("ip netns add (needs root)");
-            let ns = Netns { name };
-            ip(&["-n", &ns.name, "link", "set", "lo", "up"]).expect("ip link set lo up");
-            ns
-        }
-
-        /// Runs `f` on a thread that entered the namespace.
-        fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-            let path = format!("/var/run/netns/{}", self.name);
-            let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-            std::thread::scope(|scope| {
-                let thread = scope.spawn(|| {
-                    // SAFETY: setns only reads the descriptor, which stays
-                    // open for the call; it moves this thread alone.
-                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                    f()
-                });
-                thread
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
-            })
-        }
-    }
-
-    impl Drop for Netns {
-        fn drop(&mut self) {
-            if let Err(e) = ip(&["netns", "del", &self.name]) {
-                eprintln!("warning: could not delete netns {}: {e}", self.name);
-            }
-        }
-    }
-
-    fn ip(args: &[&str]) -> std::result::Result<(), String> {
-        let out = Command::new("ip")
-            .args(args)
-            .output()
-            .map_err(|e| e.to_string())?;
-        match out.status.success() {
-            true => Ok(()),
-            false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-        }
-    }
 
     /// The uid that owns the listener of the request socket.
     const LISTENER_UID: u32 = 4242;

@@ -571,6 +571,7 @@ fn read_attributes(mut rest: &[u8]) -> Result<DiagAttributes, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::XorShift;
 
     /// A hand-built `inet_diag_msg`, fields host-endian as the kernel sends.
     #[derive(Clone)]
@@ -869,18 +870,6 @@ mod tests {
         for (payload, want) in cases {
             assert_eq!(parse_inet_diag(&payload, true), Err(want));
             assert!(!want.to_string().is_empty());
-        }
-    }
-
-    /// Deterministic xorshift64, so failures reproduce.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
         }
     }
 

@@ -338,6 +338,7 @@ impl std::error::Error for ParseError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::XorShift;
     use std::net::{SocketAddr, TcpListener, TcpStream};
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
@@ -828,18 +829,6 @@ mod tests {
             panic!("{err:?}")
         };
         assert_eq!(value, format!("{}…", "9".repeat(MAX_QUOTED - 1)));
-    }
-
-    /// xorshift64: a deterministic stream of pseudo-random numbers.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
     }
 
     #[test]

@@ -129,7 +129,7 @@ pub(crate) fn blocks(wanted: BindAddr, s: &Socket) -> (bool, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diagnose::test_support::sock;
+    use crate::test_support::sock;
     use BindAddr::*;
 
     fn addr(text: &str) -> BindAddr {

@@ -14,8 +14,8 @@ use std::time::SystemTime;
 
 use super::probe::{self, try_bind, Probe};
 use super::{why, Verdict};
-use crate::diagnose::test_support::{dump_until, no_fork, Netns};
 use crate::model::{Socket, TcpState};
+use crate::test_support::{dump_until, no_fork, Netns};
 
 /// The states of the sockets on `port`, sorted.
 fn states_on(rows: &[Socket], port: u16) -> Vec<TcpState> {

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
-use crate::diagnose::test_support::{sock, SocketExt};
 use crate::model::TcpState::*;
+use crate::test_support::{sock, SocketExt};
 
 fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::diagnose::test_support::{sock, SocketExt};
 use crate::model::TcpState::*;
+use crate::test_support::{sock, SocketExt};
 
 /// A fake /proc with processes holding socket inodes; removed on drop.
 struct FakeProc(PathBuf);

@@ -1,5 +1,6 @@
-//! For the tests of this module: hand-built sockets, and network
-//! namespaces to build real ones in.
+//! For the crate's unit tests: hand-built sockets, network namespaces to
+//! build real ones in, and a deterministic random stream for property
+//! tests.
 
 use std::fs::File;
 use std::net::IpAddr;
@@ -45,6 +46,7 @@ pub fn endpoint(text: &str) -> Endpoint {
 /// Builder-style tweaks for test sockets.
 pub trait SocketExt {
     fn inode(self, inode: u64) -> Socket;
+    fn uid(self, uid: u32) -> Socket;
     fn timer(self, kind: TimerKind, expires_ms: u64, retransmits: u32, probes: u32) -> Socket;
     fn shutdown(self, read: bool, write: bool) -> Socket;
 }
@@ -52,6 +54,11 @@ pub trait SocketExt {
 impl SocketExt for Socket {
     fn inode(mut self, inode: u64) -> Socket {
         self.inode = inode;
+        self
+    }
+
+    fn uid(mut self, uid: u32) -> Socket {
+        self.uid = uid;
         self
     }
 
@@ -78,9 +85,9 @@ pub struct Netns {
 }
 
 impl Netns {
-    /// Creates `tcpstat-diag-<pid>-<tag>` with its loopback up.
+    /// Creates `tcpstat-unit-<pid>-<tag>` with its loopback up.
     pub fn create(tag: &str) -> Netns {
-        let name = format!("tcpstat-diag-{}-{tag}", std::process::id());
+        let name = format!("tcpstat-unit-{}-{tag}", std::process::id());
         // Only a killed earlier run with our pid can have left it behind.
         let _ = ip(&["netns", "del", &name]);
         ip(&["netns", "add", &name]).expect("ip netns add (needs root)");
@@ -164,5 +171,27 @@ pub fn dump_until(what: &str, ready: impl Fn(&[Socket]) -> bool) -> Vec<Socket> 
             "never saw {what}: {rows:#?}"
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// xorshift64: a deterministic stream of pseudo-random numbers, so that a
+/// failing property test reproduces.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
     }
 }
