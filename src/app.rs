@@ -8,18 +8,14 @@ use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
 use crate::process::ProcessMap;
 use crate::render::{json, table};
-use crate::resolve::Resolver;
+use crate::resolve::{Resolver, LOOKUP_BUDGET};
 use crate::watch::args::{normalize_continuous, ValueFlags};
 use crate::watch::signals::Signals;
 use crate::watch::{self, Outcome};
 use clap::FromArgMatches;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
-use std::time::{Duration, SystemTime};
-
-/// How long name lookups may hold up a listing without `-n`; what has not
-/// answered by then is printed numerically.
-const RESOLVE_BUDGET: Duration = Duration::from_millis(1500);
+use std::time::SystemTime;
 
 /// Runs tcpstat on these arguments and returns the exit status, having
 /// printed any error as one `tcpstat:` line.
@@ -173,9 +169,6 @@ fn print<W: Write>(
 
 fn resolver_for(sockets: &[Socket]) -> Resolver {
     let mut resolver = Resolver::new(true, true);
-    let addrs = sockets
-        .iter()
-        .flat_map(|s| [s.local.display_addr(), s.remote.display_addr()]);
-    resolver.prefetch(addrs, RESOLVE_BUDGET);
+    resolver.prefetch_sockets(sockets, LOOKUP_BUDGET);
     resolver
 }

@@ -16,6 +16,12 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::model::Socket;
+
+/// How long host lookups may hold up a listing (or a pass of one), at
+/// most.
+pub const LOOKUP_BUDGET: Duration = Duration::from_millis(1500);
+
 /// Most lookup threads started by one [`Resolver::prefetch`].
 const MAX_LOOKUP_THREADS: usize = 8;
 
@@ -66,6 +72,18 @@ impl Resolver {
         self.services_file = path.into();
         self.services = OnceLock::new();
         self
+    }
+
+    /// Looks up the hosts at both ends of `sockets`, as [`Self::prefetch`].
+    pub fn prefetch_sockets<'s>(
+        &mut self,
+        sockets: impl IntoIterator<Item = &'s Socket>,
+        budget: Duration,
+    ) {
+        let addrs = sockets
+            .into_iter()
+            .flat_map(|s| [s.local.display_addr(), s.remote.display_addr()]);
+        self.prefetch(addrs, budget);
     }
 
     /// Looks up the names of `addrs` concurrently, waiting at most `budget`

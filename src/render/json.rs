@@ -107,6 +107,16 @@ impl<'a> JsonSocket<'a> {
         self.explain = Some(crate::diagnose::explain(s));
         self
     }
+
+    /// The wire form, with the `explain` key when `explain` (`--explain`).
+    pub fn of(s: &Socket, owners: Option<&'a ProcessMap>, explain: bool) -> JsonSocket<'a> {
+        let object = JsonSocket::new(s, owners);
+        if explain {
+            object.with_explain(s)
+        } else {
+            object
+        }
+    }
 }
 
 fn owners_of(map: &ProcessMap, inode: u64) -> Vec<JsonProcess<'_>> {
@@ -133,13 +143,7 @@ pub fn write<W: Write>(
     w.write_all(b"[")?;
     for (i, s) in sockets.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        let object = JsonSocket::new(s, owners);
-        let object = if explain {
-            object.with_explain(s)
-        } else {
-            object
-        };
-        serde_json::to_writer(&mut *w, &object)?;
+        serde_json::to_writer(&mut *w, &JsonSocket::of(s, owners, explain))?;
     }
     w.write_all(b"\n]\n")
 }

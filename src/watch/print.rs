@@ -12,13 +12,10 @@ use crate::model::Socket;
 use crate::process::ProcessMap;
 use crate::render::json::JsonSocket;
 use crate::render::{sanitize, table};
-use crate::resolve::Resolver;
+use crate::resolve::{Resolver, LOOKUP_BUDGET};
 use serde::{Serialize, Serializer};
 use std::io::{self, Write};
 use std::time::Duration;
-
-/// How long name lookups may hold up a pass without `-n`, at most.
-const RESOLVE_BUDGET: Duration = Duration::from_millis(1500);
 
 /// One pass of `-c --json`.
 #[derive(Serialize)]
@@ -40,7 +37,7 @@ impl Serialize for JsonRows<'_> {
         serializer.collect_seq(
             self.rows
                 .iter()
-                .map(|s| json_socket(s, self.owners, self.explain)),
+                .map(|s| JsonSocket::of(s, self.owners, self.explain)),
         )
     }
 }
@@ -56,15 +53,6 @@ struct JsonEvent<'a> {
     bytes_acked: Option<u64>,
     /// `tcpi_bytes_received` from the destroy notification; null if none.
     bytes_received: Option<u64>,
-}
-
-fn json_socket<'a>(s: &Socket, owners: Option<&'a ProcessMap>, explain: bool) -> JsonSocket<'a> {
-    let object = JsonSocket::new(s, owners);
-    if explain {
-        object.with_explain(s)
-    } else {
-        object
-    }
 }
 
 /// Writes passes and events, keeping name caches between passes.
@@ -128,7 +116,7 @@ impl<'a> Printer<'a> {
         owners: [Option<&ProcessMap>; 2],
     ) -> io::Result<()> {
         if self.cfg.format == Format::Table {
-            self.prefetch_events(events.clone());
+            self.prefetch(events.clone().map(|e| &e.socket));
         }
         for event in events {
             let map = match event.owners {
@@ -155,7 +143,7 @@ impl<'a> Printer<'a> {
             old_state: e.old_state.map(|s| s.name()),
             socket: JsonSocket {
                 uid: e.uid_known.then_some(e.socket.uid),
-                ..json_socket(&e.socket, owners, self.cfg.columns.note)
+                ..JsonSocket::of(&e.socket, owners, self.cfg.columns.note)
             },
             bytes_acked: e.bytes_acked,
             bytes_received: e.bytes_received,
@@ -225,26 +213,12 @@ impl<'a> Printer<'a> {
         Ok(())
     }
 
-    fn prefetch(&mut self, rows: &[Socket]) {
-        let budget = RESOLVE_BUDGET.min(self.interval);
+    /// Names the ends of `sockets`, holding a pass up no longer than the
+    /// lookup budget or the interval.
+    fn prefetch<'s>(&mut self, sockets: impl IntoIterator<Item = &'s Socket>) {
+        let budget = LOOKUP_BUDGET.min(self.interval);
         if let Some(resolver) = &mut self.names.resolver {
-            let addrs = rows
-                .iter()
-                .flat_map(|s| [s.local.display_addr(), s.remote.display_addr()]);
-            resolver.prefetch(addrs, budget);
-        }
-    }
-
-    fn prefetch_events<'e>(&mut self, events: impl Iterator<Item = &'e Event>) {
-        let budget = RESOLVE_BUDGET.min(self.interval);
-        if let Some(resolver) = &mut self.names.resolver {
-            let addrs = events.flat_map(|e| {
-                [
-                    e.socket.local.display_addr(),
-                    e.socket.remote.display_addr(),
-                ]
-            });
-            resolver.prefetch(addrs, budget);
+            resolver.prefetch_sockets(sockets, budget);
         }
     }
 }
