@@ -16,6 +16,7 @@ pub mod netns;
 pub mod process;
 pub mod render;
 pub mod resolve;
+pub mod sockopt;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod test_support;

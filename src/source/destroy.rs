@@ -124,18 +124,8 @@ impl AsRawFd for DestroyListener {
 /// Returns false when it did not work (the buffer then stays at what
 /// SO_RCVBUF could get).
 fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
-    let size = SO_RCVBUF_LEN;
-    // SAFETY: the option value points at a live c_int of the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
+    let force = libc::SO_RCVBUFFORCE;
+    crate::sockopt::set_int(sock, libc::SOL_SOCKET, force, SO_RCVBUF_LEN).is_ok()
 }
 
 /// Parses the netlink messages of one datagram, pushing what they describe.

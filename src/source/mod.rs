@@ -97,7 +97,6 @@ mod kernel_tests {
     use clap::Parser;
     use std::collections::BTreeSet;
     use std::net::{SocketAddr, TcpListener, TcpStream};
-    use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
 
     /// The uid that owns the listener of the request socket.
@@ -161,23 +160,8 @@ mod kernel_tests {
     /// TCP_DEFER_ACCEPT: the bare ACK of a handshake is dropped, so the
     /// connection stays a request socket until data comes.
     fn defer_accept(listener: &TcpListener) {
-        let secs: libc::c_int = 30;
-        // SAFETY: the option value is a live c_int of the size passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                listener.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_DEFER_ACCEPT,
-                (&secs as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(
-            rc,
-            0,
-            "TCP_DEFER_ACCEPT: {}",
-            std::io::Error::last_os_error()
-        );
+        crate::sockopt::set_int(listener, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 30)
+            .unwrap_or_else(|e| panic!("TCP_DEFER_ACCEPT: {e}"));
     }
 
     /// A row's identity, to compare dumps.

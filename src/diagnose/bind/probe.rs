@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use serde::Serialize;
 
+pub(super) use crate::sockopt::set_int;
+
 /// What real bind() calls said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Probe {
@@ -73,28 +75,6 @@ pub(super) fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
     }
     // SAFETY: a non-negative return is a new descriptor nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-pub(super) fn set_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: the option points at a live c_int of the length passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
-    }
 }
 
 pub(super) fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
