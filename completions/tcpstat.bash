@@ -35,7 +35,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --proc-root --verbose --help --version why help"
+            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --proc-root --verbose --help --version why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -101,6 +101,10 @@ _tcpstat() {
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
                     return 0
                     ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
+                    return 0
+                    ;;
                 --proc-root)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -155,7 +159,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__why)
-            opts="-N -n -v -h --addr --netns --numeric --json --source --proc-root --verbose --help"
+            opts="-N -n -v -h --addr --netns --numeric --json --source --owner-source --proc-root --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +179,10 @@ _tcpstat() {
                     ;;
                 --source)
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
                     return 0
                     ;;
                 --proc-root)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= proc-root= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= proc-root= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -39,6 +39,9 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -l uid -d 'Only sockets ow
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
+bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
+proc\t'one readlink per descriptor in /proc/*/fd'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
@@ -64,6 +67,9 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s N -l netns -d 'L
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
+bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
+proc\t'one readlink per descriptor in /proc/*/fd'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON: an array, one object per socket'

@@ -74,8 +74,9 @@ pub struct Args {
 
     /// Show the PID and program name owning each socket
     ///
-    /// Maps socket inodes to processes by reading /proc/*/fd once per run.
-    /// Sockets without an inode (TIME_WAIT, orphans) and sockets of
+    /// Maps socket inodes to processes once per run, by a BPF iterator over
+    /// every process's descriptors or by reading /proc/*/fd (see
+    /// --owner-source). Sockets without an inode (TIME_WAIT, orphans) and sockets of
     /// processes that could not be read show `-`.
     #[arg(short = 'p', long = "programs", help_heading = "Output")]
     pub program: bool,
@@ -235,6 +236,16 @@ pub struct Args {
     #[arg(long = "source", value_enum, default_value_t = SourceArg::Auto, global = true, help_heading = "Source")]
     pub source: SourceArg,
 
+    /// Where -p finds which process owns a socket
+    ///
+    /// `auto` uses a BPF task-file iterator, which walks every process's
+    /// descriptor table inside the kernel in one pass, when it can be loaded
+    /// (root, kernel BTF, the initial pid namespace), and falls back to
+    /// reading every /proc/PID/fd link, as netstat and ss do (said on stderr
+    /// under -v). `bpf` fails instead of falling back.
+    #[arg(long = "owner-source", value_enum, default_value_t = OwnerSourceArg::Auto, global = true, help_heading = "Source", value_name = "SOURCE")]
+    pub owner_source: OwnerSourceArg,
+
     /// Read fixture files below DIR instead of /proc (for tests)
     #[arg(
         long = "proc-root",
@@ -278,6 +289,17 @@ pub enum SourceArg {
     /// the kernel's sock_diag netlink interface
     Netlink,
     /// /proc/net/tcp and /proc/net/tcp6
+    Proc,
+}
+
+/// `--owner-source` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OwnerSourceArg {
+    /// the BPF iterator, falling back to /proc when it cannot be used
+    Auto,
+    /// a BPF task-file iterator (needs root and kernel BTF)
+    Bpf,
+    /// one readlink per descriptor in /proc/*/fd
     Proc,
 }
 

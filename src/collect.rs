@@ -6,13 +6,14 @@ use crate::config::Config;
 use crate::error::{note, Error, Result};
 use crate::filter::NoOwners;
 use crate::model::Socket;
-use crate::process::ProcessMap;
+use crate::process::{OwnerScanner, ProcessMap};
 use crate::source;
 
 /// Reads passes for one config, reusing its row buffer.
 pub struct Collector<'a> {
     cfg: &'a Config,
     rows: Vec<Socket>,
+    owners: OwnerScanner,
     /// Whether the one-time notes (source used, unreadable processes)
     /// were said.
     noted: bool,
@@ -33,6 +34,7 @@ impl<'a> Collector<'a> {
         Collector {
             cfg,
             rows: Vec::new(),
+            owners: OwnerScanner::new(&cfg.proc_root, cfg.owner_source),
             noted: false,
         }
     }
@@ -43,22 +45,25 @@ impl<'a> Collector<'a> {
     pub fn collect(&mut self, filtered: bool) -> Result<Pass<'_>> {
         let cfg = self.cfg;
         let rows = &mut self.rows;
+        let scanner = &mut self.owners;
         let (used, owners) = std::thread::scope(|scope| {
-            let scan = cfg
-                .needs_owners()
-                .then(|| scope.spawn(|| ProcessMap::scan(&cfg.proc_root)));
+            let scan = cfg.needs_owners().then(|| scope.spawn(|| scanner.scan()));
             let used = source::collect(cfg, rows);
             (used, scan.map(|h| h.join()))
         });
         let used = used?;
         let owners = match owners {
-            Some(Ok(map)) => Some(map),
+            Some(Ok(Ok(map))) => Some(map),
+            Some(Ok(Err(why))) => return Err(Error::runtime(why)),
             Some(Err(_)) => return Err(Error::runtime("process scan failed")),
             None => None,
         };
         if !self.noted {
             self.noted = true;
             note_once(cfg, used, self.rows.len(), owners.as_ref());
+            if let Some(how) = self.owners.describe().filter(|_| cfg.verbose > 0) {
+                note(format_args!("read owners from {how}"));
+            }
         }
         if filtered && !cfg.filter.keeps_all() {
             match &owners {

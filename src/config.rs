@@ -1,10 +1,11 @@
 //! The resolved configuration: what to read, which rows to keep and how to
 //! print them. Built once from [`crate::cli::Args`] and validated there.
 
-use crate::cli::{Args, Command, SourceArg};
+use crate::cli::{Args, Command, OwnerSourceArg, SourceArg};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::TcpState;
+use crate::process::OwnerSource;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -99,6 +100,8 @@ pub struct Config {
     pub columns: Columns,
     pub format: Format,
     pub source: SourceChoice,
+    /// Where `-p` finds owners.
+    pub owner_source: OwnerSource,
     pub verbose: u8,
     pub proc_root: PathBuf,
     /// `-N`: the namespace file to enter before reading sockets.
@@ -185,6 +188,11 @@ impl Config {
                 Format::Table
             },
             source,
+            owner_source: match args.owner_source {
+                OwnerSourceArg::Auto => OwnerSource::Auto,
+                OwnerSourceArg::Bpf => OwnerSource::Bpf,
+                OwnerSourceArg::Proc => OwnerSource::Proc,
+            },
             verbose: args.verbose,
             proc_root: args
                 .proc_root

@@ -1,0 +1,283 @@
+//! Who owns which socket (`-p`): the BPF iterator and `/proc/*/fd` give the
+//! same answer, and it is ss's, for sockets held by one process, shared by
+//! several, and held only by a child; inside a pid namespace tcpstat
+//! answers with that namespace's pids.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use support::netns::Netns;
+
+const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
+
+/// Descriptor numbers the children get their sockets at.
+const FIRST_CHILD_FD: RawFd = 200;
+
+/// Socket inode → the (pid, name) of each owner, sorted.
+type Owners = BTreeMap<u64, Vec<(u32, String)>>;
+
+/// A child process given copies of some sockets; killed when dropped.
+struct Holder(Child);
+
+impl Holder {
+    /// Runs `argv` with `fds` at descriptors 200, 201… and waits until it
+    /// has exec'd (its comm is its program's name).
+    fn spawn(argv: &[&str], fds: &[RawFd]) -> Holder {
+        let mut cmd = Command::new(argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let fds = fds.to_vec();
+        // SAFETY: between fork and exec the closure only calls dup2, which
+        // is async-signal-safe, on descriptors this process owns.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (i, &fd) in fds.iter().enumerate() {
+                    if libc::dup2(fd, FIRST_CHILD_FD + i as RawFd) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn holder");
+        let comm_path = format!("/proc/{}/comm", child.id());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(&comm_path).map_or(true, |c| c.trim_end() != argv[0]) {
+            assert!(Instant::now() < deadline, "{} did not start", argv[0]);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Holder(child)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn inode(fd: &impl AsRawFd) -> u64 {
+    std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .expect("fd link")
+        .ino()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8")
+}
+
+/// The owners tcpstat's JSON gives each socket.
+fn tcpstat_owners(json: &str) -> Owners {
+    let doc: Value = serde_json::from_str(json).expect("JSON");
+    doc.as_array()
+        .expect("array")
+        .iter()
+        .map(|s| {
+            let mut owners: Vec<(u32, String)> = s["processes"]
+                .as_array()
+                .expect("processes under -p")
+                .iter()
+                .map(|p| {
+                    let pid = p["pid"].as_u64().expect("pid") as u32;
+                    (pid, p["name"].as_str().expect("name").to_owned())
+                })
+                .collect();
+            owners.sort();
+            (s["inode"].as_u64().expect("inode"), owners)
+        })
+        .filter(|(inode, _)| *inode != 0)
+        .collect()
+}
+
+/// The owners `ss -tanpeH` gives each socket: `users:(("name",pid=N,fd=M),…)`,
+/// one entry per descriptor, so a process appears once per descriptor.
+fn ss_owners(text: &str) -> Owners {
+    text.lines()
+        .filter_map(|line| {
+            let inode: u64 = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("ino:"))?
+                .parse()
+                .expect("ino");
+            let mut owners: Vec<(u32, String)> = match line.split_once("users:(") {
+                None => Vec::new(),
+                Some((_, users)) => users
+                    .split("(\"")
+                    .skip(1)
+                    .map(|entry| {
+                        let (name, rest) = entry.split_once("\",pid=").expect("ss user entry");
+                        let pid = rest.split(',').next().expect("pid").parse().expect("pid");
+                        (pid, name.to_owned())
+                    })
+                    .collect(),
+            };
+            owners.sort();
+            owners.dedup();
+            Some((inode, owners))
+        })
+        .filter(|(inode, _)| *inode != 0)
+        .collect()
+}
+
+#[test]
+fn bpf_and_proc_owners_agree_with_ss() {
+    let ns = Netns::create("owners", "agree");
+    let (listener, c1, s1, c2, s2) = ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let c1 = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (s1, _) = listener.accept().expect("accept");
+        let c2 = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (s2, _) = listener.accept().expect("accept");
+        (listener, c1, s1, c2, s2)
+    });
+    // sleep shares the listener and s1 with this process (twice over for
+    // s1); tail alone holds s2.
+    let sleep = Holder::spawn(
+        &["sleep", "120"],
+        &[listener.as_raw_fd(), s1.as_raw_fd(), s1.as_raw_fd()],
+    );
+    let tail = Holder::spawn(&["tail", "-f", "/dev/null"], &[s2.as_raw_fd()]);
+    let s2_inode = inode(&s2);
+    drop(s2);
+
+    let me = (std::process::id(), comm(std::process::id()));
+    let mine = |holder: Option<&Holder>, name: &str| {
+        let mut v = vec![me.clone()];
+        v.extend(holder.map(|h| (h.pid(), name.to_owned())));
+        v.sort();
+        v
+    };
+    let expected: Owners = [
+        (inode(&listener), mine(Some(&sleep), "sleep")),
+        (inode(&s1), mine(Some(&sleep), "sleep")),
+        (inode(&c1), mine(None, "")),
+        (inode(&c2), mine(None, "")),
+        (s2_inode, vec![(tail.pid(), "tail".to_owned())]),
+    ]
+    .into();
+
+    let run = |source: &str| {
+        tcpstat_owners(&ok(
+            ns.exec(TCPSTAT, &["-tanp", "--json", "--owner-source", source]),
+            source,
+        ))
+    };
+    let (bpf, proc, auto) = (run("bpf"), run("proc"), run("auto"));
+    assert_eq!(bpf, expected, "BPF iterator");
+    assert_eq!(proc, expected, "/proc");
+    assert_eq!(auto, expected, "auto");
+    let ss = ss_owners(&ns.stdout("ss", &["-tanpeH"]));
+    assert_eq!(ss, expected, "ss -p");
+
+    // As root on a kernel with BTF, auto takes the iterator, and says so.
+    let verbose = ns.exec(TCPSTAT, &["-tanp", "-v"]);
+    let said = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        said.contains("read owners from the BPF task-file iterator"),
+        "{said}"
+    );
+    // The table shows the lowest pid of the owners, as the JSON lists them.
+    let table = ok(
+        ns.exec(TCPSTAT, &["-tanpe", "--owner-source", "bpf"]),
+        "table",
+    );
+    let row = table
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == s2_inode.to_string()))
+        .expect("s2 row");
+    assert!(row.contains(&format!(" {}/tail ", tail.pid())), "{row}");
+    drop((listener, c1, s1, c2, sleep, tail));
+}
+
+fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .expect("comm")
+        .trim_end()
+        .to_owned()
+}
+
+/// In a pid namespace the iterator would give the initial namespace's pids,
+/// so auto reads this namespace's /proc, and `bpf` refuses.
+#[test]
+fn inside_a_pid_namespace_owners_have_its_pids() {
+    let ns = Netns::create("owners", "pidns");
+    let (listener, _client, server) = ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let client = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (listener, client, server)
+    });
+    let run = |source: &str| {
+        // pid 1 of the new namespace is sh, holding the server socket at
+        // fd 9 (dash redirects only 0-9); tcpstat runs as its child
+        // without it.
+        let script = r#""$0" "$@" 9>&-; exit $?"#;
+        let mut cmd = Command::new("ip");
+        cmd.args([
+            "netns",
+            "exec",
+            ns.name(),
+            "unshare",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+        ])
+        .args([
+            "sh",
+            "-c",
+            script,
+            TCPSTAT,
+            "-tanp",
+            "--json",
+            "--owner-source",
+            source,
+        ]);
+        let fd = server.as_raw_fd();
+        // SAFETY: dup2 only, on a descriptor this process owns.
+        unsafe {
+            cmd.pre_exec(move || match libc::dup2(fd, 9) {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            });
+        }
+        cmd.output().expect("run unshare")
+    };
+    let owners = tcpstat_owners(&ok(run("auto"), "auto in a pid namespace"));
+    assert_eq!(
+        owners.get(&inode(&server)),
+        Some(&vec![(1, "sh".to_owned())])
+    );
+    // This test process is outside the namespace: not an owner there.
+    assert_eq!(owners.get(&inode(&listener)), Some(&Vec::new()));
+
+    let refused = run("bpf");
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("tcpstat: ") && err.contains("pid namespace"),
+        "{err}"
+    );
+}
