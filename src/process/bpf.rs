@@ -18,7 +18,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::btf::{Btf, Member, Shape};
+use super::btf::{Btf, Member, Shape, Source};
 
 // include/uapi/linux/bpf.h
 const BPF_PROG_LOAD: libc::c_long = 5;
@@ -41,8 +41,8 @@ pub struct TaskFiles {
 impl TaskFiles {
     /// Loads the program for the running kernel.
     pub fn load() -> io::Result<TaskFiles> {
-        let bytes = std::fs::read("/sys/kernel/btf/vmlinux")?;
-        let btf = Btf::parse(bytes).map_err(io::Error::other)?;
+        let file = std::fs::File::open("/sys/kernel/btf/vmlinux")?;
+        let btf = Btf::open(file, WANTED).map_err(io::Error::other)?;
         let layout = Layout::of(&btf)?;
         let prog = load_program(&program(&layout), layout.attach_id)?;
         let mut attr = Attr::new();
@@ -77,6 +77,27 @@ fn parse_records(bytes: &[u8]) -> Vec<(u32, u64)> {
         .collect()
 }
 
+/// The iterator's attach point and its parameters, in order.
+const ITER_FUNC: &str = "bpf_iter_task_file";
+const ITER_PARAMS: [&str; 4] = ["meta", "task", "fd", "file"];
+
+/// Every name [`Layout::of`] asks BTF about.
+const WANTED: &[&str] = &[
+    ITER_FUNC,
+    "meta",
+    "task",
+    "fd",
+    "file",
+    "bpf_iter_meta",
+    "seq",
+    "f_inode",
+    "inode",
+    "i_mode",
+    "i_ino",
+    "task_struct",
+    "tgid",
+];
+
 /// Offsets the program reads, from BTF.
 struct Layout {
     /// BTF id of `bpf_iter_task_file`, the attach point.
@@ -89,16 +110,16 @@ struct Layout {
 }
 
 impl Layout {
-    fn of(btf: &Btf) -> io::Result<Layout> {
+    fn of<S: Source>(btf: &Btf<S>) -> io::Result<Layout> {
         // The program's context is the iterator function's arguments, one
         // 8-byte slot each; the program reads them by position.
-        let params = btf
-            .function_params("bpf_iter_task_file")
-            .map_err(io::Error::other)?;
-        if params != ["meta", "task", "fd", "file"] {
+        if !btf
+            .function_params_are(ITER_FUNC, &ITER_PARAMS)
+            .map_err(io::Error::other)?
+        {
             return Err(io::Error::other(format!(
-                "bpf_iter_task_file takes ({}), not (meta, task, fd, file)",
-                params.join(", ")
+                "{ITER_FUNC} does not take ({})",
+                ITER_PARAMS.join(", ")
             )));
         }
         let field = |s: &str, m: &str, shape: Shape| -> io::Result<i16> {
@@ -112,9 +133,7 @@ impl Layout {
             i16::try_from(found.offset).map_err(|_| io::Error::other(format!("{s}.{m} is too far")))
         };
         Ok(Layout {
-            attach_id: btf
-                .function_id("bpf_iter_task_file")
-                .map_err(io::Error::other)?,
+            attach_id: btf.function_id(ITER_FUNC).map_err(io::Error::other)?,
             meta_seq: field("bpf_iter_meta", "seq", Shape::Pointer)?,
             file_inode: field("file", "f_inode", Shape::Pointer)?,
             inode_mode: field("inode", "i_mode", Shape::Int(2))?,
@@ -308,7 +327,11 @@ mod tests {
     /// root and kernel BTF, as tcpstat's BPF path does.
     #[test]
     fn a_rejected_program_is_an_error_quoting_the_verifier() {
-        let btf = Btf::parse(std::fs::read("/sys/kernel/btf/vmlinux").unwrap()).unwrap();
+        let btf = Btf::open(
+            std::fs::File::open("/sys/kernel/btf/vmlinux").unwrap(),
+            WANTED,
+        )
+        .unwrap();
         let mut layout = Layout::of(&btf).unwrap();
         assert!(load_program(&program(&layout), layout.attach_id).is_ok());
         layout.file_inode += 4;

@@ -4,12 +4,20 @@
 //!
 //! BTF is a header, a type section and a string section. Types are numbered
 //! from 1 in the order they appear, and each record's length depends on its
-//! kind, so the type section is walked once to index it. Every read is
-//! bounds-checked: a malformed blob gives an error, never a panic.
+//! kind, so the type section is walked once to index it. The kernel's blob is
+//! 5.5 MB; it is read in chunks and not kept: the caller names up front the
+//! few strings it will ask about, one pass over the string section finds
+//! where they are, and one pass over the types keeps each record's offset
+//! (4 bytes a type) and the ids of records with a wanted name. Records are
+//! read again by offset when asked about. Every read is bounds-checked: a
+//! malformed blob gives an error, never a panic.
 
 use std::fmt;
+use std::io;
 
 const MAGIC: u16 = 0xeb9f;
+const HEADER_LEN: usize = 24;
+const CHUNK: usize = 64 * 1024;
 
 // Kinds (include/uapi/linux/btf.h).
 const KIND_INT: u32 = 1;
@@ -48,24 +56,49 @@ fn err(what: impl Into<String>) -> BtfError {
     BtfError(what.into())
 }
 
-/// An indexed BTF blob.
-pub struct Btf {
-    bytes: Vec<u8>,
-    /// Byte range of the string section.
-    strings: std::ops::Range<usize>,
-    /// Byte offset of each type's record; index 0 is the void type.
-    records: Vec<usize>,
+/// Where BTF bytes are read from: the kernel's file, or bytes in memory.
+pub trait Source {
+    /// Fills `buf` from `offset`; fewer bytes than asked is an error.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
 }
 
-impl fmt::Debug for Btf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Btf({} types, {} bytes)",
-            self.records.len() - 1,
-            self.bytes.len()
-        )
+impl Source for std::fs::File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
     }
+}
+
+impl Source for Vec<u8> {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.as_slice().read_exact_at(buf, offset)
+    }
+}
+
+impl Source for [u8] {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let src = usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.get(at..at.checked_add(buf.len())?))
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// An indexed BTF blob.
+pub struct Btf<S: Source + ?Sized> {
+    /// Where the type section starts in the source.
+    types_at: u64,
+    /// Offset of each type's record in the type section; index 0 is the
+    /// void type.
+    records: Vec<u32>,
+    /// Each wanted string and its offsets in the string section (BTF from
+    /// pahole has each string once, but nothing requires it). A dozen
+    /// entries: a list is faster to search than a hash map.
+    wanted: Vec<(String, Vec<u32>)>,
+    /// Records whose name is wanted: (name offset, kind, id).
+    named: Vec<(u32, u32, u32)>,
+    source: S,
 }
 
 /// One type record's fixed part.
@@ -77,8 +110,8 @@ struct Record {
     kind_flag: bool,
     /// `size` or `type`, by kind.
     size_or_type: u32,
-    /// Where the kind's trailing data starts.
-    extra: usize,
+    /// Where the kind's trailing data starts, in the type section.
+    extra: u64,
 }
 
 /// What a member of a struct is, as far as the iterator cares.
@@ -99,77 +132,167 @@ pub struct Member {
     pub shape: Shape,
 }
 
-impl Btf {
-    /// Parses and indexes `bytes`.
-    pub fn parse(bytes: Vec<u8>) -> Result<Btf, BtfError> {
-        let u16_at = |at: usize| read_u16(&bytes, at).ok_or_else(|| err("truncated header"));
-        let u32_at = |at: usize| read_u32(&bytes, at).ok_or_else(|| err("truncated header"));
-        if u16_at(0)? != MAGIC {
+impl<S: Source + ?Sized> fmt::Debug for Btf<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Btf({} types)", self.records.len() - 1)
+    }
+}
+
+impl<S: Source> Btf<S> {
+    /// Indexes the BTF in `source`, remembering where the strings in
+    /// `wanted` are: names of types, members and parameters are compared
+    /// only against these.
+    pub fn open(source: S, wanted: &[&str]) -> Result<Btf<S>, BtfError> {
+        let mut header = [0u8; HEADER_LEN];
+        source
+            .read_exact_at(&mut header, 0)
+            .map_err(|_| err("truncated header"))?;
+        if read_u16(&header, 0) != Some(MAGIC) {
             return Err(err("bad magic (not BTF, or of the other byte order)"));
         }
-        let hdr_len = u32_at(4)? as usize;
-        let (type_off, type_len) = (u32_at(8)? as usize, u32_at(12)? as usize);
-        let (str_off, str_len) = (u32_at(16)? as usize, u32_at(20)? as usize);
-        let section = |off: usize, len: usize| {
-            let start = hdr_len.checked_add(off).filter(|_| hdr_len >= 24);
-            let end = start.and_then(|s| s.checked_add(len));
-            match (start, end) {
-                (Some(s), Some(e)) if e <= bytes.len() => Ok(s..e),
-                _ => Err(err("section outside the blob")),
-            }
-        };
-        let types = section(type_off, type_len)?;
-        let strings = section(str_off, str_len)?;
+        let word = |at| read_u32(&header, at).map_or(0, u64::from);
+        let hdr_len = word(4);
+        if hdr_len < HEADER_LEN as u64 {
+            return Err(err("header too short"));
+        }
+        // Sections are addressed with u32 offsets; the sum cannot overflow.
+        let types = (hdr_len + word(8), word(12));
+        let strings = (hdr_len + word(16), word(20));
         let mut btf = Btf {
+            types_at: types.0,
             records: vec![0],
-            strings,
-            bytes: Vec::new(),
+            wanted: wanted
+                .iter()
+                .map(|w| ((*w).to_owned(), Vec::new()))
+                .collect(),
+            named: Vec::new(),
+            source,
         };
-        let mut at = types.start;
-        while at < types.end {
-            let record = record_at(&bytes, at)?;
-            let next = record.extra + extra_len(&record)?;
-            if next > types.end {
+        btf.find_strings(strings.0, strings.1)?;
+        btf.index_types(types.1)?;
+        Ok(btf)
+    }
+}
+
+impl<S: Source + ?Sized> Btf<S> {
+    /// One pass over the string section, noting where wanted strings are.
+    fn find_strings(&mut self, at: u64, len: u64) -> Result<(), BtfError> {
+        // Most strings are skipped by their length alone.
+        let lengths = self
+            .wanted
+            .iter()
+            .filter(|(w, _)| w.len() < 64)
+            .fold(0u64, |mask, (w, _)| mask | 1 << w.len());
+        let mut buf = vec![0u8; CHUNK];
+        // The current string's start, and its bytes when it spans chunks.
+        let (mut start, mut partial) = (0u64, Vec::new());
+        let mut done = 0u64;
+        while done < len {
+            let n = (len - done).min(CHUNK as u64) as usize;
+            self.source
+                .read_exact_at(&mut buf[..n], at + done)
+                .map_err(|_| err("string section outside the blob"))?;
+            let mut from = 0;
+            // CStr's search for the NUL is word-at-a-time.
+            while let Some(nul) = std::ffi::CStr::from_bytes_until_nul(&buf[from..n])
+                .ok()
+                .map(|c| c.to_bytes().len())
+            {
+                let piece = &buf[from..from + nul];
+                let text: &[u8] = if partial.is_empty() {
+                    piece
+                } else {
+                    partial.extend_from_slice(piece);
+                    &partial
+                };
+                let maybe = text.len() < 64 && lengths >> text.len() & 1 == 1;
+                if let Some((_, offsets)) = self
+                    .wanted
+                    .iter_mut()
+                    .find(|(w, _)| maybe && w.as_bytes() == text)
+                {
+                    offsets.push(start as u32);
+                }
+                partial.clear();
+                from += nul + 1;
+                start = done + from as u64;
+            }
+            // Only strings as long as a wanted one are worth carrying over.
+            if partial.len() + (n - from) <= 256 {
+                partial.extend_from_slice(&buf[from..n]);
+            } else {
+                partial.clear();
+                partial.push(0xff); // matches nothing
+            }
+            done += n as u64;
+        }
+        Ok(())
+    }
+
+    /// One pass over the type section, keeping each record's offset.
+    fn index_types(&mut self, len: u64) -> Result<(), BtfError> {
+        let mut wanted_offsets: Vec<u32> =
+            self.wanted.iter().flat_map(|(_, o)| o).copied().collect();
+        wanted_offsets.sort_unstable();
+        let mut chunk = Chunk::new();
+        let mut pos = 0u64;
+        while pos < len {
+            if pos + 12 > len {
+                return Err(err("truncated type record"));
+            }
+            let fixed = chunk.get(&self.source, self.types_at + pos, 12, self.types_at + len)?;
+            let record = parse_record(fixed, pos);
+            let next = pos + 12 + extra_len(&record)?;
+            if next > len {
                 return Err(err(format!(
                     "type {} runs past its section",
-                    btf.records.len()
+                    self.records.len()
                 )));
             }
-            btf.records.push(at);
-            at = next;
+            let id = self.records.len() as u32;
+            let offset = u32::try_from(pos).map_err(|_| err("type section too big"))?;
+            if record.name_off != 0 && wanted_offsets.binary_search(&record.name_off).is_ok() {
+                self.named.push((record.name_off, record.kind, id));
+            }
+            self.records.push(offset);
+            pos = next;
         }
-        btf.bytes = bytes;
-        Ok(btf)
+        Ok(())
+    }
+
+    /// Whether string offset `off` holds `name` (a wanted string).
+    fn is(&self, off: u32, name: &str) -> bool {
+        self.wanted
+            .iter()
+            .any(|(w, offsets)| w == name && offsets.contains(&off))
     }
 
     /// The id of the type of `kind` named `name`.
     fn find(&self, kind: u32, name: &str) -> Option<u32> {
-        (1..self.records.len()).find_map(|id| {
-            let r = self.record(id as u32)?;
-            (r.kind == kind && self.name(r.name_off) == Some(name.as_bytes())).then_some(id as u32)
-        })
+        self.named
+            .iter()
+            .find(|&&(off, k, _)| k == kind && self.is(off, name))
+            .map(|&(_, _, id)| id)
     }
 
-    /// The names of the parameters of function `name`, in order.
-    pub fn function_params(&self, name: &str) -> Result<Vec<String>, BtfError> {
-        let id = self
-            .find(KIND_FUNC, name)
-            .ok_or_else(|| err(format!("no function {name}")))?;
+    /// Whether function `name`'s parameters are named `params`, in order.
+    pub fn function_params_are(&self, name: &str, params: &[&str]) -> Result<bool, BtfError> {
+        let id = self.function_id(name)?;
         let func = self.record(id).ok_or_else(|| err("bad function"))?;
         let proto = self
             .record(func.size_or_type)
             .filter(|p| p.kind == KIND_FUNC_PROTO)
             .ok_or_else(|| err(format!("{name} has no prototype")))?;
-        (0..proto.vlen)
-            .map(|i| {
-                let name_off = read_u32(&self.bytes, proto.extra + 8 * i)
-                    .ok_or_else(|| err("truncated parameters"))?;
-                let name = self
-                    .name(name_off)
-                    .ok_or_else(|| err("bad parameter name"))?;
-                Ok(String::from_utf8_lossy(name).into_owned())
-            })
-            .collect()
+        if proto.vlen != params.len() {
+            return Ok(false);
+        }
+        let bytes = self
+            .bytes(proto.extra, 8 * proto.vlen)
+            .ok_or_else(|| err("truncated parameters"))?;
+        Ok(params
+            .iter()
+            .enumerate()
+            .all(|(i, param)| read_u32(&bytes, 8 * i).is_some_and(|off| self.is(off, param))))
     }
 
     /// The id of function `name` (what a tracing program attaches to).
@@ -184,22 +307,18 @@ impl Btf {
         let id = self
             .find(KIND_STRUCT, name)
             .ok_or_else(|| err(format!("no struct {name}")))?;
-        self.member_in(id, member.as_bytes(), 0)
+        self.member_in(id, member, 0)
             .ok_or_else(|| err(format!("no member {member} in struct {name}")))
     }
 
-    fn member_in(&self, id: u32, member: &[u8], depth: u32) -> Option<Member> {
+    fn member_in(&self, id: u32, member: &str, depth: u32) -> Option<Member> {
         let r = self.record(id)?;
         if !matches!(r.kind, KIND_STRUCT | KIND_UNION) || depth > 8 {
             return None;
         }
-        for i in 0..r.vlen {
-            let at = r.extra + 12 * i;
-            let (name_off, ty, raw) = (
-                read_u32(&self.bytes, at)?,
-                read_u32(&self.bytes, at + 4)?,
-                read_u32(&self.bytes, at + 8)?,
-            );
+        let members = self.bytes(r.extra, 12 * r.vlen)?;
+        for m in members.chunks_exact(12) {
+            let (name_off, ty, raw) = (read_u32(m, 0)?, read_u32(m, 4)?, read_u32(m, 8)?);
             // With kind_flag the top 8 bits are a bitfield's size.
             let bits = if r.kind_flag { raw & 0x00ff_ffff } else { raw };
             if name_off == 0 {
@@ -210,7 +329,7 @@ impl Btf {
                         ..found
                     });
                 }
-            } else if self.name(name_off)? == member {
+            } else if self.is(name_off, member) {
                 if bits % 8 != 0 {
                     return None;
                 }
@@ -247,43 +366,82 @@ impl Btf {
     }
 
     fn record(&self, id: u32) -> Option<Record> {
-        let at = *self.records.get(id as usize).filter(|_| id != 0)?;
-        record_at(&self.bytes, at).ok()
+        let at = u64::from(*self.records.get(id as usize).filter(|_| id != 0)?);
+        let fixed = self.bytes(at, 12)?;
+        Some(parse_record(&fixed, at))
     }
 
-    /// The NUL-terminated string at `off` in the string section.
-    fn name(&self, off: u32) -> Option<&[u8]> {
-        let start = self.strings.start.checked_add(off as usize)?;
-        let rest = self.bytes.get(start..self.strings.end)?;
-        let len = rest.iter().position(|&b| b == 0)?;
-        Some(&rest[..len])
+    /// `len` bytes at `at` in the type section (indexed, so in bounds).
+    fn bytes(&self, at: u64, len: usize) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.source
+            .read_exact_at(&mut buf, self.types_at + at)
+            .ok()?;
+        Some(buf)
     }
 }
 
-fn record_at(bytes: &[u8], at: usize) -> Result<Record, BtfError> {
-    let truncated = || err("truncated type record");
-    let name_off = read_u32(bytes, at).ok_or_else(truncated)?;
-    let info = read_u32(bytes, at + 4).ok_or_else(truncated)?;
-    let size_or_type = read_u32(bytes, at + 8).ok_or_else(truncated)?;
-    Ok(Record {
-        name_off,
+/// A window of the source, refilled as a walk moves past it.
+struct Chunk {
+    buf: Vec<u8>,
+    /// Source offset of `buf[0]`, and how much of `buf` is valid.
+    at: u64,
+    len: usize,
+}
+
+impl Chunk {
+    fn new() -> Chunk {
+        Chunk {
+            buf: vec![0u8; CHUNK],
+            at: 0,
+            len: 0,
+        }
+    }
+
+    /// `len` (at most `CHUNK`) bytes at source offset `at`, reading ahead
+    /// up to `end` (which is at least `at + len`).
+    fn get<S: Source + ?Sized>(
+        &mut self,
+        source: &S,
+        at: u64,
+        len: usize,
+        end: u64,
+    ) -> Result<&[u8], BtfError> {
+        if at < self.at || at + len as u64 > self.at + self.len as u64 {
+            let want = (end - at).min(CHUNK as u64) as usize;
+            source
+                .read_exact_at(&mut self.buf[..want], at)
+                .map_err(|_| err("type section outside the blob"))?;
+            (self.at, self.len) = (at, want);
+        }
+        let from = (at - self.at) as usize;
+        Ok(&self.buf[from..from + len])
+    }
+}
+
+fn parse_record(fixed: &[u8], at: u64) -> Record {
+    let word = |i| read_u32(fixed, i).unwrap_or(0);
+    let info = word(4);
+    Record {
+        name_off: word(0),
         kind: (info >> 24) & 0x1f,
         vlen: (info & 0xffff) as usize,
         kind_flag: info >> 31 == 1,
-        size_or_type,
+        size_or_type: word(8),
         extra: at + 12,
-    })
+    }
 }
 
 /// Bytes of kind-specific data after a record's 12 fixed bytes.
-fn extra_len(r: &Record) -> Result<usize, BtfError> {
+fn extra_len(r: &Record) -> Result<u64, BtfError> {
+    let vlen = r.vlen as u64;
     Ok(match r.kind {
         KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
         KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
         | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
         KIND_ARRAY => 12,
-        KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * r.vlen,
-        KIND_ENUM | KIND_FUNC_PROTO => 8 * r.vlen,
+        KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 12 * vlen,
+        KIND_ENUM | KIND_FUNC_PROTO => 8 * vlen,
         kind => return Err(err(format!("unknown type kind {kind}"))),
     })
 }
@@ -382,9 +540,17 @@ mod tests {
         b.build()
     }
 
+    const WANTED: &[&str] = &[
+        "inner", "outer", "mode", "ino", "tgid", "p", "a", "f", "meta", "task", "s", "x", "nope",
+    ];
+
+    fn open(bytes: Vec<u8>) -> Result<Btf<Vec<u8>>, BtfError> {
+        Btf::open(bytes, WANTED)
+    }
+
     #[test]
     fn finds_members_functions_and_their_shapes() {
-        let btf = Btf::parse(sample()).unwrap();
+        let btf = open(sample()).unwrap();
         let m = |s, f| btf.member(s, f).unwrap();
         assert_eq!(
             m("inner", "mode"),
@@ -417,7 +583,9 @@ mod tests {
             }
         );
         assert_eq!(btf.function_id("f"), Ok(9));
-        assert_eq!(btf.function_params("f").unwrap(), ["meta", "task"]);
+        assert_eq!(btf.function_params_are("f", &["meta", "task"]), Ok(true));
+        assert_eq!(btf.function_params_are("f", &["task", "meta"]), Ok(false));
+        assert_eq!(btf.function_params_are("f", &["meta"]), Ok(false));
         assert!(btf.member("inner", "nope").is_err());
         assert!(btf.member("nope", "a").is_err());
         assert!(btf.function_id("g").is_err());
@@ -429,25 +597,25 @@ mod tests {
         // Every truncation, and every single-byte corruption of the header
         // and the first records.
         for len in 0..good.len() {
-            let _ = Btf::parse(good[..len].to_vec()).map(|b| b.member("inner", "ino"));
+            let _ = open(good[..len].to_vec()).map(|b| b.member("inner", "ino"));
         }
         for at in 0..good.len().min(120) {
             for byte in [0x00, 0x7f, 0xff] {
                 let mut bad = good.clone();
                 bad[at] = byte;
-                if let Ok(btf) = Btf::parse(bad) {
+                if let Ok(btf) = open(bad) {
                     let _ = btf.member("outer", "p");
-                    let _ = btf.function_params("f");
+                    let _ = btf.function_params_are("f", &["meta", "task"]);
                 }
             }
         }
-        assert!(Btf::parse(Vec::new()).is_err());
+        assert!(open(Vec::new()).is_err());
         let mut swapped = good.clone();
         swapped.swap(0, 1);
-        assert!(Btf::parse(swapped).unwrap_err().0.contains("magic"));
+        assert!(open(swapped).unwrap_err().0.contains("magic"));
         let mut unknown_kind = good.clone();
         unknown_kind[24 + 7] = 30; // the first record's kind byte
-        assert!(Btf::parse(unknown_kind).unwrap_err().0.contains("kind"));
+        assert!(open(unknown_kind).unwrap_err().0.contains("kind"));
     }
 
     #[test]
@@ -458,21 +626,38 @@ mod tests {
         b.words(&[0, 2, 0]);
         b.record("", KIND_UNION, 1, 8);
         b.words(&[0, 1, 0]);
-        let btf = Btf::parse(b.build()).unwrap();
+        let btf = open(b.build()).unwrap();
         assert!(btf.member("s", "x").is_err());
     }
 
     #[test]
     fn reads_the_running_kernels_btf_when_it_has_one() {
-        let Ok(bytes) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        let Ok(file) = std::fs::File::open("/sys/kernel/btf/vmlinux") else {
             return;
         };
-        let btf = Btf::parse(bytes).unwrap();
+        let params = ["meta", "task", "fd", "file"];
+        let wanted = [
+            &["inode", "i_mode", "f_inode", "bpf_iter_task_file"][..],
+            &params,
+        ]
+        .concat();
+        let btf = Btf::open(file, &wanted).unwrap();
         assert_eq!(btf.member("inode", "i_mode").unwrap().shape, Shape::Int(2));
         assert_eq!(btf.member("file", "f_inode").unwrap().shape, Shape::Pointer);
         assert_eq!(
-            btf.function_params("bpf_iter_task_file").unwrap(),
-            ["meta", "task", "fd", "file"]
+            btf.function_params_are("bpf_iter_task_file", &params),
+            Ok(true)
         );
+        // The same blob in memory, cut at every chunk boundary's
+        // neighbourhood, reads the same or fails cleanly.
+        let bytes = std::fs::read("/sys/kernel/btf/vmlinux").unwrap();
+        let whole = Btf::open(bytes.clone(), &wanted).unwrap();
+        assert_eq!(
+            whole.member("file", "f_inode"),
+            btf.member("file", "f_inode")
+        );
+        for cut in [CHUNK - 1, CHUNK, CHUNK + 11, bytes.len() - 1] {
+            assert!(Btf::open(bytes[..cut].to_vec(), &wanted).is_err());
+        }
     }
 }
