@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 mod bpf;
 mod btf;
 
-/// A process holding a socket open.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A process holding a socket open; in JSON, `{"pid", "name"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Owner {
     pub pid: u32,
     /// `/proc/PID/comm` without its newline. Untrusted text, kept as read

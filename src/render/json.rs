@@ -23,8 +23,9 @@ pub struct JsonSocket<'a> {
     pub inode: u64,
     pub timer: JsonTimer,
     pub shutdown: Option<JsonShutdown>,
-    /// Owners; `None` (null) when `-p` was not asked.
-    pub processes: Option<Vec<JsonProcess<'a>>>,
+    /// Owners, each `{"pid", "name"}`; `None` (null) when `-p` was not
+    /// asked. Borrowed from the map: no allocation per row.
+    pub processes: Option<&'a [Owner]>,
     /// With `--explain` only: the note on the socket's state, or null.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Option<std::borrow::Cow<'static, str>>>,
@@ -51,13 +52,6 @@ pub struct JsonTimer {
 pub struct JsonShutdown {
     pub read: bool,
     pub write: bool,
-}
-
-/// An owning process.
-#[derive(Debug, Serialize)]
-pub struct JsonProcess<'a> {
-    pub pid: u32,
-    pub name: &'a str,
 }
 
 impl From<&Endpoint> for JsonEndpoint {
@@ -119,17 +113,11 @@ impl<'a> JsonSocket<'a> {
     }
 }
 
-fn owners_of(map: &ProcessMap, inode: u64) -> Vec<JsonProcess<'_>> {
+fn owners_of(map: &ProcessMap, inode: u64) -> &[Owner] {
     if inode == 0 {
-        return Vec::new();
+        return &[];
     }
     map.owners(inode)
-        .iter()
-        .map(|o: &Owner| JsonProcess {
-            pid: o.pid,
-            name: &o.name,
-        })
-        .collect()
 }
 
 /// Writes the sockets as one JSON array, one object per line; with

@@ -249,7 +249,7 @@ fn holder_detail(s: &JsonSocket) -> String {
     if let Some(procs) = s.processes.as_ref().filter(|p| !p.is_empty()) {
         return procs
             .iter()
-            .map(|p| format!("pid {} ({})", p.pid, sanitize(p.name)))
+            .map(|p| format!("pid {} ({})", p.pid, sanitize(&p.name)))
             .collect::<Vec<_>>()
             .join(", ");
     }
