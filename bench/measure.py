@@ -38,9 +38,10 @@ EXPIRY_WAIT = 90.0  # give up waiting for a generation to expire after this
 COMMAND_TIMEOUT = 120.0
 TIME = "/usr/bin/time"
 DPORT = population.LISTEN_PORT  # the first holder's listener
+PROC_OWNERS = "tcpstat -tanpo --owner-source proc"
 
 
-def suite(tcpstat, kind, with_netstat, with_dport):
+def suite(tcpstat, kind, with_netstat, with_dport, with_proc_owners):
     """The commands to measure, as (label, argv); labels are what the report shows."""
     cmds = [("ss -tano", ["ss", "-tano"]),
             ("ss -tanop", ["ss", "-tanop"])]
@@ -50,6 +51,8 @@ def suite(tcpstat, kind, with_netstat, with_dport):
     cmds += [("tcpstat -tano", [tcpstat, "-tano"]),
              ("tcpstat -tanpo", [tcpstat, "-tanpo"]),
              ("tcpstat -tanpo --json", [tcpstat, "-tanpo", "--json"])]
+    if with_proc_owners:  # the fallback where tcpstat's BPF iterator cannot be used
+        cmds += [(PROC_OWNERS, [tcpstat, "-tanpo", "--owner-source", "proc"])]
     if with_dport:
         cmds += [(f"ss -tan 'dport = :{DPORT}'", ["ss", "-tan", f"dport = :{DPORT}"]),
                  (f"tcpstat -tan --dport {DPORT}", [tcpstat, "-tan", "--dport", str(DPORT)])]
@@ -150,7 +153,7 @@ def loadavg():
 
 
 def run(args):
-    cmds = suite(args.tcpstat, args.suite, args.netstat, args.dport)
+    cmds = suite(args.tcpstat, args.suite, args.netstat, args.dport, args.proc_owners)
     os.setpriority(os.PRIO_PROCESS, 0, NICE)
     load_start = loadavg()
     samples = {label: [] for label, _ in cmds}
@@ -201,6 +204,7 @@ TARGETS = [  # (what, numerator, denominator, metric, limit)
 INFO = [
     ("time", "tcpstat -tano", "netstat -tano", "wall_s"),
     ("time", "tcpstat -tanpo", "netstat -tanpo", "wall_s"),
+    ("time", PROC_OWNERS, "ss -tanop", "wall_s"),
     ("time", f"tcpstat -tan --dport {DPORT}", f"ss -tan 'dport = :{DPORT}'", "wall_s"),
 ]
 GROWTH_LIMIT = 11.0
@@ -311,6 +315,8 @@ def main():
     p.add_argument("--suite", choices=["full", "scaling"], default="full")
     p.add_argument("--netstat", action="store_true", help="include netstat")
     p.add_argument("--dport", action="store_true", help="include the --dport filter pair")
+    p.add_argument("--proc-owners", action="store_true",
+                   help="include tcpstat -tanpo reading owners from /proc")
     p.add_argument("--workdir", required=True)
     p.add_argument("--out", required=True)
     p = sub.add_parser("report", help="print medians, ratios and PASS/FAIL")
