@@ -98,6 +98,8 @@ pub struct Btf<S: Source + ?Sized> {
     wanted: Vec<(String, Vec<u32>)>,
     /// Records whose name is wanted: (name offset, kind, id).
     named: Vec<(u32, u32, u32)>,
+    /// Bytes read at a time.
+    chunk: usize,
     source: S,
 }
 
@@ -143,6 +145,12 @@ impl<S: Source> Btf<S> {
     /// `wanted` are: names of types, members and parameters are compared
     /// only against these.
     pub fn open(source: S, wanted: &[&str]) -> Result<Btf<S>, BtfError> {
+        Btf::open_chunked(source, wanted, CHUNK)
+    }
+
+    /// [`Btf::open`], reading `chunk` bytes at a time (tests cut records
+    /// and strings at every place with small chunks).
+    fn open_chunked(source: S, wanted: &[&str], chunk: usize) -> Result<Btf<S>, BtfError> {
         let mut header = [0u8; HEADER_LEN];
         source
             .read_exact_at(&mut header, 0)
@@ -166,6 +174,7 @@ impl<S: Source> Btf<S> {
                 .map(|w| ((*w).to_owned(), Vec::new()))
                 .collect(),
             named: Vec::new(),
+            chunk: chunk.max(12),
             source,
         };
         btf.find_strings(strings.0, strings.1)?;
@@ -183,12 +192,12 @@ impl<S: Source + ?Sized> Btf<S> {
             .iter()
             .filter(|(w, _)| w.len() < 64)
             .fold(0u64, |mask, (w, _)| mask | 1 << w.len());
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; self.chunk];
         // The current string's start, and its bytes when it spans chunks.
         let (mut start, mut partial) = (0u64, Vec::new());
         let mut done = 0u64;
         while done < len {
-            let n = (len - done).min(CHUNK as u64) as usize;
+            let n = (len - done).min(self.chunk as u64) as usize;
             self.source
                 .read_exact_at(&mut buf[..n], at + done)
                 .map_err(|_| err("string section outside the blob"))?;
@@ -234,7 +243,7 @@ impl<S: Source + ?Sized> Btf<S> {
         let mut wanted_offsets: Vec<u32> =
             self.wanted.iter().flat_map(|(_, o)| o).copied().collect();
         wanted_offsets.sort_unstable();
-        let mut chunk = Chunk::new();
+        let mut chunk = Chunk::new(self.chunk);
         let mut pos = 0u64;
         while pos < len {
             if pos + 12 > len {
@@ -307,22 +316,30 @@ impl<S: Source + ?Sized> Btf<S> {
         let id = self
             .find(KIND_STRUCT, name)
             .ok_or_else(|| err(format!("no struct {name}")))?;
-        self.member_in(id, member, 0)
+        // Anonymous members nest a few levels in real kernels; a blob whose
+        // anonymous members fan out or loop must not make the search
+        // explode, so it may look at this many members in all.
+        let mut budget = 100_000u32;
+        self.member_in(id, member, 0, &mut budget)
             .ok_or_else(|| err(format!("no member {member} in struct {name}")))
     }
 
-    fn member_in(&self, id: u32, member: &str, depth: u32) -> Option<Member> {
+    fn member_in(&self, id: u32, member: &str, depth: u32, budget: &mut u32) -> Option<Member> {
         let r = self.record(id)?;
         if !matches!(r.kind, KIND_STRUCT | KIND_UNION) || depth > 8 {
             return None;
         }
         let members = self.bytes(r.extra, 12 * r.vlen)?;
         for m in members.chunks_exact(12) {
+            *budget = budget.checked_sub(1)?;
             let (name_off, ty, raw) = (read_u32(m, 0)?, read_u32(m, 4)?, read_u32(m, 8)?);
             // With kind_flag the top 8 bits are a bitfield's size.
             let bits = if r.kind_flag { raw & 0x00ff_ffff } else { raw };
             if name_off == 0 {
-                let inner = self.member_in(self.resolve(ty)?, member, depth + 1);
+                // An anonymous member that leads nowhere is skipped.
+                let inner = self
+                    .resolve(ty)
+                    .and_then(|t| self.member_in(t, member, depth + 1, budget));
                 if let Some(found) = inner {
                     return Some(Member {
                         offset: found.offset.checked_add(bits / 8)?,
@@ -390,15 +407,15 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn new() -> Chunk {
+    fn new(size: usize) -> Chunk {
         Chunk {
-            buf: vec![0u8; CHUNK],
+            buf: vec![0u8; size],
             at: 0,
             len: 0,
         }
     }
 
-    /// `len` (at most `CHUNK`) bytes at source offset `at`, reading ahead
+    /// `len` (at most the chunk's size) bytes at source offset `at`, reading ahead
     /// up to `end` (which is at least `at + len`).
     fn get<S: Source + ?Sized>(
         &mut self,
@@ -408,7 +425,7 @@ impl Chunk {
         end: u64,
     ) -> Result<&[u8], BtfError> {
         if at < self.at || at + len as u64 > self.at + self.len as u64 {
-            let want = (end - at).min(CHUNK as u64) as usize;
+            let want = (end - at).min(self.buf.len() as u64) as usize;
             source
                 .read_exact_at(&mut self.buf[..want], at)
                 .map_err(|_| err("type section outside the blob"))?;
@@ -616,6 +633,49 @@ mod tests {
         let mut unknown_kind = good.clone();
         unknown_kind[24 + 7] = 30; // the first record's kind byte
         assert!(open(unknown_kind).unwrap_err().0.contains("kind"));
+    }
+
+    #[test]
+    fn any_chunk_size_reads_the_same() {
+        let bytes = sample();
+        let whole = open(bytes.clone()).unwrap();
+        for chunk in 12..=bytes.len() + 1 {
+            let btf = Btf::open_chunked(bytes.clone(), WANTED, chunk).unwrap();
+            for (s, m) in [
+                ("inner", "mode"),
+                ("inner", "ino"),
+                ("inner", "tgid"),
+                ("outer", "p"),
+            ] {
+                assert_eq!(
+                    btf.member(s, m),
+                    whole.member(s, m),
+                    "chunk {chunk}: {s}.{m}"
+                );
+            }
+            assert_eq!(
+                btf.function_params_are("f", &["meta", "task"]),
+                Ok(true),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn fanned_out_anonymous_members_end_within_the_budget() {
+        let mut b = Builder::new();
+        // Struct 1 is named; structs 1-3 each have 2,000 anonymous members
+        // of the next type, and 3's point back at 1: 2,000^9 paths.
+        for (id, name) in [(1, "s"), (2, ""), (3, "")] {
+            b.record(name, KIND_STRUCT, 2000, 8);
+            let next = if id == 3 { 1 } else { id + 1 };
+            for _ in 0..2000 {
+                b.words(&[0, next, 0]);
+            }
+        }
+        let btf = open(b.build()).unwrap();
+        // Without the budget this would not return.
+        assert!(btf.member("s", "x").is_err());
     }
 
     #[test]
