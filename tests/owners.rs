@@ -1,7 +1,8 @@
 //! Who owns which socket (`-p`): the BPF iterator and `/proc/*/fd` give the
 //! same answer, and it is ss's, for sockets held by one process, shared by
-//! several, and held only by a child; inside a pid namespace tcpstat
-//! answers with that namespace's pids.
+//! several, held only by a child, and held only by a thread with a
+//! descriptor table of its own; inside a pid namespace tcpstat answers with
+//! that namespace's pids.
 
 mod support;
 
@@ -19,6 +20,15 @@ const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
 
 /// Descriptor numbers the children get their sockets at.
 const FIRST_CHILD_FD: RawFd = 200;
+
+/// Held by each test: a child forked by one test holds copies of this
+/// process's sockets until it execs, which another test's scan would see
+/// (when tests share a process, as under `cargo test`).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Socket inode → the (pid, name) of each owner, sorted.
 type Owners = BTreeMap<u64, Vec<(u32, String)>>;
@@ -71,7 +81,8 @@ impl Drop for Holder {
 }
 
 fn inode(fd: &impl AsRawFd) -> u64 {
-    std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+    // thread-self: the calling thread's table, which may be its own.
+    std::fs::metadata(format!("/proc/thread-self/fd/{}", fd.as_raw_fd()))
         .expect("fd link")
         .ino()
 }
@@ -141,6 +152,7 @@ fn ss_owners(text: &str) -> Owners {
 
 #[test]
 fn bpf_and_proc_owners_agree_with_ss() {
+    let _serial = one_at_a_time();
     let ns = Netns::create("owners", "agree");
     let (listener, c1, s1, c2, s2) = ns.enter(|| {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -221,6 +233,7 @@ fn comm(pid: u32) -> String {
 /// so auto reads this namespace's /proc, and `bpf` refuses.
 #[test]
 fn inside_a_pid_namespace_owners_have_its_pids() {
+    let _serial = one_at_a_time();
     let ns = Netns::create("owners", "pidns");
     let (listener, _client, server) = ns.enter(|| {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -280,4 +293,35 @@ fn inside_a_pid_namespace_owners_have_its_pids() {
         err.starts_with("tcpstat: ") && err.contains("pid namespace"),
         "{err}"
     );
+}
+
+/// A thread that unshared its descriptor table holds a socket no
+/// `/proc/PID/fd` lists, so netstat and ss show no owner; neither source
+/// of tcpstat may show one either (the kernel's iterator would walk that
+/// table, the program skips it).
+#[test]
+fn a_socket_in_a_threads_own_table_has_no_owner_as_in_ss() {
+    let _serial = one_at_a_time();
+    let ns = Netns::create("owners", "unshared");
+    let (inode, seen) = ns.enter(|| {
+        // SAFETY: unshare affects only this thread, a fresh one that
+        // exits (closing the socket) when the closure returns.
+        let rc = unsafe { libc::unshare(libc::CLONE_FILES) };
+        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let seen: Vec<Owners> = ["bpf", "proc"]
+            .iter()
+            .map(|source| {
+                tcpstat_owners(&ok(
+                    ns.exec(TCPSTAT, &["-tnlp", "--json", "--owner-source", source]),
+                    source,
+                ))
+            })
+            .chain([ss_owners(&ns.stdout("ss", &["-tnlpeH"]))])
+            .collect();
+        (inode(&listener), seen)
+    });
+    for (owners, who) in seen.iter().zip(["bpf", "proc", "ss"]) {
+        assert_eq!(owners.get(&inode), Some(&Vec::new()), "{who}: {owners:?}");
+    }
 }

@@ -5,13 +5,18 @@
 //! (Linux 5.8+) walks every process's descriptor table inside the kernel
 //! and hands a small program each open file; ours writes `(inode, tgid)` for
 //! each socket into the iterator's output, which is then read like a file.
-//! Threads that share their process's table are skipped by the kernel, so
-//! each table is walked once.
 //!
-//! The program is eight loads and a helper call, assembled here; the field
-//! offsets it needs (`file.f_inode`, `inode.i_mode`, `inode.i_ino`,
-//! `task_struct.tgid`, `bpf_iter_meta.seq`) come from the running kernel's
-//! BTF, so nothing is compiled against one kernel's layout. Loading it
+//! It answers what `/proc/PID/fd` (and so netstat and ss) would: only a
+//! process's main thread's table is read. The kernel already skips threads
+//! that share it; the program also skips threads with a table of their own
+//! (after `unshare(CLONE_FILES)`), which `/proc/PID/fd` does not show, and
+//! the threads of a process whose main thread has exited, each of which
+//! the kernel would otherwise walk.
+//!
+//! The program is 24 instructions, assembled here; the field offsets it
+//! needs (`file.f_inode`, `inode.i_mode`, `inode.i_ino`, `task_struct.pid`
+//! and `.tgid`, `bpf_iter_meta.seq`) come from the running kernel's BTF, so
+//! nothing is compiled against one kernel's layout. Loading it
 //! needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) and kernel BTF; when
 //! anything is missing, the caller falls back to `/proc`.
 
@@ -96,6 +101,7 @@ const WANTED: &[&str] = &[
     "i_ino",
     "task_struct",
     "tgid",
+    "pid",
 ];
 
 /// Offsets the program reads, from BTF.
@@ -107,6 +113,7 @@ struct Layout {
     inode_mode: i16,
     inode_ino: i16,
     task_tgid: i16,
+    task_pid: i16,
 }
 
 impl Layout {
@@ -139,6 +146,7 @@ impl Layout {
             inode_mode: field("inode", "i_mode", Shape::Int(2))?,
             inode_ino: field("inode", "i_ino", Shape::Int(8))?,
             task_tgid: field("task_struct", "tgid", Shape::Int(4))?,
+            task_pid: field("task_struct", "pid", Shape::Int(4))?,
         })
     }
 }
@@ -154,9 +162,16 @@ struct Insn {
 }
 
 const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    // The kernel's `dst_reg:4, src_reg:4` bitfield: dst in the low nibble
+    // on little-endian machines, in the high one on big-endian ones.
+    let regs = if cfg!(target_endian = "little") {
+        src << 4 | dst
+    } else {
+        dst << 4 | src
+    };
     Insn {
         code,
-        regs: src << 4 | dst,
+        regs,
         off,
         imm,
     }
@@ -173,6 +188,7 @@ const ADD_K: u8 = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
 const AND_K: u8 = 0x57; // BPF_ALU64 | BPF_AND | BPF_K
 const JEQ_K: u8 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
 const JNE_K: u8 = 0x55; // BPF_JMP | BPF_JNE | BPF_K
+const JNE_X: u8 = 0x5d; // BPF_JMP | BPF_JNE | BPF_X
 const CALL: u8 = 0x85;
 const EXIT: u8 = 0x95;
 
@@ -182,10 +198,12 @@ const S_IFSOCK: i32 = 0o140000;
 /// The program, in C:
 ///
 /// ```c
-/// if (!ctx->task || !ctx->file || !ctx->file->f_inode) return 0;
+/// struct task_struct *t = ctx->task;
+/// if (!t || t->pid != t->tgid) return 0;      /* main threads only */
+/// if (!ctx->file || !ctx->file->f_inode) return 0;
 /// struct inode *i = ctx->file->f_inode;
 /// if ((i->i_mode & S_IFMT) != S_IFSOCK) return 0;
-/// u64 rec[2] = { i->i_ino, ctx->task->tgid };
+/// u64 rec[2] = { i->i_ino, t->tgid };
 /// bpf_seq_write(ctx->meta->seq, rec, sizeof rec);
 /// return 0;
 /// ```
@@ -195,6 +213,9 @@ fn program(l: &Layout) -> Vec<Insn> {
         insn(MOV_X, 6, 1, 0, 0),             // r6 = ctx
         insn(LDX_DW, 2, 6, 8, 0),            // r2 = ctx->task
         insn(JEQ_K, 2, 0, 0, 0),             // if !r2 goto out
+        insn(LDX_W, 7, 2, l.task_tgid, 0),   // r7 = task->tgid
+        insn(LDX_W, 5, 2, l.task_pid, 0),    // r5 = task->pid
+        insn(JNE_X, 5, 7, 0, 0),             // if r5 != r7 goto out
         insn(LDX_DW, 3, 6, 24, 0),           // r3 = ctx->file
         insn(JEQ_K, 3, 0, 0, 0),             // if !r3 goto out
         insn(LDX_DW, 4, 3, l.file_inode, 0), // r4 = file->f_inode
@@ -204,8 +225,7 @@ fn program(l: &Layout) -> Vec<Insn> {
         insn(JNE_K, 5, 0, 0, S_IFSOCK),      // if r5 != S_IFSOCK goto out
         insn(LDX_DW, 5, 4, l.inode_ino, 0),  // r5 = inode->i_ino
         insn(STX_DW, 10, 5, -16, 0),         // rec[0] = r5
-        insn(LDX_W, 5, 2, l.task_tgid, 0),   // r5 = task->tgid
-        insn(STX_DW, 10, 5, -8, 0),          // rec[1] = r5
+        insn(STX_DW, 10, 7, -8, 0),          // rec[1] = r7 (tgid)
         insn(LDX_DW, 1, 6, 0, 0),            // r1 = ctx->meta
         insn(LDX_DW, 1, 1, l.meta_seq, 0),   // r1 = meta->seq
         insn(MOV_X, 2, 10, 0, 0),            // r2 = rec
@@ -217,7 +237,7 @@ fn program(l: &Layout) -> Vec<Insn> {
     p.push(insn(MOV_K, 0, 0, 0, 0));
     p.push(insn(EXIT, 0, 0, 0, 0));
     for (at, i) in p.iter_mut().enumerate() {
-        if matches!(i.code, JEQ_K | JNE_K) {
+        if matches!(i.code, JEQ_K | JNE_K | JNE_X) {
             i.off = (out - at - 1) as i16;
         }
     }
@@ -348,15 +368,23 @@ mod tests {
             inode_mode: 0,
             inode_ino: 64,
             task_tgid: 1000,
+            task_pid: 996,
         };
         let p = program(&l);
-        let out = p.len() - 2;
-        for (at, i) in p.iter().enumerate() {
-            if matches!(i.code, JEQ_K | JNE_K) {
-                assert_eq!(at + 1 + i.off as usize, out);
-            }
+        assert_eq!(p.len(), 24);
+        // (index, offset): each lands on instruction 22, `r0 = 0`.
+        let jumps: Vec<(usize, i16)> = p
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.code & 0x07 == 0x05 && i.code != CALL && i.code != EXIT)
+            .map(|(at, i)| (at, i.off))
+            .collect();
+        assert_eq!(jumps, [(2, 19), (5, 16), (7, 14), (9, 12), (12, 9)]);
+        assert_eq!((p[22].code, p[22].imm), (MOV_K, 0));
+        assert_eq!(p[23].code, EXIT);
+        // Registers: `if r5 != r7`, dst in the low nibble here.
+        if cfg!(target_endian = "little") {
+            assert_eq!(p[5].regs, 0x75);
         }
-        assert_eq!(p[out].code, MOV_K);
-        assert_eq!(p[out + 1].code, EXIT);
     }
 }
