@@ -325,3 +325,33 @@ fn a_socket_in_a_threads_own_table_has_no_owner_as_in_ss() {
         assert_eq!(owners.get(&inode), Some(&Vec::new()), "{who}: {owners:?}");
     }
 }
+
+/// Without privilege the iterator cannot be loaded: `bpf` fails with one
+/// line and exit 1, `auto` reads /proc and says why under -v.
+#[test]
+fn without_privilege_bpf_is_refused_and_auto_falls_back() {
+    let _serial = one_at_a_time();
+    let run = |args: &[&str]| {
+        Command::new(TCPSTAT)
+            .args(args)
+            .uid(1000)
+            .gid(1000)
+            .output()
+            .expect("run tcpstat as uid 1000")
+    };
+    let refused = run(&["-tanp", "--owner-source", "bpf"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("tcpstat: cannot load the BPF task-file iterator: "),
+        "{err}"
+    );
+    let fallback = run(&["-tanp", "-v"]);
+    assert_eq!(fallback.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&fallback.stderr);
+    assert!(
+        said.contains("read owners from /proc/*/fd (cannot load the BPF task-file iterator"),
+        "{said}"
+    );
+}
