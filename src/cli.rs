@@ -240,9 +240,10 @@ pub struct Args {
     ///
     /// `auto` uses a BPF task-file iterator, which walks every process's
     /// descriptor table inside the kernel in one pass, when it can be loaded
-    /// (root, kernel BTF, the initial pid namespace), and falls back to
-    /// reading every /proc/PID/fd link, as netstat and ss do (said on stderr
-    /// under -v). `bpf` fails instead of falling back.
+    /// (root, kernel BTF, the initial pid namespace) and pays: with -c, or
+    /// from 2048 open files on the machine. Otherwise it reads every
+    /// /proc/PID/fd link, as netstat and ss do (-v says which and why).
+    /// `bpf` fails instead of falling back.
     #[arg(long = "owner-source", value_enum, default_value_t = OwnerSourceArg::Auto, global = true, help_heading = "Source", value_name = "SOURCE")]
     pub owner_source: OwnerSourceArg,
 

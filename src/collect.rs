@@ -34,7 +34,7 @@ impl<'a> Collector<'a> {
         Collector {
             cfg,
             rows: Vec::new(),
-            owners: OwnerScanner::new(&cfg.proc_root, cfg.owner_source),
+            owners: OwnerScanner::new(&cfg.proc_root, cfg.owner_source, cfg.watch.is_some()),
             noted: false,
         }
     }
