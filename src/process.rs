@@ -343,16 +343,13 @@ impl ProcessMap {
     /// naming each process from `<proc_root>/PID/comm`. A process gone before
     /// it is named is left out with its sockets, as in [`ProcessMap::scan`].
     fn from_pairs(proc_root: &Path, pairs: &[(u32, u64)]) -> ProcessMap {
-        let Ok(root) = CString::new(proc_root.as_os_str().as_bytes())
-            .map_err(io::Error::other)
-            .and_then(|p| open_at(libc::AT_FDCWD, &p, libc::O_RDONLY | libc::O_DIRECTORY))
-        else {
+        let Some(root) = DirStream::open(proc_root) else {
             return ProcessMap::default();
         };
         let mut partial = Partial::default();
         for run in pairs.chunk_by(|a, b| a.0 == b.0) {
             let pid = run[0].0;
-            let Some(name) = read_comm(root.as_raw_fd(), pid) else {
+            let Some(name) = read_comm(root.fd(), pid) else {
                 continue;
             };
             let start = partial.inodes.len();

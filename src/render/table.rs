@@ -167,12 +167,6 @@ pub fn write_header<W: Write>(w: &mut W, scope: Scope, cols: Columns) -> io::Res
 }
 
 /// The timer as netstat prints it: `kind (seconds/retransmits/probes)`.
-pub fn write_timer<W: Write>(w: &mut W, t: &Timer) -> io::Result<()> {
-    let mut line = Vec::with_capacity(48);
-    push_timer(&mut line, t);
-    w.write_all(&line)
-}
-
 fn push_timer(line: &mut Vec<u8>, t: &Timer) {
     line.extend_from_slice(t.kind.name().as_bytes());
     line.extend_from_slice(b" (");
@@ -267,11 +261,7 @@ pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolve
     match resolver.and_then(|r| r.service(e.port)) {
         _ if e.port == 0 => out.push('*'),
         Some(service) => out.push_str(service),
-        None => {
-            let mut digits = [0u8; 20];
-            let at = decimal(e.port.into(), &mut digits);
-            out.extend(digits[at..].iter().map(|&d| char::from(d)));
-        }
+        None => push_decimal(out, e.port.into()),
     }
     let port_start = addr_len + 1;
     let full_port_len = out.len() - port_start;
@@ -291,10 +281,15 @@ fn push_ipv4(out: &mut String, a: std::net::Ipv4Addr) {
         if i > 0 {
             out.push('.');
         }
-        let mut digits = [0u8; 20];
-        let at = decimal(octet.into(), &mut digits);
-        out.extend(digits[at..].iter().map(|&d| char::from(d)));
+        push_decimal(out, octet.into());
     }
+}
+
+/// `n` in decimal, onto a string.
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let at = decimal(n, &mut digits);
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 fn floor_boundary(s: &str, mut at: usize) -> usize {
@@ -351,15 +346,15 @@ mod tests {
             retransmits: 0,
             probes: 2,
         };
-        write_timer(&mut out, &t).unwrap();
-        write_timer(&mut out, &Timer::OFF).unwrap();
+        push_timer(&mut out, &t);
+        push_timer(&mut out, &Timer::OFF);
         let t = Timer {
             kind: TimerKind::Unknown(9),
             expires_ms: 560,
             retransmits: 3,
             probes: 0,
         };
-        write_timer(&mut out, &t).unwrap();
+        push_timer(&mut out, &t);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "keepalive (7197.16/0/2)off (0.00/0/0)unkn-9 (0.56/3/0)"
