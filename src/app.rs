@@ -58,8 +58,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let status = match cfg.mode {
         Mode::List => {
-            // Owners looked up only to filter on are not shown.
-            let shown = owners.as_ref().filter(|_| cfg.columns.program);
+            let shown = cfg.shown_owners(owners.as_ref());
             print(&cfg, &mut out, sockets, shown).map(|()| EXIT_OK)
         }
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()).map(|()| EXIT_OK),

@@ -71,7 +71,7 @@ impl<'a> Collector<'a> {
                 None => self.rows.retain(|s| cfg.filter.matches(s, &NoOwners)),
             }
         }
-        shrink_rows(&mut self.rows);
+        shrink_vec(&mut self.rows, 1024);
         Ok(Pass {
             rows: &mut self.rows,
             owners,
@@ -96,9 +96,13 @@ fn note_once(cfg: &Config, used: source::Used, rows: usize, owners: Option<&Proc
     }
 }
 
-/// Gives back memory after the population shrank a lot.
-fn shrink_rows(rows: &mut Vec<Socket>) {
-    if rows.capacity() > 4 * rows.len().max(1024) {
-        rows.shrink_to(2 * rows.len());
+/// Gives back memory after a population shrank a lot: halves a vector's
+/// spare room when it is more than three quarters empty (and bigger than
+/// `floor`). True when it shrank.
+pub(crate) fn shrink_vec<T>(v: &mut Vec<T>, floor: usize) -> bool {
+    let shrink = v.capacity() > 4 * v.len().max(floor);
+    if shrink {
+        v.shrink_to(2 * v.len());
     }
+    shrink
 }

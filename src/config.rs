@@ -5,7 +5,7 @@ use crate::cli::{Args, Command, OwnerSourceArg, SourceArg};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::TcpState;
-use crate::process::OwnerSource;
+use crate::process::{OwnerSource, ProcessMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -204,6 +204,12 @@ impl Config {
                 .map(crate::netns::resolve)
                 .transpose()?,
         })
+    }
+
+    /// The owners to print, of those read: owners looked up only to
+    /// filter on are not shown.
+    pub fn shown_owners<'m>(&self, owners: Option<&'m ProcessMap>) -> Option<&'m ProcessMap> {
+        owners.filter(|_| self.columns.program)
     }
 
     /// True when owners must be looked up: shown (`-p`) or filtered on

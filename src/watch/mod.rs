@@ -22,7 +22,7 @@ pub mod signals;
 pub mod track;
 
 use crate::collect::Collector;
-use crate::config::Config;
+use crate::config::{Config, Scope};
 use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::process::ProcessMap;
@@ -98,7 +98,7 @@ fn watch_listing(
     for done in 1.. {
         let time = Timestamp::now();
         let pass = collector.collect(true)?;
-        let shown = pass.owners.as_ref().filter(|_| cfg.columns.program);
+        let shown = cfg.shown_owners(pass.owners.as_ref());
         let written = printer.pass(out, time, pass.rows, shown);
         if let Some(stopped) = end_pass(out, written)? {
             return Ok(stopped);
@@ -148,9 +148,7 @@ fn watch_events(
             None => &NoOwners,
         };
         let events = tracker.update(pass.rows, owners, view, now);
-        // Owners looked up only to filter on are not shown.
-        let show = cfg.columns.program;
-        let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| m.filter(|_| show));
+        let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| cfg.shown_owners(m));
         let written = printer.events(out, events, owners);
         if let Some(stopped) = end_pass(out, written)? {
             return Ok(stopped);
@@ -204,8 +202,7 @@ impl Notifications {
     /// polling goes on.
     fn join(cfg: &Config) -> Notifications {
         let verbose = cfg.verbose > 0;
-        let connections =
-            track::tracking_states(cfg.states) & !crate::model::TcpState::Listen.mask_bit();
+        let connections = cfg.states & Scope::Connected.state_mask();
         let joined = (connections != 0).then(|| DestroyListener::join(cfg.ipv4, cfg.ipv6));
         let listener = match joined {
             None => None, // -l: listeners are never notified

@@ -41,6 +41,8 @@
 
 use super::clock::Timestamp;
 use super::event::{Event, EventKind};
+use crate::collect::shrink_vec;
+use crate::config::Scope;
 use crate::filter::{Filter, NoOwners, Owners};
 use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
 use crate::source::destroy::{is_disconnected, Destroyed};
@@ -91,10 +93,7 @@ impl View<'_> {
 /// The states to dump so that a watched socket is seen in every state of
 /// its life: all connection states as soon as one of them is wanted.
 pub fn tracking_states(states: u32) -> u32 {
-    let connections = TcpState::ALL
-        .iter()
-        .filter(|s| **s != TcpState::Listen)
-        .fold(0, |mask, s| mask | s.mask_bit());
+    let connections = Scope::Connected.state_mask();
     if states & connections != 0 {
         states | connections
     } else {
@@ -233,16 +232,6 @@ impl Tracker {
         self.notices.len()
     }
 
-    /// The sockets tracked now.
-    pub fn len(&self) -> usize {
-        self.sockets.len()
-    }
-
-    /// True when no socket is tracked.
-    pub fn is_empty(&self) -> bool {
-        self.sockets.is_empty()
-    }
-
     /// Compares a pass's rows (every tracked state, unfiltered) with the
     /// last pass and returns what changed. The rows are taken (sorted) and
     /// `rows` is given the last pass's buffer back, to dump into next.
@@ -376,13 +365,11 @@ impl Tracker {
 
     /// A socket of the last pass that this one does not show.
     fn vanished(&mut self, old: &Socket, followed: bool, now: PassTime) {
-        let key = Key::of(old);
         // A timewait socket is never notified (its full socket was, when it
         // took its place): a notification under its key is another
         // connection's, opened and closed on the same 4-tuple since.
         let timewait = is_timewait_socket(old);
-        let notice = (!timewait).then(|| self.notice_at.remove(&key)).flatten();
-        let destroyed = notice.and_then(|i| self.notices[i].destroyed.take());
+        let destroyed = self.take_notice_if(Key::of(old), !timewait);
         if destroyed.is_none() && !timewait {
             // Its notification is still to come: it must not be reported
             // as another socket then.
@@ -477,16 +464,6 @@ impl Tracker {
             self.notice_at.shrink_to(2 * self.notices.len());
         }
     }
-}
-
-/// Halves a vector's spare room when it is more than three quarters empty
-/// (and bigger than `floor`). True when it shrank.
-fn shrink_vec<T>(v: &mut Vec<T>, floor: usize) -> bool {
-    let shrink = v.capacity() > 4 * v.len().max(floor);
-    if shrink {
-        v.shrink_to(2 * v.len());
-    }
-    shrink
 }
 
 /// True for the kernel's lightweight timewait sockets (TIME_WAIT, and the
@@ -721,7 +698,7 @@ impl GoneKeys {
 
     /// Drops entry `n` of `key`, unless the key was gone again since.
     fn forget(&mut self, key: Key, n: u64) {
-        if self.at.get(&key).is_some_and(|&(m, _)| m == n) {
+        if self.holds(&key, n) {
             self.take(&key);
         }
     }

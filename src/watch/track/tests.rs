@@ -127,7 +127,7 @@ fn baseline_is_silent_then_changes_are_reported() {
         ]
     );
     assert_eq!(run.pass(&[listener.clone(), client, server]), []);
-    assert_eq!(run.tracker.len(), 3);
+    assert_eq!(run.tracker.sockets.len(), 3);
 }
 
 #[test]
@@ -151,7 +151,7 @@ fn four_way_close_is_one_socket_per_side() {
         ]
     );
     assert_eq!(run.pass(&[]), [(Gone, Some(TimeWait), TimeWait, CLIENT)]);
-    assert!(run.tracker.is_empty());
+    assert!(run.tracker.sockets.is_empty());
 }
 
 #[test]
@@ -203,7 +203,7 @@ fn duplicate_rows_in_one_pass_count_once() {
         run.pass(&[s.clone(), s.clone()]),
         [(New, None, Established, CLIENT)]
     );
-    assert_eq!(run.tracker.len(), 1);
+    assert_eq!(run.tracker.sockets.len(), 1);
 }
 
 #[test]
@@ -457,7 +457,7 @@ fn memory_follows_the_live_sockets_over_a_long_churn() {
             .collect();
         run.destroy(destroyed(2, 3 + pass % 1000, 1));
         run.pass(&rows);
-        assert_eq!(run.tracker.len(), 100);
+        assert_eq!(run.tracker.sockets.len(), 100);
         peak = peak.max(run.tracker.gone.at.len());
     }
     // Held sockets that vanished without a notification are kept for it,
