@@ -108,13 +108,7 @@ impl Endpoint {
     /// The address as users read it: an IPv4-mapped IPv6 address
     /// (`::ffff:a.b.c.d`) is shown in its dotted IPv4 form, as netstat does.
     pub fn display_addr(&self) -> IpAddr {
-        match self.addr {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6(v6),
-            },
-            v4 => v4,
-        }
+        self.addr.to_canonical()
     }
 
     /// True for the wildcard address (`0.0.0.0` or `::`).

@@ -102,7 +102,8 @@ impl Resolver {
         self.collect_ready();
         let mut batch: Vec<IpAddr> = Vec::new();
         let mut seen = HashSet::new();
-        for addr in addrs.into_iter().map(canonical) {
+        // Looked up and cached in the form displayed: IPv4-mapped as IPv4.
+        for addr in addrs.into_iter().map(|a| a.to_canonical()) {
             if !addr.is_unspecified()
                 && !self.hosts.contains_key(&addr)
                 && !self.pending.contains(&addr)
@@ -144,7 +145,7 @@ impl Resolver {
         if !self.resolve_hosts {
             return None;
         }
-        self.hosts.get(&canonical(addr))?.as_deref()
+        self.hosts.get(&addr.to_canonical())?.as_deref()
     }
 
     /// The TCP service name of `port` from the services file, if any;
@@ -213,15 +214,6 @@ impl Resolver {
     ) -> Resolver {
         self.lookup = Arc::new(lookup);
         self
-    }
-}
-
-/// The form an address is looked up and cached in: IPv4-mapped IPv6
-/// addresses as IPv4, as they are displayed.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
-        v4 => v4,
     }
 }
 
