@@ -36,7 +36,8 @@ impl Error {
         match self {
             Error::Usage(_) => EXIT_USAGE,
             Error::Runtime(_) => EXIT_RUNTIME,
-            Error::Output(e) if e.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+            // A closed pipe ends quietly and successfully.
+            Error::Output(_) if self.is_quiet() => EXIT_OK,
             Error::Output(_) => EXIT_RUNTIME,
         }
     }

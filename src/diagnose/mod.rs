@@ -51,6 +51,19 @@ pub(crate) fn write_table(
     Ok(())
 }
 
+/// A comfy-table table with no borders or lines, for [`write_table`].
+pub(crate) fn bare_table() -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING);
+    table
+}
+
+/// A process as the diagnoses name it: "pid 42 (nginx)", the name made
+/// printable.
+pub(crate) fn owner_label(pid: u32, name: &str) -> String {
+    format!("pid {pid} ({})", crate::render::sanitize(name))
+}
+
 /// "1 connection", "2 connections".
 pub(crate) fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

@@ -146,7 +146,7 @@ pub fn why<'a>(
         bindable_with_reuseaddr: with_reuseaddr(held_by),
         held_by,
         expires_at_unix_ms: expires_ms.map(|ms| unix_ms(now).saturating_add(ms)),
-        reason: text::reason(port, address, &holders, others, owners),
+        reason: text::reason(port, address, &holders, held_by, expires_ms, others, owners),
         caveats: text::caveats(address, &assumed),
         holders: holders.iter().map(|s| JsonSocket::new(s, owners)).collect(),
         expires_ms,

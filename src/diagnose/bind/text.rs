@@ -4,29 +4,30 @@
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
-use comfy_table::{presets, Table};
+use comfy_table::Table;
 
-use super::{count_roles, remnants_end, role, HeldBy, Role, Verdict};
+use super::{role, HeldBy, Role, Verdict};
 use crate::diagnose::explain::secs;
-use crate::diagnose::{counted, write_table};
+use crate::diagnose::{bare_table, counted, owner_label, write_table};
 use crate::model::{Socket, TcpState, TimerKind};
 use crate::process::ProcessMap;
 use crate::render::json::{JsonEndpoint, JsonSocket};
-use crate::render::sanitize;
 
 /// Most sockets or programs a sentence names before "and N more".
 const NAMED: usize = 3;
 
-/// The reason for the verdict on `holders` (sorted listeners first).
-/// `others` counts sockets on the port that do not meet `address`.
+/// The reason for the verdict on `holders` (sorted listeners first), which
+/// `held` counts by role and whose remnants go in `expires_ms`. `others`
+/// counts sockets on the port that do not meet `address`.
 pub(super) fn reason(
     port: u16,
     address: IpAddr,
     holders: &[&Socket],
+    held: HeldBy,
+    expires_ms: Option<u64>,
     others: usize,
     owners: Option<&ProcessMap>,
 ) -> String {
-    let held = count_roles(holders);
     if holders.is_empty() {
         let asked = endpoint(address, port);
         return match others {
@@ -47,7 +48,7 @@ pub(super) fn reason(
              fails until the last one goes{}; with SO_REUSEADDR it succeeds if the closed \
              sockets had SO_REUSEADDR too (true of a server whose listener set it, as most do)",
             remnant_counts(holders),
-            remnants_end_text(holders)
+            remnants_end_text(holders, expires_ms)
         )
     }
 }
@@ -112,7 +113,7 @@ pub(super) fn caveats(address: IpAddr, assumed: &[&Socket]) -> Vec<String> {
 /// "pid 812 (nginx)" for a socket's first owner, or what is known instead.
 fn who(s: &Socket, owners: Option<&ProcessMap>) -> String {
     match owners.map(|m| m.owners(s.inode)) {
-        Some([first, ..]) => format!("pid {} ({})", first.pid, sanitize(&first.name)),
+        Some([first, ..]) => owner_label(first.pid, &first.name),
         Some([]) => "a socket of unknown owner".to_string(),
         None => "a socket".to_string(),
     }
@@ -127,7 +128,7 @@ fn programs(holders: &[&Socket], owners: Option<&ProcessMap>) -> String {
     let mut seen: Vec<(u32, String)> = holders
         .iter()
         .flat_map(|s| map.owners(s.inode))
-        .map(|o| (o.pid, format!("pid {} ({})", o.pid, sanitize(&o.name))))
+        .map(|o| (o.pid, owner_label(o.pid, &o.name)))
         .collect();
     seen.sort();
     seen.dedup();
@@ -168,9 +169,9 @@ fn remnant_counts(holders: &[&Socket]) -> String {
         .join(", ")
 }
 
-fn remnants_end_text(holders: &[&Socket]) -> String {
+fn remnants_end_text(holders: &[&Socket], expires_ms: Option<u64>) -> String {
     let fin_wait2 = holders.iter().any(|s| s.state == TcpState::FinWait2);
-    match remnants_end(holders) {
+    match expires_ms {
         Some(ms) if fin_wait2 => format!(
             " (in {}, unless a peer's FIN turns an orphaned FIN_WAIT2 into a 60 s TIME_WAIT)",
             secs(ms)
@@ -223,8 +224,7 @@ pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
 }
 
 fn holders_table(holders: &[JsonSocket]) -> Table {
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING);
+    let mut table = bare_table();
     for s in holders {
         table.add_row(vec![
             format!("    {}", s.state),
@@ -249,7 +249,7 @@ fn holder_detail(s: &JsonSocket) -> String {
     if let Some(procs) = s.processes.as_ref().filter(|p| !p.is_empty()) {
         return procs
             .iter()
-            .map(|p| format!("pid {} ({})", p.pid, sanitize(&p.name)))
+            .map(|p| owner_label(p.pid, &p.name))
             .collect::<Vec<_>>()
             .join(", ");
     }

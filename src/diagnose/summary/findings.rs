@@ -4,9 +4,8 @@
 use serde::Serialize;
 
 use super::{EphemeralUse, StateDetail, Summary, STUCK_RETRANSMITS};
-use crate::diagnose::{counted, Sysctls};
+use crate::diagnose::{counted, owner_label, Sysctls};
 use crate::model::TcpState;
-use crate::render::sanitize;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -100,10 +99,9 @@ fn close_wait(d: &StateDetail, out: &mut Vec<Finding>) {
             Severity::Medium
         };
         let msg = format!(
-            "pid {} ({}) holds {} sockets in CLOSE_WAIT: their peers closed, the program has \
-             not called close()",
-            p.pid,
-            sanitize(&p.name),
+            "{} holds {} sockets in CLOSE_WAIT: their peers closed, the program has not called \
+             close()",
+            owner_label(p.pid, &p.name),
             p.count
         );
         push(out, severity, "close_wait", msg);
@@ -204,10 +202,9 @@ fn half_closed(d: &StateDetail, out: &mut Vec<Finding>) {
     let procs = d.top_processes.iter().flatten();
     for p in procs.filter(|p| p.count >= MANY_HALF_CLOSED) {
         let msg = format!(
-            "pid {} ({}) holds {} half-closed sockets in FIN_WAIT2: it shut down writing, the \
-             peers have not closed",
-            p.pid,
-            sanitize(&p.name),
+            "{} holds {} half-closed sockets in FIN_WAIT2: it shut down writing, the peers \
+             have not closed",
+            owner_label(p.pid, &p.name),
             p.count
         );
         push(out, Severity::Low, "half_closed", msg);

@@ -4,10 +4,10 @@
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
-use comfy_table::{presets, CellAlignment, Table};
+use comfy_table::{CellAlignment, Table};
 
 use super::{EphemeralUse, StateDetail, Summary};
-use crate::diagnose::write_table;
+use crate::diagnose::{bare_table, write_table};
 use crate::render::sanitize;
 
 /// Writes `s` as text.
@@ -40,8 +40,7 @@ pub fn write_text(w: &mut impl Write, s: &Summary) -> io::Result<()> {
 }
 
 fn plain_table(header: &[&str]) -> Table {
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING);
+    let mut table = bare_table();
     table.set_header(header.to_vec());
     table
 }
@@ -81,8 +80,7 @@ fn write_detail(w: &mut impl Write, s: &Summary, d: &StateDetail) -> io::Result<
         }
     }
     writeln!(w)?;
-    let mut table = Table::new();
-    table.load_style(presets::NOTHING);
+    let mut table = bare_table();
     let ports: Vec<String> = d
         .top_local_ports
         .iter()
