@@ -222,18 +222,8 @@ impl Resolver {
 /// port wins, and lines that do not fit are skipped.
 fn parse_services(text: &str) -> HashMap<u16, String> {
     let mut services = HashMap::new();
-    for line in text.lines() {
-        let line = line.split_once('#').map_or(line, |(before, _)| before);
-        let mut fields = line.split_whitespace();
-        let (Some(name), Some(port_proto)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        let Some((port, "tcp")) = port_proto.split_once('/') else {
-            continue;
-        };
-        if let Ok(port) = port.parse::<u16>() {
-            services.entry(port).or_insert_with(|| name.to_string());
-        }
+    for (port, name, _aliases) in crate::filter::services::tcp_entries(text) {
+        services.entry(port).or_insert_with(|| name.to_string());
     }
     services
 }

@@ -16,7 +16,7 @@ mod expr;
 mod lex;
 mod parse;
 mod ports;
-mod services;
+pub(crate) mod services;
 mod state;
 
 #[cfg(test)]

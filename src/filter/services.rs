@@ -28,20 +28,28 @@ fn looks_like_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-_.+/".contains(&b))
 }
 
-/// Finds `name` among the names and aliases of the `tcp` entries of a
-/// services(5) table: `name port/proto [aliases…] [# comment]`.
-pub(crate) fn lookup(table: &str, name: &str) -> Option<u16> {
-    table.lines().find_map(|line| {
+/// The `tcp` entries of a services(5) table, `name port/proto [aliases…]
+/// [# comment]`: port, official name and aliases. Lines that do not fit are
+/// skipped.
+pub(crate) fn tcp_entries(
+    table: &str,
+) -> impl Iterator<Item = (u16, &str, std::str::SplitWhitespace<'_>)> {
+    table.lines().filter_map(|line| {
         let line = line.split('#').next().unwrap_or("");
         let mut fields = line.split_whitespace();
         let official = fields.next()?;
-        let (port, proto) = fields.next()?.split_once('/')?;
-        let named = official == name || fields.any(|alias| alias == name);
-        if proto == "tcp" && named {
-            port.parse().ok()
-        } else {
-            None
-        }
+        let Some((port, "tcp")) = fields.next()?.split_once('/') else {
+            return None;
+        };
+        Some((port.parse().ok()?, official, fields))
+    })
+}
+
+/// Finds `name` among the names and aliases of the `tcp` entries of a
+/// services(5) table.
+pub(crate) fn lookup(table: &str, name: &str) -> Option<u16> {
+    tcp_entries(table).find_map(|(port, official, mut aliases)| {
+        (official == name || aliases.any(|alias| alias == name)).then_some(port)
     })
 }
 
