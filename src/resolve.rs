@@ -231,7 +231,7 @@ fn parse_services(text: &str) -> HashMap<u16, String> {
 /// Reverse lookup by the C library (`/etc/hosts`, DNS, … as nsswitch.conf
 /// says); `None` if the address has no name or the lookup fails.
 fn getnameinfo(addr: IpAddr) -> Option<String> {
-    let (storage, len) = sockaddr(addr);
+    let (storage, len) = crate::sockopt::sockaddr(std::net::SocketAddr::new(addr, 0));
     let mut host = [0 as libc::c_char; libc::NI_MAXHOST as usize];
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes; `host` is
     // writable for the length given; no service buffer is requested.
@@ -252,51 +252,6 @@ fn getnameinfo(addr: IpAddr) -> Option<String> {
     // SAFETY: on success getnameinfo wrote a NUL-terminated name into `host`.
     let name = unsafe { CStr::from_ptr(host.as_ptr()) };
     Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
-}
-
-/// `addr` as a C socket address, port 0.
-fn sockaddr(addr: IpAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: all-zero bytes are a valid sockaddr_storage (plain integers).
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let len = match addr {
-        IpAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: 0,
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(v4.octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for any
-            // sockaddr, sockaddr_in included.
-            unsafe {
-                std::ptr::from_mut(&mut storage)
-                    .cast::<libc::sockaddr_in>()
-                    .write(sin)
-            };
-            std::mem::size_of::<libc::sockaddr_in>()
-        }
-        IpAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: 0,
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            // SAFETY: as above, for sockaddr_in6.
-            unsafe {
-                std::ptr::from_mut(&mut storage)
-                    .cast::<libc::sockaddr_in6>()
-                    .write(sin6)
-            };
-            std::mem::size_of::<libc::sockaddr_in6>()
-        }
-    };
-    (storage, len as libc::socklen_t)
 }
 
 #[cfg(test)]

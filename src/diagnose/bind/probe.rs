@@ -4,7 +4,6 @@
 //! not listening) for the network namespace the calling thread is in.
 
 use std::io;
-use std::mem::size_of;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -78,47 +77,10 @@ pub(super) fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
 }
 
 pub(super) fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
-    let rc = match addr {
-        SocketAddr::V4(a) => {
-            let raw = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: the pointer and length describe `raw`, which outlives
-            // the call.
-            unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&raw as *const libc::sockaddr_in).cast(),
-                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            let raw = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            };
-            // SAFETY: the pointer and length describe `raw`, which outlives
-            // the call.
-            unsafe {
-                libc::bind(
-                    fd.as_raw_fd(),
-                    (&raw as *const libc::sockaddr_in6).cast(),
-                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    };
+    let (storage, len) = crate::sockopt::sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes, alive for
+    // the call.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&storage).cast(), len) };
     match rc {
         0 => Ok(()),
         _ => Err(io::Error::last_os_error()),
