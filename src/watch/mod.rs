@@ -108,13 +108,31 @@ fn watch_listing(
         }
         let deadline = schedule.advance(Instant::now());
         let hangup = out.get_ref().hangup_fd();
-        match signals.wait(deadline, None, hangup).map_err(wait_error)? {
-            Wake::Stop(signal) => return Ok(Outcome::Stopped(signal)),
-            Wake::Closed => return Err(reader_gone()),
-            Wake::Deadline | Wake::Readable => {}
+        if let Some(stopped) = sleep(signals, deadline, None, hangup, || {})? {
+            return Ok(stopped);
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Sleeps until `deadline`, calling `on_readable` whenever `fd` has
+/// something; ends early when a stop signal arrives, or (as an error) when
+/// `hangup` says stdout's reader is gone.
+fn sleep(
+    signals: &Signals,
+    deadline: Instant,
+    fd: Option<RawFd>,
+    hangup: Option<RawFd>,
+    mut on_readable: impl FnMut(),
+) -> Result<Option<Outcome>> {
+    loop {
+        match signals.wait(deadline, fd, hangup).map_err(wait_error)? {
+            Wake::Stop(signal) => return Ok(Some(Outcome::Stopped(signal))),
+            Wake::Closed => return Err(reader_gone()),
+            Wake::Deadline => return Ok(None),
+            Wake::Readable => on_readable(),
+        }
+    }
 }
 
 /// `--events`: what changed since the last pass.
@@ -256,9 +274,8 @@ impl Notifications {
         }
     }
 
-    /// Sleeps until `deadline`, taking notifications as they come; ends
-    /// early when a stop signal arrives, or (as an error) when `hangup`
-    /// says stdout's reader is gone.
+    /// Sleeps until `deadline` (see [`sleep`]), taking notifications as
+    /// they come.
     fn wait(
         &mut self,
         signals: &Signals,
@@ -266,14 +283,7 @@ impl Notifications {
         hangup: Option<RawFd>,
         tracker: &mut Tracker,
     ) -> Result<Option<Outcome>> {
-        loop {
-            let fd = self.listener.as_ref().map(|l| l.as_raw_fd());
-            match signals.wait(deadline, fd, hangup).map_err(wait_error)? {
-                Wake::Stop(signal) => return Ok(Some(Outcome::Stopped(signal))),
-                Wake::Closed => return Err(reader_gone()),
-                Wake::Deadline => return Ok(None),
-                Wake::Readable => self.drain_into(tracker),
-            }
-        }
+        let fd = self.listener.as_ref().map(|l| l.as_raw_fd());
+        sleep(signals, deadline, fd, hangup, || self.drain_into(tracker))
     }
 }
