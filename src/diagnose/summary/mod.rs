@@ -197,20 +197,20 @@ pub fn summarize(sockets: &[Socket], owners: Option<&ProcessMap>, sys: &Sysctls)
 }
 
 fn state_counts(sockets: &[Socket]) -> Vec<StateCount> {
+    // [tcp, tcp6] by kernel state number, in one pass over the dump.
+    let mut counts = [[0usize; 2]; 16];
+    for s in sockets {
+        counts[s.state as usize][usize::from(s.family == Family::Inet6)] += 1;
+    }
     TcpState::ALL
         .iter()
         .filter(|&&state| state != TcpState::Close)
         .map(|&state| {
-            let of = |family| {
-                sockets
-                    .iter()
-                    .filter(|s| s.state == state && s.family == family)
-                    .count()
-            };
+            let [tcp, tcp6] = counts[state as usize];
             StateCount {
                 state: state.name(),
-                tcp: of(Family::Inet),
-                tcp6: of(Family::Inet6),
+                tcp,
+                tcp6,
             }
         })
         .collect()
