@@ -3,7 +3,6 @@
 //! wrappers that panic with context: they only build test fixtures.
 
 use std::io;
-use std::mem::size_of;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -24,85 +23,27 @@ pub fn socket(addr: IpAddr, nonblocking: bool) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(fd) }
 }
 
-/// Sets an integer socket option.
+/// Sets an integer socket option (tcpstat's own wrapper), panicking with
+/// context.
 pub fn set_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
-    // SAFETY: the option pointer refers to a live c_int of the length given.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(
-        rc,
-        0,
-        "setsockopt({level}, {name}, {value}): {}",
-        io::Error::last_os_error()
-    );
-}
-
-/// A socket address in the C layout the kernel expects.
-enum RawAddr {
-    V4(libc::sockaddr_in),
-    V6(libc::sockaddr_in6),
-}
-
-impl RawAddr {
-    fn new(addr: SocketAddr) -> RawAddr {
-        match addr {
-            SocketAddr::V4(a) => RawAddr::V4(libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(a.ip().octets()),
-                },
-                sin_zero: [0; 8],
-            }),
-            SocketAddr::V6(a) => RawAddr::V6(libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: a.port().to_be(),
-                sin6_flowinfo: a.flowinfo(),
-                sin6_addr: libc::in6_addr {
-                    s6_addr: a.ip().octets(),
-                },
-                sin6_scope_id: a.scope_id(),
-            }),
-        }
-    }
-
-    fn as_ptr(&self) -> (*const libc::sockaddr, libc::socklen_t) {
-        match self {
-            RawAddr::V4(a) => (
-                (a as *const libc::sockaddr_in).cast(),
-                size_of::<libc::sockaddr_in>() as _,
-            ),
-            RawAddr::V6(a) => (
-                (a as *const libc::sockaddr_in6).cast(),
-                size_of::<libc::sockaddr_in6>() as _,
-            ),
-        }
-    }
+    tcpstat::sockopt::set_int(fd, level, name, value)
+        .unwrap_or_else(|e| panic!("setsockopt({level}, {name}, {value}): {e}"));
 }
 
 /// Binds `fd` to `addr`.
 pub fn bind(fd: &impl AsRawFd, addr: SocketAddr) {
-    let raw = RawAddr::new(addr);
-    let (ptr, len) = raw.as_ptr();
-    // SAFETY: ptr/len describe `raw`, which outlives the call.
-    let rc = unsafe { libc::bind(fd.as_raw_fd(), ptr, len) };
+    let (raw, len) = tcpstat::sockopt::sockaddr(addr);
+    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
+    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
     assert_eq!(rc, 0, "bind {addr}: {}", io::Error::last_os_error());
 }
 
 /// Starts or completes a connect, depending on the socket's blocking mode;
 /// EINPROGRESS counts as success.
 pub fn connect(fd: &impl AsRawFd, addr: SocketAddr) {
-    let raw = RawAddr::new(addr);
-    let (ptr, len) = raw.as_ptr();
-    // SAFETY: ptr/len describe `raw`, which outlives the call.
-    let rc = unsafe { libc::connect(fd.as_raw_fd(), ptr, len) };
+    let (raw, len) = tcpstat::sockopt::sockaddr(addr);
+    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
+    let rc = unsafe { libc::connect(fd.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
     let err = io::Error::last_os_error();
     assert!(
         rc == 0 || err.raw_os_error() == Some(libc::EINPROGRESS),

@@ -106,25 +106,9 @@ fn connect(server: &str, from: Option<(&str, bool)>) -> TcpStream {
     probe::bind(&fd, local).unwrap();
     let stream = TcpStream::from(fd);
     // std has no connect for an existing socket; go through libc.
-    let raw = match server {
-        SocketAddr::V4(a) => libc::sockaddr_in {
-            sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: a.port().to_be(),
-            sin_addr: libc::in_addr {
-                s_addr: u32::from_ne_bytes(a.ip().octets()),
-            },
-            sin_zero: [0; 8],
-        },
-        SocketAddr::V6(_) => unreachable!("IPv4 only"),
-    };
-    // SAFETY: the pointer and length describe `raw`, which outlives the call.
-    let rc = unsafe {
-        libc::connect(
-            stream.as_raw_fd(),
-            (&raw as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
+    let (raw, len) = crate::sockopt::sockaddr(server);
+    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
+    let rc = unsafe { libc::connect(stream.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
     assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
     stream
 }
