@@ -1,15 +1,15 @@
 //! The pipeline: arguments → config → source (+ owners) → printer.
 
+use crate::cli::argv::{normalize_continuous, ValueFlags};
 use crate::cli::Args;
 use crate::collect::Collector;
 use crate::config::{Config, Format, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
-use crate::process::ProcessMap;
+use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
+use crate::owners::ProcessMap;
 use crate::render::{json, table};
-use crate::resolve::{Resolver, LOOKUP_BUDGET};
-use crate::watch::args::{normalize_continuous, ValueFlags};
 use crate::watch::signals::Signals;
 use crate::watch::{self, Outcome};
 use clap::FromArgMatches;

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::error::{note, Error, Result};
 use crate::filter::NoOwners;
 use crate::model::Socket;
-use crate::process::{OwnerScanner, ProcessMap};
+use crate::owners::{OwnerScanner, ProcessMap};
 use crate::source;
 
 /// Reads passes for one config, reusing its row buffer.

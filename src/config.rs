@@ -5,7 +5,7 @@ use crate::cli::{Args, Command, OwnerSourceArg, SourceArg};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::TcpState;
-use crate::process::{OwnerSource, ProcessMap};
+use crate::owners::{OwnerSource, ProcessMap};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -276,7 +276,8 @@ fn parse_uid(text: &str) -> Result<u32> {
     if let Ok(uid) = text.parse::<u32>() {
         return Ok(uid);
     }
-    crate::users::uid_of(text).ok_or_else(|| Error::usage(format!("--uid: no such user {text:?}")))
+    crate::names::users::uid_of(text)
+        .ok_or_else(|| Error::usage(format!("--uid: no such user {text:?}")))
 }
 
 #[cfg(test)]

@@ -12,13 +12,12 @@ pub mod diagnose;
 pub mod error;
 pub mod filter;
 pub mod model;
+pub mod names;
 pub mod netns;
-pub mod process;
+pub mod owners;
 pub mod render;
-pub mod resolve;
 pub mod sockopt;
 pub mod source;
 #[cfg(test)]
 pub(crate) mod test_support;
-pub mod users;
 pub mod watch;

@@ -4,7 +4,7 @@
 //! unusual state (`--explain`).
 //!
 //! Everything here reads the same `&[Socket]` (and optional
-//! [`ProcessMap`](crate::process::ProcessMap)) every renderer reads; the few
+//! [`ProcessMap`](crate::owners::ProcessMap)) every renderer reads; the few
 //! system values it needs come through [`Sysctls`], which tests fake.
 //!
 //! - [`summary`]: [`summary::summarize`] → [`summary::Summary`] (serde, one

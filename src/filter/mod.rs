@@ -16,7 +16,6 @@ mod expr;
 mod lex;
 mod parse;
 mod ports;
-pub(crate) mod services;
 mod state;
 
 #[cfg(test)]
@@ -34,7 +33,7 @@ pub use ports::{parse_ports, PortSet};
 pub use state::{parse_states, state_mask_of, ALL_STATES};
 
 use crate::model::Socket;
-use crate::process::{Owner, ProcessMap};
+use crate::owners::{Owner, ProcessMap};
 
 /// Where [`Filter::matches`] finds the processes owning a socket.
 pub trait Owners {

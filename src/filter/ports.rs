@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use super::services::service_port;
+use crate::names::services::service_port;
 
 /// A set of TCP ports, kept as the inclusive ranges the user wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -102,7 +102,7 @@ fn port_operand_forms() {
 #[test]
 fn service_names_as_in_ss() {
     // Needs netbase's /etc/services, as ss does.
-    if services::service_port("ssh") != Some(22) {
+    if crate::names::services::service_port("ssh") != Some(22) {
         return;
     }
     assert_eq!(
@@ -335,16 +335,16 @@ fn nesting_and_length_are_bounded() {
 }
 
 /// Owners keyed by inode, standing in for a process scan.
-struct FakeOwners(HashMap<u64, Vec<crate::process::Owner>>);
+struct FakeOwners(HashMap<u64, Vec<crate::owners::Owner>>);
 
 impl Owners for FakeOwners {
-    fn owners_of(&self, inode: u64) -> &[crate::process::Owner] {
+    fn owners_of(&self, inode: u64) -> &[crate::owners::Owner] {
         self.0.get(&inode).map_or(&[], Vec::as_slice)
     }
 }
 
-fn owner(pid: u32, name: &str) -> crate::process::Owner {
-    crate::process::Owner {
+fn owner(pid: u32, name: &str) -> crate::owners::Owner {
+    crate::owners::Owner {
         pid,
         name: name.to_string(),
     }

@@ -3,7 +3,7 @@
 //! model by serde, never from formatted strings.
 
 use crate::model::{Endpoint, Shutdown, Socket};
-use crate::process::{Owner, ProcessMap};
+use crate::owners::{Owner, ProcessMap};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::net::IpAddr;

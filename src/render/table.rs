@@ -5,9 +5,9 @@
 
 use crate::config::{Columns, Config, Scope};
 use crate::model::{Endpoint, Socket, Timer};
-use crate::process::ProcessMap;
-use crate::resolve::Resolver;
-use crate::users::UserNames;
+use crate::names::hosts::Resolver;
+use crate::names::users::UserNames;
+use crate::owners::ProcessMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;

@@ -13,11 +13,9 @@
 //! ([`crate::source::destroy`]), which [`track`] merges into the next
 //! pass.
 
-pub mod args;
-pub mod clock;
-pub mod event;
 pub mod output;
 pub mod print;
+pub mod schedule;
 pub mod signals;
 pub mod track;
 
@@ -25,11 +23,12 @@ use crate::collect::Collector;
 use crate::config::{Config, Scope};
 use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
-use crate::process::ProcessMap;
+use crate::model::time::Timestamp;
+use crate::owners::ProcessMap;
 use crate::source::destroy::{DestroyListener, Destroyed};
-use clock::{Schedule, Timestamp};
 use output::Output;
 use print::Printer;
+use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};

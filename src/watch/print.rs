@@ -5,14 +5,14 @@
 //! ([`crate::render::json::JsonSocket`]); like it, they are built by serde,
 //! never from formatted strings.
 
-use super::clock::Timestamp;
-use super::event::{Event, EventKind, OwnersFrom};
 use crate::config::{Config, Format};
+use crate::model::event::{Event, EventKind, OwnersFrom};
+use crate::model::time::Timestamp;
 use crate::model::Socket;
-use crate::process::ProcessMap;
+use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
+use crate::owners::ProcessMap;
 use crate::render::json::JsonSocket;
 use crate::render::{sanitize, table};
-use crate::resolve::{Resolver, LOOKUP_BUDGET};
 use serde::{Serialize, Serializer};
 use std::io::{self, Write};
 use std::time::Duration;

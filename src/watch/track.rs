@@ -39,11 +39,11 @@
 //! flat, and a hash map of 100k sockets (three times the memory) is
 //! avoided.
 
-use super::clock::Timestamp;
-use super::event::{Event, EventKind};
 use crate::collect::shrink_vec;
 use crate::config::Scope;
 use crate::filter::{Filter, NoOwners, Owners};
+use crate::model::event::{Event, EventKind};
+use crate::model::time::Timestamp;
 use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
 use crate::source::destroy::{is_disconnected, Destroyed};
 use std::cmp::Ordering;

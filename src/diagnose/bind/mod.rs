@@ -43,7 +43,7 @@ use serde::Serialize;
 
 use crate::diagnose::is_orphan;
 use crate::model::{Socket, TcpState, TimerKind};
-use crate::process::ProcessMap;
+use crate::owners::ProcessMap;
 use crate::render::json::JsonSocket;
 use conflict::BindAddr;
 

@@ -10,7 +10,7 @@ use super::{role, HeldBy, Role, Verdict};
 use crate::diagnose::explain::secs;
 use crate::diagnose::{bare_table, counted, owner_label, write_table};
 use crate::model::{Socket, TcpState, TimerKind};
-use crate::process::ProcessMap;
+use crate::owners::ProcessMap;
 use crate::render::json::{JsonEndpoint, JsonSocket};
 
 /// Most sockets or programs a sentence names before "and N more".

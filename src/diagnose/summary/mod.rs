@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::diagnose::{is_orphan, Sysctls};
 use crate::model::{Family, Socket, TcpState, TimerKind};
-use crate::process::ProcessMap;
+use crate::owners::ProcessMap;
 
 /// How many ports, endpoints or programs a "top" list keeps.
 pub const TOP: usize = 5;

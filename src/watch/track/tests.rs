@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::filter::{parse_ports, parse_states, ALL_STATES};
+use crate::model::event::OwnersFrom;
 use crate::model::Timer;
-use crate::watch::event::OwnersFrom;
 use std::net::{IpAddr, Ipv4Addr};
 
 const CLIENT: u16 = 40000;

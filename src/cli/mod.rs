@@ -1,8 +1,10 @@
 //! The command line as clap sees it. Parsed once, then resolved into a
 //! [`crate::config::Config`]; nothing past `config` sees these types.
 
+pub mod argv;
+
 use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
-use crate::watch::args::parse_interval;
+use argv::parse_interval;
 use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 use std::net::IpAddr;
 use std::path::PathBuf;

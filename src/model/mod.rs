@@ -1,8 +1,11 @@
 //! The one socket model every source fills and every renderer reads.
 //!
 //! Sources (netlink, /proc) normalise kernel data into [`Socket`]; owners are
-//! kept apart in a [`crate::process::ProcessMap`] keyed by inode so that rows
+//! kept apart in a [`crate::owners::ProcessMap`] keyed by inode so that rows
 //! stay small and a listing without `-p` never pays for them.
+
+pub mod event;
+pub mod time;
 
 use std::fmt;
 use std::net::IpAddr;

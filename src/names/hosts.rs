@@ -222,7 +222,7 @@ impl Resolver {
 /// port wins, and lines that do not fit are skipped.
 fn parse_services(text: &str) -> HashMap<u16, String> {
     let mut services = HashMap::new();
-    for (port, name, _aliases) in crate::filter::services::tcp_entries(text) {
+    for (port, name, _aliases) in crate::names::services::tcp_entries(text) {
         services.entry(port).or_insert_with(|| name.to_string());
     }
     services

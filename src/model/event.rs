@@ -1,7 +1,7 @@
 //! What `--events` reports: one change of one socket, with when it was
 //! seen and, when the kernel told, the byte counts the socket ended with.
 
-use super::clock::Timestamp;
+use super::time::Timestamp;
 use crate::model::{Socket, TcpState};
 use crate::source::destroy::Destroyed;
 
