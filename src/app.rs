@@ -1,7 +1,5 @@
 //! The pipeline: arguments → config → source (+ owners) → printer.
 
-use crate::cli::argv::{normalize_continuous, ValueFlags};
-use crate::cli::Args;
 use crate::collect::Collector;
 use crate::config::{Config, Format, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
@@ -12,7 +10,6 @@ use crate::owners::ProcessMap;
 use crate::render::{json, table};
 use crate::watch::signals::Signals;
 use crate::watch::{self, Outcome};
-use clap::FromArgMatches;
 use std::ffi::OsString;
 use std::io::{self, BufWriter, Write};
 use std::time::SystemTime;
@@ -33,10 +30,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 
 /// Runs the pipeline; the exit status on success (`why` answers with it).
 fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
-    let Some(args) = parse_args(args)? else {
+    let Some(args) = crate::cli::parse(args)? else {
         return Ok(EXIT_OK);
     };
-    let cfg = Config::from_args(&args)?;
+    let cfg = crate::cli::lower::config(&args)?;
     // Before any thread starts (process scans, name lookups), so that no
     // thread can take Ctrl-C and die of it halfway through a line.
     let signals = match cfg.watch {
@@ -51,7 +48,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let (Some(plan), Some(signals)) = (cfg.watch, &signals) {
         return watch::run(&cfg, plan, signals).map(Outcome::exit_code);
     }
-    let mut collector = Collector::new(&cfg);
+    let mut collector = Collector::new(crate::plan::collect(&cfg, cfg.states));
     let pass = collector.collect(true)?;
     let (sockets, owners) = (pass.rows.as_slice(), pass.owners);
     let stdout = io::stdout();
@@ -107,45 +104,6 @@ fn print_why<W: Write>(
     } else {
         EXIT_RUNTIME
     })
-}
-
-/// Parses the command line. `Ok(None)` when help or the version was
-/// printed; a usage error becomes one line.
-fn parse_args(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>> {
-    let mut command = crate::cli::command();
-    command.build();
-    let argv = normalize_continuous(args.into_iter().collect(), &ValueFlags::of(&command));
-    let parsed = command
-        .try_get_matches_from_mut(argv)
-        .and_then(|matches| Args::from_arg_matches(&matches));
-    match parsed {
-        Ok(a) => Ok(Some(a)),
-        Err(e) if !e.use_stderr() => {
-            e.print().map_err(Error::Output)?;
-            Ok(None)
-        }
-        Err(e) => Err(Error::usage(clap_error_line(&e))),
-    }
-}
-
-/// clap's message on one line, without its `error:` prefix, tips and usage
-/// block. Some messages go on over several lines before the first blank
-/// one (the missing arguments are listed under "were not provided:").
-fn clap_error_line(e: &clap::Error) -> String {
-    let rendered = e.render().to_string();
-    let msg = rendered
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
-    let msg = if msg.is_empty() {
-        "invalid arguments"
-    } else {
-        msg
-    };
-    format!("{msg} (see --help)")
 }
 
 fn print<W: Write>(

@@ -1,17 +1,30 @@
 //! Reading the sockets: one dump and, when owners are needed, one process
 //! scan at the same time on a second thread, then the filter. A one-shot
 //! run reads once; watch mode reads once per pass into the same buffers.
+//! Takes a [`Plan`] (built from the config by `crate::plan`), never the
+//! config itself.
 
-use crate::config::Config;
 use crate::error::{note, Error, Result};
 use crate::filter::NoOwners;
-use crate::model::Socket;
+use crate::model::{OwnerSource, Socket};
 use crate::owners::{OwnerScanner, ProcessMap};
 use crate::source;
 
-/// Reads passes for one config, reusing its row buffer.
+/// What a collector reads on every pass.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan<'a> {
+    /// The sockets to dump, and the filter applied to them.
+    pub request: source::Request<'a>,
+    /// Where owners come from; `None` when neither shown nor filtered on.
+    pub owners: Option<OwnerSource>,
+    /// Whether passes repeat (watch mode), which makes loading the BPF
+    /// owner iterator pay at once.
+    pub repeated: bool,
+}
+
+/// Reads passes for one plan, reusing its row buffer.
 pub struct Collector<'a> {
-    cfg: &'a Config,
+    plan: Plan<'a>,
     rows: Vec<Socket>,
     owners: OwnerScanner,
     /// Whether the one-time notes (source used, unreadable processes)
@@ -29,26 +42,34 @@ pub struct Pass<'r> {
 }
 
 impl<'a> Collector<'a> {
-    /// A collector for `cfg` (whose `states` say what to dump).
-    pub fn new(cfg: &'a Config) -> Collector<'a> {
+    /// A collector for `plan`.
+    pub fn new(plan: Plan<'a>) -> Collector<'a> {
+        let source = match plan.owners.unwrap_or_default() {
+            OwnerSource::Auto => crate::owners::OwnerSource::Auto,
+            OwnerSource::Bpf => crate::owners::OwnerSource::Bpf,
+            OwnerSource::Proc => crate::owners::OwnerSource::Proc,
+        };
         Collector {
-            cfg,
+            plan,
             rows: Vec::new(),
-            owners: OwnerScanner::new(&cfg.proc_root, cfg.owner_source, cfg.watch.is_some()),
+            owners: OwnerScanner::new(plan.request.proc_root, source, plan.repeated),
             noted: false,
         }
     }
 
     /// Dumps the sockets (and scans owners on a second thread). With
-    /// `filtered`, rows the config's filter rejects are dropped, as in a
+    /// `filtered`, rows the plan's filter rejects are dropped, as in a
     /// one-shot listing.
     pub fn collect(&mut self, filtered: bool) -> Result<Pass<'_>> {
-        let cfg = self.cfg;
+        let plan = self.plan;
         let rows = &mut self.rows;
         let scanner = &mut self.owners;
         let (used, owners) = std::thread::scope(|scope| {
-            let scan = cfg.needs_owners().then(|| scope.spawn(|| scanner.scan()));
-            let used = source::collect(cfg, rows);
+            let scan = plan
+                .owners
+                .is_some()
+                .then(|| scope.spawn(|| scanner.scan()));
+            let used = source::collect(&plan.request, rows);
             (used, scan.map(|h| h.join()))
         });
         let used = used?;
@@ -60,15 +81,16 @@ impl<'a> Collector<'a> {
         };
         if !self.noted {
             self.noted = true;
-            note_once(cfg, used, self.rows.len(), owners.as_ref());
-            if let Some(how) = self.owners.describe().filter(|_| cfg.verbose > 0) {
+            note_once(plan.request.verbose, used, self.rows.len(), owners.as_ref());
+            if let Some(how) = self.owners.describe().filter(|_| plan.request.verbose) {
                 note(format_args!("read owners from {how}"));
             }
         }
-        if filtered && !cfg.filter.keeps_all() {
+        let filter = plan.request.filter;
+        if filtered && !filter.keeps_all() {
             match &owners {
-                Some(map) => self.rows.retain(|s| cfg.filter.matches(s, map)),
-                None => self.rows.retain(|s| cfg.filter.matches(s, &NoOwners)),
+                Some(map) => self.rows.retain(|s| filter.matches(s, map)),
+                None => self.rows.retain(|s| filter.matches(s, &NoOwners)),
             }
         }
         shrink_vec(&mut self.rows, 1024);
@@ -81,8 +103,8 @@ impl<'a> Collector<'a> {
 
 /// Said after the first pass only: the source (under -v), and, as netstat
 /// does for non-root users, that some owners could not be identified.
-fn note_once(cfg: &Config, used: source::Used, rows: usize, owners: Option<&ProcessMap>) {
-    if cfg.verbose > 0 {
+fn note_once(verbose: bool, used: source::Used, rows: usize, owners: Option<&ProcessMap>) {
+    if verbose {
         note(format_args!("read {rows} sockets from {used:?}"));
     }
     // As netstat: the note is about privilege, so root is never told (some

@@ -15,6 +15,7 @@ pub mod model;
 pub mod names;
 pub mod netns;
 pub mod owners;
+pub mod plan;
 pub mod render;
 pub mod sockopt;
 pub mod source;

@@ -1,11 +1,15 @@
 //! The command line as clap sees it. Parsed once, then resolved into a
-//! [`crate::config::Config`]; nothing past `config` sees these types.
+//! [`crate::config::Config`] by [`lower`]; nothing past `config` sees these
+//! types. [`argv`] rewrites the one netstat habit clap cannot express.
 
 pub mod argv;
+pub mod lower;
 
+use crate::error::{Error, Result};
 use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
 use argv::parse_interval;
-use clap::{ArgAction, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -309,6 +313,46 @@ pub enum OwnerSourceArg {
 /// The clap command, for help, the man page and completions.
 pub fn command() -> clap::Command {
     <Args as clap::CommandFactory>::command()
+}
+
+/// Parses the command line. `Ok(None)` when help or the version was
+/// printed; a usage error becomes one line.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>> {
+    let mut command = command();
+    command.build();
+    let argv =
+        argv::normalize_continuous(args.into_iter().collect(), &argv::ValueFlags::of(&command));
+    let parsed = command
+        .try_get_matches_from_mut(argv)
+        .and_then(|matches| Args::from_arg_matches(&matches));
+    match parsed {
+        Ok(a) => Ok(Some(a)),
+        Err(e) if !e.use_stderr() => {
+            e.print().map_err(Error::Output)?;
+            Ok(None)
+        }
+        Err(e) => Err(Error::usage(clap_error_line(&e))),
+    }
+}
+
+/// clap's message on one line, without its `error:` prefix, tips and usage
+/// block. Some messages go on over several lines before the first blank
+/// one (the missing arguments are listed under "were not provided:").
+fn clap_error_line(e: &clap::Error) -> String {
+    let rendered = e.render().to_string();
+    let msg = rendered
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
+    let msg = if msg.is_empty() {
+        "invalid arguments"
+    } else {
+        msg
+    };
+    format!("{msg} (see --help)")
 }
 
 #[cfg(test)]

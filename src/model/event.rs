@@ -3,7 +3,6 @@
 
 use super::time::Timestamp;
 use crate::model::{Socket, TcpState};
-use crate::source::destroy::Destroyed;
 
 /// What happened to a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,4 +118,16 @@ impl Event {
         self.bytes_acked = destroyed.bytes_acked;
         self.bytes_received = destroyed.bytes_received;
     }
+}
+
+/// A socket the kernel has just destroyed, as its notification describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destroyed {
+    /// Family, addresses, state (normally CLOSE) and queues. The kernel
+    /// sends no inode, uid or timer: they are 0 and off here.
+    pub socket: Socket,
+    /// `tcpi_bytes_acked`: bytes this side sent that the peer acknowledged.
+    pub bytes_acked: Option<u64>,
+    /// `tcpi_bytes_received`: bytes received from the peer.
+    pub bytes_received: Option<u64>,
 }

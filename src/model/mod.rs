@@ -5,10 +5,45 @@
 //! stay small and a listing without `-p` never pays for them.
 
 pub mod event;
+pub mod state;
 pub mod time;
+
+pub use state::StateSet;
 
 use std::fmt;
 use std::net::IpAddr;
+
+/// A transport protocol tcpstat lists. Each has its own module in
+/// `source/`; a listing asks for one or several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// TCP, from inet_diag or /proc/net/tcp{,6}.
+    Tcp,
+}
+
+/// Which source a listing reads sockets from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceChoice {
+    /// sock_diag netlink, falling back to /proc.
+    #[default]
+    Auto,
+    /// sock_diag netlink only; failure is an error.
+    Netlink,
+    /// /proc/net/* only.
+    Proc,
+}
+
+/// Where `-p` finds which processes hold a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OwnerSource {
+    /// The BPF iterator when it can be used and pays, otherwise `/proc`.
+    #[default]
+    Auto,
+    /// Only the BPF task-file iterator; an error if it cannot be used.
+    Bpf,
+    /// Only `/proc/*/fd`.
+    Proc,
+}
 
 /// Address family of a socket, printed as netstat's `Proto` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

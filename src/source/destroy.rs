@@ -43,17 +43,7 @@ const RECV_BUF_LEN: usize = 16 << 10;
 /// of connections exits) is queued rather than lost between two polls.
 const SO_RCVBUF_LEN: libc::c_int = 8 << 20;
 
-/// A socket the kernel has just destroyed, as its notification describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Destroyed {
-    /// Family, addresses, state (normally CLOSE) and queues. The kernel
-    /// sends no inode, uid or timer: they are 0 and off here.
-    pub socket: Socket,
-    /// `tcpi_bytes_acked`: bytes this side sent that the peer acknowledged.
-    pub bytes_acked: Option<u64>,
-    /// `tcpi_bytes_received`: bytes received from the peer.
-    pub bytes_received: Option<u64>,
-}
+pub use crate::model::event::Destroyed;
 
 /// What one [`DestroyListener::drain`] saw besides the sockets.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -1,14 +1,43 @@
-//! Where sockets come from: sock_diag netlink (default) or /proc/net/tcp{,6}.
-//! The choice is made here and nowhere else; both fill the same model.
+//! Where sockets come from: sock_diag netlink (default) or /proc/net/*.
+//! The choice is made here and nowhere else; every source takes a
+//! [`Request`] and fills the same model. A new protocol is a variant of
+//! [`Protocol`] and a module here; a new source is a module here and a
+//! variant of [`SourceChoice`].
 
 pub mod bytecode;
 pub mod destroy;
 pub mod netlink;
 pub mod proc;
 
-use crate::config::{Config, SourceChoice};
 use crate::error::{note, Result};
-use crate::model::Socket;
+use crate::filter::Filter;
+use crate::model::{Protocol, Socket, SourceChoice, StateSet};
+use std::path::Path;
+
+/// What a listing asks its source for.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    /// The protocol to list.
+    pub protocol: Protocol,
+    /// AF_INET sockets.
+    pub ipv4: bool,
+    /// AF_INET6 sockets (including IPv4-mapped ones).
+    pub ipv6: bool,
+    /// The states to list; SYN_RECV includes request sockets.
+    pub states: StateSet,
+    /// Exact retransmit and probe counts for every timer kind (costs
+    /// `tcp_info` per socket over netlink).
+    pub timer_counters: bool,
+    /// The rows the caller keeps: a source may use it to send fewer (the
+    /// kernel runs the port tests as bytecode); the caller still applies it.
+    pub filter: &'a Filter,
+    /// Which source to read.
+    pub choice: SourceChoice,
+    /// Where /proc is (fixtures in tests).
+    pub proc_root: &'a Path,
+    /// Say on stderr what was skipped or retried.
+    pub verbose: bool,
+}
 
 /// The source that actually produced a listing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,54 +46,57 @@ pub enum Used {
     Proc,
 }
 
-/// Fills `out` with the sockets the config asks for, from the configured
-/// source. Under `auto`, a netlink failure falls back to /proc (said on
-/// stderr under -v).
-pub fn collect(cfg: &Config, out: &mut Vec<Socket>) -> Result<Used> {
-    let states = cfg.states;
-    if states == 0 {
+/// Fills `out` with the sockets `req` asks for, from its source. Under
+/// `auto`, a netlink failure falls back to /proc (said on stderr under -v).
+pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
+    let Protocol::Tcp = req.protocol;
+    if req.states.is_empty() {
         // Nothing can match; a zero mask must not reach the kernel.
         out.clear();
-        return Ok(match cfg.source {
+        return Ok(match req.choice {
             SourceChoice::Proc => Used::Proc,
             _ => Used::Netlink,
         });
     }
-    match cfg.source {
+    match req.choice {
         SourceChoice::Proc => {
-            proc::read(&cfg.proc_root, cfg.ipv4, cfg.ipv6, states, out)?;
+            read_proc(req, out)?;
             Ok(Used::Proc)
         }
         SourceChoice::Netlink => {
-            dump_netlink(cfg, states, out)?;
+            dump_netlink(req, out)?;
             Ok(Used::Netlink)
         }
-        SourceChoice::Auto => match dump_netlink(cfg, states, out) {
+        SourceChoice::Auto => match dump_netlink(req, out) {
             Ok(()) => Ok(Used::Netlink),
             Err(e) => {
-                if cfg.verbose > 0 {
+                if req.verbose {
                     note(format_args!("{e}; falling back to /proc/net/tcp"));
                 }
-                proc::read(&cfg.proc_root, cfg.ipv4, cfg.ipv6, states, out)?;
+                read_proc(req, out)?;
                 Ok(Used::Proc)
             }
         },
     }
 }
 
-fn dump_netlink(cfg: &Config, states: u32, out: &mut Vec<Socket>) -> Result<()> {
+fn read_proc(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
+    proc::read(req.proc_root, req.ipv4, req.ipv6, req.states.bits(), out)
+}
+
+fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
     let mut request = netlink::Request {
-        ipv4: cfg.ipv4,
-        ipv6: cfg.ipv6,
-        states,
-        timer_counters: cfg.needs_timer_counters(),
-        bytecode: bytecode::compile(&cfg.filter),
+        ipv4: req.ipv4,
+        ipv6: req.ipv6,
+        states: req.states.bits(),
+        timer_counters: req.timer_counters,
+        bytecode: bytecode::compile(req.filter),
     };
     let stats = match netlink::dump(&request, out) {
         Err(e) if request.bytecode.is_some() => {
             // The program only saves work: a kernel that refuses it (one
             // older than its port equality ops, say) gets none.
-            if cfg.verbose > 0 {
+            if req.verbose {
                 note(format_args!("{e}; dumping again without the port filter"));
             }
             request.bytecode = None;
@@ -72,7 +104,7 @@ fn dump_netlink(cfg: &Config, states: u32, out: &mut Vec<Socket>) -> Result<()> 
         }
         result => result?,
     };
-    if cfg.verbose > 0 && (stats.skipped > 0 || stats.restarts > 0) {
+    if req.verbose && (stats.skipped > 0 || stats.restarts > 0) {
         note(format_args!(
             "netlink: skipped {} unparsable message(s), restarted {} interrupted dump(s)",
             stats.skipped, stats.restarts
@@ -91,6 +123,7 @@ mod kernel_tests {
     use super::bytecode::{self, interpreter};
     use super::*;
     use crate::cli::Args;
+    use crate::config::Config;
     use crate::filter::NoOwners;
     use crate::model::TcpState;
     use crate::test_support::Netns;
@@ -221,7 +254,7 @@ mod kernel_tests {
     fn config(args: &[&str]) -> Config {
         let argv = ["tcpstat"].iter().chain(args);
         let parsed = Args::try_parse_from(argv).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-        Config::from_args(&parsed).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+        crate::cli::lower::config(&parsed).unwrap_or_else(|e| panic!("{args:?}: {e}"))
     }
 
     /// Dumps with `program` (which the kernel must accept) and checks the
@@ -271,7 +304,7 @@ mod kernel_tests {
             for (args, exact) in cases {
                 let cfg = config(&[&["-a"], args].concat());
                 let program = bytecode::compile(&cfg.filter).expect("a program");
-                let got = dump_checked(&format!("{args:?}"), cfg.states, &program, &all);
+                let got = dump_checked(&format!("{args:?}"), cfg.states.bits(), &program, &all);
                 let kept = keys(all.iter().filter(|s| cfg.filter.matches(s, &NoOwners)));
                 let sent = keys(&got);
                 assert!(
@@ -299,7 +332,8 @@ mod kernel_tests {
             let all = settled(population.request_client);
             let cfg = config(&["-tan", "--source", "netlink", "--sport", "7002"]);
             let mut rows = Vec::new();
-            assert_eq!(collect(&cfg, &mut rows).unwrap(), Used::Netlink);
+            let request = crate::plan::request(&cfg, cfg.states);
+            assert_eq!(collect(&request, &mut rows).unwrap(), Used::Netlink);
             let kept = keys(all.iter().filter(|s| cfg.filter.matches(s, &NoOwners)));
             assert_eq!(keys(&rows), kept);
             let request = rows.iter().find(|s| s.state == TcpState::SynRecv);
@@ -307,7 +341,7 @@ mod kernel_tests {
 
             let cfg = config(&["-tan", &format!("dport = :{}", population.request_client)]);
             let program = bytecode::compile(&cfg.filter).unwrap();
-            let rows = dump_checked("request", cfg.states, &program, &all);
+            let rows = dump_checked("request", cfg.states.bits(), &program, &all);
             let states: Vec<TcpState> = rows.iter().map(|s| s.state).collect();
             assert_eq!(states, [TcpState::SynRecv]);
             assert_eq!(rows[0].uid, LISTENER_UID);

@@ -20,10 +20,11 @@ pub mod signals;
 pub mod track;
 
 use crate::collect::Collector;
-use crate::config::{Config, Scope};
+use crate::config::{Config, Watch};
 use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::model::time::Timestamp;
+use crate::model::StateSet;
 use crate::owners::ProcessMap;
 use crate::source::destroy::{DestroyListener, Destroyed};
 use output::Output;
@@ -32,27 +33,14 @@ use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use track::{PassTime, Tracker, View};
 
 /// Exit status after Ctrl-C or SIGTERM.
 pub const EXIT_INTERRUPTED: i32 = 130;
-/// The interval when `-c` or `--events` is given without one.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(1);
 /// Most destroy notifications kept between two passes; more are dropped
 /// (and said under -v) so that a burst cannot grow memory without bound.
 const MAX_NOTICES: usize = 1 << 17;
-
-/// What watch mode was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
-    /// Time between the starts of two passes.
-    pub interval: Duration,
-    /// Stop after this many passes.
-    pub count: Option<u64>,
-    /// Print changes (`--events`) rather than the listing (`-c`).
-    pub events: bool,
-}
 
 /// How watch mode ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +63,7 @@ impl Outcome {
 
 /// Runs watch mode on stdout. `signals` must have been blocked before any
 /// thread started.
-pub fn run(cfg: &Config, plan: Plan, signals: &Signals) -> Result<Outcome> {
+pub fn run(cfg: &Config, plan: Watch, signals: &Signals) -> Result<Outcome> {
     let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(signals));
     if plan.events {
         watch_events(cfg, plan, signals, &mut out)
@@ -87,11 +75,11 @@ pub fn run(cfg: &Config, plan: Plan, signals: &Signals) -> Result<Outcome> {
 /// `-c`: the listing, again and again.
 fn watch_listing(
     cfg: &Config,
-    plan: Plan,
+    plan: Watch,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
-    let mut collector = Collector::new(cfg);
+    let mut collector = Collector::new(crate::plan::collect(cfg, cfg.states));
     let mut printer = Printer::new(cfg, plan.interval);
     let mut schedule = Schedule::new(plan.interval);
     for done in 1.. {
@@ -137,21 +125,18 @@ fn sleep(
 /// `--events`: what changed since the last pass.
 fn watch_events(
     cfg: &Config,
-    plan: Plan,
+    plan: Watch,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
-    let dump = Config {
-        states: track::tracking_states(cfg.states),
-        ..cfg.clone()
-    };
+    let tracked = StateSet::from_bits(track::tracking_states(cfg.states.bits()));
     let mut destroy = Notifications::join(cfg);
-    let mut collector = Collector::new(&dump);
+    let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
     let mut tracker = Tracker::new();
     let mut printer = Printer::new(cfg, plan.interval);
     let mut schedule = Schedule::new(plan.interval);
     let view = View {
-        states: cfg.states,
+        states: cfg.states.bits(),
         filter: &cfg.filter,
     };
     let mut previous: Option<ProcessMap> = None;
@@ -219,8 +204,8 @@ impl Notifications {
     /// polling goes on.
     fn join(cfg: &Config) -> Notifications {
         let verbose = cfg.verbose > 0;
-        let connections = cfg.states & Scope::Connected.state_mask();
-        let joined = (connections != 0).then(|| DestroyListener::join(cfg.ipv4, cfg.ipv6));
+        let connections = cfg.states.intersection(StateSet::connections());
+        let joined = (!connections.is_empty()).then(|| DestroyListener::join(cfg.ipv4, cfg.ipv6));
         let listener = match joined {
             None => None, // -l: listeners are never notified
             Some(Ok(listener)) => Some(listener),

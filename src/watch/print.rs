@@ -233,7 +233,7 @@ mod tests {
 
     fn config(args: &[&str]) -> Config {
         let argv = ["tcpstat"].iter().chain(args);
-        Config::from_args(&Args::try_parse_from(argv).unwrap()).unwrap()
+        crate::cli::lower::config(&Args::try_parse_from(argv).unwrap()).unwrap()
     }
 
     fn event(kind: EventKind, old: Option<TcpState>, state: TcpState) -> Event {

@@ -40,10 +40,10 @@
 //! avoided.
 
 use crate::collect::shrink_vec;
-use crate::config::Scope;
 use crate::filter::{Filter, NoOwners, Owners};
 use crate::model::event::{Event, EventKind};
 use crate::model::time::Timestamp;
+use crate::model::StateSet;
 use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
 use crate::source::destroy::{is_disconnected, Destroyed};
 use std::cmp::Ordering;
@@ -93,7 +93,7 @@ impl View<'_> {
 /// The states to dump so that a watched socket is seen in every state of
 /// its life: all connection states as soon as one of them is wanted.
 pub fn tracking_states(states: u32) -> u32 {
-    let connections = Scope::Connected.state_mask();
+    let connections = StateSet::connections().bits();
     if states & connections != 0 {
         states | connections
     } else {
