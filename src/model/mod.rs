@@ -5,7 +5,10 @@
 //! stay small and a listing without `-p` never pays for them.
 
 pub mod event;
+pub mod owner;
 pub mod time;
+
+pub use owner::{Owner, Owners};
 
 use std::fmt;
 use std::net::IpAddr;

@@ -24,14 +24,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 mod bpf;
 mod btf;
 
-/// A process holding a socket open; in JSON, `{"pid", "name"}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Owner {
-    pub pid: u32,
-    /// `/proc/PID/comm` without its newline. Untrusted text, kept as read
-    /// (bytes that are not UTF-8 are replaced); renderers escape it.
-    pub name: String,
-}
+pub use crate::model::Owner;
+use crate::model::Owners;
 
 /// Socket inode → the processes that hold it open.
 ///
@@ -207,6 +201,12 @@ impl ProcessMap {
             by_inode,
             unreadable,
         }
+    }
+}
+
+impl Owners for ProcessMap {
+    fn owners_of(&self, inode: u64) -> &[Owner] {
+        self.owners(inode)
     }
 }
 
