@@ -44,15 +44,14 @@ pub struct Pass<'r> {
 impl<'a> Collector<'a> {
     /// A collector for `plan`.
     pub fn new(plan: Plan<'a>) -> Collector<'a> {
-        let source = match plan.owners.unwrap_or_default() {
-            OwnerSource::Auto => crate::owners::OwnerSource::Auto,
-            OwnerSource::Bpf => crate::owners::OwnerSource::Bpf,
-            OwnerSource::Proc => crate::owners::OwnerSource::Proc,
-        };
         Collector {
             plan,
             rows: Vec::new(),
-            owners: OwnerScanner::new(plan.request.proc_root, source, plan.repeated),
+            owners: OwnerScanner::new(
+                plan.request.proc_root,
+                plan.owners.unwrap_or_default(),
+                plan.repeated,
+            ),
             noted: false,
         }
     }
@@ -109,9 +108,7 @@ fn note_once(verbose: bool, used: source::Used, rows: usize, owners: Option<&Pro
     }
     // As netstat: the note is about privilege, so root is never told (some
     // processes, such as a sandbox's init, stay unreadable even to root).
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    if owners.is_some_and(|m| m.unreadable() > 0) && !root {
+    if owners.is_some_and(|m| m.unreadable() > 0) && !crate::sys::user::is_root() {
         note(format_args!(
             "not all processes could be identified; non-owned process info will not be shown (run as root to see it all)"
         ));

@@ -1,7 +1,7 @@
 //! tcpstat: list TCP sockets like `netstat -tanpo` and `ss`, from sock_diag
 //! netlink or /proc, as a netstat-compatible table or JSON.
 //!
-//! Data flows one way: [`cli`] → [`config`] → [`source`] (+ [`process`]) →
+//! Data flows one way: [`cli`] → [`config`] → [`source`] (+ [`owners`]) →
 //! [`render`].
 
 pub mod app;
@@ -17,8 +17,12 @@ pub mod netns;
 pub mod owners;
 pub mod plan;
 pub mod render;
-pub mod sockopt;
 pub mod source;
+pub mod sys;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod watch;
+
+/// The old path of [`sys::sock`], kept while the kernel tests that name it
+/// move to `tests/` (issue 12); remove once nothing says `sockopt`.
+pub use sys::sock as sockopt;

@@ -3,7 +3,7 @@
 
 use crate::error::{os_text, Error, Result};
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 
 /// Where `ip netns add NAME` puts its namespaces.
@@ -33,10 +33,7 @@ pub fn enter(path: &std::path::Path) -> Result<()> {
             os_text(&e)
         ))
     })?;
-    // SAFETY: setns only reads the descriptor, which stays open for the call.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    if rc != 0 {
-        let e = std::io::Error::last_os_error();
+    if let Err(e) = crate::sys::ns::enter_net(file.as_fd()) {
         let why = if e.raw_os_error() == Some(libc::EINVAL) {
             "not a network namespace".to_string()
         } else {

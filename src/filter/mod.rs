@@ -32,20 +32,8 @@ pub use parse::{parse_expression, Query};
 pub use ports::{parse_ports, PortSet};
 pub use state::{parse_states, state_mask_of, ALL_STATES};
 
-use crate::model::Socket;
-use crate::owners::{Owner, ProcessMap};
-
-/// Where [`Filter::matches`] finds the processes owning a socket.
-pub trait Owners {
-    /// The owners of socket `inode` (none for inode 0).
-    fn owners_of(&self, inode: u64) -> &[Owner];
-}
-
-impl Owners for ProcessMap {
-    fn owners_of(&self, inode: u64) -> &[Owner] {
-        self.owners(inode)
-    }
-}
+pub use crate::model::Owners;
+use crate::model::{Owner, Socket};
 
 /// No owner information: for when [`Filter::needs_owners`] is false.
 #[derive(Debug, Clone, Copy, Default)]

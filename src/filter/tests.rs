@@ -335,16 +335,16 @@ fn nesting_and_length_are_bounded() {
 }
 
 /// Owners keyed by inode, standing in for a process scan.
-struct FakeOwners(HashMap<u64, Vec<crate::owners::Owner>>);
+struct FakeOwners(HashMap<u64, Vec<crate::model::Owner>>);
 
 impl Owners for FakeOwners {
-    fn owners_of(&self, inode: u64) -> &[crate::owners::Owner] {
+    fn owners_of(&self, inode: u64) -> &[crate::model::Owner] {
         self.0.get(&inode).map_or(&[], Vec::as_slice)
     }
 }
 
-fn owner(pid: u32, name: &str) -> crate::owners::Owner {
-    crate::owners::Owner {
+fn owner(pid: u32, name: &str) -> crate::model::Owner {
+    crate::model::Owner {
         pid,
         name: name.to_string(),
     }

@@ -5,9 +5,11 @@
 //! stay small and a listing without `-p` never pays for them.
 
 pub mod event;
+pub mod owner;
 pub mod state;
 pub mod time;
 
+pub use owner::{Owner, Owners};
 pub use state::StateSet;
 
 use std::fmt;
@@ -36,7 +38,9 @@ pub enum SourceChoice {
 /// Where `-p` finds which processes hold a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OwnerSource {
-    /// The BPF iterator when it can be used and pays, otherwise `/proc`.
+    /// The BPF iterator when it can be used and pays (from
+    /// `owners::BPF_FROM_OPEN_FILES` open files, or in watch mode),
+    /// otherwise `/proc`.
     #[default]
     Auto,
     /// Only the BPF task-file iterator; an error if it cannot be used.

@@ -8,7 +8,6 @@
 //! kept for the next pass of a continuous listing.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CStr;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -231,27 +230,7 @@ fn parse_services(text: &str) -> HashMap<u16, String> {
 /// Reverse lookup by the C library (`/etc/hosts`, DNS, … as nsswitch.conf
 /// says); `None` if the address has no name or the lookup fails.
 fn getnameinfo(addr: IpAddr) -> Option<String> {
-    let (storage, len) = crate::sockopt::sockaddr(std::net::SocketAddr::new(addr, 0));
-    let mut host = [0 as libc::c_char; libc::NI_MAXHOST as usize];
-    // SAFETY: `storage` holds a valid sockaddr of `len` bytes; `host` is
-    // writable for the length given; no service buffer is requested.
-    let rc = unsafe {
-        libc::getnameinfo(
-            std::ptr::from_ref(&storage).cast(),
-            len,
-            host.as_mut_ptr(),
-            libc::NI_MAXHOST,
-            std::ptr::null_mut(),
-            0,
-            libc::NI_NAMEREQD,
-        )
-    };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: on success getnameinfo wrote a NUL-terminated name into `host`.
-    let name = unsafe { CStr::from_ptr(host.as_ptr()) };
-    Some(name.to_string_lossy().into_owned()).filter(|n| !n.is_empty())
+    crate::sys::name::getnameinfo(addr).filter(|n| !n.is_empty())
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ impl AsRawFd for DestroyListener {
 /// SO_RCVBUF could get).
 fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
     let force = libc::SO_RCVBUFFORCE;
-    crate::sockopt::set_int(sock, libc::SOL_SOCKET, force, SO_RCVBUF_LEN).is_ok()
+    crate::sys::sock::set_int(sock, libc::SOL_SOCKET, force, SO_RCVBUF_LEN).is_ok()
 }
 
 /// Parses the netlink messages of one datagram, pushing what they describe.

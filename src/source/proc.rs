@@ -271,9 +271,7 @@ fn dec(s: &str, max: u64) -> Option<u64> {
 /// USER_HZ, the unit of `tm->when`: `sysconf(_SC_CLK_TCK)`, or 100 if that
 /// is unavailable.
 pub fn clock_ticks() -> u64 {
-    // SAFETY: sysconf takes a plain integer name and touches no memory of ours.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(ticks).ok().filter(|&t| t > 0).unwrap_or(100)
+    crate::sys::process::clock_ticks().unwrap_or(100)
 }
 
 /// A line of a /proc TCP table that could not be parsed.

@@ -25,9 +25,9 @@
 //! from then on: the output ends with a half-written line, which cannot be
 //! helped, since the rest of it could only go into a pipe nobody empties.
 
-use super::signals::{poll, poll_fd, Signals};
+use super::signals::Signals;
+use crate::sys::poll::{poll, poll_fd};
 use std::io::{self, Write};
-use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -71,16 +71,13 @@ pub struct Output<'a> {
 impl<'a> Output<'a> {
     /// Stdout, looked at once with fstat.
     pub fn stdout(signals: &'a Signals) -> Output<'a> {
-        // SAFETY: descriptor 1 is never closed while tcpstat runs; if it
-        // was not open to begin with, writes fail with EBADF, as std's do.
-        let fd = unsafe { BorrowedFd::borrow_raw(libc::STDOUT_FILENO) };
-        Output::new(fd, signals)
+        Output::new(crate::sys::fs::stdout(), signals)
     }
 
     /// Writes to `fd`.
     pub fn new(fd: BorrowedFd<'a>, signals: &'a Signals) -> Output<'a> {
         Output {
-            kind: kind_of(fd.as_raw_fd()),
+            kind: kind_of(fd),
             fd,
             signals,
             stop: None,
@@ -102,26 +99,16 @@ impl<'a> Output<'a> {
 
     /// One `write()` (or `send()`) that does not block on a pipe or socket.
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
-        let (fd, ptr) = (self.fd.as_raw_fd(), buf.as_ptr().cast());
-        // SAFETY: `buf` is live for the call and the lengths never exceed it.
-        let n = unsafe {
-            match self.kind {
-                Kind::Pipe => libc::write(fd, ptr, buf.len().min(PIPE_CHUNK)),
-                Kind::Socket => {
-                    libc::send(fd, ptr, buf.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-                }
-                Kind::Direct => libc::write(fd, ptr, buf.len().min(isize::MAX as usize)),
-            }
+        let written = match self.kind {
+            Kind::Pipe => crate::sys::fs::write(self.fd, &buf[..buf.len().min(PIPE_CHUNK)]),
+            Kind::Socket => crate::sys::sock::send_nowait(self.fd, buf),
+            Kind::Direct => crate::sys::fs::write(self.fd, buf),
         };
-        if n < 0 {
-            let e = io::Error::last_os_error();
+        match written {
             // As std's stdout: a closed descriptor 1 swallows the output.
-            if e.raw_os_error() == Some(libc::EBADF) {
-                return Ok(buf.len());
-            }
-            return Err(e);
+            Err(e) if e.raw_os_error() == Some(libc::EBADF) => Ok(buf.len()),
+            written => written,
         }
-        Ok(n as usize)
     }
 
     /// Waits until stdout can take a write (or reports an error, which the
@@ -205,15 +192,11 @@ fn gave_up() -> io::Error {
     )
 }
 
-fn kind_of(fd: RawFd) -> Kind {
-    let mut stat = MaybeUninit::<libc::stat>::zeroed();
-    // SAFETY: `stat` is a live, writable stat buffer.
-    if unsafe { libc::fstat(fd, stat.as_mut_ptr()) } != 0 {
+fn kind_of(fd: BorrowedFd<'_>) -> Kind {
+    let Ok(stat) = crate::sys::fs::fstat(fd) else {
         return Kind::Direct;
-    }
-    // SAFETY: fstat succeeded and filled it (it was zeroed before anyway).
-    let mode = unsafe { stat.assume_init() }.st_mode & libc::S_IFMT;
-    match mode {
+    };
+    match stat.st_mode & libc::S_IFMT {
         libc::S_IFIFO => Kind::Pipe,
         libc::S_IFSOCK => Kind::Socket,
         _ => Kind::Direct,
@@ -227,26 +210,24 @@ mod tests {
     use std::os::fd::AsFd;
     use std::sync::mpsc;
 
-    /// Sends SIGTERM to the thread whose pthread_t comes on `rx`, after
-    /// `delay`.
-    fn term_later(rx: mpsc::Receiver<libc::pthread_t>, delay: Duration) {
+    /// Sends SIGTERM to the thread whose id comes on `rx`, after `delay`.
+    fn term_later(rx: mpsc::Receiver<libc::pid_t>, delay: Duration) {
         std::thread::spawn(move || {
             let thread = rx.recv().unwrap();
             std::thread::sleep(delay);
-            // SAFETY: the thread is alive (it waits for this signal).
-            assert_eq!(unsafe { libc::pthread_kill(thread, libc::SIGTERM) }, 0);
+            crate::sys::signal::signal_thread(thread, libc::SIGTERM).unwrap();
         });
     }
 
     #[test]
     fn kinds_of_stdout() {
         let (reader, writer) = std::io::pipe().unwrap();
-        assert_eq!(kind_of(writer.as_raw_fd()), Kind::Pipe);
-        assert_eq!(kind_of(reader.as_raw_fd()), Kind::Pipe);
+        assert_eq!(kind_of(writer.as_fd()), Kind::Pipe);
+        assert_eq!(kind_of(reader.as_fd()), Kind::Pipe);
         let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        assert_eq!(kind_of(a.as_raw_fd()), Kind::Socket);
+        assert_eq!(kind_of(a.as_fd()), Kind::Socket);
         let null = std::fs::File::create("/dev/null").unwrap();
-        assert_eq!(kind_of(null.as_raw_fd()), Kind::Direct);
+        assert_eq!(kind_of(null.as_fd()), Kind::Direct);
     }
 
     /// On threads of their own: the mask and the thread-directed signal
@@ -259,8 +240,7 @@ mod tests {
             let signals = Signals::block().unwrap();
             let (_reader, writer) = std::io::pipe().unwrap();
             let mut out = Output::new(writer.as_fd(), &signals);
-            // SAFETY: pthread_self has no preconditions.
-            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            tx.send(crate::sys::signal::thread_id()).unwrap();
             let started = Instant::now();
             let e = out.write_all(&[b'x'; 1 << 20]).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
@@ -294,8 +274,7 @@ mod tests {
         std::thread::spawn(move || {
             let signals = Signals::block().unwrap();
             let mut out = Output::new(writer.as_fd(), &signals);
-            // SAFETY: pthread_self has no preconditions.
-            tx.send(unsafe { libc::pthread_self() }).unwrap();
+            tx.send(crate::sys::signal::thread_id()).unwrap();
             out.write_all(&vec![b'x'; total]).unwrap();
             assert_eq!(out.stop_signal(), Some(libc::SIGTERM));
         })

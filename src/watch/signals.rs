@@ -13,9 +13,9 @@
 //! events): `--events` may have nothing to write for a long time, and
 //! without this it would never learn that nobody reads any more.
 
+use crate::sys::poll::{poll, poll_fd};
 use std::io;
-use std::mem::{size_of, MaybeUninit};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 /// The signals that stop watch mode.
@@ -46,21 +46,8 @@ impl Signals {
     /// starts: a thread started earlier could still take the signal and die
     /// of it.
     pub fn block() -> io::Result<Signals> {
-        let set = stop_set()?;
-        // SAFETY: `set` is an initialised sigset_t; a null old-set pointer
-        // is allowed.
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        // SAFETY: -1 asks for a new descriptor; `set` is initialised.
-        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a non-negative return is a fresh descriptor nobody else owns.
         Ok(Signals {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: crate::sys::signal::block_to_fd(&STOP_SIGNALS)?,
         })
     }
 
@@ -100,24 +87,7 @@ impl Signals {
 
     /// Reads one pending stop signal, if any.
     pub fn take(&self) -> io::Result<Option<libc::c_int>> {
-        let mut info = MaybeUninit::<libc::signalfd_siginfo>::zeroed();
-        let len = size_of::<libc::signalfd_siginfo>();
-        // SAFETY: the buffer is a live signalfd_siginfo of `len` bytes.
-        let n = unsafe { libc::read(self.fd.as_raw_fd(), info.as_mut_ptr().cast(), len) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return match e.kind() {
-                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
-                _ => Err(e),
-            };
-        }
-        if n as usize != len {
-            return Ok(None);
-        }
-        // SAFETY: the kernel filled the whole struct (n == len), and it was
-        // zeroed before, so every field is initialised either way.
-        let info = unsafe { info.assume_init() };
-        Ok(Some(info.ssi_signo as libc::c_int))
+        crate::sys::signal::read_signal(self.fd.as_fd())
     }
 }
 
@@ -126,56 +96,6 @@ impl AsRawFd for Signals {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
-}
-
-/// An entry for [`poll`].
-pub(crate) fn poll_fd(fd: RawFd, events: libc::c_short) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    }
-}
-
-/// Polls `fds` until one is ready or `deadline` (none: no time limit).
-/// True when one is ready; false when the deadline came or a signal
-/// interrupted the poll (the caller looks again).
-pub(crate) fn poll(fds: &mut [libc::pollfd], deadline: Option<Instant>) -> io::Result<bool> {
-    let ms = match deadline {
-        None => -1,
-        // Round up: poll's unit is a millisecond, and waking early would
-        // only loop.
-        Some(deadline) => {
-            let left = deadline.saturating_duration_since(Instant::now());
-            left.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int
-        }
-    };
-    // SAFETY: `fds` is a live slice of the length passed.
-    let rc = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return match e.kind() {
-            io::ErrorKind::Interrupted => Ok(false),
-            _ => Err(e),
-        };
-    }
-    Ok(rc > 0)
-}
-
-fn stop_set() -> io::Result<libc::sigset_t> {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set it is given.
-    if unsafe { libc::sigemptyset(set.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    for signal in STOP_SIGNALS {
-        // SAFETY: the set was initialised by sigemptyset above.
-        if unsafe { libc::sigaddset(set.as_mut_ptr(), signal) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    // SAFETY: initialised by sigemptyset.
-    Ok(unsafe { set.assume_init() })
 }
 
 #[cfg(test)]
@@ -191,11 +111,8 @@ mod tests {
             let signals = Signals::block().unwrap();
             let soon = Instant::now() + Duration::from_millis(20);
             assert_eq!(signals.wait(soon, None, None).unwrap(), Wake::Deadline);
-            // SAFETY: pthread_kill to this very thread, with a blocked signal.
-            assert_eq!(
-                unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGTERM) },
-                0
-            );
+            let me = crate::sys::signal::thread_id();
+            crate::sys::signal::signal_thread(me, libc::SIGTERM).unwrap();
             let later = Instant::now() + Duration::from_secs(5);
             assert_eq!(
                 signals.wait(later, None, None).unwrap(),

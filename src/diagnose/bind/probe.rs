@@ -5,11 +5,10 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use serde::Serialize;
 
-pub(super) use crate::sockopt::set_int;
+pub(super) use crate::sys::sock::{bind, set_int, tcp_socket};
 
 /// What real bind() calls said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -48,41 +47,11 @@ pub(crate) fn try_bind(addr: SocketAddr, reuseaddr: bool, listen: bool) -> io::R
         if !listen {
             return Ok(());
         }
-        // SAFETY: listen() takes no pointers; `fd` is an open socket.
-        match unsafe { libc::listen(fd.as_raw_fd(), 1) } {
-            0 => Ok(()),
-            _ => Err(io::Error::last_os_error()),
-        }
+        crate::sys::sock::listen(&fd, 1)
     });
     match result {
         Ok(()) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(false),
         Err(e) => Err(e),
-    }
-}
-
-pub(super) fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
-    let domain = if addr.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
-    // SAFETY: socket() takes no pointers.
-    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a non-negative return is a new descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-pub(super) fn bind(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
-    let (storage, len) = crate::sockopt::sockaddr(addr);
-    // SAFETY: `storage` holds a valid sockaddr of `len` bytes, alive for
-    // the call.
-    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&storage).cast(), len) };
-    match rc {
-        0 => Ok(()),
-        _ => Err(io::Error::last_os_error()),
     }
 }

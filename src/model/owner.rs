@@ -1,0 +1,19 @@
+//! Who holds a socket open: [`Owner`], and [`Owners`], the lookup by socket
+//! inode that filters and renderers ask without knowing how owners were
+//! found (the `owners` module scans `/proc` or runs a BPF iterator).
+
+/// A process holding a socket open; in JSON, `{"pid", "name"}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Owner {
+    pub pid: u32,
+    /// `/proc/PID/comm` without its newline. Untrusted text, kept as read
+    /// (bytes that are not UTF-8 are replaced); renderers escape it.
+    pub name: String,
+}
+
+/// Where a filter (`--pid`, `--program`) finds the processes owning a
+/// socket.
+pub trait Owners {
+    /// The owners of socket `inode` (none for inode 0).
+    fn owners_of(&self, inode: u64) -> &[Owner];
+}

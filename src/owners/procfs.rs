@@ -1,0 +1,571 @@
+//! Owners from `/proc/*/fd`: one pass over every process's descriptors.
+//!
+//! The only way to find owners through `/proc` is to read every open file
+//! descriptor of every process and keep those whose link target is
+//! `socket:[INODE]`. At 100k sockets that pass is the whole cost of `-p`, so
+//! it is kept close to its floor of one `readlinkat` per open descriptor: fd
+//! directories are opened relative to a directory descriptor, entries are
+//! read with `readdir` and links with `readlinkat` into a stack buffer, with
+//! no path built or allocated per descriptor. `comm` is read only for
+//! processes that own a socket. Two threads share the work: whole
+//! processes, and then the descriptors of any process too big for one
+//! thread, in chunks.
+//!
+//! The BPF iterator's `(pid, inode)` pairs are named here too
+//! ([`ProcessMap::from_pairs`]), from `/proc/PID/comm`.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::io::{self, Read};
+use std::ops::ControlFlow;
+use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::{Owner, ProcessMap, Span};
+use crate::sys::fs::{self, Dir};
+
+/// Most threads to scan with. On 2 cores two threads take 2/3 of the time
+/// of one (the kernel's locks on the shared fd table limit the gain); more
+/// were not measured.
+const MAX_SCAN_THREADS: usize = 2;
+
+/// A process with more descriptors than this is scanned in chunks of this
+/// many, shared between threads: a server holding 100k sockets would
+/// otherwise keep one thread busy while the others idle.
+const CHUNK_FDS: u32 = 2048;
+
+impl ProcessMap {
+    /// Builds the map in one pass over `<proc_root>/*/fd`.
+    ///
+    /// Processes that vanish during the scan are skipped silently, as are
+    /// descriptors that close under us. Processes whose descriptors may not
+    /// be read are counted in [`ProcessMap::unreadable`]. If `proc_root`
+    /// itself cannot be read the map is empty.
+    pub fn scan(proc_root: &Path) -> ProcessMap {
+        let Some(root) = open_root(proc_root) else {
+            return ProcessMap::default();
+        };
+        let mut tasks: Vec<Task> = Vec::new();
+        root.for_each_name(|name| {
+            tasks.extend(parse_number(name).map(Task::whole));
+            ControlFlow::Continue(())
+        });
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(MAX_SCAN_THREADS);
+        // Small processes first, each by one thread; processes too big for
+        // one thread are set aside and then scanned in chunks.
+        let mut partials = run_tasks(root.fd(), &tasks, threads, threads > 1);
+        let chunks: Vec<Task> = partials
+            .iter()
+            .flat_map(|p| &p.deferred)
+            .flat_map(|&(pid, fds)| Task::chunks(pid, fds))
+            .collect();
+        if !chunks.is_empty() {
+            partials.extend(run_tasks(root.fd(), &chunks, threads, false));
+        }
+        ProcessMap::merge(&partials)
+    }
+
+    /// Joins the threads' results: one owner per process, inodes pointing at
+    /// it, and a run of owners for each socket held by several processes.
+    fn merge(partials: &[Partial]) -> ProcessMap {
+        let unreadable = partials.iter().map(|p| p.unreadable).sum();
+        // A process scanned in chunks appears once per chunk.
+        let mut procs: Vec<(&ScannedProcess, &[u64])> = partials
+            .iter()
+            .flat_map(|p| p.procs.iter().map(|s| (s, &p.inodes[s.inodes.clone()])))
+            .collect();
+        procs.sort_unstable_by_key(|(s, _)| s.pid);
+        let total: usize = procs.iter().map(|(_, inodes)| inodes.len()).sum();
+        let mut by_inode = HashMap::with_capacity_and_hasher(total, Default::default());
+        let mut owners: Vec<Owner> = Vec::new();
+        // (inode, owner index) for every holder after an inode's first.
+        let mut shared: Vec<(u64, u32)> = Vec::new();
+        for (scanned, inodes) in procs {
+            if owners.last().is_none_or(|o| o.pid != scanned.pid) {
+                owners.push(Owner {
+                    pid: scanned.pid,
+                    name: scanned.name.clone(),
+                });
+            }
+            let idx = (owners.len() - 1) as u32;
+            for &inode in inodes {
+                let span = by_inode.entry(inode).or_insert(Span { start: idx, len: 1 });
+                if span.start != idx {
+                    shared.push((inode, idx));
+                }
+            }
+        }
+        shared.sort_unstable();
+        shared.dedup();
+        for group in shared.chunk_by(|a, b| a.0 == b.0) {
+            let span = by_inode
+                .get_mut(&group[0].0)
+                .expect("shared inode was inserted");
+            let start = owners.len();
+            owners.push(owners[span.start as usize].clone());
+            for &(_, idx) in group {
+                owners.push(owners[idx as usize].clone());
+            }
+            owners[start..].sort_unstable_by_key(|o| o.pid);
+            *span = Span {
+                start: start as u32,
+                len: (owners.len() - start) as u32,
+            };
+        }
+        ProcessMap {
+            owners,
+            by_inode,
+            unreadable,
+        }
+    }
+
+    /// Builds the map from `(pid, inode)` pairs, each process's in a row,
+    /// naming each process from `<proc_root>/PID/comm`. A process gone before
+    /// it is named is left out with its sockets, as in [`ProcessMap::scan`].
+    pub(super) fn from_pairs(proc_root: &Path, pairs: &[(u32, u64)]) -> ProcessMap {
+        let Some(root) = open_root(proc_root) else {
+            return ProcessMap::default();
+        };
+        let mut partial = Partial::default();
+        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let pid = run[0].0;
+            let Some(name) = read_comm(root.fd(), pid) else {
+                continue;
+            };
+            let start = partial.inodes.len();
+            partial.inodes.extend(run.iter().map(|&(_, inode)| inode));
+            partial.procs.push(ScannedProcess {
+                pid,
+                name,
+                inodes: start..partial.inodes.len(),
+            });
+        }
+        ProcessMap::merge(std::slice::from_ref(&partial))
+    }
+}
+
+/// A share of the scan: the descriptors `first_fd..end_fd` of one process.
+#[derive(Debug, Clone, Copy)]
+struct Task {
+    pid: u32,
+    first_fd: u32,
+    end_fd: u32,
+}
+
+impl Task {
+    /// All of a process's descriptors.
+    fn whole(pid: u32) -> Task {
+        Task {
+            pid,
+            first_fd: 0,
+            end_fd: u32::MAX,
+        }
+    }
+
+    /// A big process cut into chunks of `CHUNK_FDS` descriptor numbers;
+    /// `open_fds` (the count) sizes the cut, the last chunk runs to the end
+    /// so that sparse high descriptors are not missed.
+    fn chunks(pid: u32, open_fds: u32) -> impl Iterator<Item = Task> {
+        let n = open_fds.div_ceil(CHUNK_FDS).max(1);
+        (0..n).map(move |k| Task {
+            pid,
+            first_fd: k * CHUNK_FDS,
+            end_fd: if k + 1 == n {
+                u32::MAX
+            } else {
+                (k + 1) * CHUNK_FDS
+            },
+        })
+    }
+}
+
+/// What one scanning thread found.
+#[derive(Default)]
+struct Partial {
+    procs: Vec<ScannedProcess>,
+    /// Socket inodes of all `procs`, each process's in one range.
+    inodes: Vec<u64>,
+    unreadable: usize,
+    /// Processes left for chunked scanning: (pid, open descriptors).
+    deferred: Vec<(u32, u32)>,
+}
+
+/// A process (or a chunk of one) that holds at least one socket.
+struct ScannedProcess {
+    pid: u32,
+    name: String,
+    inodes: std::ops::Range<usize>,
+}
+
+/// Runs `tasks` on up to `threads` threads, each taking the next task
+/// until none is left.
+fn run_tasks(
+    root: BorrowedFd<'_>,
+    tasks: &[Task],
+    threads: usize,
+    defer_big: bool,
+) -> Vec<Partial> {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut partial = Partial::default();
+        while let Some(&task) = tasks.get(next.fetch_add(1, Ordering::Relaxed)) {
+            scan_task(root, task, defer_big, &mut partial);
+        }
+        partial
+    };
+    let threads = threads.min(tasks.len());
+    if threads <= 1 {
+        return vec![work()];
+    }
+    std::thread::scope(|s| {
+        // A helper that cannot be started leaves its share to the others.
+        let helpers: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
+            .collect();
+        let mut partials = vec![work()];
+        // A helper fails only by panicking; its share of owners is lost,
+        // not the listing.
+        partials.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
+        partials
+    })
+}
+
+/// Scans one task into `partial`.
+fn scan_task(root: BorrowedFd<'_>, task: Task, defer_big: bool, partial: &mut Partial) {
+    let dir = match Dir::open_at(root, PidPath::new(task.pid, "fd").as_cstr()) {
+        Ok(dir) => dir,
+        Err(e) if is_permission(&e) => {
+            partial.unreadable += usize::from(task.first_fd == 0);
+            return;
+        }
+        // Vanished, or not a process directory after all.
+        Err(_) => return,
+    };
+    if defer_big {
+        if let Some(open_fds) = proc_fd_count(dir.fd()).filter(|&n| n > CHUNK_FDS) {
+            partial.deferred.push((task.pid, open_fds));
+            return;
+        }
+    }
+    if task.first_fd > 0 {
+        seek_to_fd(&dir, task.first_fd);
+    }
+    let start = partial.inodes.len();
+    if socket_inodes(&dir, task.end_fd, &mut partial.inodes).is_err() {
+        partial.unreadable += usize::from(task.first_fd == 0);
+    }
+    if partial.inodes.len() == start {
+        return;
+    }
+    match read_comm(root, task.pid) {
+        Some(name) => partial.procs.push(ScannedProcess {
+            pid: task.pid,
+            name,
+            inodes: start..partial.inodes.len(),
+        }),
+        // Gone before we could name it: its sockets went with it.
+        None => partial.inodes.truncate(start),
+    }
+}
+
+fn is_permission(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM))
+}
+
+/// Appends the inode of every socket open in `dir` (a `/proc/PID/fd`),
+/// stopping at descriptor `end_fd`. Fails if the links may not be read: the
+/// directory of a process we may not trace can be listed, but its links
+/// give EACCES.
+fn socket_inodes(dir: &Dir, end_fd: u32, out: &mut Vec<u64>) -> io::Result<()> {
+    // "socket:[18446744073709551615]" is 29 bytes; anything that fills the
+    // buffer was truncated and is a path, not a socket.
+    let mut target = [0u8; 64];
+    let mut result = Ok(());
+    dir.for_each_name(|name| {
+        // procfs lists descriptors in increasing order.
+        if parse_number(name).is_some_and(|fd| fd >= end_fd) {
+            return ControlFlow::Break(());
+        }
+        match fs::readlink_at(dir.fd(), name, &mut target) {
+            Ok(n) if n < target.len() => out.extend(socket_inode(&target[..n])),
+            // Denied for one link is denied for all of them.
+            Err(e) if is_permission(&e) => {
+                result = Err(e);
+                return ControlFlow::Break(());
+            }
+            // Closed since readdir listed it, or a truncated path.
+            Ok(_) | Err(_) => {}
+        }
+        ControlFlow::Continue(())
+    });
+    result
+}
+
+/// Parses a link target `socket:[12345]`; anything else is `None`.
+fn socket_inode(target: &[u8]) -> Option<u64> {
+    let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// A `/proc` entry name that is a pid, or an fd entry's number.
+fn parse_number(name: &CStr) -> Option<u32> {
+    let bytes = name.to_bytes();
+    if bytes.is_empty() || bytes.len() > 10 || !bytes.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Reads `/proc/PID/comm`; `None` if the process is gone.
+fn read_comm(root: BorrowedFd<'_>, pid: u32) -> Option<String> {
+    let path = PidPath::new(pid, "comm");
+    let fd = fs::open_at(root, path.as_cstr(), libc::O_RDONLY).ok()?;
+    let mut file = std::fs::File::from(fd);
+    // comm is at most 16 bytes; a fixture may be longer, which is harmless.
+    let mut buf = Vec::with_capacity(32);
+    file.read_to_end(&mut buf).ok()?;
+    let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
+    Some(String::from_utf8_lossy(text).into_owned())
+}
+
+/// `PID/leaf` as a NUL-terminated path on the stack.
+struct PidPath {
+    buf: [u8; 24],
+    len: usize,
+}
+
+impl PidPath {
+    fn new(pid: u32, leaf: &str) -> PidPath {
+        use std::io::Write;
+        let mut buf = [0u8; 24];
+        let mut cursor = &mut buf[..];
+        // At most 10 digits + "/comm" + NUL: always fits.
+        write!(cursor, "{pid}/{leaf}\0").expect("pid path fits in 24 bytes");
+        let len = 24 - cursor.len();
+        PidPath { buf, len }
+    }
+
+    fn as_cstr(&self) -> &CStr {
+        CStr::from_bytes_with_nul(&self.buf[..self.len]).expect("one NUL, at the end")
+    }
+}
+
+/// Opens the `/proc` root (or a fixture tree) as a directory stream.
+fn open_root(path: &Path) -> Option<Dir> {
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    Dir::open(&path).ok()
+}
+
+/// Positions `dir`, a procfs fd directory, at descriptor `fd`: its
+/// directory offsets are descriptor numbers plus 2.
+fn seek_to_fd(dir: &Dir, fd: u32) {
+    dir.seek(libc::c_long::from(fd) + 2);
+}
+
+/// The number of open descriptors of a `/proc/PID/fd` directory (its size
+/// since Linux 6.2), or `None` if unknown or if `fd` is not on procfs, where
+/// only directory offsets are descriptor numbers and chunking is sound.
+fn proc_fd_count(fd: BorrowedFd<'_>) -> Option<u32> {
+    if fs::fstatfs(fd).ok()?.f_type != libc::PROC_SUPER_MAGIC {
+        return None;
+    }
+    let st = fs::fstat(fd).ok()?;
+    u32::try_from(st.st_size).ok().filter(|&n| n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::{symlink, MetadataExt};
+    use std::path::PathBuf;
+
+    /// A scratch directory removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let dir =
+                std::env::temp_dir().join(format!("tcpstat-process-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            TempDir(dir)
+        }
+
+        /// A fake `/proc/PID` with fd links and, if given, a comm file.
+        fn process(&self, pid: &str, comm: Option<&[u8]>, fds: &[(u32, &str)]) {
+            let dir = self.0.join(pid);
+            std::fs::create_dir_all(dir.join("fd")).unwrap();
+            for (fd, target) in fds {
+                symlink(target, dir.join("fd").join(fd.to_string())).unwrap();
+            }
+            if let Some(comm) = comm {
+                std::fs::write(dir.join("comm"), comm).unwrap();
+            }
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn owner(pid: u32, name: &str) -> Owner {
+        Owner {
+            pid,
+            name: name.to_string(),
+        }
+    }
+
+    fn socket_inode_of(fd: &impl AsRawFd) -> u64 {
+        std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .unwrap()
+            .ino()
+    }
+
+    fn own_comm() -> String {
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        comm.trim_end_matches('\n').to_string()
+    }
+
+    #[test]
+    fn finds_our_own_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let inode = socket_inode_of(&listener);
+        let map = ProcessMap::scan(Path::new("/proc"));
+        let me = owner(std::process::id(), &own_comm());
+        assert!(map.owners(inode).contains(&me), "{:?}", map.owners(inode));
+    }
+
+    /// More than `CHUNK_FDS` open descriptors: the process is scanned in
+    /// chunks by several threads and must still come out whole, once.
+    #[test]
+    fn big_process_is_scanned_in_chunks_without_loss() {
+        let needed = 2 * CHUNK_FDS as u64 + 100;
+        let mut limit = crate::sys::process::open_files_limit().unwrap();
+        if limit.rlim_cur < needed {
+            if limit.rlim_max < needed {
+                eprintln!("skipped: RLIMIT_NOFILE hard limit below {needed}");
+                return;
+            }
+            limit.rlim_cur = needed;
+            crate::sys::process::set_open_files_limit(&limit).unwrap();
+        }
+        let first = TcpListener::bind("127.0.0.1:0").unwrap();
+        let filler: Vec<_> = (0..CHUNK_FDS + 200)
+            .map(|_| std::fs::File::open("/dev/null").unwrap())
+            .collect();
+        let last = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(last.as_raw_fd() as u32 > CHUNK_FDS);
+        let map = ProcessMap::scan(Path::new("/proc"));
+        let me = std::process::id();
+        for listener in [&first, &last] {
+            let mine: Vec<_> = map
+                .owners(socket_inode_of(listener))
+                .iter()
+                .filter(|o| o.pid == me)
+                .collect();
+            assert_eq!(mine.len(), 1, "fd {}", listener.as_raw_fd());
+        }
+        drop(filler);
+    }
+
+    #[test]
+    fn fixture_proc_root() {
+        let root = TempDir::new("fixture");
+        root.process(
+            "100",
+            Some(b"nginx\n"),
+            &[
+                (3, "socket:[999]"),
+                (4, "socket:[999]"), // dup'ed: still one owner
+                (5, "/dev/null"),
+                (6, "socket:[abc]"),
+                (7, "socket:[1000]"),
+                (8, "socket:[]"),
+                (9, "pipe:[1001]"),
+            ],
+        );
+        root.process("200", Some(b"worker\n"), &[(3, "socket:[999]")]);
+        // Died between listing its fds and reading its comm.
+        root.process("300", None, &[(3, "socket:[555]")]);
+        // Not a pid.
+        root.process("self", Some(b"x\n"), &[(3, "socket:[777]")]);
+        // Died before its fd directory was read.
+        std::fs::create_dir(root.0.join("400")).unwrap();
+        std::fs::write(root.0.join("uptime"), "1.0 2.0\n").unwrap();
+        // Untrusted name bytes are kept, not interpreted.
+        root.process("500", Some(b"\x1b[31mevil\xff\n"), &[(0, "socket:[42]")]);
+
+        let map = ProcessMap::scan(&root.0);
+        assert_eq!(map.owners(999), [owner(100, "nginx"), owner(200, "worker")]);
+        assert_eq!(map.owners(1000), [owner(100, "nginx")]);
+        assert_eq!(map.owners(42), [owner(500, "\u{1b}[31mevil\u{fffd}")]);
+        for absent in [555, 777, 1001, 0, 4242] {
+            assert_eq!(map.owners(absent), [], "inode {absent}");
+        }
+        assert_eq!(map.unreadable(), 0);
+    }
+
+    #[test]
+    fn missing_proc_root_gives_an_empty_map() {
+        let map = ProcessMap::scan(Path::new("/nonexistent/tcpstat-proc"));
+        assert_eq!(map.owners(1), []);
+        assert_eq!(map.unreadable(), 0);
+    }
+
+    #[test]
+    fn socket_link_targets() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"socket:[0]"), Some(0));
+        assert_eq!(
+            socket_inode(b"socket:[18446744073709551615]"),
+            Some(u64::MAX)
+        );
+        for bad in [
+            &b"socket:[18446744073709551616]"[..],
+            b"socket:[]",
+            b"socket:[abc]",
+            b"socket:[12",
+            b"socket:12]",
+            b"socket:[-1]",
+            b"socket:[1 ]",
+            b"pipe:[12]",
+            b"/tmp/socket:[12]",
+            b"",
+        ] {
+            assert_eq!(
+                socket_inode(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_cover_every_descriptor_once() {
+        let chunks: Vec<Task> = Task::chunks(7, 3 * CHUNK_FDS + 1).collect();
+        assert_eq!(chunks.len(), 4);
+        assert_eq!(chunks[0].first_fd, 0);
+        assert_eq!(chunks.last().unwrap().end_fd, u32::MAX);
+        for pair in chunks.windows(2) {
+            assert_eq!(pair[0].end_fd, pair[1].first_fd);
+        }
+        assert!(chunks.iter().all(|t| t.pid == 7));
+    }
+}
