@@ -18,12 +18,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::Socket as NetlinkSocket;
 
-use super::netlink::{
-    align4, parse_inet_diag, read_nlmsghdr, INET_DIAG_INFO, INET_DIAG_MSG_LEN, NLA_HDRLEN,
-    NLA_TYPE_MASK, NLMSG_HDRLEN,
-};
-use crate::model::Socket;
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
+
+use super::netlink::inet_diag::{parse_inet_diag, INET_DIAG_INFO, INET_DIAG_MSG_LEN};
+use super::netlink::wire::{align4, read_nlmsghdr, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN};
+use crate::model::Socket;
 
 /// Multicast group of destroyed AF_INET TCP sockets (`enum sknetlink_groups`).
 pub const SKNLGRP_INET_TCP_DESTROY: u32 = 1;
