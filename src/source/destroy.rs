@@ -21,7 +21,7 @@ use netlink_sys::Socket as NetlinkSocket;
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
 
 use super::netlink::inet_diag::{parse_inet_diag, INET_DIAG_INFO, INET_DIAG_MSG_LEN};
-use super::netlink::wire::{align4, read_nlmsghdr, NLA_HDRLEN, NLA_TYPE_MASK, NLMSG_HDRLEN};
+use super::netlink::wire::{attributes, messages, Framing};
 use crate::model::Socket;
 
 /// Multicast group of destroyed AF_INET TCP sockets (`enum sknetlink_groups`).
@@ -128,20 +128,24 @@ fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
 }
 
 /// Parses the netlink messages of one datagram, pushing what they describe.
-fn walk_datagram(mut data: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
-    while let Some(hdr) = read_nlmsghdr(data) {
-        let (len, kind) = (hdr.len, hdr.kind);
-        let Some(payload) = data.get(NLMSG_HDRLEN..len).filter(|_| len >= NLMSG_HDRLEN) else {
-            *skipped += 1;
-            return; // framing lost: drop the rest of this datagram
+fn walk_datagram(datagram: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
+    for message in messages(datagram) {
+        let (hdr, payload) = match message {
+            Ok(message) => message,
+            // Framing lost: drop the rest of this datagram.
+            Err(Framing::Length) => {
+                *skipped += 1;
+                return;
+            }
+            // A tail too short for a header holds no notification to count.
+            Err(Framing::ShortHeader) => return,
         };
-        if kind == SOCK_DIAG_BY_FAMILY {
+        if hdr.kind == SOCK_DIAG_BY_FAMILY {
             match parse_destroyed(payload) {
                 Some(d) if out.len() < max => out.push(d),
                 _ => *skipped += 1,
             }
         }
-        data = data.get(align4(len)..).unwrap_or_default();
     }
 }
 
@@ -172,22 +176,17 @@ pub fn is_disconnected(socket: &Socket) -> bool {
 }
 
 /// The value of the first attribute of type `kind`, if any and well formed.
-fn attribute(mut rest: &[u8], kind: u16) -> Option<&[u8]> {
-    while let [a, b, c, d, ..] = *rest {
-        let len = usize::from(u16::from_ne_bytes([a, b]));
-        let value = rest.get(NLA_HDRLEN..len).filter(|_| len >= NLA_HDRLEN)?;
-        if u16::from_ne_bytes([c, d]) & NLA_TYPE_MASK == kind {
-            return Some(value);
-        }
-        rest = rest.get(align4(len)..).unwrap_or_default();
-    }
-    None
+fn attribute(list: &[u8], kind: u16) -> Option<&[u8]> {
+    attributes(list)
+        .map_while(Result::ok)
+        .find_map(|(k, value)| (k == kind).then_some(value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Family, TcpState, TimerKind};
+    use crate::source::netlink::wire::fixtures::{attr, nlmsg};
     use std::io::{Read, Write};
     use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
     use std::time::{Duration, Instant};
@@ -206,14 +205,6 @@ mod tests {
         b
     }
 
-    fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut a = ((NLA_HDRLEN + value.len()) as u16).to_ne_bytes().to_vec();
-        a.extend(kind.to_ne_bytes());
-        a.extend(value);
-        a.resize(align4(a.len()), 0);
-        a
-    }
-
     fn tcp_info(acked: u64, received: u64, len: usize) -> Vec<u8> {
         let mut info = vec![0u8; len];
         if len >= 136 {
@@ -223,15 +214,9 @@ mod tests {
         info
     }
 
-    fn nlmsg(payload: &[u8]) -> Vec<u8> {
-        let mut m = ((NLMSG_HDRLEN + payload.len()) as u32)
-            .to_ne_bytes()
-            .to_vec();
-        m.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        m.extend([0; 10]);
-        m.extend(payload);
-        m.resize(align4(m.len()), 0);
-        m
+    /// A notification as the kernel multicasts it: no flags, seq or port.
+    fn notification(payload: &[u8]) -> Vec<u8> {
+        nlmsg(SOCK_DIAG_BY_FAMILY, 0, 0, 0, payload)
     }
 
     #[test]
@@ -277,9 +262,9 @@ mod tests {
     fn datagram_walk_bounds_and_skips() {
         let mut payload = diag_msg(5, 6);
         payload.extend(attr(INET_DIAG_INFO, &tcp_info(7, 8, 144)));
-        let mut datagram = nlmsg(&payload);
-        datagram.extend(nlmsg(&[1, 2, 3]));
-        datagram.extend(nlmsg(&payload));
+        let mut datagram = notification(&payload);
+        datagram.extend(notification(&[1, 2, 3]));
+        datagram.extend(notification(&payload));
         let (mut out, mut skipped) = (Vec::new(), 0);
         walk_datagram(&datagram, &mut out, 1, &mut skipped);
         assert_eq!((out.len(), skipped), (1, 2));

@@ -19,7 +19,7 @@ use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUE
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6, IPPROTO_TCP};
 
-use super::wire::{align4, append_attribute, NLA_HDRLEN, NLA_TYPE_MASK};
+use super::wire::{append_attribute, attributes, AttributeError};
 use super::Request;
 use crate::error::{Error, Result};
 use crate::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
@@ -69,6 +69,16 @@ impl fmt::Display for ParseError {
 }
 
 impl std::error::Error for ParseError {}
+
+impl From<AttributeError> for ParseError {
+    fn from(e: AttributeError) -> ParseError {
+        match e {
+            AttributeError::Header { left } => ParseError::AttributeHeader { left },
+            AttributeError::Length { len } => ParseError::AttributeLength { len },
+            AttributeError::PastEnd { len, left } => ParseError::AttributePastEnd { len, left },
+        }
+    }
+}
 
 /// Size of `struct inet_diag_msg`.
 pub(crate) const INET_DIAG_MSG_LEN: usize = 72;
@@ -230,26 +240,11 @@ struct DiagAttributes {
     tcp_counters: Option<(u8, u8)>,
 }
 
-/// Walks the netlink attributes after `inet_diag_msg` without allocating.
-fn read_attributes(mut rest: &[u8]) -> Result<DiagAttributes, ParseError> {
+/// Reads the attributes after `inet_diag_msg` that we use.
+fn read_attributes(list: &[u8]) -> Result<DiagAttributes, ParseError> {
     let mut attrs = DiagAttributes::default();
-    while !rest.is_empty() {
-        let (len, kind) = match rest {
-            [a, b, c, d, ..] => (
-                usize::from(u16::from_ne_bytes([*a, *b])),
-                u16::from_ne_bytes([*c, *d]) & NLA_TYPE_MASK,
-            ),
-            _ => return Err(ParseError::AttributeHeader { left: rest.len() }),
-        };
-        if len < NLA_HDRLEN {
-            return Err(ParseError::AttributeLength { len });
-        }
-        let value = rest
-            .get(NLA_HDRLEN..len)
-            .ok_or(ParseError::AttributePastEnd {
-                len,
-                left: rest.len(),
-            })?;
+    for attribute in attributes(list) {
+        let (kind, value) = attribute?;
         let short = ParseError::AttributeValue {
             kind,
             len: value.len(),
@@ -263,8 +258,6 @@ fn read_attributes(mut rest: &[u8]) -> Result<DiagAttributes, ParseError> {
             (INET_DIAG_SHUTDOWN | INET_DIAG_INFO, _) => return Err(short),
             _ => {}
         }
-        // The last attribute may lack its padding.
-        rest = rest.get(align4(len)..).unwrap_or_default();
     }
     Ok(attrs)
 }

@@ -19,7 +19,7 @@ use crate::error::{os_text, Error, Result};
 use crate::model::{Socket, TcpState};
 use inet_diag::request_bytes;
 pub use inet_diag::{parse_inet_diag, ParseError};
-use wire::{align4, read_nlmsghdr, NLMSG_HDRLEN};
+use wire::messages;
 
 /// What to ask the kernel for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,22 +218,19 @@ enum Progress {
 
 /// Walks the netlink messages of one datagram, pushing parsed sockets.
 fn walk_datagram(
-    mut data: &[u8],
+    datagram: &[u8],
     expect: Expect,
     timer_counters: bool,
     out: &mut Vec<Socket>,
     skipped: &mut usize,
 ) -> Result<Progress> {
-    while !data.is_empty() {
-        let hdr = read_nlmsghdr(data).filter(|h| h.len >= NLMSG_HDRLEN && h.len <= data.len());
-        let Some(hdr) = hdr else {
+    for message in messages(datagram) {
+        let Ok((hdr, payload)) = message else {
             // Framing is lost; the rest of the dump cannot be trusted.
             return Err(Error::runtime(
                 "netlink sock_diag: malformed message header",
             ));
         };
-        let payload = data.get(NLMSG_HDRLEN..hdr.len).unwrap_or_default();
-        data = data.get(align4(hdr.len)..).unwrap_or_default();
         if hdr.seq != expect.seq || hdr.port != expect.port {
             continue; // a reply to some other request
         }
