@@ -508,43 +508,21 @@ mod tests {
     #[test]
     fn rejects_malformed_payloads() {
         let row = Row::v4();
-        let short = &row.bytes()[..INET_DIAG_MSG_LEN - 1];
-        assert_eq!(
-            parse_inet_diag(short, false),
-            Err(ParseError::Short { len: 71 })
-        );
-        assert_eq!(
-            parse_inet_diag(&[], false),
-            Err(ParseError::Short { len: 0 })
-        );
-        let bad_state = Row {
-            state: 13,
-            ..row.clone()
-        }
-        .bytes();
-        assert_eq!(
-            parse_inet_diag(&bad_state, false),
-            Err(ParseError::State(13))
-        );
-        let zero_state = Row {
-            state: 0,
-            ..row.clone()
-        }
-        .bytes();
-        assert_eq!(
-            parse_inet_diag(&zero_state, false),
-            Err(ParseError::State(0))
-        );
-        let bad_family = Row {
-            family: 1,
-            ..row.clone()
-        }
-        .bytes();
-        assert_eq!(
-            parse_inet_diag(&bad_family, false),
-            Err(ParseError::Family(1))
-        );
-
+        let short = row.bytes()[..INET_DIAG_MSG_LEN - 1].to_vec();
+        let state = |state| {
+            Row {
+                state,
+                ..row.clone()
+            }
+            .bytes()
+        };
+        let family = |family| {
+            Row {
+                family,
+                ..row.clone()
+            }
+            .bytes()
+        };
         let mut truncated_header = row.bytes();
         truncated_header.extend([8, 0]);
         let mut past_end = row.with(&[attr(INET_DIAG_SHUTDOWN, &[1])]);
@@ -554,6 +532,11 @@ mod tests {
         let empty_shutdown = row.with(&[attr(INET_DIAG_SHUTDOWN, &[])]);
         let short_info = row.with(&[attr(INET_DIAG_INFO, &[1, 0, 2])]);
         let cases = [
+            (short, ParseError::Short { len: 71 }),
+            (vec![], ParseError::Short { len: 0 }),
+            (state(13), ParseError::State(13)),
+            (state(0), ParseError::State(0)),
+            (family(1), ParseError::Family(1)),
             (truncated_header, ParseError::AttributeHeader { left: 2 }),
             (past_end, ParseError::AttributePastEnd { len: 40, left: 8 }),
             (zero_len, ParseError::AttributeLength { len: 0 }),
@@ -564,7 +547,9 @@ mod tests {
             (short_info, ParseError::AttributeValue { kind: 2, len: 3 }),
         ];
         for (payload, want) in cases {
-            assert_eq!(parse_inet_diag(&payload, true), Err(want));
+            for timer_counters in [false, true] {
+                assert_eq!(parse_inet_diag(&payload, timer_counters), Err(want));
+            }
             assert!(!want.to_string().is_empty());
         }
     }
