@@ -3,11 +3,15 @@
 //! early, on time and late, filters that follow a socket, and bounded
 //! memory over a long churn.
 
+use super::gone::HELD_MAX;
+use super::key::may_follow;
 use super::*;
 use crate::filter::{parse_ports, parse_states, ALL_STATES};
-use crate::model::event::OwnersFrom;
-use crate::model::Timer;
+use crate::model::event::{EventKind, OwnersFrom};
+use crate::model::{Endpoint, Family, TcpState, Timer, TimerKind};
+use crate::source::destroy::Destroyed;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 const CLIENT: u16 = 40000;
 const SERVER: u16 = 80;
