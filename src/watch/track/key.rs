@@ -88,39 +88,35 @@ pub(super) fn same_socket(old: &Socket, new: &Socket) -> bool {
 /// True when TCP's state machine can lead from `from` to `to`, in one step
 /// or several (a poll sees only some of them).
 pub(super) fn may_follow(from: TcpState, to: TcpState) -> bool {
+    match from {
+        // A socket whose connect failed may connect again.
+        TcpState::Close => to == TcpState::SynSent,
+        _ => later_in_life(from, to),
+    }
+}
+
+/// True when `to` comes after `from` in one connection's life: any number
+/// of [`next_states`] steps, up to CLOSE, TIME_WAIT or LISTEN, where a life
+/// ends (or, for LISTEN, never becomes a connection's).
+fn later_in_life(from: TcpState, to: TcpState) -> bool {
+    next_states(from)
+        .iter()
+        .any(|&next| next == to || later_in_life(next, to))
+}
+
+/// The states a connection may be in right after `from` (RFC 793 and
+/// Linux's resets and timeouts); CLOSE ends its life.
+fn next_states(from: TcpState) -> &'static [TcpState] {
     use TcpState::*;
-    let after: &[TcpState] = match from {
-        SynSent => &[
-            SynRecv,
-            Established,
-            FinWait1,
-            FinWait2,
-            Closing,
-            TimeWait,
-            CloseWait,
-            LastAck,
-            Close,
-        ],
-        SynRecv => &[
-            Established,
-            FinWait1,
-            FinWait2,
-            Closing,
-            TimeWait,
-            CloseWait,
-            LastAck,
-            Close,
-        ],
-        Established => &[
-            FinWait1, FinWait2, Closing, TimeWait, CloseWait, LastAck, Close,
-        ],
+    match from {
+        SynSent => &[SynRecv, Established, Close],
+        SynRecv => &[Established, FinWait1, Close],
+        Established => &[FinWait1, CloseWait, Close],
+        // A FIN and the ACK of ours in one segment skip FIN_WAIT2.
         FinWait1 => &[FinWait2, Closing, TimeWait, Close],
         FinWait2 | Closing => &[TimeWait, Close],
         CloseWait => &[LastAck, Close],
         LastAck => &[Close],
-        // A socket whose connect failed may connect again.
-        Close => &[SynSent],
-        TimeWait | Listen => &[],
-    };
-    after.contains(&to)
+        TimeWait | Listen | Close => &[],
+    }
 }

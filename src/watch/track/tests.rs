@@ -441,6 +441,11 @@ fn state_machine_order() {
     assert!(!may_follow(FinWait2, CloseWait));
     assert!(!may_follow(LastAck, Established));
     assert!(!may_follow(Listen, Established));
+    // Every state of a connection's life follows its opening, and CLOSE
+    // ends that life: a reconnect is one step, not a way back.
+    assert!(may_follow(SynSent, Close) && may_follow(SynRecv, TimeWait));
+    assert!(!may_follow(SynSent, SynSent) && !may_follow(Established, SynSent));
+    assert!(may_follow(Close, SynSent) && !may_follow(Close, Established));
     assert_eq!(tracking_states(Listen.mask_bit()), Listen.mask_bit());
     assert_eq!(
         tracking_states(TimeWait.mask_bit()),
