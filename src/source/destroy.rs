@@ -186,23 +186,28 @@ fn attribute(list: &[u8], kind: u16) -> Option<&[u8]> {
 mod tests {
     use super::*;
     use crate::model::{Family, TcpState, TimerKind};
+    use crate::source::netlink::inet_diag::fixtures::Row;
     use crate::source::netlink::wire::fixtures::{attr, nlmsg};
     use std::io::{Read, Write};
     use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
-    /// An `inet_diag_msg` as a destroy notification carries it.
+    /// An `inet_diag_msg` as a destroy notification carries it: CLOSE, no
+    /// queues, uid, inode or timer.
     fn diag_msg(sport: u16, dport: u16) -> Vec<u8> {
-        let mut b = vec![libc::AF_INET as u8, 7, 0, 0];
-        b.extend(sport.to_be_bytes());
-        b.extend(dport.to_be_bytes());
-        b.extend([127, 0, 0, 1]);
-        b.extend([0; 12]);
-        b.extend([127, 0, 0, 2]);
-        b.extend([0; 12]);
-        b.extend([0; 12]); // interface, cookie
-        b.extend([0; 20]); // expires, rqueue, wqueue, uid, inode
-        b
+        Row {
+            state: 7,
+            sport,
+            dport,
+            src: vec![127, 0, 0, 1],
+            dst: vec![127, 0, 0, 2],
+            rqueue: 0,
+            wqueue: 0,
+            uid: 0,
+            inode: 0,
+            ..Row::v4()
+        }
+        .bytes()
     }
 
     fn tcp_info(acked: u64, received: u64, len: usize) -> Vec<u8> {

@@ -265,7 +265,7 @@ fn read_attributes(list: &[u8]) -> Result<DiagAttributes, ParseError> {
 /// Hand-built `inet_diag_msg` payloads, for the tests of everything that
 /// reads them.
 #[cfg(test)]
-pub(super) mod fixtures {
+pub(crate) mod fixtures {
     use super::{INET_DIAG_INFO, INET_DIAG_MSG_LEN};
     use crate::source::netlink::wire::fixtures::attr;
     use netlink_packet_sock_diag::AF_INET;
