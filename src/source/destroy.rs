@@ -18,12 +18,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::Socket as NetlinkSocket;
 
-use super::netlink::{
-    align4, parse_inet_diag, read_nlmsghdr, INET_DIAG_INFO, INET_DIAG_MSG_LEN, NLA_HDRLEN,
-    NLA_TYPE_MASK, NLMSG_HDRLEN,
-};
-use crate::model::Socket;
 use netlink_packet_sock_diag::SOCK_DIAG_BY_FAMILY;
+
+use super::netlink::inet_diag::{parse_inet_diag, INET_DIAG_INFO, INET_DIAG_MSG_LEN};
+use super::netlink::wire::{attributes, messages, Framing};
+use crate::model::Socket;
 
 /// Multicast group of destroyed AF_INET TCP sockets (`enum sknetlink_groups`).
 pub const SKNLGRP_INET_TCP_DESTROY: u32 = 1;
@@ -119,20 +118,24 @@ fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
 }
 
 /// Parses the netlink messages of one datagram, pushing what they describe.
-fn walk_datagram(mut data: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
-    while let Some(hdr) = read_nlmsghdr(data) {
-        let (len, kind) = (hdr.len, hdr.kind);
-        let Some(payload) = data.get(NLMSG_HDRLEN..len).filter(|_| len >= NLMSG_HDRLEN) else {
-            *skipped += 1;
-            return; // framing lost: drop the rest of this datagram
+fn walk_datagram(datagram: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
+    for message in messages(datagram) {
+        let (hdr, payload) = match message {
+            Ok(message) => message,
+            // Framing lost: drop the rest of this datagram.
+            Err(Framing::Length) => {
+                *skipped += 1;
+                return;
+            }
+            // A tail too short for a header holds no notification to count.
+            Err(Framing::ShortHeader) => return,
         };
-        if kind == SOCK_DIAG_BY_FAMILY {
+        if hdr.kind == SOCK_DIAG_BY_FAMILY {
             match parse_destroyed(payload) {
                 Some(d) if out.len() < max => out.push(d),
                 _ => *skipped += 1,
             }
         }
-        data = data.get(align4(len)..).unwrap_or_default();
     }
 }
 
@@ -163,46 +166,38 @@ pub fn is_disconnected(socket: &Socket) -> bool {
 }
 
 /// The value of the first attribute of type `kind`, if any and well formed.
-fn attribute(mut rest: &[u8], kind: u16) -> Option<&[u8]> {
-    while let [a, b, c, d, ..] = *rest {
-        let len = usize::from(u16::from_ne_bytes([a, b]));
-        let value = rest.get(NLA_HDRLEN..len).filter(|_| len >= NLA_HDRLEN)?;
-        if u16::from_ne_bytes([c, d]) & NLA_TYPE_MASK == kind {
-            return Some(value);
-        }
-        rest = rest.get(align4(len)..).unwrap_or_default();
-    }
-    None
+fn attribute(list: &[u8], kind: u16) -> Option<&[u8]> {
+    attributes(list)
+        .map_while(Result::ok)
+        .find_map(|(k, value)| (k == kind).then_some(value))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{Family, TcpState, TimerKind};
+    use crate::source::netlink::inet_diag::fixtures::Row;
+    use crate::source::netlink::wire::fixtures::{attr, nlmsg};
     use std::io::{Read, Write};
     use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
     use std::time::{Duration, Instant};
 
-    /// An `inet_diag_msg` as a destroy notification carries it.
+    /// An `inet_diag_msg` as a destroy notification carries it: CLOSE, no
+    /// queues, uid, inode or timer.
     fn diag_msg(sport: u16, dport: u16) -> Vec<u8> {
-        let mut b = vec![libc::AF_INET as u8, 7, 0, 0];
-        b.extend(sport.to_be_bytes());
-        b.extend(dport.to_be_bytes());
-        b.extend([127, 0, 0, 1]);
-        b.extend([0; 12]);
-        b.extend([127, 0, 0, 2]);
-        b.extend([0; 12]);
-        b.extend([0; 12]); // interface, cookie
-        b.extend([0; 20]); // expires, rqueue, wqueue, uid, inode
-        b
-    }
-
-    fn attr(kind: u16, value: &[u8]) -> Vec<u8> {
-        let mut a = ((NLA_HDRLEN + value.len()) as u16).to_ne_bytes().to_vec();
-        a.extend(kind.to_ne_bytes());
-        a.extend(value);
-        a.resize(align4(a.len()), 0);
-        a
+        Row {
+            state: 7,
+            sport,
+            dport,
+            src: vec![127, 0, 0, 1],
+            dst: vec![127, 0, 0, 2],
+            rqueue: 0,
+            wqueue: 0,
+            uid: 0,
+            inode: 0,
+            ..Row::v4()
+        }
+        .bytes()
     }
 
     fn tcp_info(acked: u64, received: u64, len: usize) -> Vec<u8> {
@@ -214,15 +209,9 @@ mod tests {
         info
     }
 
-    fn nlmsg(payload: &[u8]) -> Vec<u8> {
-        let mut m = ((NLMSG_HDRLEN + payload.len()) as u32)
-            .to_ne_bytes()
-            .to_vec();
-        m.extend(SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-        m.extend([0; 10]);
-        m.extend(payload);
-        m.resize(align4(m.len()), 0);
-        m
+    /// A notification as the kernel multicasts it: no flags, seq or port.
+    fn notification(payload: &[u8]) -> Vec<u8> {
+        nlmsg(SOCK_DIAG_BY_FAMILY, 0, 0, 0, payload)
     }
 
     #[test]
@@ -268,9 +257,9 @@ mod tests {
     fn datagram_walk_bounds_and_skips() {
         let mut payload = diag_msg(5, 6);
         payload.extend(attr(INET_DIAG_INFO, &tcp_info(7, 8, 144)));
-        let mut datagram = nlmsg(&payload);
-        datagram.extend(nlmsg(&[1, 2, 3]));
-        datagram.extend(nlmsg(&payload));
+        let mut datagram = notification(&payload);
+        datagram.extend(notification(&[1, 2, 3]));
+        datagram.extend(notification(&payload));
         let (mut out, mut skipped) = (Vec::new(), 0);
         walk_datagram(&datagram, &mut out, 1, &mut skipped);
         assert_eq!((out.len(), skipped), (1, 2));

@@ -3,11 +3,15 @@
 //! early, on time and late, filters that follow a socket, and bounded
 //! memory over a long churn.
 
+use super::gone::HELD_MAX;
+use super::key::may_follow;
 use super::*;
 use crate::filter::{parse_ports, parse_states, ALL_STATES};
-use crate::model::event::OwnersFrom;
-use crate::model::Timer;
+use crate::model::event::{EventKind, OwnersFrom};
+use crate::model::{Endpoint, Family, TcpState, Timer, TimerKind};
+use crate::source::destroy::Destroyed;
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 
 const CLIENT: u16 = 40000;
 const SERVER: u16 = 80;
@@ -437,6 +441,11 @@ fn state_machine_order() {
     assert!(!may_follow(FinWait2, CloseWait));
     assert!(!may_follow(LastAck, Established));
     assert!(!may_follow(Listen, Established));
+    // Every state of a connection's life follows its opening, and CLOSE
+    // ends that life: a reconnect is one step, not a way back.
+    assert!(may_follow(SynSent, Close) && may_follow(SynRecv, TimeWait));
+    assert!(!may_follow(SynSent, SynSent) && !may_follow(Established, SynSent));
+    assert!(may_follow(Close, SynSent) && !may_follow(Close, Established));
     assert_eq!(tracking_states(Listen.mask_bit()), Listen.mask_bit());
     assert_eq!(
         tracking_states(TimeWait.mask_bit()),

@@ -1,0 +1,611 @@
+//! The sock_diag netlink source: asks the kernel for TCP sockets over
+//! `NETLINK_SOCK_DIAG`, one dump per address family, and collects the
+//! replies into [`Socket`]s. A dump the kernel interrupts is started over.
+//!
+//! `wire` reads netlink's framing; `inet_diag` builds the request and
+//! reads each socket's message.
+
+pub(super) mod inet_diag;
+pub(super) mod wire;
+
+use std::io;
+
+use netlink_packet_core::{NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_DUMP_INTR};
+use netlink_packet_sock_diag::{AF_INET, AF_INET6, SOCK_DIAG_BY_FAMILY};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
+
+use crate::error::{os_text, Error, Result};
+use crate::model::{Socket, TcpState};
+use inet_diag::request_bytes;
+pub use inet_diag::{parse_inet_diag, ParseError};
+use wire::messages;
+
+/// What to ask the kernel for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Dump AF_INET sockets.
+    pub ipv4: bool,
+    /// Dump AF_INET6 sockets (including IPv4-mapped ones).
+    pub ipv6: bool,
+    /// inet_diag state mask: bit `1 << state` per
+    /// [`TcpState::mask_bit`]. SYN_RECV also selects request sockets.
+    pub states: u32,
+    /// Ask for `tcp_info` (INET_DIAG_INFO) to get exact retransmit and probe
+    /// counts for every timer kind; adds a few hundred bytes per full socket.
+    pub timer_counters: bool,
+    /// An inet_diag bytecode program (`INET_DIAG_REQ_BYTECODE`) the kernel
+    /// runs on each socket, sending only those it accepts; see
+    /// [`super::bytecode`]. A program the kernel's audit refuses fails the
+    /// dump with EINVAL.
+    pub bytecode: Option<Vec<u8>>,
+}
+
+/// What happened during a dump besides the sockets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DumpStats {
+    /// Socket messages that failed to parse and were left out.
+    pub skipped: usize,
+    /// Times a family's dump was started over (NLM_F_DUMP_INTR, overrun,
+    /// truncated datagram).
+    pub restarts: usize,
+}
+
+/// Receive buffer. The kernel fills at most ~32 KiB per dump datagram
+/// (`netlink_recvmsg` caps `max_recvmsg_len`), and a buffer smaller than
+/// that truncates; 64 KiB leaves room and stays cheap to allocate per dump.
+const RECV_BUF_LEN: usize = 64 << 10;
+/// Largest buffer a truncated datagram may make us grow to.
+const RECV_BUF_MAX: usize = 16 << 20;
+/// SO_RCVBUF asked for (the kernel caps it at rmem_max). A dump queues one
+/// datagram at a time, so this only keeps a tiny rmem_default from getting
+/// in the way.
+const SO_RCVBUF_LEN: libc::c_int = 1 << 20;
+/// Restarts allowed in one `dump` before giving up.
+const MAX_RESTARTS: usize = 8;
+
+/// Dumps matching TCP sockets into `out` (cleared first; reuse it between
+/// calls). Each family is one dump request; a dump the kernel marks as
+/// interrupted is started over, up to a bound.
+pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
+    let mut stats = dump_all(req, out)?;
+    // The kernel sends uid 0 for request sockets; /proc shows their
+    // listener's uid. Listeners are few, so when there are requests, fetch
+    // them all (the main dump's filter may have left them out) to fill it in.
+    if out.iter().any(Socket::is_request) {
+        let mut listeners = Vec::new();
+        let more = dump_all(&listeners_request(), &mut listeners)?;
+        stats.skipped += more.skipped;
+        stats.restarts += more.restarts;
+        fill_request_uids(out, &listeners);
+    }
+    Ok(stats)
+}
+
+/// Every listener of both families, without extras or filter: where
+/// request sockets find their uid. A dual-stack IPv6 listener takes IPv4
+/// connections, so both families count whatever the main dump asked for.
+fn listeners_request() -> Request {
+    Request {
+        ipv4: true,
+        ipv6: true,
+        states: TcpState::Listen.mask_bit(),
+        timer_counters: false,
+        bytecode: None,
+    }
+}
+
+/// Gives each request socket the uid of the listener it arrived on, as
+/// /proc does (`sock_i_uid(req->rsk_listener)`). `listeners` may hold other
+/// rows, which are ignored.
+fn fill_request_uids(rows: &mut [Socket], listeners: &[Socket]) {
+    for row in rows.iter_mut().filter(|s| s.is_request()) {
+        if let Some(listener) = row.listener_among(listeners) {
+            row.uid = listener.uid;
+        }
+    }
+}
+
+/// The dump itself, for exactly the states asked.
+fn dump_all(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
+    out.clear();
+    let mut stats = DumpStats::default();
+    let mut buf = Vec::with_capacity(RECV_BUF_LEN);
+    let families = [(req.ipv4, AF_INET), (req.ipv6, AF_INET6)];
+    let mut seq = 0u32;
+    for (_, family) in families.into_iter().filter(|(wanted, _)| *wanted) {
+        loop {
+            seq = seq.wrapping_add(1);
+            let (rows, skipped) = (out.len(), stats.skipped);
+            if dump_family(family, req, seq, &mut buf, out, &mut stats.skipped)? {
+                break;
+            }
+            // Rows of an interrupted dump may be duplicated or missing.
+            out.truncate(rows);
+            stats.skipped = skipped;
+            stats.restarts += 1;
+            if stats.restarts > MAX_RESTARTS {
+                return Err(Error::runtime(format!(
+                    "netlink sock_diag dump interrupted {} times, giving up",
+                    stats.restarts
+                )));
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Runs one family's dump on a fresh socket (so an abandoned dump never
+/// blocks the next). Returns false when it must be started over.
+fn dump_family(
+    family: u8,
+    req: &Request,
+    seq: u32,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<Socket>,
+    skipped: &mut usize,
+) -> Result<bool> {
+    let (sock, port) = open_socket()?;
+    sock.send_to(
+        &request_bytes(family, req, seq)?,
+        &NetlinkAddr::new(0, 0),
+        0,
+    )
+    .map_err(|e| io_error("sending the dump request", &e))?;
+    let expect = Expect { seq, port };
+    loop {
+        buf.clear();
+        // MSG_TRUNC makes netlink return the datagram's real length.
+        let (len, from) = match sock.recv_from(buf, libc::MSG_TRUNC) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // The socket overran and lost datagrams: start over.
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(false),
+            Err(e) => return Err(io_error("receiving the dump", &e)),
+        };
+        if len == 0 {
+            return Err(Error::runtime("netlink sock_diag: empty datagram"));
+        }
+        if len > buf.len() {
+            // Lost the datagram's tail: retry with room for it.
+            let want = len.max(buf.capacity() * 2).min(RECV_BUF_MAX);
+            buf.reserve(want.saturating_sub(buf.len()));
+            return Ok(false);
+        }
+        if from.port_number() != 0 {
+            continue; // not from the kernel
+        }
+        match walk_datagram(buf, expect, req.timer_counters, out, skipped)? {
+            Progress::More => {}
+            Progress::Done => return Ok(true),
+            Progress::Interrupted => return Ok(false),
+        }
+    }
+}
+
+/// Opens and binds a sock_diag socket; returns it with its port id.
+fn open_socket() -> Result<(NetlinkSocket, u32)> {
+    let mut sock =
+        NetlinkSocket::new(NETLINK_SOCK_DIAG).map_err(|e| io_error("opening the socket", &e))?;
+    // Best effort: dumps work with the default size too.
+    let _ = sock.set_rx_buf_sz(SO_RCVBUF_LEN);
+    let addr = sock
+        .bind_auto()
+        .map_err(|e| io_error("binding the socket", &e))?;
+    Ok((sock, addr.port_number()))
+}
+
+/// Turns an io error into the program's error, errno text without the
+/// "(os error N)" tail.
+fn io_error(what: &str, e: &io::Error) -> Error {
+    Error::runtime(format!("netlink sock_diag: {what}: {}", os_text(e)))
+}
+
+/// Which replies belong to our request.
+#[derive(Debug, Clone, Copy)]
+struct Expect {
+    seq: u32,
+    port: u32,
+}
+
+/// Where a dump stands after one datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    More,
+    Done,
+    Interrupted,
+}
+
+/// Walks the netlink messages of one datagram, pushing parsed sockets.
+fn walk_datagram(
+    datagram: &[u8],
+    expect: Expect,
+    timer_counters: bool,
+    out: &mut Vec<Socket>,
+    skipped: &mut usize,
+) -> Result<Progress> {
+    for message in messages(datagram) {
+        let Ok((hdr, payload)) = message else {
+            // Framing is lost; the rest of the dump cannot be trusted.
+            return Err(Error::runtime(
+                "netlink sock_diag: malformed message header",
+            ));
+        };
+        if hdr.seq != expect.seq || hdr.port != expect.port {
+            continue; // a reply to some other request
+        }
+        if hdr.flags & NLM_F_DUMP_INTR != 0 || hdr.kind == NLMSG_OVERRUN {
+            return Ok(Progress::Interrupted);
+        }
+        match hdr.kind {
+            SOCK_DIAG_BY_FAMILY => match parse_inet_diag(payload, timer_counters) {
+                Ok(socket) => out.push(socket),
+                Err(_) => *skipped += 1,
+            },
+            NLMSG_DONE => return status(payload).map(|()| Progress::Done),
+            NLMSG_ERROR => status(payload)?, // 0 is an acknowledgement
+            _ => {}                          // NLMSG_NOOP and the like
+        }
+    }
+    Ok(Progress::More)
+}
+
+/// The errno that NLMSG_ERROR and NLMSG_DONE start with (negative on failure).
+fn status(payload: &[u8]) -> Result<()> {
+    let code = match payload {
+        [a, b, c, d, ..] => i32::from_ne_bytes([*a, *b, *c, *d]),
+        [] => return Ok(()),
+        _ => {
+            return Err(Error::runtime(
+                "netlink sock_diag: malformed status message",
+            ))
+        }
+    };
+    if code >= 0 {
+        return Ok(());
+    }
+    let errno = io::Error::from_raw_os_error(code.saturating_neg());
+    Err(Error::runtime(format!(
+        "netlink sock_diag dump failed: {}",
+        os_text(&errno)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inet_diag::fixtures::{tcp_info, Row};
+    use super::wire::fixtures::{attr, nlmsg};
+    use super::*;
+    use crate::model::{Endpoint, Family, Shutdown, Timer, TimerKind};
+    use crate::test_support::XorShift;
+    use std::net::{IpAddr, Ipv6Addr};
+
+    #[test]
+    fn no_panic_on_truncated_or_random_input() {
+        let valid = Row {
+            state: 10,
+            timer: 2,
+            ..Row::v4()
+        }
+        .with(&[
+            attr(8, &[1]), // INET_DIAG_SHUTDOWN
+            tcp_info(1, 2),
+            attr(99, &[7; 9]),
+        ]);
+        for cut in 0..=valid.len() {
+            let _ = parse_inet_diag(&valid[..cut], true);
+        }
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        for _ in 0..20_000 {
+            let mut bytes = valid.clone();
+            let flips = rng.next() % 8;
+            for _ in 0..=flips {
+                let at = (rng.next() % bytes.len() as u64) as usize;
+                bytes[at] = rng.next() as u8;
+            }
+            bytes.truncate((rng.next() % (bytes.len() as u64 + 1)) as usize);
+            let _ = parse_inet_diag(&bytes, rng.next() & 1 == 0);
+            // The same bytes as a datagram must not panic either.
+            let expect = Expect { seq: 1, port: 1 };
+            let _ = walk_datagram(&bytes, expect, true, &mut out, &mut skipped);
+        }
+    }
+
+    const EXPECT: Expect = Expect { seq: 7, port: 4242 };
+
+    fn walk(datagram: &[u8]) -> (Result<Progress>, Vec<Socket>, usize) {
+        let (mut out, mut skipped) = (Vec::new(), 0);
+        let progress = walk_datagram(datagram, EXPECT, false, &mut out, &mut skipped);
+        (progress, out, skipped)
+    }
+
+    #[test]
+    fn datagram_rows_skips_and_done() {
+        let mut d = nlmsg(SOCK_DIAG_BY_FAMILY, 2, 7, 4242, &Row::v4().bytes());
+        d.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 2, 7, 4242, &[1, 2, 3]));
+        d.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 2, 8, 4242, &Row::v4().bytes()));
+        d.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 2, 7, 999, &Row::v4().bytes()));
+        let (progress, out, skipped) = walk(&d);
+        assert_eq!(
+            (progress.unwrap(), out.len(), skipped),
+            (Progress::More, 1, 1)
+        );
+
+        d.extend(nlmsg(NLMSG_DONE, 2, 7, 4242, &0i32.to_ne_bytes()));
+        d.extend(nlmsg(SOCK_DIAG_BY_FAMILY, 2, 7, 4242, &Row::v4().bytes()));
+        let (progress, out, _) = walk(&d);
+        assert_eq!((progress.unwrap(), out.len()), (Progress::Done, 1));
+    }
+
+    #[test]
+    fn datagram_error_and_interruption() {
+        let mut err = (-libc::EPERM).to_ne_bytes().to_vec();
+        err.extend([0; 16]);
+        let (progress, _, _) = walk(&nlmsg(NLMSG_ERROR, 0, 7, 4242, &err));
+        let msg = progress.unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "netlink sock_diag dump failed: Operation not permitted"
+        );
+
+        let (progress, _, _) = walk(&nlmsg(NLMSG_DONE, 2, 7, 4242, &(-4i32).to_ne_bytes()));
+        assert!(progress.is_err());
+
+        let flags = 2 | NLM_F_DUMP_INTR;
+        let intr = nlmsg(SOCK_DIAG_BY_FAMILY, flags, 7, 4242, &Row::v4().bytes());
+        assert_eq!(walk(&intr).0.unwrap(), Progress::Interrupted);
+
+        let mut bad_len = nlmsg(NLMSG_DONE, 2, 7, 4242, &[0; 4]);
+        bad_len[0] = 200;
+        assert!(walk(&bad_len).0.is_err());
+        bad_len[0] = 3;
+        assert!(walk(&bad_len).0.is_err());
+    }
+
+    fn row(
+        family: Family,
+        state: TcpState,
+        local: &str,
+        port: u16,
+        uid: u32,
+        inode: u64,
+    ) -> Socket {
+        Socket {
+            family,
+            state,
+            local: Endpoint {
+                addr: local.parse().unwrap(),
+                port,
+            },
+            remote: Endpoint {
+                addr: local.parse().unwrap(),
+                port: 0,
+            },
+            recv_q: 0,
+            send_q: 0,
+            uid,
+            inode,
+            timer: Timer::OFF,
+            shutdown: None,
+        }
+    }
+
+    #[test]
+    fn request_sockets_take_their_listeners_uid() {
+        use Family::*;
+        let mut rows = vec![
+            row(Inet6, TcpState::Listen, "::", 80, 33, 11),
+            row(Inet, TcpState::Listen, "0.0.0.0", 443, 44, 12),
+            row(Inet, TcpState::Listen, "10.0.0.1", 443, 55, 13),
+            row(Inet, TcpState::SynRecv, "10.0.0.2", 80, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.1", 443, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.9", 443, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.9", 8080, 0, 0),
+            row(Inet, TcpState::SynRecv, "10.0.0.9", 443, 66, 99),
+        ];
+        let listeners = rows.clone();
+        fill_request_uids(&mut rows, &listeners);
+        let uids: Vec<u32> = rows[3..].iter().map(|s| s.uid).collect();
+        // dual-stack listener; exact address beats wildcard; wildcard;
+        // no listener; a full socket keeps its own uid.
+        assert_eq!(uids, [33, 55, 44, 0, 66]);
+    }
+
+    // Real sockets: only rows on ports this test opened are looked at.
+
+    use std::io::{Read, Write};
+    use std::net::{Shutdown as Direction, TcpListener, TcpStream};
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    const ALL_STATES: u32 = 0xfff;
+
+    fn inode_of(fd: &impl AsRawFd) -> u64 {
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        let link = link.to_str().unwrap();
+        link.strip_prefix("socket:[")
+            .unwrap()
+            .trim_end_matches(']')
+            .parse()
+            .unwrap()
+    }
+
+    fn find(rows: &[Socket], local: u16, remote: u16) -> Option<&Socket> {
+        rows.iter()
+            .find(|s| s.local.port == local && s.remote.port == remote)
+    }
+
+    /// Dumps until `ready` holds (the peer's FIN, a state change), up to 2 s.
+    fn dump_until(req: &Request, ready: impl Fn(&[Socket]) -> bool) -> Vec<Socket> {
+        let start = Instant::now();
+        let mut rows = Vec::new();
+        loop {
+            dump(req, &mut rows).unwrap();
+            if ready(&rows) || start.elapsed() > Duration::from_secs(2) {
+                return rows;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn dump_lists_own_sockets() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let queued = TcpStream::connect(("127.0.0.1", port)).unwrap(); // never accepted
+        let cport = client.local_addr().unwrap().port();
+        let uid = std::fs::metadata("/proc/self").unwrap().uid();
+
+        for timer_counters in [false, true] {
+            let req = Request {
+                ipv4: true,
+                ipv6: false,
+                states: ALL_STATES,
+                timer_counters,
+                bytecode: None,
+            };
+            let rows = dump_until(&req, |rows| {
+                find(rows, port, 0).is_some_and(|l| l.recv_q == 1)
+            });
+            let listen = find(&rows, port, 0).expect("listener row");
+            assert_eq!(listen.state, TcpState::Listen);
+            assert_eq!((listen.recv_q, listen.send_q), (1, 0));
+            assert_eq!(listen.inode, inode_of(&listener));
+            assert_eq!(listen.uid, uid);
+            assert_eq!(listen.local.addr, IpAddr::from([127, 0, 0, 1]));
+
+            let c = find(&rows, cport, port).expect("client row");
+            assert_eq!(
+                (c.state, c.inode),
+                (TcpState::Established, inode_of(&client))
+            );
+            assert_eq!(c.remote.addr, IpAddr::from([127, 0, 0, 1]));
+            assert_eq!(
+                c.shutdown,
+                Some(Shutdown {
+                    read: false,
+                    write: false
+                })
+            );
+            let s = find(&rows, port, cport).expect("server row");
+            assert_eq!(
+                (s.state, s.inode),
+                (TcpState::Established, inode_of(&server))
+            );
+            let qport = queued.local_addr().unwrap().port();
+            assert!(find(&rows, port, qport).is_some_and(|s| s.inode == 0));
+        }
+
+        // The state mask is honoured by the kernel.
+        let req = Request {
+            ipv4: true,
+            ipv6: false,
+            states: TcpState::Listen.mask_bit(),
+            timer_counters: false,
+            bytecode: None,
+        };
+        let mut rows = Vec::new();
+        dump(&req, &mut rows).unwrap();
+        assert!(find(&rows, port, 0).is_some());
+        assert!(rows.iter().all(|s| s.state == TcpState::Listen));
+    }
+
+    #[test]
+    fn dump_lists_ipv6_and_skips_unwanted_family() {
+        let Ok(listener) = TcpListener::bind("[::1]:0") else {
+            return; // no IPv6 on this host
+        };
+        let port = listener.local_addr().unwrap().port();
+        let mut rows = Vec::new();
+        let mut req = Request {
+            ipv4: false,
+            ipv6: true,
+            states: ALL_STATES,
+            timer_counters: true,
+            bytecode: None,
+        };
+        dump(&req, &mut rows).unwrap();
+        let l = find(&rows, port, 0).expect("listener row");
+        assert_eq!((l.family, l.state), (Family::Inet6, TcpState::Listen));
+        assert_eq!(l.local.addr, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(l.inode, inode_of(&listener));
+        assert!(rows.iter().all(|s| s.family == Family::Inet6));
+
+        req = Request {
+            ipv4: true,
+            ipv6: false,
+            ..req
+        };
+        dump(&req, &mut rows).unwrap();
+        assert!(rows.iter().all(|s| s.family == Family::Inet));
+    }
+
+    #[test]
+    fn dump_reports_shutdown_and_time_wait() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let cport = client.local_addr().unwrap().port();
+        client.write_all(b"x").unwrap();
+        client.shutdown(Direction::Write).unwrap();
+
+        let req = Request {
+            ipv4: true,
+            ipv6: false,
+            states: ALL_STATES,
+            timer_counters: true,
+            bytecode: None,
+        };
+        let rows = dump_until(&req, |rows| {
+            find(rows, port, cport).is_some_and(|s| s.state == TcpState::CloseWait)
+                && find(rows, cport, port).is_some_and(|c| c.state == TcpState::FinWait2)
+        });
+        let c = find(&rows, cport, port).expect("client row");
+        assert_eq!(c.state, TcpState::FinWait2);
+        assert_eq!(
+            c.shutdown,
+            Some(Shutdown {
+                read: false,
+                write: true
+            })
+        );
+        let s = find(&rows, port, cport).expect("server row");
+        // rcv_nxt - copied_seq counts the FIN too, in /proc as here.
+        assert_eq!((s.state, s.recv_q), (TcpState::CloseWait, 2));
+        assert_eq!(
+            s.shutdown,
+            Some(Shutdown {
+                read: true,
+                write: false
+            })
+        );
+
+        // Unread data would make close() send a RST instead of a FIN.
+        let mut received = Vec::new();
+        (&server).read_to_end(&mut received).unwrap();
+        assert_eq!(received, b"x");
+        drop(server);
+        drop(client);
+        let rows = dump_until(&req, |rows| {
+            find(rows, cport, port).is_some_and(|s| s.state == TcpState::TimeWait)
+        });
+        let tw = find(&rows, cport, port).expect("time-wait row");
+        assert_eq!(
+            (tw.state, tw.inode, tw.shutdown),
+            (TcpState::TimeWait, 0, None)
+        );
+        assert_eq!(tw.timer.kind, TimerKind::TimeWait);
+        assert!(
+            (1..=60_000).contains(&tw.timer.expires_ms),
+            "{:?}",
+            tw.timer
+        );
+        assert_eq!((tw.timer.retransmits, tw.timer.probes), (0, 0));
+    }
+}
