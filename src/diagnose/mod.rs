@@ -8,9 +8,9 @@
 //! system values it needs come through [`Sysctls`], which tests fake.
 //!
 //! - [`summary`]: [`summary::summarize`] → [`summary::Summary`] (serde, one
-//!   JSON object) and [`summary::write_text`].
-//! - [`bind`]: [`bind::why`] → [`bind::Verdict`] (serde) and
-//!   [`bind::write_text`]; [`bind::probe`] asks the kernel itself.
+//!   JSON object), printed by [`crate::render::summary`].
+//! - [`bind`]: [`bind::why`] → [`bind::Verdict`] (serde), printed by
+//!   [`crate::render::why`]; [`bind::probe`] asks the kernel itself.
 //! - [`explain()`]: a short note for one socket.
 
 pub mod bind;
@@ -18,7 +18,7 @@ mod explain;
 pub mod summary;
 mod sysctl;
 
-pub use explain::explain;
+pub use explain::{explain, secs};
 pub use sysctl::Sysctls;
 
 use crate::model::{Socket, TcpState};
@@ -34,28 +34,6 @@ pub(crate) fn is_orphan(s: &Socket) -> bool {
             s.state,
             TcpState::FinWait1 | TcpState::FinWait2 | TcpState::Closing | TcpState::LastAck
         )
-}
-
-/// Writes a comfy-table table line by line: no margin on the left, two
-/// blanks between columns, none trailing.
-pub(crate) fn write_table(
-    w: &mut impl std::io::Write,
-    mut table: comfy_table::Table,
-) -> std::io::Result<()> {
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    for line in table.lines() {
-        writeln!(w, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
-/// A comfy-table table with no borders or lines, for [`write_table`].
-pub(crate) fn bare_table() -> comfy_table::Table {
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
-    table
 }
 
 /// A process as the diagnoses name it: "pid 42 (nginx)", the name made

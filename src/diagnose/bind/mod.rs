@@ -26,15 +26,14 @@
 
 mod conflict;
 mod probe;
-mod text;
+mod reason;
 
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use probe::{probe, Probe};
-pub use text::write_text;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -146,8 +145,8 @@ pub fn why<'a>(
         bindable_with_reuseaddr: with_reuseaddr(held_by),
         held_by,
         expires_at_unix_ms: expires_ms.map(|ms| unix_ms(now).saturating_add(ms)),
-        reason: text::reason(port, address, &holders, held_by, expires_ms, others, owners),
-        caveats: text::caveats(address, &assumed),
+        reason: reason::reason(port, address, &holders, held_by, expires_ms, others, owners),
+        caveats: reason::caveats(address, &assumed),
         holders: holders.iter().map(|s| JsonSocket::new(s, owners)).collect(),
         expires_ms,
     }

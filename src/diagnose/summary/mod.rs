@@ -9,10 +9,8 @@
 //! /proc/net/sockstat), so it describes exactly what was dumped.
 
 mod findings;
-mod text;
 
 pub use findings::{Finding, Severity};
-pub use text::write_text;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -393,4 +391,4 @@ fn percent(part: usize, whole: u64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
