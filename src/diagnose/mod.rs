@@ -5,12 +5,16 @@
 //!
 //! Everything here reads the same `&[Socket]` (and optional
 //! [`ProcessMap`](crate::owners::ProcessMap)) every renderer reads; the few
-//! system values it needs come through [`Sysctls`], which tests fake.
+//! system values it needs come through [`Sysctls`], which tests fake. What
+//! comes out are plain values: `render`, further down the pipeline and
+//! never imported here, prints them as text or through its JSON wire
+//! types. Sentences here (findings, reasons) name programs as /proc does;
+//! the printers escape them.
 //!
-//! - [`summary`]: [`summary::summarize`] → [`summary::Summary`] (serde, one
-//!   JSON object), printed by [`crate::render::summary`].
-//! - [`bind`]: [`bind::why`] → [`bind::Verdict`] (serde), printed by
-//!   [`crate::render::why`]; [`bind::probe`] asks the kernel itself.
+//! - [`summary`]: [`summary::summarize`] → [`summary::Summary`], printed by
+//!   `render::summary`.
+//! - [`bind`]: [`bind::why`] → [`bind::Verdict`], printed by `render::why`;
+//!   [`bind::probe`] asks the kernel itself.
 //! - [`explain()`]: a short note for one socket.
 
 pub mod bind;
@@ -36,10 +40,10 @@ pub(crate) fn is_orphan(s: &Socket) -> bool {
         )
 }
 
-/// A process as the diagnoses name it: "pid 42 (nginx)", the name made
-/// printable.
+/// A process as the diagnoses name it: "pid 42 (nginx)". The name stays as
+/// read (untrusted): whoever prints the sentence escapes it.
 pub(crate) fn owner_label(pid: u32, name: &str) -> String {
-    format!("pid {pid} ({})", crate::render::sanitize(name))
+    format!("pid {pid} ({name})")
 }
 
 /// "1 connection", "2 connections".

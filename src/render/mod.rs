@@ -2,13 +2,16 @@
 //! optional owner map, or what [`crate::diagnose`] made of them; none of
 //! them formats through another.
 //!
-//! - [`table`]: netstat's table; [`json`]: the `--json` array.
+//! - [`table`]: netstat's table; [`json`]: the `--json` array and the
+//!   one-object lines.
 //! - [`summary`]: `-s`; [`why`]: `why PORT`.
+//! - [`wire`]: every serde type of the JSON output.
 
 pub mod json;
 pub mod summary;
 pub mod table;
 pub mod why;
+pub mod wire;
 
 /// Replaces control characters in text that came from the system (process
 /// names) so a hostile name cannot drive the terminal.

@@ -7,17 +7,15 @@ use std::net::SocketAddr;
 
 use comfy_table::{CellAlignment, Table};
 
+use super::wire::JsonSummary;
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
-use crate::diagnose::summary::{EphemeralUse, Severity, StateDetail, Summary};
+use crate::diagnose::summary::{EphemeralUse, StateDetail, Summary};
 
 /// Writes `s` in `format`: text, or one JSON object on one line.
 pub fn write(w: &mut impl Write, format: Format, s: &Summary) -> io::Result<()> {
     match format {
-        Format::Json => {
-            serde_json::to_writer(&mut *w, s)?;
-            w.write_all(b"\n")
-        }
+        Format::Json => super::json::write_line(w, &JsonSummary::from(s)),
         Format::Table => write_text(w, s),
     }
 }
@@ -164,11 +162,7 @@ fn write_findings(w: &mut impl Write, s: &Summary) -> io::Result<()> {
     }
     writeln!(w, "\nFindings:")?;
     for f in &s.findings {
-        let severity = match f.severity {
-            Severity::High => "high",
-            Severity::Medium => "medium",
-            Severity::Low => "low",
-        };
+        let severity = f.severity.name();
         writeln!(w, "  {severity:<6}  {}", sanitize(&f.message))?;
     }
     Ok(())
@@ -178,7 +172,7 @@ fn write_findings(w: &mut impl Write, s: &Summary) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::diagnose::summary::summarize;
-    use crate::diagnose::summary::tests::{dump, owners, sys};
+    use crate::diagnose::summary::tests::{dump, owners, sys, FakeProc};
     use crate::diagnose::Sysctls;
 
     fn printed(format: Format, s: &Summary) -> String {
@@ -209,6 +203,33 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
         }
+    }
+
+    #[test]
+    fn names_in_findings_are_escaped_but_kept_in_their_own_field() {
+        let leaky: Vec<u64> = (100..112).collect();
+        let fake = FakeProc::new(&[(2620, "py\x1b]0;x\x07", &leaky)]);
+        let map = fake.map();
+        let s = summarize(&dump(), Some(&map), &sys());
+        let text = printed(Format::Table, &s);
+        assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
+        assert!(text.contains("  medium  pid 2620 (py?]0;x?) holds 12 sockets in CLOSE_WAIT"));
+        let v: serde_json::Value = serde_json::from_str(&printed(Format::Json, &s)).unwrap();
+        let leak = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "close_wait")
+            .unwrap();
+        let message = leak["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("pid 2620 (py?]0;x?) holds 12"),
+            "{message}"
+        );
+        assert_eq!(
+            v["details"][1]["top_processes"][0]["name"],
+            "py\x1b]0;x\x07"
+        );
     }
 
     #[test]

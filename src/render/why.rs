@@ -7,20 +7,17 @@ use std::net::{IpAddr, SocketAddr};
 
 use comfy_table::Table;
 
-use super::json::{JsonEndpoint, JsonSocket};
+use super::wire::JsonVerdict;
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
-use crate::diagnose::bind::Verdict;
+use crate::diagnose::bind::{Holder, Verdict};
 use crate::diagnose::{owner_label, secs};
-use crate::model::TimerKind;
+use crate::model::{Endpoint, TcpState, TimerKind};
 
 /// Writes the verdict in `format`: text, or one JSON object on one line.
 pub fn write(w: &mut impl Write, format: Format, v: &Verdict) -> io::Result<()> {
     match format {
-        Format::Json => {
-            serde_json::to_writer(&mut *w, v)?;
-            w.write_all(b"\n")
-        }
+        Format::Json => super::json::write_line(w, &JsonVerdict::from(v)),
         Format::Table => write_text(w, v),
     }
 }
@@ -61,42 +58,47 @@ fn endpoint(addr: IpAddr, port: u16) -> String {
     SocketAddr::new(addr, port).to_string()
 }
 
-fn holders_table(holders: &[JsonSocket]) -> Table {
+fn holders_table(holders: &[Holder]) -> Table {
     let mut table = bare_table();
-    for s in holders {
+    for h in holders {
         table.add_row(vec![
-            format!("    {}", s.state),
-            json_endpoint(&s.local),
-            json_endpoint(&s.remote),
-            holder_detail(s),
+            format!("    {}", h.state),
+            holder_endpoint(&h.socket.local),
+            holder_endpoint(&h.socket.remote),
+            holder_detail(h),
         ]);
     }
     table
 }
 
-fn json_endpoint(e: &JsonEndpoint) -> String {
-    if e.port == 0 && e.address.is_unspecified() {
+/// An end as `addr:port`, or `-` for none (a listener's remote end).
+fn holder_endpoint(e: &Endpoint) -> String {
+    let address = e.display_addr();
+    if e.port == 0 && address.is_unspecified() {
         "-".to_string()
     } else {
-        endpoint(e.address, e.port)
+        endpoint(address, e.port)
     }
 }
 
 /// Who holds a socket, or for a remnant, when it goes.
-fn holder_detail(s: &JsonSocket) -> String {
-    if let Some(procs) = s.processes.as_ref().filter(|p| !p.is_empty()) {
+fn holder_detail(h: &Holder) -> String {
+    if let Some(procs) = h.processes.filter(|p| !p.is_empty()) {
         return procs
             .iter()
             .map(|p| sanitize(&owner_label(p.pid, &p.name)).into_owned())
             .collect::<Vec<_>>()
             .join(", ");
     }
-    if s.inode != 0 {
+    if h.inode != 0 {
         return String::new();
     }
-    match s.timer.kind.as_ref() {
-        k if k == TimerKind::TimeWait.name() => format!("{} left", secs(s.timer.expires_ms)),
-        _ if s.state == "ESTABLISHED" || s.state == "CLOSE_WAIT" => "not yet accepted".to_string(),
+    let s = &h.socket;
+    match s.timer.kind {
+        TimerKind::TimeWait => format!("{} left", secs(s.timer.expires_ms)),
+        _ if matches!(s.state, TcpState::Established | TcpState::CloseWait) => {
+            "not yet accepted".to_string()
+        }
         _ => "orphaned".to_string(),
     }
 }
@@ -106,8 +108,9 @@ mod tests {
     use super::*;
     use crate::diagnose::bind::tests::{ip, now, time_wait};
     use crate::diagnose::bind::why;
+    use crate::diagnose::summary::tests::FakeProc;
     use crate::model::TcpState::*;
-    use crate::test_support::sock;
+    use crate::test_support::{sock, SocketExt};
 
     fn printed(format: Format, v: &Verdict) -> String {
         let mut out = Vec::new();
@@ -141,6 +144,22 @@ mod tests {
         assert_eq!(v["bindable_with_reuseaddr"], serde_json::Value::Null);
         assert_eq!(v["holders"][0]["state"], "TIME_WAIT");
         assert_eq!(v["holders"][0]["local"]["address"], "10.0.0.1");
+    }
+
+    #[test]
+    fn names_in_the_reason_and_holders_are_escaped() {
+        let fake = FakeProc::new(&[(9, "ev\x1b[2Jil", &[50])]);
+        let map = fake.map();
+        let sockets = [sock(Listen, "0.0.0.0:80", "0.0.0.0:0").inode(50)];
+        let v = why(80, None, &sockets, Some(&map), now());
+        let text = printed(Format::Table, &v);
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(text.contains("  why: pid 9 (ev?[2Jil) listening on 0.0.0.0:80"));
+        assert!(text.contains("pid 9 (ev?[2Jil)\n"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&printed(Format::Json, &v)).unwrap();
+        let reason = json["reason"].as_str().unwrap();
+        assert!(reason.starts_with("pid 9 (ev?[2Jil) listening"), "{reason}");
+        assert_eq!(json["holders"][0]["processes"][0]["name"], "ev\x1b[2Jil");
     }
 
     #[test]

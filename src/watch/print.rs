@@ -2,7 +2,7 @@
 //! (`--events`), as text or as one JSON object per line.
 //!
 //! The JSON wire types live here, next to the socket object they embed
-//! ([`crate::render::json::JsonSocket`]); like it, they are built by serde,
+//! ([`crate::render::wire::JsonSocket`]); like it, they are built by serde,
 //! never from formatted strings.
 
 use crate::config::{Config, Format};
@@ -11,7 +11,7 @@ use crate::model::time::Timestamp;
 use crate::model::Socket;
 use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
 use crate::owners::ProcessMap;
-use crate::render::json::JsonSocket;
+use crate::render::wire::JsonSocket;
 use crate::render::{sanitize, table};
 use serde::{Serialize, Serializer};
 use std::io::{self, Write};

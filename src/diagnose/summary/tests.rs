@@ -1,5 +1,5 @@
 //! Summaries of hand-built dumps, with owners from a fake /proc. The dump
-//! and owners are shared with the printer's tests ([`crate::render::summary`]).
+//! and owners are shared with the printer's tests (render/summary.rs).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use crate::test_support::{sock, SocketExt};
 pub(crate) struct FakeProc(PathBuf);
 
 impl FakeProc {
-    fn new(procs: &[(u32, &str, &[u64])]) -> FakeProc {
+    pub(crate) fn new(procs: &[(u32, &str, &[u64])]) -> FakeProc {
         // Tests run in parallel: one directory each.
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
