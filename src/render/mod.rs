@@ -4,14 +4,20 @@
 //!
 //! - [`table`]: netstat's table; [`json`]: the `--json` array and the
 //!   one-object lines.
+//! - [`Printer`]: watch mode's passes (`-c`) and [`events`] (`--events`),
+//!   through the same table and wire types as the one-shot listing.
 //! - [`summary`]: `-s`; [`why`]: `why PORT`.
 //! - [`wire`]: every serde type of the JSON output.
 
+pub mod events;
 pub mod json;
+mod printer;
 pub mod summary;
 pub mod table;
 pub mod why;
 pub mod wire;
+
+pub use printer::Printer;
 
 /// Replaces control characters in text that came from the system (process
 /// names) so a hostile name cannot drive the terminal.

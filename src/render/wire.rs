@@ -7,6 +7,8 @@
 //! - [`JsonSocket`] (with [`JsonEndpoint`], [`JsonTimer`],
 //!   [`JsonShutdown`], [`JsonProcesses`]): one socket, the element of the
 //!   `--json` array, of a `-c` pass and of an event, and a `why` holder.
+//! - [`JsonPass`]: one line of `-c --json`; [`JsonEvent`]: one line of
+//!   `--events --json`.
 //! - [`JsonSummary`] and its parts: `-s --json`.
 //! - [`JsonVerdict`] and [`JsonHeldBy`]: `why PORT --json`.
 //!
@@ -24,6 +26,8 @@ pub use summary::{
 };
 pub use why::{JsonHeldBy, JsonVerdict};
 
+use crate::model::event::Event;
+use crate::model::time::Timestamp;
 use crate::model::{Endpoint, Shutdown, Socket};
 use crate::owners::{Owner, ProcessMap};
 use serde::{Serialize, Serializer};
@@ -180,6 +184,79 @@ impl<'a> JsonSocket<'a> {
             object
         }
     }
+}
+
+/// One pass of `-c --json`.
+#[derive(Serialize)]
+pub struct JsonPass<'a> {
+    /// When the pass read its sockets.
+    #[serde(serialize_with = "rfc3339")]
+    pub time: Timestamp,
+    /// The sockets, as the `--json` array lists them.
+    pub sockets: JsonRows<'a>,
+}
+
+/// The sockets of a pass, serialised one by one as the array is written
+/// (a pass may hold 100k sockets; no second copy of them is made).
+pub struct JsonRows<'a> {
+    /// The sockets.
+    pub rows: &'a [Socket],
+    /// Their owners; `None` when `-p` was not asked.
+    pub owners: Option<&'a ProcessMap>,
+    /// Whether each carries its `explain` note.
+    pub explain: bool,
+}
+
+impl Serialize for JsonRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.rows
+                .iter()
+                .map(|s| JsonSocket::of(s, self.owners, self.explain)),
+        )
+    }
+}
+
+/// One event of `--events --json`.
+#[derive(Serialize)]
+pub struct JsonEvent<'a> {
+    /// When the pass saw it (or its destroy notification arrived).
+    #[serde(serialize_with = "rfc3339")]
+    pub time: Timestamp,
+    /// `new`, `state` or `gone`.
+    pub event: &'static str,
+    /// The state before; null for `new`, and for a socket known only from
+    /// its destroy notification.
+    pub old_state: Option<&'static str>,
+    /// The socket, its uid null when unknown.
+    pub socket: JsonSocket<'a>,
+    /// `tcpi_bytes_acked` from the destroy notification; null if none.
+    pub bytes_acked: Option<u64>,
+    /// `tcpi_bytes_received` from the destroy notification; null if none.
+    pub bytes_received: Option<u64>,
+}
+
+impl<'a> JsonEvent<'a> {
+    /// The wire form of `e`; `owners` is the map its socket's owners come
+    /// from (`None` when `-p` was not asked).
+    pub fn new(e: &Event, owners: Option<&'a ProcessMap>, explain: bool) -> JsonEvent<'a> {
+        JsonEvent {
+            time: e.time,
+            event: e.kind.name(),
+            old_state: e.old_state.map(|s| s.name()),
+            socket: JsonSocket {
+                uid: e.uid_known.then_some(e.socket.uid),
+                ..JsonSocket::of(&e.socket, owners, explain)
+            },
+            bytes_acked: e.bytes_acked,
+            bytes_received: e.bytes_received,
+        }
+    }
+}
+
+/// A time as RFC 3339 text: `2025-06-01T14:03:07.123Z`.
+fn rfc3339<S: Serializer>(time: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(time)
 }
 
 fn owners_of(map: &ProcessMap, inode: u64) -> &[Owner] {

@@ -14,7 +14,6 @@
 //! pass.
 
 pub mod output;
-pub mod print;
 pub mod schedule;
 pub mod signals;
 pub mod track;
@@ -25,9 +24,9 @@ use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::model::time::Timestamp;
 use crate::owners::ProcessMap;
+use crate::render::Printer;
 use crate::source::destroy::{DestroyListener, Destroyed};
 use output::Output;
-use print::Printer;
 use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter, Write};
