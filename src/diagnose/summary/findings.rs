@@ -34,7 +34,8 @@ pub struct Finding {
     pub severity: Severity,
     /// What kind of finding, for scripts: `close_wait`, `timewait_limit`,
     /// `ephemeral_ports`, `orphans`, `syn_recv`, `half_closed`,
-    /// `retransmitting`, `zero_window`, `no_keepalive`.
+    /// `retransmitting`, `zero_window`, `no_keepalive` (a new kind goes in
+    /// the schema's enum too, schema/tcpstat.schema.json).
     pub kind: &'static str,
     /// The problem in a sentence; program names as read (untrusted).
     pub message: String,
