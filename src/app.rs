@@ -7,7 +7,7 @@ use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
 use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
 use crate::owners::ProcessMap;
-use crate::render::{json, table};
+use crate::render::{self, json, table};
 use crate::watch::signals::Signals;
 use crate::watch::{self, Outcome};
 use std::ffi::OsString;
@@ -73,13 +73,7 @@ fn print_summary<W: Write>(
     owners: Option<&ProcessMap>,
 ) -> io::Result<()> {
     let summary = summary::summarize(sockets, owners, &Sysctls::read());
-    match cfg.format {
-        Format::Json => {
-            serde_json::to_writer(&mut *out, &summary)?;
-            out.write_all(b"\n")
-        }
-        Format::Table => summary::write_text(out, &summary),
-    }
+    render::summary::write(out, cfg.format, &summary)
 }
 
 /// Prints the verdict; exit status 0 when a plain bind() would succeed.
@@ -92,13 +86,7 @@ fn print_why<W: Write>(
     owners: Option<&ProcessMap>,
 ) -> io::Result<i32> {
     let verdict = bind::why(port, addr, sockets, owners, SystemTime::now());
-    match cfg.format {
-        Format::Json => {
-            serde_json::to_writer(&mut *out, &verdict)?;
-            out.write_all(b"\n")?;
-        }
-        Format::Table => bind::write_text(out, &verdict)?,
-    }
+    render::why::write(out, cfg.format, &verdict)?;
     Ok(if verdict.bindable {
         EXIT_OK
     } else {

@@ -162,8 +162,8 @@ fn unanswered(probes: u32) -> String {
     }
 }
 
-/// Remaining time for a note: "42 s", or "under 1 s".
-pub(crate) fn secs(ms: u64) -> String {
+/// Remaining time as the notes and reasons say it: "42 s", or "under 1 s".
+pub fn secs(ms: u64) -> String {
     if ms < 1000 {
         "under 1 s".to_string()
     } else {

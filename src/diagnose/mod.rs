@@ -5,12 +5,16 @@
 //!
 //! Everything here reads the same `&[Socket]` (and optional
 //! [`ProcessMap`](crate::owners::ProcessMap)) every renderer reads; the few
-//! system values it needs come through [`Sysctls`], which tests fake.
+//! system values it needs come through [`Sysctls`], which tests fake. What
+//! comes out are plain values: `render`, further down the pipeline and
+//! never imported here, prints them as text or through its JSON wire
+//! types. Sentences here (findings, reasons) name programs as /proc does;
+//! the printers escape them.
 //!
-//! - [`summary`]: [`summary::summarize`] → [`summary::Summary`] (serde, one
-//!   JSON object) and [`summary::write_text`].
-//! - [`bind`]: [`bind::why`] → [`bind::Verdict`] (serde) and
-//!   [`bind::write_text`]; [`bind::probe`] asks the kernel itself.
+//! - [`summary`]: [`summary::summarize`] → [`summary::Summary`], printed by
+//!   `render::summary`.
+//! - [`bind`]: [`bind::why`] → [`bind::Verdict`], printed by `render::why`;
+//!   [`bind::probe`] asks the kernel itself.
 //! - [`explain()`]: a short note for one socket.
 
 pub mod bind;
@@ -18,7 +22,7 @@ mod explain;
 pub mod summary;
 mod sysctl;
 
-pub use explain::explain;
+pub use explain::{explain, secs};
 pub use sysctl::Sysctls;
 
 use crate::model::{Socket, TcpState};
@@ -36,32 +40,10 @@ pub(crate) fn is_orphan(s: &Socket) -> bool {
         )
 }
 
-/// Writes a comfy-table table line by line: no margin on the left, two
-/// blanks between columns, none trailing.
-pub(crate) fn write_table(
-    w: &mut impl std::io::Write,
-    mut table: comfy_table::Table,
-) -> std::io::Result<()> {
-    for column in table.column_iter_mut() {
-        column.set_padding((0, 2));
-    }
-    for line in table.lines() {
-        writeln!(w, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
-/// A comfy-table table with no borders or lines, for [`write_table`].
-pub(crate) fn bare_table() -> comfy_table::Table {
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
-    table
-}
-
-/// A process as the diagnoses name it: "pid 42 (nginx)", the name made
-/// printable.
+/// A process as the diagnoses name it: "pid 42 (nginx)". The name stays as
+/// read (untrusted): whoever prints the sentence escapes it.
 pub(crate) fn owner_label(pid: u32, name: &str) -> String {
-    format!("pid {pid} ({})", crate::render::sanitize(name))
+    format!("pid {pid} ({name})")
 }
 
 /// "1 connection", "2 connections".

@@ -1,8 +1,23 @@
 //! Printers. Each reads the same [`crate::model::Socket`] rows plus the
-//! optional owner map; none of them formats through another.
+//! optional owner map, or what [`crate::diagnose`] made of them; none of
+//! them formats through another.
+//!
+//! - [`table`]: netstat's table; [`json`]: the `--json` array and the
+//!   one-object lines.
+//! - [`Printer`]: watch mode's passes (`-c`) and [`events`] (`--events`),
+//!   through the same table and wire types as the one-shot listing.
+//! - [`summary`]: `-s`; [`why`]: `why PORT`.
+//! - [`wire`]: every serde type of the JSON output.
 
+pub mod events;
 pub mod json;
+mod printer;
+pub mod summary;
 pub mod table;
+pub mod why;
+pub mod wire;
+
+pub use printer::Printer;
 
 /// Replaces control characters in text that came from the system (process
 /// names) so a hostile name cannot drive the terminal.
@@ -15,6 +30,25 @@ pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
     } else {
         text.into()
     }
+}
+
+/// Writes a comfy-table table line by line: no margin on the left, two
+/// blanks between columns, none trailing.
+fn write_table(w: &mut impl std::io::Write, mut table: comfy_table::Table) -> std::io::Result<()> {
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 2));
+    }
+    for line in table.lines() {
+        writeln!(w, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+/// A comfy-table table with no borders or lines, for [`write_table`].
+fn bare_table() -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING);
+    table
 }
 
 #[cfg(test)]

@@ -14,7 +14,6 @@
 //! pass.
 
 pub mod output;
-pub mod print;
 pub mod schedule;
 pub mod signals;
 pub mod track;
@@ -26,9 +25,9 @@ use crate::filter::{NoOwners, Owners};
 use crate::model::time::Timestamp;
 use crate::model::StateSet;
 use crate::owners::ProcessMap;
+use crate::render::Printer;
 use crate::source::destroy::{DestroyListener, Destroyed};
 use output::Output;
-use print::Printer;
 use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter, Write};

@@ -26,30 +26,28 @@
 
 mod conflict;
 mod probe;
-mod text;
+mod reason;
 
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use probe::{probe, Probe};
-pub use text::write_text;
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
 use crate::diagnose::is_orphan;
 use crate::model::{Socket, TcpState, TimerKind};
-use crate::owners::ProcessMap;
-use crate::render::json::JsonSocket;
+use crate::owners::{Owner, ProcessMap};
 use conflict::BindAddr;
 
-/// Whether a port can be bound now, and what holds it.
-#[derive(Debug, Serialize)]
+/// Whether a port can be bound now, and what holds it; printed by
+/// `render::why`. `'a` is the owner map's.
+#[derive(Debug)]
 pub struct Verdict<'a> {
+    /// The port asked about.
     pub port: u16,
     /// The address asked about; `::` (every address of both families, as a
     /// dual-stack server binds) when none was given.
@@ -64,21 +62,53 @@ pub struct Verdict<'a> {
     pub held_by: HeldBy,
     /// The sockets that stand in the way of a plain bind: listeners first,
     /// then live connections, then remnants.
-    pub holders: Vec<JsonSocket<'a>>,
+    pub holders: Vec<Holder<'a>>,
     /// When only remnants hold the port: milliseconds until the last of
     /// them goes. `None` when something else holds it, or when a remnant's
     /// end is not known (an orphan still retransmitting its FIN).
     pub expires_ms: Option<u64>,
     /// `expires_ms` as a wall-clock time, milliseconds since the Unix epoch.
     pub expires_at_unix_ms: Option<u64>,
-    /// Why, in a sentence or two.
+    /// Why, in a sentence or two; program names as read (untrusted).
     pub reason: String,
     /// Where the verdict rests on an assumption the dump cannot check.
     pub caveats: Vec<String>,
 }
 
+/// A socket that stands in the way of the bind.
+#[derive(Debug, Clone)]
+pub struct Holder<'a> {
+    /// Its state's name, as the summary names states (`"TIME_WAIT"`).
+    pub state: &'static str,
+    /// Its inode: 0 when no program holds it (a remnant, or a connection
+    /// not yet accepted).
+    pub inode: u64,
+    /// The socket as dumped.
+    pub socket: Socket,
+    /// The programs holding it; `None` when owners were not looked up.
+    pub processes: Option<&'a [Owner]>,
+}
+
+impl<'a> Holder<'a> {
+    fn new(s: &Socket, owners: Option<&'a ProcessMap>) -> Holder<'a> {
+        Holder {
+            state: s.state.name(),
+            inode: s.inode,
+            socket: s.clone(),
+            // A socket of inode 0 has no file, so no process holds it.
+            processes: owners.map(|m| {
+                if s.inode == 0 {
+                    &[][..]
+                } else {
+                    m.owners(s.inode)
+                }
+            }),
+        }
+    }
+}
+
 /// Holders by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HeldBy {
     /// LISTEN sockets: nothing but SO_REUSEPORT shares a port with them.
     pub listeners: usize,
@@ -146,9 +176,9 @@ pub fn why<'a>(
         bindable_with_reuseaddr: with_reuseaddr(held_by),
         held_by,
         expires_at_unix_ms: expires_ms.map(|ms| unix_ms(now).saturating_add(ms)),
-        reason: text::reason(port, address, &holders, held_by, expires_ms, others, owners),
-        caveats: text::caveats(address, &assumed),
-        holders: holders.iter().map(|s| JsonSocket::new(s, owners)).collect(),
+        reason: reason::reason(port, address, &holders, held_by, expires_ms, others, owners),
+        caveats: reason::caveats(address, &assumed),
+        holders: holders.iter().map(|s| Holder::new(s, owners)).collect(),
         expires_ms,
     }
 }

@@ -1,15 +1,12 @@
 //! Findings: the figures of a [`Summary`] that point at a problem, in plain
 //! language, most serious first.
 
-use serde::Serialize;
-
 use super::{EphemeralUse, StateDetail, Summary, STUCK_RETRANSMITS};
 use crate::diagnose::{counted, owner_label, Sysctls};
 use crate::model::TcpState;
 
 /// How serious a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     /// Failing now or about to: a leak of hundreds, a limit nearly reached.
     High,
@@ -19,14 +16,28 @@ pub enum Severity {
     Low,
 }
 
+impl Severity {
+    /// Its name in output: `high`, `medium`, `low`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::High => "high",
+            Severity::Medium => "medium",
+            Severity::Low => "low",
+        }
+    }
+}
+
 /// One problem the summary points at.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// How serious it is.
     pub severity: Severity,
     /// What kind of finding, for scripts: `close_wait`, `timewait_limit`,
     /// `ephemeral_ports`, `orphans`, `syn_recv`, `half_closed`,
-    /// `retransmitting`, `zero_window`, `no_keepalive`.
+    /// `retransmitting`, `zero_window`, `no_keepalive` (a new kind goes in
+    /// the schema's enum too, schema/tcpstat.schema.json).
     pub kind: &'static str,
+    /// The problem in a sentence; program names as read (untrusted).
     pub message: String,
 }
 

@@ -9,15 +9,11 @@
 //! /proc/net/sockstat), so it describes exactly what was dumped.
 
 mod findings;
-mod text;
 
 pub use findings::{Finding, Severity};
-pub use text::write_text;
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-
-use serde::Serialize;
 
 use crate::diagnose::{is_orphan, Sysctls};
 use crate::model::{Family, Socket, TcpState, TimerKind};
@@ -38,8 +34,8 @@ pub const DETAILED_STATES: [TcpState; 4] = [
 /// connection counts as stuck.
 pub const STUCK_RETRANSMITS: u32 = 3;
 
-/// The whole summary; `--json` prints it as one object.
-#[derive(Debug, Serialize)]
+/// The whole summary; `render::summary` prints it.
+#[derive(Debug)]
 pub struct Summary {
     /// Sockets summarised.
     pub total: usize,
@@ -47,29 +43,39 @@ pub struct Summary {
     pub states: Vec<StateCount>,
     /// Breakdown of TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and SYN_RECV.
     pub details: Vec<StateDetail>,
+    /// Sockets their programs closed that the kernel still finishes.
     pub orphans: Orphans,
+    /// Timewait sockets against their limit.
     pub timewait: TimewaitBudget,
     /// `None` when `ip_local_port_range` could not be read.
     pub ephemeral: Option<EphemeralUse>,
+    /// What the timers of ESTABLISHED sockets tell of keepalive.
     pub established: EstablishedTimers,
     /// Most serious first.
     pub findings: Vec<Finding>,
 }
 
 /// Sockets in one state, per family.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateCount {
+    /// The state's name (`"TIME_WAIT"`).
     pub state: &'static str,
+    /// IPv4 sockets.
     pub tcp: usize,
+    /// IPv6 sockets.
     pub tcp6: usize,
 }
 
 /// Where the sockets of one state come from and who holds them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateDetail {
+    /// The state's name.
     pub state: &'static str,
+    /// Sockets in the state.
     pub count: usize,
+    /// The [`TOP`] local ports with the most of them.
     pub top_local_ports: Vec<PortCount>,
+    /// The [`TOP`] remote endpoints with the most of them.
     pub top_remotes: Vec<EndpointCount>,
     /// `None` when owners were not looked up. Sockets no program holds
     /// (TIME_WAIT, orphans) have no owner; request sockets (SYN_RECV) count
@@ -77,32 +83,42 @@ pub struct StateDetail {
     pub top_processes: Option<Vec<ProcessCount>>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Sockets on one local port.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortCount {
+    /// The port.
     pub port: u16,
+    /// Sockets on it.
     pub count: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Sockets to one remote endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointCount {
     /// IPv4-mapped addresses in dotted form.
     pub address: IpAddr,
+    /// The remote port.
     pub port: u16,
+    /// Sockets to it.
     pub count: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Sockets one program holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessCount {
+    /// Its pid.
     pub pid: u32,
     /// As read from /proc (untrusted); the text form escapes it.
     pub name: String,
+    /// Sockets it holds.
     pub count: usize,
 }
 
 /// Sockets closed by their program that the kernel still finishes:
 /// FIN_WAIT1, FIN_WAIT2, CLOSING and LAST_ACK without an inode.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orphans {
+    /// All of them.
     pub total: usize,
     /// Of these, FIN_WAIT2 orphans the kernel has already turned into
     /// timewait sockets: they count against tcp_max_tw_buckets, not
@@ -112,14 +128,17 @@ pub struct Orphans {
     pub by_state: Vec<StateTotal>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Sockets in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateTotal {
+    /// The state's name.
     pub state: &'static str,
+    /// Sockets in it.
     pub count: usize,
 }
 
 /// Timewait sockets against the namespace's limit.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TimewaitBudget {
     /// Sockets in TIME_WAIT.
     pub time_wait: usize,
@@ -133,9 +152,11 @@ pub struct TimewaitBudget {
 }
 
 /// Use of the ephemeral port range by outgoing connections.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EphemeralUse {
+    /// First port of `ip_local_port_range`.
     pub low: u16,
+    /// Last port of `ip_local_port_range`.
     pub high: u16,
     /// Ports in the range.
     pub ports: u32,
@@ -145,11 +166,15 @@ pub struct EphemeralUse {
 
 /// Distinct ephemeral local ports of the connections to one remote
 /// endpoint: a new connect() to it needs a local port not among them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemotePortUse {
+    /// IPv4-mapped addresses in dotted form.
     pub address: IpAddr,
+    /// The remote port.
     pub port: u16,
+    /// Distinct local ports in the range.
     pub local_ports: usize,
+    /// `local_ports` as a percentage of the range, to one decimal.
     pub percent: f64,
 }
 
@@ -157,8 +182,9 @@ pub struct RemotePortUse {
 /// socket, and a pending retransmit or zero-window probe timer is reported
 /// instead of the keepalive timer, so only idle sockets tell: one with
 /// SO_KEEPALIVE always has its keepalive timer armed, one without has none.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EstablishedTimers {
+    /// ESTABLISHED sockets.
     pub total: usize,
     /// Keepalive timer armed: SO_KEEPALIVE on.
     pub keepalive: usize,
@@ -393,4 +419,4 @@ fn percent(part: usize, whole: u64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

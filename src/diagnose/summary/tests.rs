@@ -1,4 +1,5 @@
-//! Summaries of hand-built dumps, with owners from a fake /proc.
+//! Summaries of hand-built dumps, with owners from a fake /proc. The dump
+//! and owners are shared with the printer's tests (render/summary.rs).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,10 +9,10 @@ use crate::model::TcpState::*;
 use crate::test_support::{sock, SocketExt};
 
 /// A fake /proc with processes holding socket inodes; removed on drop.
-struct FakeProc(PathBuf);
+pub(crate) struct FakeProc(PathBuf);
 
 impl FakeProc {
-    fn new(procs: &[(u32, &str, &[u64])]) -> FakeProc {
+    pub(crate) fn new(procs: &[(u32, &str, &[u64])]) -> FakeProc {
         // Tests run in parallel: one directory each.
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let root = std::env::temp_dir().join(format!(
@@ -32,7 +33,7 @@ impl FakeProc {
         FakeProc(root)
     }
 
-    fn map(&self) -> ProcessMap {
+    pub(crate) fn map(&self) -> ProcessMap {
         ProcessMap::scan(&self.0)
     }
 }
@@ -43,7 +44,7 @@ impl Drop for FakeProc {
     }
 }
 
-fn sys() -> Sysctls {
+pub(crate) fn sys() -> Sysctls {
     Sysctls {
         tcp_max_tw_buckets: Some(10),
         ip_local_port_range: Some((40000, 40009)),
@@ -59,7 +60,7 @@ fn time_wait(local: &str, remote: &str) -> Socket {
 
 /// A dump with a bit of everything: a CLOSE_WAIT leak in pid 2620, TIME_WAIT
 /// near its limit, a busy remote endpoint, orphans and half-open handshakes.
-fn dump() -> Vec<Socket> {
+pub(crate) fn dump() -> Vec<Socket> {
     let mut rows = vec![
         sock(Listen, "0.0.0.0:80", "0.0.0.0:0").inode(50),
         sock(Listen, "[::]:22", "[::]:0").inode(51),
@@ -94,7 +95,7 @@ fn dump() -> Vec<Socket> {
     rows
 }
 
-fn owners() -> FakeProc {
+pub(crate) fn owners() -> FakeProc {
     let leaky: Vec<u64> = (100..112).collect();
     FakeProc::new(&[
         (812, "nginx", &[50]),
@@ -337,45 +338,4 @@ fn orphan_findings_follow_the_host_limit() {
     assert_eq!(s.findings[0].severity, Severity::Medium);
     let s = summarize(&rows[..10], None, &Sysctls::default());
     assert!(s.findings.is_empty());
-}
-
-#[test]
-fn text_form() {
-    let fake = owners();
-    let map = fake.map();
-    let s = summarize(&dump(), Some(&map), &sys());
-    let mut out = Vec::new();
-    write_text(&mut out, &s).unwrap();
-    let text = String::from_utf8(out).unwrap();
-    eprintln!("{text}");
-    assert!(text.lines().all(|l| l == l.trim_end()), "{text}");
-    assert!(!text.contains('\x1b'), "names are escaped");
-    assert!(text.starts_with("Sockets: 34 (tcp 32, tcp6 2)\n"), "{text}");
-    for needle in [
-        "TIME_WAIT: 8 (9 timewait sockets of tcp_max_tw_buckets 10, 90%)",
-        "CLOSE_WAIT: 14",
-        "pid 2620 python3 (12)",
-        "pid 7 evil?[2J (1)",
-        "Orphans: 2 (FIN_WAIT1 1, FIN_WAIT2 1)",
-        "Ephemeral ports 40000-40009 (10 ports)",
-        "10.0.0.5:5432",
-        "ESTABLISHED: 1 with keepalive, 1 without, 2 busy",
-        "  high    9 timewait sockets",
-    ] {
-        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
-    }
-}
-
-#[test]
-fn json_is_one_object() {
-    let s = summarize(&dump(), None, &sys());
-    let v = serde_json::to_value(&s).unwrap();
-    assert_eq!(v["total"], 34);
-    assert_eq!(v["details"][1]["state"], "CLOSE_WAIT");
-    assert_eq!(v["details"][1]["top_processes"], serde_json::Value::Null);
-    assert_eq!(v["findings"][0]["severity"], "high");
-    assert_eq!(v["ephemeral"]["top_remotes"][0]["percent"], 60.0);
-    let empty = serde_json::to_value(summarize(&[], None, &Sysctls::default())).unwrap();
-    assert_eq!(empty["ephemeral"], serde_json::Value::Null);
-    assert_eq!(empty["findings"], serde_json::json!([]));
 }

@@ -1,67 +1,27 @@
-//! How watch mode writes: passes of the listing (`-c`) and events
-//! (`--events`), as text or as one JSON object per line.
-//!
-//! The JSON wire types live here, next to the socket object they embed
-//! ([`crate::render::json::JsonSocket`]); like it, they are built by serde,
-//! never from formatted strings.
+//! Watch mode's printer: each pass of `-c` (a header line and the table,
+//! or one [`JsonPass`] line) and the changes of `--events` (text lines, or
+//! one [`JsonEvent`] line each). Rows go through the same table and wire
+//! types as the one-shot listing; name caches live from pass to pass.
 
+use super::events::EventText;
+use super::json::write_line;
+use super::table::{self, Names};
+use super::wire::{JsonEvent, JsonPass, JsonRows};
 use crate::config::{Config, Format};
-use crate::model::event::{Event, EventKind, OwnersFrom};
+use crate::model::event::{Event, OwnersFrom};
 use crate::model::time::Timestamp;
 use crate::model::Socket;
 use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
 use crate::owners::ProcessMap;
-use crate::render::json::JsonSocket;
-use crate::render::{sanitize, table};
-use serde::{Serialize, Serializer};
 use std::io::{self, Write};
 use std::time::Duration;
-
-/// One pass of `-c --json`.
-#[derive(Serialize)]
-struct JsonPass<'a> {
-    time: Timestamp,
-    sockets: JsonRows<'a>,
-}
-
-/// The sockets of a pass, serialised one by one as the array is written
-/// (a pass may hold 100k sockets; no second copy of them is made).
-struct JsonRows<'a> {
-    rows: &'a [Socket],
-    owners: Option<&'a ProcessMap>,
-    explain: bool,
-}
-
-impl Serialize for JsonRows<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(
-            self.rows
-                .iter()
-                .map(|s| JsonSocket::of(s, self.owners, self.explain)),
-        )
-    }
-}
-
-/// One event of `--events --json`.
-#[derive(Serialize)]
-struct JsonEvent<'a> {
-    time: Timestamp,
-    event: &'static str,
-    old_state: Option<&'static str>,
-    socket: JsonSocket<'a>,
-    /// `tcpi_bytes_acked` from the destroy notification; null if none.
-    bytes_acked: Option<u64>,
-    /// `tcpi_bytes_received` from the destroy notification; null if none.
-    bytes_received: Option<u64>,
-}
 
 /// Writes passes and events, keeping name caches between passes.
 pub struct Printer<'a> {
     cfg: &'a Config,
     interval: Duration,
-    names: table::Names,
-    local: String,
-    remote: String,
+    names: Names,
+    events: EventText,
 }
 
 impl<'a> Printer<'a> {
@@ -70,12 +30,11 @@ impl<'a> Printer<'a> {
         Printer {
             cfg,
             interval,
-            names: table::Names {
+            names: Names {
                 resolver: (!cfg.numeric).then(|| Resolver::new(true, true)),
                 users: Default::default(),
             },
-            local: String::with_capacity(64),
-            remote: String::with_capacity(64),
+            events: EventText::new(),
         }
     }
 
@@ -95,8 +54,7 @@ impl<'a> Printer<'a> {
                     owners,
                     explain: self.cfg.columns.note,
                 };
-                serde_json::to_writer(&mut *w, &JsonPass { time, sockets })?;
-                w.write_all(b"\n")
+                write_line(w, &JsonPass { time, sockets })
             }
             Format::Table => {
                 self.prefetch(rows);
@@ -124,90 +82,13 @@ impl<'a> Printer<'a> {
                 OwnersFrom::Previous => owners[1],
             };
             match self.cfg.format {
-                Format::Json => self.json_event(w, event, map)?,
-                Format::Table => self.text_event(w, event, map)?,
-            }
-        }
-        Ok(())
-    }
-
-    fn json_event<W: Write>(
-        &self,
-        w: &mut W,
-        e: &Event,
-        owners: Option<&ProcessMap>,
-    ) -> io::Result<()> {
-        let object = JsonEvent {
-            time: e.time,
-            event: e.kind.name(),
-            old_state: e.old_state.map(|s| s.name()),
-            socket: JsonSocket {
-                uid: e.uid_known.then_some(e.socket.uid),
-                ..JsonSocket::of(&e.socket, owners, self.cfg.columns.note)
-            },
-            bytes_acked: e.bytes_acked,
-            bytes_received: e.bytes_received,
-        };
-        serde_json::to_writer(&mut *w, &object)?;
-        w.write_all(b"\n")
-    }
-
-    /// `TIME EVENT PROTO LOCAL -> REMOTE OLD -> NEW [USER] [PID/PROGRAM]
-    /// [acked=N received=N]`.
-    fn text_event<W: Write>(
-        &mut self,
-        w: &mut W,
-        e: &Event,
-        owners: Option<&ProcessMap>,
-    ) -> io::Result<()> {
-        let resolver = self.names.resolver.as_ref();
-        table::format_endpoint(&mut self.local, &e.socket.local, resolver, self.cfg.wide);
-        table::format_endpoint(&mut self.remote, &e.socket.remote, resolver, self.cfg.wide);
-        let old = e.old_state.map_or("-", |s| s.name());
-        let new = match e.kind {
-            EventKind::Gone => "gone",
-            _ => e.socket.state.name(),
-        };
-        write!(
-            w,
-            "{} {:<5} {:<4} {:<23} -> {:<23} {old:>11} -> {new:<11}",
-            e.time,
-            e.kind.name(),
-            e.socket.family.proto(),
-            self.local,
-            self.remote,
-        )?;
-        self.text_owner(w, e, owners)?;
-        if let (Some(acked), Some(received)) = (e.bytes_acked, e.bytes_received) {
-            write!(w, " acked={acked} received={received}")?;
-        }
-        w.write_all(b"\n")
-    }
-
-    /// The user (`-e`; `-` when unknown) and the first owning process
-    /// (`-p`), as the table shows them.
-    fn text_owner<W: Write>(
-        &mut self,
-        w: &mut W,
-        e: &Event,
-        owners: Option<&ProcessMap>,
-    ) -> io::Result<()> {
-        let s = &e.socket;
-        if self.cfg.columns.extended && !e.uid_known {
-            w.write_all(b" -")?;
-        } else if self.cfg.columns.extended {
-            match (!self.cfg.numeric)
-                .then(|| self.names.users.name(s.uid))
-                .flatten()
-            {
-                Some(user) => write!(w, " {}", sanitize(user))?,
-                None => write!(w, " {}", s.uid)?,
-            }
-        }
-        if self.cfg.columns.program {
-            match owners.and_then(|m| m.owners(s.inode).first()) {
-                Some(o) => write!(w, " {}/{}", o.pid, sanitize(&o.name))?,
-                None => w.write_all(b" -")?,
+                Format::Json => {
+                    write_line(w, &JsonEvent::new(event, map, self.cfg.columns.note))?;
+                }
+                Format::Table => {
+                    self.events
+                        .write(w, event, map, self.cfg, &mut self.names)?;
+                }
             }
         }
         Ok(())
@@ -227,6 +108,7 @@ impl<'a> Printer<'a> {
 mod tests {
     use super::*;
     use crate::cli::Args;
+    use crate::model::event::EventKind;
     use crate::model::{Endpoint, Family, TcpState, Timer};
     use clap::Parser;
     use serde_json::Value;

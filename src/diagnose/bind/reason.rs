@@ -1,17 +1,14 @@
-//! The words of a [`Verdict`]: its reason and caveats, and the text form of
-//! `why PORT`.
+//! The words of a [`Verdict`](super::Verdict): the sentences that say why
+//! and where it rests on an assumption. Program names in them are as read
+//! from /proc; printers escape them.
 
-use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
 
-use comfy_table::Table;
-
-use super::{role, HeldBy, Role, Verdict};
+use super::{role, HeldBy, Role};
 use crate::diagnose::explain::secs;
-use crate::diagnose::{bare_table, counted, owner_label, write_table};
-use crate::model::{Socket, TcpState, TimerKind};
+use crate::diagnose::{counted, owner_label};
+use crate::model::{Socket, TcpState};
 use crate::owners::ProcessMap;
-use crate::render::json::{JsonEndpoint, JsonSocket};
 
 /// Most sockets or programs a sentence names before "and N more".
 const NAMED: usize = 3;
@@ -189,76 +186,4 @@ fn endpoint(addr: IpAddr, port: u16) -> String {
 
 fn local(s: &Socket) -> String {
     endpoint(s.local.display_addr(), s.local.port)
-}
-
-/// Writes the verdict as text: the answer for each kind of bind, the
-/// reason, the holders, and any caveats.
-pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
-    let asked = endpoint(v.address, v.port);
-    let state = if v.bindable { "free" } else { "in use" };
-    writeln!(w, "{asked}: {state}")?;
-    let plain = if v.bindable {
-        "succeeds"
-    } else {
-        "fails (EADDRINUSE)"
-    };
-    let reuse = match v.bindable_with_reuseaddr {
-        Some(true) => "succeeds",
-        Some(false) => "fails (EADDRINUSE)",
-        None => "succeeds only if the holders had SO_REUSEADDR too",
-    };
-    writeln!(w, "  {:<26}{plain}", "bind():")?;
-    writeln!(w, "  {:<26}{reuse}", "bind() with SO_REUSEADDR:")?;
-    writeln!(w, "  why: {}", v.reason)?;
-    if !v.holders.is_empty() {
-        writeln!(w, "  held by:")?;
-        write_table(w, holders_table(&v.holders))?;
-    }
-    if let Some(ms) = v.expires_ms {
-        writeln!(w, "  last remnant expires in: {}", secs(ms))?;
-    }
-    for c in &v.caveats {
-        writeln!(w, "  note: {c}")?;
-    }
-    Ok(())
-}
-
-fn holders_table(holders: &[JsonSocket]) -> Table {
-    let mut table = bare_table();
-    for s in holders {
-        table.add_row(vec![
-            format!("    {}", s.state),
-            json_endpoint(&s.local),
-            json_endpoint(&s.remote),
-            holder_detail(s),
-        ]);
-    }
-    table
-}
-
-fn json_endpoint(e: &JsonEndpoint) -> String {
-    if e.port == 0 && e.address.is_unspecified() {
-        "-".to_string()
-    } else {
-        endpoint(e.address, e.port)
-    }
-}
-
-/// Who holds a socket, or for a remnant, when it goes.
-fn holder_detail(s: &JsonSocket) -> String {
-    if let Some(procs) = s.processes.as_ref().filter(|p| !p.is_empty()) {
-        return procs
-            .iter()
-            .map(|p| owner_label(p.pid, &p.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-    }
-    if s.inode != 0 {
-        return String::new();
-    }
-    match s.timer.kind.as_ref() {
-        k if k == TimerKind::TimeWait.name() => format!("{} left", secs(s.timer.expires_ms)),
-        _ if s.state == "ESTABLISHED" || s.state == "CLOSE_WAIT" => "not yet accepted".to_string(),
-        _ => "orphaned".to_string(),
-    }
 }

@@ -1,14 +1,24 @@
-//! The text form of a [`Summary`]: tables for the counts, lines for the
-//! rest, findings last. Process names are escaped.
+//! `-s`: the [`Summary`] of [`crate::diagnose::summary::summarize`] as
+//! text (tables for the counts, lines for the rest, findings last; process
+//! names escaped) or as one JSON object.
 
 use std::io::{self, Write};
 use std::net::SocketAddr;
 
 use comfy_table::{CellAlignment, Table};
 
-use super::{EphemeralUse, StateDetail, Summary};
-use crate::diagnose::{bare_table, write_table};
-use crate::render::sanitize;
+use super::wire::JsonSummary;
+use super::{bare_table, sanitize, write_table};
+use crate::config::Format;
+use crate::diagnose::summary::{EphemeralUse, StateDetail, Summary};
+
+/// Writes `s` in `format`: text, or one JSON object on one line.
+pub fn write(w: &mut impl Write, format: Format, s: &Summary) -> io::Result<()> {
+    match format {
+        Format::Json => super::json::write_line(w, &JsonSummary::from(s)),
+        Format::Table => write_text(w, s),
+    }
+}
 
 /// Writes `s` as text.
 pub fn write_text(w: &mut impl Write, s: &Summary) -> io::Result<()> {
@@ -152,12 +162,90 @@ fn write_findings(w: &mut impl Write, s: &Summary) -> io::Result<()> {
     }
     writeln!(w, "\nFindings:")?;
     for f in &s.findings {
-        let severity = match f.severity {
-            super::Severity::High => "high",
-            super::Severity::Medium => "medium",
-            super::Severity::Low => "low",
-        };
-        writeln!(w, "  {severity:<6}  {}", f.message)?;
+        let severity = f.severity.name();
+        writeln!(w, "  {severity:<6}  {}", sanitize(&f.message))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::summary::summarize;
+    use crate::diagnose::summary::tests::{dump, owners, sys, FakeProc};
+    use crate::diagnose::Sysctls;
+
+    fn printed(format: Format, s: &Summary) -> String {
+        let mut out = Vec::new();
+        write(&mut out, format, s).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_form() {
+        let fake = owners();
+        let map = fake.map();
+        let text = printed(Format::Table, &summarize(&dump(), Some(&map), &sys()));
+        eprintln!("{text}");
+        assert!(text.lines().all(|l| l == l.trim_end()), "{text}");
+        assert!(!text.contains('\x1b'), "names are escaped");
+        assert!(text.starts_with("Sockets: 34 (tcp 32, tcp6 2)\n"), "{text}");
+        for needle in [
+            "TIME_WAIT: 8 (9 timewait sockets of tcp_max_tw_buckets 10, 90%)",
+            "CLOSE_WAIT: 14",
+            "pid 2620 python3 (12)",
+            "pid 7 evil?[2J (1)",
+            "Orphans: 2 (FIN_WAIT1 1, FIN_WAIT2 1)",
+            "Ephemeral ports 40000-40009 (10 ports)",
+            "10.0.0.5:5432",
+            "ESTABLISHED: 1 with keepalive, 1 without, 2 busy",
+            "  high    9 timewait sockets",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn names_in_findings_are_escaped_but_kept_in_their_own_field() {
+        let leaky: Vec<u64> = (100..112).collect();
+        let fake = FakeProc::new(&[(2620, "py\x1b]0;x\x07", &leaky)]);
+        let map = fake.map();
+        let s = summarize(&dump(), Some(&map), &sys());
+        let text = printed(Format::Table, &s);
+        assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
+        assert!(text.contains("  medium  pid 2620 (py?]0;x?) holds 12 sockets in CLOSE_WAIT"));
+        let v: serde_json::Value = serde_json::from_str(&printed(Format::Json, &s)).unwrap();
+        let leak = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["kind"] == "close_wait")
+            .unwrap();
+        let message = leak["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("pid 2620 (py?]0;x?) holds 12"),
+            "{message}"
+        );
+        assert_eq!(
+            v["details"][1]["top_processes"][0]["name"],
+            "py\x1b]0;x\x07"
+        );
+    }
+
+    #[test]
+    fn json_is_one_object_on_one_line() {
+        let text = printed(Format::Json, &summarize(&dump(), None, &sys()));
+        let line = text.strip_suffix('\n').unwrap();
+        assert!(!line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["total"], 34);
+        assert_eq!(v["details"][1]["state"], "CLOSE_WAIT");
+        assert_eq!(v["details"][1]["top_processes"], serde_json::Value::Null);
+        assert_eq!(v["findings"][0]["severity"], "high");
+        assert_eq!(v["ephemeral"]["top_remotes"][0]["percent"], 60.0);
+        let empty = printed(Format::Json, &summarize(&[], None, &Sysctls::default()));
+        let empty: serde_json::Value = serde_json::from_str(&empty).unwrap();
+        assert_eq!(empty["ephemeral"], serde_json::Value::Null);
+        assert_eq!(empty["findings"], serde_json::json!([]));
+    }
 }

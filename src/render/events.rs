@@ -1,0 +1,94 @@
+//! `--events` as text: one line per change of one socket,
+//! `TIME EVENT PROTO LOCAL -> REMOTE OLD -> NEW [USER] [PID/PROGRAM]
+//! [acked=N received=N]`, the ends named as the table names them. (As
+//! JSON, an event is a [`JsonEvent`](super::wire::JsonEvent).)
+
+use super::sanitize;
+use super::table::{self, Names};
+use crate::config::Config;
+use crate::model::event::{Event, EventKind};
+use crate::owners::ProcessMap;
+use std::io::{self, Write};
+
+/// Writes events as text lines, reusing its buffers from line to line.
+pub struct EventText {
+    local: String,
+    remote: String,
+}
+
+impl EventText {
+    /// A writer with empty buffers.
+    pub fn new() -> EventText {
+        EventText {
+            local: String::with_capacity(64),
+            remote: String::with_capacity(64),
+        }
+    }
+
+    /// Writes `e` as one line; `owners` is the map its socket's owners come
+    /// from, `names` the lookups `cfg` asks for.
+    pub fn write<W: Write>(
+        &mut self,
+        w: &mut W,
+        e: &Event,
+        owners: Option<&ProcessMap>,
+        cfg: &Config,
+        names: &mut Names,
+    ) -> io::Result<()> {
+        let resolver = names.resolver.as_ref();
+        table::format_endpoint(&mut self.local, &e.socket.local, resolver, cfg.wide);
+        table::format_endpoint(&mut self.remote, &e.socket.remote, resolver, cfg.wide);
+        let old = e.old_state.map_or("-", |s| s.name());
+        let new = match e.kind {
+            EventKind::Gone => "gone",
+            _ => e.socket.state.name(),
+        };
+        write!(
+            w,
+            "{} {:<5} {:<4} {:<23} -> {:<23} {old:>11} -> {new:<11}",
+            e.time,
+            e.kind.name(),
+            e.socket.family.proto(),
+            self.local,
+            self.remote,
+        )?;
+        write_owner(w, e, owners, cfg, names)?;
+        if let (Some(acked), Some(received)) = (e.bytes_acked, e.bytes_received) {
+            write!(w, " acked={acked} received={received}")?;
+        }
+        w.write_all(b"\n")
+    }
+}
+
+impl Default for EventText {
+    fn default() -> Self {
+        EventText::new()
+    }
+}
+
+/// The user (`-e`; `-` when unknown) and the first owning process (`-p`),
+/// as the table shows them.
+fn write_owner<W: Write>(
+    w: &mut W,
+    e: &Event,
+    owners: Option<&ProcessMap>,
+    cfg: &Config,
+    names: &mut Names,
+) -> io::Result<()> {
+    let s = &e.socket;
+    if cfg.columns.extended && !e.uid_known {
+        w.write_all(b" -")?;
+    } else if cfg.columns.extended {
+        match (!cfg.numeric).then(|| names.users.name(s.uid)).flatten() {
+            Some(user) => write!(w, " {}", sanitize(user))?,
+            None => write!(w, " {}", s.uid)?,
+        }
+    }
+    if cfg.columns.program {
+        match owners.and_then(|m| m.owners(s.inode).first()) {
+            Some(o) => write!(w, " {}/{}", o.pid, sanitize(&o.name))?,
+            None => w.write_all(b" -")?,
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `why PORT`: the verdict of [`crate::diagnose::bind::why`] as text (the
+//! answer for each kind of bind, the reason, the holders, any caveats) or
+//! as one JSON object.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+
+use comfy_table::Table;
+
+use super::wire::JsonVerdict;
+use super::{bare_table, sanitize, write_table};
+use crate::config::Format;
+use crate::diagnose::bind::{Holder, Verdict};
+use crate::diagnose::{owner_label, secs};
+use crate::model::{Endpoint, TcpState, TimerKind};
+
+/// Writes the verdict in `format`: text, or one JSON object on one line.
+pub fn write(w: &mut impl Write, format: Format, v: &Verdict) -> io::Result<()> {
+    match format {
+        Format::Json => super::json::write_line(w, &JsonVerdict::from(v)),
+        Format::Table => write_text(w, v),
+    }
+}
+
+/// Writes the verdict as text: the answer for each kind of bind, the
+/// reason, the holders, and any caveats.
+pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
+    let asked = endpoint(v.address, v.port);
+    let state = if v.bindable { "free" } else { "in use" };
+    writeln!(w, "{asked}: {state}")?;
+    let plain = if v.bindable {
+        "succeeds"
+    } else {
+        "fails (EADDRINUSE)"
+    };
+    let reuse = match v.bindable_with_reuseaddr {
+        Some(true) => "succeeds",
+        Some(false) => "fails (EADDRINUSE)",
+        None => "succeeds only if the holders had SO_REUSEADDR too",
+    };
+    writeln!(w, "  {:<26}{plain}", "bind():")?;
+    writeln!(w, "  {:<26}{reuse}", "bind() with SO_REUSEADDR:")?;
+    writeln!(w, "  why: {}", sanitize(&v.reason))?;
+    if !v.holders.is_empty() {
+        writeln!(w, "  held by:")?;
+        write_table(w, holders_table(&v.holders))?;
+    }
+    if let Some(ms) = v.expires_ms {
+        writeln!(w, "  last remnant expires in: {}", secs(ms))?;
+    }
+    for c in &v.caveats {
+        writeln!(w, "  note: {}", sanitize(c))?;
+    }
+    Ok(())
+}
+
+fn endpoint(addr: IpAddr, port: u16) -> String {
+    SocketAddr::new(addr, port).to_string()
+}
+
+fn holders_table(holders: &[Holder]) -> Table {
+    let mut table = bare_table();
+    for h in holders {
+        table.add_row(vec![
+            format!("    {}", h.state),
+            holder_endpoint(&h.socket.local),
+            holder_endpoint(&h.socket.remote),
+            holder_detail(h),
+        ]);
+    }
+    table
+}
+
+/// An end as `addr:port`, or `-` for none (a listener's remote end).
+fn holder_endpoint(e: &Endpoint) -> String {
+    let address = e.display_addr();
+    if e.port == 0 && address.is_unspecified() {
+        "-".to_string()
+    } else {
+        endpoint(address, e.port)
+    }
+}
+
+/// Who holds a socket, or for a remnant, when it goes.
+fn holder_detail(h: &Holder) -> String {
+    if let Some(procs) = h.processes.filter(|p| !p.is_empty()) {
+        return procs
+            .iter()
+            .map(|p| sanitize(&owner_label(p.pid, &p.name)).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+    }
+    if h.inode != 0 {
+        return String::new();
+    }
+    let s = &h.socket;
+    match s.timer.kind {
+        TimerKind::TimeWait => format!("{} left", secs(s.timer.expires_ms)),
+        _ if matches!(s.state, TcpState::Established | TcpState::CloseWait) => {
+            "not yet accepted".to_string()
+        }
+        _ => "orphaned".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnose::bind::tests::{ip, now, time_wait};
+    use crate::diagnose::bind::why;
+    use crate::diagnose::summary::tests::FakeProc;
+    use crate::model::TcpState::*;
+    use crate::test_support::{sock, SocketExt};
+
+    fn printed(format: Format, v: &Verdict) -> String {
+        let mut out = Vec::new();
+        write(&mut out, format, v).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_shape() {
+        let sockets = [time_wait("10.0.0.1:80", "10.0.0.9:5000", 2000)];
+        let v = why(80, ip("10.0.0.1"), &sockets, None, now());
+        let text = printed(Format::Json, &v);
+        let v: serde_json::Value = serde_json::from_str(text.strip_suffix('\n').unwrap()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        // serde_json's map lists keys sorted.
+        assert_eq!(
+            keys,
+            [
+                "address",
+                "bindable",
+                "bindable_with_reuseaddr",
+                "caveats",
+                "expires_at_unix_ms",
+                "expires_ms",
+                "held_by",
+                "holders",
+                "port",
+                "reason"
+            ]
+        );
+        assert_eq!(v["bindable_with_reuseaddr"], serde_json::Value::Null);
+        assert_eq!(v["holders"][0]["state"], "TIME_WAIT");
+        assert_eq!(v["holders"][0]["local"]["address"], "10.0.0.1");
+    }
+
+    #[test]
+    fn names_in_the_reason_and_holders_are_escaped() {
+        let fake = FakeProc::new(&[(9, "ev\x1b[2Jil", &[50])]);
+        let map = fake.map();
+        let sockets = [sock(Listen, "0.0.0.0:80", "0.0.0.0:0").inode(50)];
+        let v = why(80, None, &sockets, Some(&map), now());
+        let text = printed(Format::Table, &v);
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(text.contains("  why: pid 9 (ev?[2Jil) listening on 0.0.0.0:80"));
+        assert!(text.contains("pid 9 (ev?[2Jil)\n"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&printed(Format::Json, &v)).unwrap();
+        let reason = json["reason"].as_str().unwrap();
+        assert!(reason.starts_with("pid 9 (ev?[2Jil) listening"), "{reason}");
+        assert_eq!(json["holders"][0]["processes"][0]["name"], "ev\x1b[2Jil");
+    }
+
+    #[test]
+    fn text_form() {
+        let sockets = [
+            sock(Listen, "0.0.0.0:80", "0.0.0.0:0"),
+            time_wait("10.0.0.1:80", "10.0.0.9:5000", 2000),
+        ];
+        let text = printed(Format::Table, &why(80, None, &sockets, None, now()));
+        eprintln!("{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "[::]:80: in use");
+        assert_eq!(lines[1], "  bind():                   fails (EADDRINUSE)");
+        assert_eq!(lines[2], "  bind() with SO_REUSEADDR: fails (EADDRINUSE)");
+        assert!(lines[3].starts_with("  why: a socket listening on 0.0.0.0:80"));
+        assert_eq!(lines[4], "  held by:");
+        assert!(lines[5].contains("LISTEN") && lines[5].contains("0.0.0.0:80"));
+        assert!(lines[6].contains("TIME_WAIT") && lines[6].ends_with("2 s left"));
+    }
+}

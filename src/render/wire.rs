@@ -1,0 +1,272 @@
+//! Every JSON object tcpstat prints, as serde types: the documented
+//! contract, described by schema/tcpstat.schema.json. Each is built from
+//! the model or from a [`crate::diagnose`] value by serde, never from
+//! formatted strings, and borrows what it can (a listing may hold 100k
+//! sockets).
+//!
+//! - [`JsonSocket`] (with [`JsonEndpoint`], [`JsonTimer`],
+//!   [`JsonShutdown`], [`JsonProcesses`]): one socket, the element of the
+//!   `--json` array, of a `-c` pass and of an event, and a `why` holder.
+//! - [`JsonPass`]: one line of `-c --json`; [`JsonEvent`]: one line of
+//!   `--events --json`.
+//! - [`JsonSummary`] and its parts: `-s --json`.
+//! - [`JsonVerdict`] and [`JsonHeldBy`]: `why PORT --json`.
+//!
+//! Text a diagnosis wrote (findings, reasons, caveats) may name programs
+//! as read from /proc; it is escaped here as the text form escapes it.
+//! Process names in their own fields are kept as read.
+
+mod summary;
+mod why;
+
+pub use summary::{
+    JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
+    JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
+    JsonSummary, JsonTimewait,
+};
+pub use why::{JsonHeldBy, JsonVerdict};
+
+use crate::model::event::Event;
+use crate::model::time::Timestamp;
+use crate::model::{Endpoint, Shutdown, Socket};
+use crate::owners::{Owner, ProcessMap};
+use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+/// One socket as JSON.
+#[derive(Debug, Serialize)]
+pub struct JsonSocket<'a> {
+    /// `tcp` or `tcp6`.
+    pub proto: &'static str,
+    /// The state in netstat's spelling.
+    pub state: &'static str,
+    /// The local end.
+    pub local: JsonEndpoint,
+    /// The remote end; `0.0.0.0:0` or `[::]:0` for a listener.
+    pub remote: JsonEndpoint,
+    /// Bytes not yet read; for a listener, its accept queue.
+    pub recv_q: u32,
+    /// Bytes not yet acknowledged.
+    pub send_q: u32,
+    /// `None` (null) only for a socket known from its destroy notification
+    /// alone, which carries no uid.
+    pub uid: Option<u32>,
+    /// 0 when no file refers to the socket.
+    pub inode: u64,
+    /// The socket's one timer.
+    pub timer: JsonTimer,
+    /// `None` (null) where the source does not tell.
+    pub shutdown: Option<JsonShutdown>,
+    /// Owners, each `{"pid", "name"}`; `None` (null) when `-p` was not
+    /// asked. Borrowed from the map: no allocation per row.
+    pub processes: Option<JsonProcesses<'a>>,
+    /// With `--explain` only: the note on the socket's state, or null.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Option<Cow<'static, str>>>,
+}
+
+/// An address and port; IPv4-mapped IPv6 addresses in dotted form.
+#[derive(Debug, Serialize)]
+pub struct JsonEndpoint {
+    /// Numeric, as text.
+    pub address: IpAddr,
+    /// 0 for no port.
+    pub port: u16,
+}
+
+/// The timer, with its remaining time in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct JsonTimer {
+    /// netstat's name: `off`, `on`, `keepalive`, `timewait`, `probe`,
+    /// `unkn-N`.
+    pub kind: Cow<'static, str>,
+    /// Until it fires; 0 when off.
+    pub expires_ms: u64,
+    /// Unrecovered retransmissions.
+    pub retransmits: u32,
+    /// Unanswered keepalive or zero-window probes.
+    pub probes: u32,
+}
+
+/// Which directions are shut down.
+#[derive(Debug, Serialize)]
+pub struct JsonShutdown {
+    /// Nothing more will be received.
+    pub read: bool,
+    /// This side sent its FIN.
+    pub write: bool,
+}
+
+/// The processes holding a socket: an array of `{"pid", "name"}`, the name
+/// as read from /proc. Serialised straight from the owner map's slice.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonProcesses<'a>(pub &'a [Owner]);
+
+/// One process holding a socket.
+#[derive(Debug, Serialize)]
+pub struct JsonProcess<'a> {
+    /// Its pid.
+    pub pid: u32,
+    /// Its comm, as read (untrusted).
+    pub name: &'a str,
+}
+
+impl Serialize for JsonProcesses<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|o| JsonProcess {
+            pid: o.pid,
+            name: &o.name,
+        }))
+    }
+}
+
+impl From<&Endpoint> for JsonEndpoint {
+    fn from(e: &Endpoint) -> Self {
+        JsonEndpoint {
+            address: e.display_addr(),
+            port: e.port,
+        }
+    }
+}
+
+impl From<Shutdown> for JsonShutdown {
+    fn from(s: Shutdown) -> Self {
+        JsonShutdown {
+            read: s.read,
+            write: s.write,
+        }
+    }
+}
+
+impl<'a> JsonSocket<'a> {
+    /// The wire form of a socket; `owners` is `None` when `-p` was not asked.
+    pub fn new(s: &Socket, owners: Option<&'a ProcessMap>) -> JsonSocket<'a> {
+        JsonSocket::owned_by(s, owners.map(|m| owners_of(m, s.inode)))
+    }
+
+    /// The wire form of a socket held by `processes` (`None` when owners
+    /// were not looked up).
+    pub fn owned_by(s: &Socket, processes: Option<&'a [Owner]>) -> JsonSocket<'a> {
+        JsonSocket {
+            proto: s.family.proto(),
+            state: s.state.name(),
+            local: (&s.local).into(),
+            remote: (&s.remote).into(),
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            uid: Some(s.uid),
+            inode: s.inode,
+            timer: JsonTimer {
+                kind: s.timer.kind.name(),
+                expires_ms: s.timer.expires_ms,
+                retransmits: s.timer.retransmits,
+                probes: s.timer.probes,
+            },
+            shutdown: s.shutdown.map(Into::into),
+            processes: processes.map(JsonProcesses),
+            explain: None,
+        }
+    }
+
+    /// Adds the `explain` key (`--explain`).
+    pub fn with_explain(mut self, s: &Socket) -> JsonSocket<'a> {
+        self.explain = Some(crate::diagnose::explain(s));
+        self
+    }
+
+    /// The wire form, with the `explain` key when `explain` (`--explain`).
+    pub fn of(s: &Socket, owners: Option<&'a ProcessMap>, explain: bool) -> JsonSocket<'a> {
+        let object = JsonSocket::new(s, owners);
+        if explain {
+            object.with_explain(s)
+        } else {
+            object
+        }
+    }
+}
+
+/// One pass of `-c --json`.
+#[derive(Serialize)]
+pub struct JsonPass<'a> {
+    /// When the pass read its sockets.
+    #[serde(serialize_with = "rfc3339")]
+    pub time: Timestamp,
+    /// The sockets, as the `--json` array lists them.
+    pub sockets: JsonRows<'a>,
+}
+
+/// The sockets of a pass, serialised one by one as the array is written
+/// (a pass may hold 100k sockets; no second copy of them is made).
+pub struct JsonRows<'a> {
+    /// The sockets.
+    pub rows: &'a [Socket],
+    /// Their owners; `None` when `-p` was not asked.
+    pub owners: Option<&'a ProcessMap>,
+    /// Whether each carries its `explain` note.
+    pub explain: bool,
+}
+
+impl Serialize for JsonRows<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.rows
+                .iter()
+                .map(|s| JsonSocket::of(s, self.owners, self.explain)),
+        )
+    }
+}
+
+/// One event of `--events --json`.
+#[derive(Serialize)]
+pub struct JsonEvent<'a> {
+    /// When the pass saw it (or its destroy notification arrived).
+    #[serde(serialize_with = "rfc3339")]
+    pub time: Timestamp,
+    /// `new`, `state` or `gone`.
+    pub event: &'static str,
+    /// The state before; null for `new`, and for a socket known only from
+    /// its destroy notification.
+    pub old_state: Option<&'static str>,
+    /// The socket, its uid null when unknown.
+    pub socket: JsonSocket<'a>,
+    /// `tcpi_bytes_acked` from the destroy notification; null if none.
+    pub bytes_acked: Option<u64>,
+    /// `tcpi_bytes_received` from the destroy notification; null if none.
+    pub bytes_received: Option<u64>,
+}
+
+impl<'a> JsonEvent<'a> {
+    /// The wire form of `e`; `owners` is the map its socket's owners come
+    /// from (`None` when `-p` was not asked).
+    pub fn new(e: &Event, owners: Option<&'a ProcessMap>, explain: bool) -> JsonEvent<'a> {
+        JsonEvent {
+            time: e.time,
+            event: e.kind.name(),
+            old_state: e.old_state.map(|s| s.name()),
+            socket: JsonSocket {
+                uid: e.uid_known.then_some(e.socket.uid),
+                ..JsonSocket::of(&e.socket, owners, explain)
+            },
+            bytes_acked: e.bytes_acked,
+            bytes_received: e.bytes_received,
+        }
+    }
+}
+
+/// A time as RFC 3339 text: `2025-06-01T14:03:07.123Z`.
+fn rfc3339<S: Serializer>(time: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(time)
+}
+
+fn owners_of(map: &ProcessMap, inode: u64) -> &[Owner] {
+    if inode == 0 {
+        return &[];
+    }
+    map.owners(inode)
+}
+
+/// Text a diagnosis wrote, made printable as the text form prints it.
+fn printable(text: &str) -> Cow<'_, str> {
+    super::sanitize(text)
+}

@@ -1,0 +1,78 @@
+//! `why PORT --json`: the [`Verdict`] as one object (`#/$defs/verdict` in
+//! the schema), its holders as sockets.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{printable, JsonSocket};
+use crate::diagnose::bind::{HeldBy, Verdict};
+
+/// Whether a port can be bound now, and what holds it.
+#[derive(Debug, Serialize)]
+pub struct JsonVerdict<'a> {
+    /// The port asked about.
+    pub port: u16,
+    /// The address asked about; `::` when none was given.
+    pub address: IpAddr,
+    /// A plain bind() would succeed now.
+    pub bindable: bool,
+    /// A bind() with SO_REUSEADDR would succeed now; `None` (null) when
+    /// that depends on the holders' own SO_REUSEADDR.
+    pub bindable_with_reuseaddr: Option<bool>,
+    /// Holders by kind.
+    pub held_by: JsonHeldBy,
+    /// The sockets in the way: listeners, connections, then remnants.
+    pub holders: Vec<JsonSocket<'a>>,
+    /// When only remnants hold the port, milliseconds until the last goes.
+    pub expires_ms: Option<u64>,
+    /// The same as a wall-clock time, milliseconds since the Unix epoch.
+    pub expires_at_unix_ms: Option<u64>,
+    /// Why, in a sentence or two, program names escaped.
+    pub reason: Cow<'a, str>,
+    /// Where the verdict rests on an assumption the dump cannot check.
+    pub caveats: Vec<Cow<'a, str>>,
+}
+
+/// Holders by kind.
+#[derive(Debug, Serialize)]
+pub struct JsonHeldBy {
+    /// LISTEN sockets.
+    pub listeners: usize,
+    /// Sockets a program holds or a listener will hand out.
+    pub connections: usize,
+    /// TIME_WAIT and orphans.
+    pub remnants: usize,
+}
+
+impl<'a, 'v: 'a> From<&'a Verdict<'v>> for JsonVerdict<'a> {
+    fn from(v: &'a Verdict<'v>) -> Self {
+        JsonVerdict {
+            port: v.port,
+            address: v.address,
+            bindable: v.bindable,
+            bindable_with_reuseaddr: v.bindable_with_reuseaddr,
+            held_by: v.held_by.into(),
+            holders: v
+                .holders
+                .iter()
+                .map(|h| JsonSocket::owned_by(&h.socket, h.processes))
+                .collect(),
+            expires_ms: v.expires_ms,
+            expires_at_unix_ms: v.expires_at_unix_ms,
+            reason: printable(&v.reason),
+            caveats: v.caveats.iter().map(|c| printable(c)).collect(),
+        }
+    }
+}
+
+impl From<HeldBy> for JsonHeldBy {
+    fn from(h: HeldBy) -> Self {
+        JsonHeldBy {
+            listeners: h.listeners,
+            connections: h.connections,
+            remnants: h.remnants,
+        }
+    }
+}
