@@ -1,13 +1,14 @@
-//! The pipeline: arguments → config → source (+ owners) → printer.
+//! The top of the pipeline: arguments → config → collect → diagnose →
+//! render, once; or watch mode, which repeats collect and render. Every
+//! error ends here, as one `tcpstat:` line and an exit status.
 
 use crate::collect::Collector;
-use crate::config::{Config, Format, Mode};
+use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
-use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
 use crate::owners::ProcessMap;
-use crate::render::{self, json, table};
+use crate::render;
 use crate::watch::signals::Signals;
 use crate::watch::{self, Outcome};
 use std::ffi::OsString;
@@ -56,7 +57,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let status = match cfg.mode {
         Mode::List => {
             let shown = cfg.shown_owners(owners.as_ref());
-            print(&cfg, &mut out, sockets, shown).map(|()| EXIT_OK)
+            render::Printer::once(&cfg)
+                .listing(&mut out, sockets, shown)
+                .map(|()| EXIT_OK)
         }
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()).map(|()| EXIT_OK),
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref()),
@@ -92,28 +95,4 @@ fn print_why<W: Write>(
     } else {
         EXIT_RUNTIME
     })
-}
-
-fn print<W: Write>(
-    cfg: &Config,
-    out: &mut W,
-    sockets: &[Socket],
-    owners: Option<&ProcessMap>,
-) -> io::Result<()> {
-    match cfg.format {
-        Format::Json => json::write(out, sockets, owners, cfg.columns.note),
-        Format::Table => {
-            let mut names = table::Names {
-                resolver: (!cfg.numeric).then(|| resolver_for(sockets)),
-                users: Default::default(),
-            };
-            table::Table::new(cfg, owners, &mut names).write(out, sockets)
-        }
-    }
-}
-
-fn resolver_for(sockets: &[Socket]) -> Resolver {
-    let mut resolver = Resolver::new(true, true);
-    resolver.prefetch_sockets(sockets, LOOKUP_BUDGET);
-    resolver
 }

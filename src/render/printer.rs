@@ -1,7 +1,8 @@
-//! Watch mode's printer: each pass of `-c` (a header line and the table,
-//! or one [`JsonPass`] line) and the changes of `--events` (text lines, or
-//! one [`JsonEvent`] line each). Rows go through the same table and wire
-//! types as the one-shot listing; name caches live from pass to pass.
+//! The listing's printer, for every face: the one-shot listing (netstat's
+//! table or one JSON array), each pass of `-c` (a header line and the
+//! table, or one [`JsonPass`] line) and the changes of `--events` (text
+//! lines, or one [`JsonEvent`] line each). All of them go through the same
+//! table and wire types; name caches live from pass to pass.
 
 use super::events::EventText;
 use super::json::write_line;
@@ -35,6 +36,28 @@ impl<'a> Printer<'a> {
                 users: Default::default(),
             },
             events: EventText::new(),
+        }
+    }
+
+    /// A printer for a single listing.
+    pub fn once(cfg: &'a Config) -> Printer<'a> {
+        Printer::new(cfg, LOOKUP_BUDGET)
+    }
+
+    /// Writes the one-shot listing: netstat's table, or one JSON array
+    /// with one object per line.
+    pub fn listing<W: Write>(
+        &mut self,
+        w: &mut W,
+        rows: &[Socket],
+        owners: Option<&ProcessMap>,
+    ) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => super::json::write(w, rows, owners, self.cfg.columns.note),
+            Format::Table => {
+                self.prefetch(rows);
+                table::Table::new(self.cfg, owners, &mut self.names).write(w, rows)
+            }
         }
     }
 
