@@ -11,6 +11,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use support::netns::Netns;
+use support::{require, Need};
 
 fn tcpstat(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tcpstat"))
@@ -221,6 +222,7 @@ fn row_with_inode(doc: &Value, inode: u64) -> &Value {
 
 #[test]
 fn json_validates_against_schema_and_names_owner() {
+    require!(Need::Netns);
     let ns = Netns::create("cli", "json");
     let trio = Trio::new(&ns);
     let validator = support::schema::validator(None);
@@ -261,6 +263,7 @@ fn json_validates_against_schema_and_names_owner() {
 
 #[test]
 fn netns_flag_equals_running_inside_the_namespace() {
+    require!(Need::Netns);
     let ns = Netns::create("cli", "flag");
     let trio = Trio::new(&ns);
     let inside = ns.stdout(env!("CARGO_BIN_EXE_tcpstat"), &["-tanpe"]);
@@ -296,6 +299,7 @@ fn netns_that_does_not_exist_is_a_runtime_error() {
 
 #[test]
 fn closed_stderr_is_no_panic() {
+    require!(Need::Netns);
     let ns = Netns::create("cli", "stderr");
     // -v writes notes to stderr; a usage error writes its message there.
     for (args, status) in [(&["-anv"][..], 0), (&["--bogus"][..], 2)] {

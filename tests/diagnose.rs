@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
+use support::{require, Need};
 use tcpstat::diagnose::bind::{probe, Probe};
 
 const LEAKED: usize = 12;
@@ -80,6 +81,7 @@ fn build(ns: &Netns) -> Leak {
 
 #[test]
 fn summary_names_the_leaking_process_and_counts_like_ss() {
+    require!(Need::Netns, Need::Tool("ss"));
     let ns = Netns::create("diag", "summary");
     let _leak = build(&ns);
     settle(&ns, "close-wait", LEAKED);
@@ -121,6 +123,7 @@ fn real_bind(ns: &Netns, port: u16) -> Probe {
 
 #[test]
 fn why_exit_status_agrees_with_a_real_bind() {
+    require!(Need::Netns, Need::Tool("ss"));
     let ns = Netns::create("diag", "why");
     let leak = build(&ns);
     settle(&ns, "time-wait", 3);

@@ -20,6 +20,7 @@ use support::filter_cases::{check_cases, Case, Expect};
 use support::netns::Side::{self, A, B};
 use support::oracle::Row;
 use support::zoo::{Zoo, OTHER_UID};
+use support::{require, Need};
 
 /// The zoo's well-known ports and addresses, learnt from its animals and
 /// its lab, as text for command lines.
@@ -112,6 +113,7 @@ fn same(expr: &str) -> Case {
 
 #[test]
 fn port_and_state_flags_select_what_ss_selects() {
+    require!(Need::Netns, Need::Tool("ss"));
     run("filter-flags", |p| {
         let (am, ad, au, bm) = (&p.a_main, &p.a_dual, &p.a_uid, &p.b_main);
         let (bs, bz) = (&p.b_syn_recv, &p.b_zero_window);
@@ -231,6 +233,7 @@ fn port_and_state_flags_select_what_ss_selects() {
 
 #[test]
 fn address_and_owner_flags_select_what_ss_selects() {
+    require!(Need::Netns, Need::Tool("ss"));
     run("filter-owners", |p| {
         let (au, bm) = (&p.a_uid, &p.b_main);
         let (a0, b0, a6, b6) = (p.a0.to_string(), p.b0.to_string(), &p.a6, &p.b6);
@@ -378,6 +381,7 @@ fn user_name(uid: u32) -> Option<String> {
 
 #[test]
 fn expressions_select_what_ss_selects() {
+    require!(Need::Netns, Need::Tool("ss"));
     run("filter-expr", |p| {
         let (am, ad, bm) = (&p.a_main, &p.a_dual, &p.b_main);
         let (a0, b0, a6, b6, link) = (p.a0, p.b0, p.a6, p.b6, &p.link);

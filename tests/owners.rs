@@ -15,6 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
+use support::{require, Need};
 
 const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
 
@@ -152,6 +153,7 @@ fn ss_owners(text: &str) -> Owners {
 
 #[test]
 fn bpf_and_proc_owners_agree_with_ss() {
+    require!(Need::Netns, Need::Btf, Need::Tool("ss"));
     let _serial = one_at_a_time();
     let ns = Netns::create("owners", "agree");
     let (listener, c1, s1, c2, s2) = ns.enter(|| {
@@ -252,6 +254,7 @@ fn comm(pid: u32) -> String {
 /// so auto reads this namespace's /proc, and `bpf` refuses.
 #[test]
 fn inside_a_pid_namespace_owners_have_its_pids() {
+    require!(Need::Netns, Need::Tool("unshare"));
     let _serial = one_at_a_time();
     let ns = Netns::create("owners", "pidns");
     let (listener, _client, server) = ns.enter(|| {
@@ -324,6 +327,7 @@ fn inside_a_pid_namespace_owners_have_its_pids() {
 /// table, the program skips it).
 #[test]
 fn a_socket_in_a_threads_own_table_has_no_owner_as_in_ss() {
+    require!(Need::Netns, Need::Btf, Need::Tool("ss"));
     let _serial = one_at_a_time();
     let ns = Netns::create("owners", "unshared");
     let (inode, seen) = ns.enter(|| {
@@ -354,13 +358,21 @@ fn a_socket_in_a_threads_own_table_has_no_owner_as_in_ss() {
 #[test]
 fn without_privilege_bpf_is_refused_and_auto_falls_back() {
     let _serial = one_at_a_time();
+    // Root runs tcpstat as uid 1000, which drops every capability; a user
+    // runs it as is, which is without privilege unless it has capabilities.
+    let root = support::require::is_root();
+    if !root {
+        require!(Need::NoCapabilities);
+    }
     let run = |args: &[&str]| {
-        Command::new(TCPSTAT)
+        let mut command = Command::new(TCPSTAT);
+        if root {
+            command.uid(1000).gid(1000);
+        }
+        command
             .args(args)
-            .uid(1000)
-            .gid(1000)
             .output()
-            .expect("run tcpstat as uid 1000")
+            .expect("run tcpstat without privilege")
     };
     let refused = run(&["-tanp", "--owner-source", "bpf"]);
     assert_eq!(refused.status.code(), Some(1));

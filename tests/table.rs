@@ -9,6 +9,7 @@ mod support;
 use std::net::{TcpListener, TcpStream};
 use support::netns::{Netns, Side};
 use support::zoo::Zoo;
+use support::{require, Need};
 
 /// Cuts a timer column `kind (secs/retr/probes)` down to its kind, so two
 /// listings taken a moment apart compare equal.
@@ -62,6 +63,7 @@ fn compare(ns: &Netns, flags: &[&str]) -> Result<(), String> {
 
 #[test]
 fn table_equals_netstat_byte_for_byte_on_the_zoo() {
+    require!(Need::Netns, Need::Tool("ss"), Need::Tool("netstat"));
     let zoo = Zoo::build("table");
     let flag_sets: &[&[&str]] = &[
         &["-tan"],
@@ -92,6 +94,7 @@ fn table_equals_netstat_byte_for_byte_on_the_zoo() {
 
 #[test]
 fn long_addresses_are_cut_like_netstat_and_kept_whole_with_wide() {
+    require!(Need::Netns, Need::Tool("netstat"));
     let ns = Netns::create("table", "long");
     // Long enough that `addr:port` passes netstat's 23 columns.
     let long = "fd00:1234:5678:9abc:def0:1234:5678:9abc";

@@ -17,6 +17,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
 use support::schema::{assert_valid, validator};
+use support::{require, Need};
 
 /// A running `tcpstat -N NS …` whose stdout lines are read as they come.
 struct Watch {
@@ -219,6 +220,7 @@ fn assert_chain(history: &[(String, String, String)], first: &str) {
 
 #[test]
 fn four_way_close_is_reported_step_by_step() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "close");
     let (_listener, client, server) = connected_pair(&ns);
     let (c, s) = (client.local_addr().unwrap(), server.local_addr().unwrap());
@@ -273,6 +275,7 @@ fn four_way_close_is_reported_step_by_step() {
 
 #[test]
 fn connection_between_two_polls_is_reported_from_its_destroy() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "destroy");
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
     let mut watch = Watch::start(&ns, &["-an", "-c", "2", "--events", "--json"]);
@@ -332,6 +335,7 @@ fn abort(stream: TcpStream) {
 
 #[test]
 fn aborted_and_reset_connections_are_gone_once() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "abort");
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
     let mut watch = Watch::start(&ns, &["-an", "-c", "0.5", "--events", "--json"]);
@@ -392,6 +396,7 @@ fn connected_pair_on(ns: &Netns, listener: &TcpListener) -> (TcpStream, TcpStrea
 
 #[test]
 fn passes_reach_a_pipe_while_running() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "pipe");
     let (_listener, _client, _server) = connected_pair(&ns);
     let mut watch = Watch::start(&ns, &["-an", "-c", "0.2", "--json"]);
@@ -430,6 +435,7 @@ fn crowd(ns: &Netns, pairs: usize) -> Vec<(TcpStream, TcpStream)> {
 
 #[test]
 fn ctrl_c_and_sigterm_end_with_130_after_a_complete_line() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "signal");
     let _crowd = crowd(&ns, 300);
     for (signal, format) in [
@@ -518,6 +524,7 @@ impl Drop for Unread {
 
 #[test]
 fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "stall");
     // A JSON pass of these is about 180 KB, an -e pass 60 KB: more than
     // the 64 KiB a pipe holds, within a pass or two.
@@ -540,6 +547,7 @@ fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
 
 #[test]
 fn ctrl_c_with_a_slow_reader_ends_after_a_complete_pass() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "slow");
     let _crowd = crowd(&ns, 300);
     let mut tcpstat = Unread::start(&ns, &["-an", "-c", "0.001", "--json"]);
@@ -573,6 +581,7 @@ fn ctrl_c_with_a_slow_reader_ends_after_a_complete_pass() {
 
 #[test]
 fn events_end_when_the_reader_closes_though_nothing_changes() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "hangup");
     let _crowd = crowd(&ns, 50);
     // Closed before the baseline, and while tcpstat sleeps between polls.
@@ -674,6 +683,7 @@ fn verbose_notes_never_panic_on_a_closed_stderr() {
 
 #[test]
 fn closed_pipe_ends_quietly_with_zero() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "epipe");
     let _crowd = crowd(&ns, 50);
     for format in [&["--json"][..], &[], &["--events"]] {
@@ -709,6 +719,7 @@ fn closed_pipe_ends_quietly_with_zero() {
 
 #[test]
 fn count_stops_after_that_many_passes() {
+    require!(Need::Netns);
     let ns = Netns::create("watch", "count");
     let (_listener, _client, _server) = connected_pair(&ns);
     let run = |args: &[&str]| {
@@ -777,6 +788,7 @@ fn churn(ns: &Netns, live: usize, stop: &AtomicBool) -> usize {
 
 #[test]
 fn memory_stays_flat_over_2000_passes_of_churn() {
+    require!(Need::Netns, Need::Tool("sysctl"));
     let ns = Netns::create("watch", "rss");
     // Few TIME_WAIT sockets, so the population stays about the same size.
     ns.stdout("sysctl", &["-qw", "net.ipv4.tcp_max_tw_buckets=128"]);

@@ -15,6 +15,7 @@ use support::netns::{Lab, Netns, Side};
 use support::oracle::{self, View};
 use support::sock;
 use support::zoo::{wait_state, Zoo, OTHER_UID};
+use support::{require, Need};
 
 /// What is wrong with one namespace's snapshot: any disagreement between
 /// the views, any zoo animal missing or not as expected, and any socket
@@ -55,6 +56,7 @@ fn zoo_problems(zoo: &Zoo, side: Side, snap: &Snapshot) -> Vec<String> {
 
 #[test]
 fn zoo_agrees_with_netstat_and_ss_from_both_sources() {
+    require!(Need::Netns, Need::Tool("ss"), Need::Tool("netstat"));
     let started = Instant::now();
     let zoo = Zoo::build("zoo");
     let built = started.elapsed();
@@ -107,6 +109,7 @@ fn zoo_agrees_with_netstat_and_ss_from_both_sources() {
 /// told from "no uid", so this test gives the listener another owner.
 #[test]
 fn syn_recv_shows_the_uid_of_its_listener() {
+    require!(Need::Netns, Need::Tool("ss"), Need::Tool("netstat"));
     let lab = Lab::new("zoo-uid");
     let (a, b) = (
         IpAddr::V4(lab.v4(Side::A, 1)),
@@ -162,6 +165,7 @@ fn netlink_row(ns: &Netns, key: oracle::Key, state: &str) -> oracle::Row {
 
 #[test]
 fn netlink_reports_shutdown_of_half_closed_pair() {
+    require!(Need::Netns);
     let ns = Netns::create("zoo", "shut");
     let server_addr = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 4000);
     let (listener, client, server) = ns.enter(|| {

@@ -1,15 +1,21 @@
 //! Shared harness of tcpstat's integration tests: network namespaces and a
 //! veth lab, a zoo of real kernel sockets built in them, parsers for the
-//! oracles (netstat, ss) and for tcpstat's JSON, and the comparison.
+//! oracles (netstat, ss) and for tcpstat's JSON, and the comparison; and
+//! [`require!`], with which a test that needs root or a tool skips, saying
+//! why, where they are missing.
 //!
 //! Each test crate uses a different part of it, hence the dead-code allow.
 #![allow(dead_code)]
 
 pub mod animal;
 pub mod compare;
+pub mod dump;
 pub mod filter_cases;
 pub mod netns;
 pub mod oracle;
+pub mod require;
 pub mod schema;
 pub mod sock;
 pub mod zoo;
+
+pub(crate) use require::{require, Need};

@@ -10,7 +10,9 @@
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+
+use super::sock::no_fork;
 
 /// A network namespace created by a test; deleted when dropped.
 pub struct Netns {
@@ -20,10 +22,14 @@ pub struct Netns {
 impl Netns {
     /// Creates `tcpstat-<group>-<pid>-<tag>` with its loopback up.
     pub fn create(group: &str, tag: &str) -> Netns {
+        assert!(
+            super::require::is_root(),
+            "creating a network namespace needs root: start the test with require!(Need::Netns)"
+        );
         let name = format!("tcpstat-{group}-{}-{tag}", std::process::id());
         // Only a killed earlier run with the same pid can have left this
         // name behind; it is ours to reuse.
-        let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        let _ = output(Command::new("ip").args(["netns", "del", &name]));
         run_ip(&["netns", "add", &name]);
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -45,11 +51,12 @@ impl Netns {
     /// Runs `ip netns exec <ns> PROGRAM ARGS…` and returns its output,
     /// whatever its exit status.
     pub fn exec(&self, program: &str, args: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, program])
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run ip netns exec {program}: {e}"))
+        output(
+            Command::new("ip")
+                .args(["netns", "exec", &self.name, program])
+                .args(args),
+        )
+        .unwrap_or_else(|e| panic!("cannot run ip netns exec {program}: {e}"))
     }
 
     /// Like [`Netns::exec`] but insists on success and returns stdout.
@@ -89,9 +96,7 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let out = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
+        let out = output(Command::new("ip").args(["netns", "del", &self.name]));
         if !matches!(&out, Ok(o) if o.status.success()) {
             eprintln!("warning: could not delete netns {}: {out:?}", self.name);
         }
@@ -99,16 +104,29 @@ impl Drop for Netns {
 }
 
 fn run_ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run ip: {e}"));
+    let out =
+        output(Command::new("ip").args(args)).unwrap_or_else(|e| panic!("cannot run ip: {e}"));
     assert!(
         out.status.success(),
         "`ip {}` failed: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Like [`Command::output`], but forks under [`no_fork`]; std's spawn
+/// returns once the child has exec'd, so only the start is serialised,
+/// not the run.
+fn output(command: &mut Command) -> std::io::Result<Output> {
+    let child = {
+        let _starting = no_fork();
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?
+    };
+    child.wait_with_output()
 }
 
 /// One end of the lab's veth link.

@@ -5,6 +5,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Mutex, MutexGuard};
 
 /// A new TCP socket of `addr`'s family, optionally non-blocking.
 pub fn socket(addr: IpAddr, nonblocking: bool) -> OwnedFd {
@@ -108,4 +109,41 @@ pub fn as_fsuid<T>(uid: u32, f: impl FnOnce() -> T) -> T {
     // SAFETY: as above; restores the previous fsuid.
     unsafe { libc::setfsuid(old as libc::uid_t) };
     result
+}
+
+/// Held while a test starts a program, and while a test needs the sockets
+/// it closes to be gone at once: a child copies every descriptor of the
+/// test process (close-on-exec or not) and keeps those sockets open until
+/// it execs, which would make a closed socket linger for a moment. Tests
+/// share a process under `cargo test`, so one test's child can hold
+/// another's socket.
+pub fn no_fork() -> MutexGuard<'static, ()> {
+    static FORK: Mutex<()> = Mutex::new(());
+    FORK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether a fresh socket (dual-stack for IPv6) can bind `addr` and, with
+/// `listen`, listen on it: `false` on EADDRINUSE, a panic on any other
+/// error. With `reuseaddr`, SO_REUSEADDR is set first.
+pub fn can_bind(addr: SocketAddr, reuseaddr: bool, listen: bool) -> bool {
+    let fd = socket(addr.ip(), false);
+    if reuseaddr {
+        set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+    }
+    if addr.is_ipv6() {
+        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
+    }
+    let (raw, len) = tcpstat::sockopt::sockaddr(addr);
+    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
+    let mut rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
+    if rc == 0 && listen {
+        // SAFETY: listen() takes no pointers.
+        rc = unsafe { libc::listen(fd.as_raw_fd(), 1) };
+    }
+    let err = io::Error::last_os_error();
+    match rc {
+        0 => true,
+        _ if err.raw_os_error() == Some(libc::EADDRINUSE) => false,
+        _ => panic!("bind/listen {addr}: {err}"),
+    }
 }

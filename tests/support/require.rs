@@ -1,0 +1,111 @@
+//! What a kernel test needs from the machine, and the one way a test says
+//! so: [`require!`](crate::support::require) at its top returns early,
+//! printing `skipped: <why>` on stderr, when a need is not met. `cargo test`
+//! as a normal user thus passes, the kernel tests skipping, and as root
+//! (with the tools installed) everything runs.
+//!
+//! CI sets `TCPSTAT_TEST_NO_SKIP` for its root run: there an unmet need is
+//! a failure, so a missing tool cannot quietly turn tests into skips.
+
+use std::path::Path;
+
+/// Something a test needs from the machine it runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// Root and `ip`: the test creates network namespaces (and may make
+    /// sockets of other uids in them).
+    Netns,
+    /// Root for another reason, given in the message.
+    Root(&'static str),
+    /// A program on `PATH`.
+    Tool(&'static str),
+    /// No capabilities in the effective set: the test runs tcpstat as
+    /// itself to see it without privilege.
+    NoCapabilities,
+    /// Kernel BTF (`/sys/kernel/btf/vmlinux`), which the BPF owner source
+    /// is built from.
+    Btf,
+}
+
+/// Why the first unmet need of `needs` is unmet, or `None` when all are met.
+pub fn unmet(needs: &[Need]) -> Option<String> {
+    needs.iter().find_map(|&need| match need {
+        Need::Netns if !is_root() => Some("needs root (creates network namespaces)".into()),
+        Need::Netns => missing_tool("ip"),
+        Need::Root(why) if !is_root() => Some(format!("needs root ({why})")),
+        Need::Root(_) => None,
+        Need::Tool(name) => missing_tool(name),
+        Need::NoCapabilities if has_capabilities() => {
+            Some("needs a process without capabilities, or root to drop them".into())
+        }
+        Need::NoCapabilities => None,
+        Need::Btf if !Path::new(BTF).exists() => Some(format!("needs kernel BTF ({BTF})")),
+        Need::Btf => None,
+    })
+}
+
+/// Whether the test may go on: true when every need is met; otherwise
+/// prints `skipped: <why>`, or panics when `TCPSTAT_TEST_NO_SKIP` is set.
+/// Called through [`require!`](crate::support::require).
+pub fn met(needs: &[Need]) -> bool {
+    let Some(why) = unmet(needs) else {
+        return true;
+    };
+    if std::env::var_os("TCPSTAT_TEST_NO_SKIP").is_some() {
+        panic!("{why}, and TCPSTAT_TEST_NO_SKIP forbids skipping it");
+    }
+    eprintln!("skipped: {why}");
+    false
+}
+
+/// Returns from the calling test unless every [`Need`] given is met.
+macro_rules! require {
+    ($($need:expr),+ $(,)?) => {
+        if !$crate::support::require::met(&[$($need),+]) {
+            return;
+        }
+    };
+}
+pub(crate) use require;
+
+const BTF: &str = "/sys/kernel/btf/vmlinux";
+
+/// Effective uid 0.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether the effective capability set (`CapEff` in /proc/self/status)
+/// holds any capability.
+fn has_capabilities() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let set = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .expect("CapEff in /proc/self/status");
+    u64::from_str_radix(set.trim(), 16).expect("CapEff is hex") != 0
+}
+
+/// `None` when `name` is an executable on PATH; otherwise the reason,
+/// naming the Debian package that has it.
+fn missing_tool(name: &str) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(dir.join(name))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    });
+    if found {
+        return None;
+    }
+    let package = match name {
+        "ip" | "ss" => "iproute2",
+        "netstat" => "net-tools",
+        "sysctl" => "procps",
+        "unshare" => "util-linux",
+        "getent" => "libc-bin",
+        _ => return Some(format!("needs {name} on PATH")),
+    };
+    Some(format!("needs {name} on PATH (Debian package {package})"))
+}
