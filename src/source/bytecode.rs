@@ -405,10 +405,12 @@ fn push_op(program: &mut Vec<u8>, code: u8, yes: u8, no: u16) {
     program.extend(no.to_ne_bytes());
 }
 
-#[cfg(test)]
-pub(crate) mod interpreter {
+#[doc(hidden)]
+pub mod interpreter {
     //! The kernel's `inet_diag_bc_audit` (with `valid_cc`) and
-    //! `inet_diag_bc_run`, rewritten to check programs in tests.
+    //! `inet_diag_bc_run`, rewritten to check programs in tests: the unit
+    //! tests here and the kernel tests in tests/bytecode.rs. Public for
+    //! those alone, hence hidden from the docs.
 
     use super::*;
 
@@ -443,7 +445,7 @@ pub(crate) mod interpreter {
 
     /// `inet_diag_bc_audit`, for the codes this compiler emits (any other
     /// is refused here; the kernel would check host conditions further).
-    pub(crate) fn audit(bc: &[u8]) -> Result<(), String> {
+    pub fn audit(bc: &[u8]) -> Result<(), String> {
         if bc.len() < OP_LEN {
             return Err("shorter than one op".into());
         }
@@ -479,7 +481,7 @@ pub(crate) mod interpreter {
 
     /// `inet_diag_bc_run` on the two ports of a socket (audited programs
     /// only: every step moves forward).
-    pub(crate) fn run(bc: &[u8], sport: u16, dport: u16) -> bool {
+    pub fn run(bc: &[u8], sport: u16, dport: u16) -> bool {
         let (mut len, mut at) = (bc.len() as isize, 0);
         while len > 0 {
             let (code, yes, no) = read_op(bc, at).expect("audited");

@@ -1,0 +1,272 @@
+//! The port-filter bytecode against the real kernel, in a fresh network
+//! namespace: the kernel must accept every program tcpstat compiles and
+//! send exactly the sockets the filter keeps (or, for address filters, a
+//! superset), and the same ones as the bytecode interpreter, whose audit
+//! must refuse exactly the programs the kernel refuses.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use support::netns::Netns;
+use support::sock::{as_fsuid, set_int};
+use support::{require, Need};
+use tcpstat::cli::{lower, Args};
+use tcpstat::config::Config;
+use tcpstat::filter::NoOwners;
+use tcpstat::model::{Socket, TcpState};
+use tcpstat::plan;
+use tcpstat::source::bytecode::{self, interpreter};
+use tcpstat::source::{collect, netlink, Used};
+
+/// The uid that owns the listener of the request socket.
+const LISTENER_UID: u32 = 4242;
+
+/// What the test built: the ports of interest.
+struct Population {
+    /// Kept open until the end of the test.
+    _sockets: Vec<Box<dyn Send>>,
+    /// The client port of the request socket (SYN_RECV on 7002).
+    request_client: u16,
+}
+
+/// Listeners on 7000, 7001 (IPv4) and 8000 (IPv6 when there is one),
+/// connections to each, a TIME_WAIT from 7001, and a request socket on
+/// 7002, whose listener (TCP_DEFER_ACCEPT, owned by LISTENER_UID) keeps it
+/// in SYN_RECV while the client sends nothing.
+fn populate() -> Population {
+    let mut keep: Vec<Box<dyn Send>> = Vec::new();
+    let mut endpoints = vec![("127.0.0.1:7000", 3), ("127.0.0.1:7001", 2)];
+    if TcpListener::bind("[::1]:0").is_ok() {
+        endpoints.push(("[::1]:8000", 1));
+    }
+    for (addr, connections) in endpoints {
+        let listener = TcpListener::bind(addr).unwrap();
+        for _ in 0..connections {
+            keep.push(Box::new(TcpStream::connect(addr).unwrap()));
+            keep.push(Box::new(listener.accept().unwrap().0));
+        }
+        keep.push(Box::new(listener));
+    }
+    let tw_server = TcpListener::bind("127.0.0.1:7003").unwrap();
+    let client = TcpStream::connect("127.0.0.1:7003").unwrap();
+    let (server, _) = tw_server.accept().unwrap();
+    drop(client); // closes first: TIME_WAIT on the client's side
+    drop(server);
+    let deferred = as_fsuid(LISTENER_UID, || {
+        TcpListener::bind("127.0.0.1:7002").unwrap()
+    });
+    // The bare ACK of a handshake is dropped, so the connection stays a
+    // request socket until data comes.
+    set_int(&deferred, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 30);
+    let request = TcpStream::connect("127.0.0.1:7002").unwrap();
+    let request_client = request.local_addr().unwrap().port();
+    keep.extend([Box::new(deferred) as Box<dyn Send>, Box::new(request)]);
+    Population {
+        _sockets: keep,
+        request_client,
+    }
+}
+
+/// A row's identity, to compare dumps.
+type Key = (TcpState, SocketAddr, SocketAddr);
+
+fn keys<'a>(rows: impl IntoIterator<Item = &'a Socket>) -> BTreeSet<Key> {
+    rows.into_iter()
+        .map(|s| {
+            let local = SocketAddr::new(s.local.addr, s.local.port);
+            (
+                s.state,
+                local,
+                SocketAddr::new(s.remote.addr, s.remote.port),
+            )
+        })
+        .collect()
+}
+
+fn request(states: u32, bytecode: Option<Vec<u8>>) -> netlink::Request {
+    netlink::Request {
+        ipv4: true,
+        ipv6: true,
+        states,
+        timer_counters: false,
+        bytecode,
+    }
+}
+
+/// Every socket of the namespace once the closes are over and the request
+/// socket is there (up to 3 s).
+fn settled(request_client: u16) -> Vec<Socket> {
+    let (start, mut rows) = (Instant::now(), Vec::new());
+    let closing = [
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+    ];
+    loop {
+        netlink::dump(&request(0xfff, None), &mut rows).expect("dump");
+        let ready = rows.iter().any(|s| s.state == TcpState::TimeWait)
+            && rows
+                .iter()
+                .any(|s| s.remote.port == request_client && s.state == TcpState::SynRecv)
+            && !rows.iter().any(|s| closing.contains(&s.state));
+        if ready {
+            return rows;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "never settled: {rows:#?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn config(args: &[&str]) -> Config {
+    let argv = ["tcpstat"].iter().chain(args);
+    let parsed = Args::try_parse_from(argv).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    lower::config(&parsed).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Dumps with `program` (which the kernel must accept) and checks the rows
+/// against the interpreter run over `all`; returns them.
+fn dump_checked(what: &str, states: u32, program: &[u8], all: &[Socket]) -> Vec<Socket> {
+    interpreter::audit(program).unwrap_or_else(|e| panic!("{what}: audit: {e}"));
+    let mut got = Vec::new();
+    netlink::dump(&request(states, Some(program.to_vec())), &mut got)
+        .unwrap_or_else(|e| panic!("{what}: the kernel refused {program:?}: {e}"));
+    let ran = all.iter().filter(|s| {
+        states & s.state.mask_bit() != 0 && interpreter::run(program, s.local.port, s.remote.port)
+    });
+    assert_eq!(
+        keys(&got),
+        keys(ran),
+        "{what}: kernel and interpreter differ"
+    );
+    got
+}
+
+#[test]
+fn kernel_sends_what_the_filter_keeps() {
+    require!(Need::Netns);
+    let ns = Netns::create("bytecode", "exact");
+    ns.enter(|| {
+        let population = populate();
+        let all = settled(population.request_client);
+        let requests = format!("dport = :{}", population.request_client);
+        let cases: [(&[&str], bool); 13] = [
+            (&["--dport", "7000"], true),
+            (&["dport = :7000"], true),
+            (&["--sport", "7000-7001"], true),
+            (&["sport >= :7000 and sport <= :7001"], true),
+            (&["not sport = :7000"], true),
+            (&["sport = :7001 or dport = :7000"], true),
+            (&["--port", "7001,8000-8001"], true),
+            (
+                &["( sport < :7001 or sport > :7002 ) and dport != :0"],
+                true,
+            ),
+            (&["--sport", "7000", "--dport", "1-7000"], true),
+            (&[&requests], true),
+            (&["sport != *"], true),
+            (&["src 127.0.0.1 and dport = :7000"], false),
+            (&["not ( dst ::1 or sport = :7001 )"], false),
+        ];
+        for (args, exact) in cases {
+            let cfg = config(&[&["-a"], args].concat());
+            let program = bytecode::compile(&cfg.filter).expect("a program");
+            let got = dump_checked(&format!("{args:?}"), cfg.states.bits(), &program, &all);
+            let kept = keys(all.iter().filter(|s| cfg.filter.matches(s, &NoOwners)));
+            let sent = keys(&got);
+            assert!(
+                sent.is_superset(&kept),
+                "{args:?}: lost {:?}",
+                &kept - &sent
+            );
+            assert!(
+                !exact || sent == kept,
+                "{args:?}: extra {:?}",
+                &sent - &kept
+            );
+            assert!(sent.len() < all.len(), "{args:?}: filters nothing");
+        }
+    });
+}
+
+/// The request socket's listener was filtered out by the kernel; the uid
+/// still comes from it.
+#[test]
+fn request_sockets_keep_their_listeners_uid_under_a_filter() {
+    require!(Need::Netns);
+    let ns = Netns::create("bytecode", "uid");
+    ns.enter(|| {
+        let population = populate();
+        let all = settled(population.request_client);
+        let cfg = config(&["-tan", "--source", "netlink", "--sport", "7002"]);
+        let mut rows = Vec::new();
+        let request = plan::request(&cfg, cfg.states);
+        assert_eq!(collect(&request, &mut rows).unwrap(), Used::Netlink);
+        let kept = keys(all.iter().filter(|s| cfg.filter.matches(s, &NoOwners)));
+        assert_eq!(keys(&rows), kept);
+        let request = rows.iter().find(|s| s.state == TcpState::SynRecv);
+        assert_eq!(request.map(|s| (s.inode, s.uid)), Some((0, LISTENER_UID)));
+
+        let cfg = config(&["-tan", &format!("dport = :{}", population.request_client)]);
+        let program = bytecode::compile(&cfg.filter).unwrap();
+        let rows = dump_checked("request", cfg.states.bits(), &program, &all);
+        let states: Vec<TcpState> = rows.iter().map(|s| s.state).collect();
+        assert_eq!(states, [TcpState::SynRecv]);
+        assert_eq!(rows[0].uid, LISTENER_UID);
+    });
+}
+
+fn op(code: u8, yes: u8, no: u16) -> [u8; 4] {
+    let [a, b] = no.to_ne_bytes();
+    [code, yes, a, b]
+}
+
+/// Hand-made programs, five good then bad ones (misaligned jump, jump into
+/// a port operand, cut comparison, short `yes`, jump past end + 4, unknown
+/// code): the kernel accepts exactly those the interpreter's audit
+/// accepts, and then sends what the interpreter runs to.
+#[test]
+fn interpreter_audits_like_the_kernel() {
+    require!(Need::Netns);
+    let (d_eq, s_ge, jmp) = (12, 2, 1);
+    let port = |p| op(0, 0, p);
+    let programs: [&[[u8; 4]]; 11] = [
+        &[op(d_eq, 8, 12), port(7000)],
+        &[op(jmp, 4, 8)],
+        &[op(0, 4, 3), op(d_eq, 8, 12), port(7000)],
+        &[op(s_ge, 8, 12), port(7001), op(jmp, 4, 8)],
+        &[op(d_eq, 8, 12), port(7000), op(jmp, 4, 8), op(jmp, 4, 8)],
+        &[op(d_eq, 8, 6), port(7000)],
+        &[op(jmp, 4, 8), op(d_eq, 8, 12), port(7000)],
+        &[op(d_eq, 8, 12)],
+        &[op(d_eq, 4, 12), port(7000)],
+        &[op(d_eq, 8, 16), port(7000)],
+        &[op(99, 4, 8)],
+    ];
+    let ns = Netns::create("bytecode", "audit");
+    ns.enter(|| {
+        let population = populate();
+        let all = settled(population.request_client);
+        for (i, ops) in programs.iter().enumerate() {
+            let program = ops.concat();
+            let audited = interpreter::audit(&program);
+            assert_eq!(audited.is_ok(), i < 5, "program {i}: {audited:?}");
+            let mut got = Vec::new();
+            let sent = netlink::dump(&request(0xfff, Some(program.clone())), &mut got);
+            match (&audited, &sent) {
+                (Ok(()), Ok(_)) => {
+                    dump_checked(&format!("program {i}"), 0xfff, &program, &all);
+                }
+                (Err(_), Err(e)) => assert!(e.to_string().contains("Invalid argument"), "{e}"),
+                _ => panic!("program {i} {program:?}: audit {audited:?}, kernel {sent:?}"),
+            }
+        }
+    });
+}
