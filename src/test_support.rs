@@ -1,16 +1,11 @@
-//! For the crate's unit tests: hand-built sockets, network namespaces to
-//! build real ones in, and a deterministic random stream for property
-//! tests.
+//! For the crate's unit tests: hand-built sockets and a deterministic
+//! random stream for property tests. Pure values only; tests that need
+//! the kernel (real sockets, namespaces, root) live in tests/, with their
+//! harness in tests/support.
 
-use std::fs::File;
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
-use std::process::Command;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
 use crate::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
-use crate::source::netlink::{dump, Request};
 
 /// A socket `local` → `remote` ("addr:port" or "[v6]:port") in `state`,
 /// with inode 1, uid 0, no timer and no shutdown.
@@ -75,102 +70,6 @@ impl SocketExt for Socket {
     fn shutdown(mut self, read: bool, write: bool) -> Socket {
         self.shutdown = Some(Shutdown { read, write });
         self
-    }
-}
-
-/// A network namespace of this test process; deleted on drop, also when the
-/// test panics.
-pub struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// Creates `tcpstat-unit-<pid>-<tag>` with its loopback up.
-    pub fn create(tag: &str) -> Netns {
-        let name = format!("tcpstat-unit-{}-{tag}", std::process::id());
-        // Only a killed earlier run with our pid can have left it behind.
-        let _ = ip(&["netns", "del", &name]);
-        ip(&["netns", "add", &name]).expect("ip netns add (needs root)");
-        let ns = Netns { name };
-        ip(&["-n", &ns.name, "link", "set", "lo", "up"]).expect("ip link set lo up");
-        ns
-    }
-
-    /// Runs `f` on a thread inside the namespace; sockets it makes live
-    /// there.
-    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        std::thread::scope(|scope| {
-            let thread = scope.spawn(|| {
-                // SAFETY: setns only reads the descriptor, which stays open
-                // for the call; it moves this short-lived thread alone.
-                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
-                f()
-            });
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        if let Err(e) = ip(&["netns", "del", &self.name]) {
-            eprintln!("warning: could not delete netns {}: {e}", self.name);
-        }
-    }
-}
-
-/// Held while a test runs a program, and while a test needs the sockets it
-/// closes to be gone at once: a child copies every descriptor of the test
-/// process (close-on-exec or not) and keeps those sockets open until it
-/// execs, which would make a closed socket linger for a moment.
-pub fn no_fork() -> MutexGuard<'static, ()> {
-    static FORK: Mutex<()> = Mutex::new(());
-    FORK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = {
-        let _no_sockets_meanwhile = no_fork();
-        Command::new("ip").args(args).output()
-    }
-    .map_err(|e| e.to_string())?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
-    }
-}
-
-/// Every socket of both families, with exact timer counters.
-fn every_state() -> Request {
-    Request {
-        ipv4: true,
-        ipv6: true,
-        states: 0xfff,
-        timer_counters: true,
-        bytecode: None,
-    }
-}
-
-/// Dumps every state until `ready` holds, up to 3 s; panics with the rows
-/// if it never does.
-pub fn dump_until(what: &str, ready: impl Fn(&[Socket]) -> bool) -> Vec<Socket> {
-    let start = Instant::now();
-    let (req, mut rows) = (every_state(), Vec::new());
-    loop {
-        dump(&req, &mut rows).expect("netlink dump");
-        if ready(&rows) {
-            return rows;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(3),
-            "never saw {what}: {rows:#?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -1,17 +1,23 @@
 //! The diagnosis commands end to end on real sockets in a private network
 //! namespace: `-s` names a process leaking CLOSE_WAIT with its count and
 //! counts TIME_WAIT as ss does; `why` answers with the exit status a real
-//! bind() agrees with. (The bind rules themselves are checked against real
-//! bind() calls case by case in src/diagnose/bind.)
+//! bind() agrees with; `--explain` says who closed first and what the
+//! kernel waits for. (The bind rules themselves are checked against real
+//! bind() calls case by case in tests/bind.rs.)
 
 mod support;
 
 use serde_json::Value;
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+use std::borrow::Cow;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown as Direction, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
+use support::dump::dump_until;
 use support::netns::Netns;
 use support::{require, Need};
 use tcpstat::diagnose::bind::{probe, Probe};
+use tcpstat::diagnose::explain;
+use tcpstat::model::TcpState;
 
 const LEAKED: usize = 12;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -160,4 +166,62 @@ fn why_exit_status_agrees_with_a_real_bind() {
             assert!(left > 0 && left <= 60_000, "{verdict}");
         }
     }
+}
+
+/// `--explain`'s notes on real teardowns, dumped from a namespace of
+/// their own.
+#[test]
+fn explain_notes_on_real_teardowns() {
+    require!(Need::Netns);
+    let ns = Netns::create("diag", "explain");
+    ns.enter(|| {
+        let l = TcpListener::bind("127.0.0.1:7200").unwrap();
+        let connect = || {
+            let c = TcpStream::connect("127.0.0.1:7200").unwrap();
+            let (s, _) = l.accept().unwrap();
+            (c, s)
+        };
+        // The client sends and half-closes; the server reads nothing.
+        let (mut half, unread) = connect();
+        half.write_all(b"abc").unwrap();
+        half.shutdown(Direction::Write).unwrap();
+        // The server closes; the client neither reads nor closes.
+        let (idle, server) = connect();
+        drop(server);
+        // The server closes, the client reads to the end and closes.
+        let (mut done, server) = connect();
+        drop(server);
+        done.read_to_end(&mut Vec::new()).unwrap();
+        drop(done);
+        let port = |s: &TcpStream| s.local_addr().unwrap().port();
+        let (half_port, idle_port) = (port(&half), port(&idle));
+        let rows = dump_until("the teardowns", |r| {
+            r.iter().filter(|s| s.state == TcpState::CloseWait).count() == 2
+                && r.iter().any(|s| s.state == TcpState::TimeWait)
+                && r.iter()
+                    .any(|s| s.local.port == half_port && s.state == TcpState::FinWait2)
+        });
+        let note_of = |local: u16, remote: u16| {
+            let s = rows
+                .iter()
+                .find(|s| s.local.port == local && s.remote.port == remote)
+                .unwrap_or_else(|| panic!("{local}->{remote} in {rows:#?}"));
+            explain(s).map(Cow::into_owned).unwrap_or_default()
+        };
+        assert_eq!(
+            note_of(7200, half_port),
+            "peer closed; this program has not closed (3 bytes unread)"
+        );
+        assert!(note_of(half_port, 7200).starts_with("half-closed here (shutdown SHUT_WR)"));
+        assert!(note_of(7200, idle_port).starts_with("closed here and orphaned"));
+        assert_eq!(
+            note_of(idle_port, 7200),
+            "peer closed; this program has not closed (nor read the end of the stream)"
+        );
+        let tw = rows.iter().find(|s| s.state == TcpState::TimeWait).unwrap();
+        assert!(explain(tw)
+            .unwrap()
+            .starts_with("closed here first; lingers 2MSL"));
+        drop((half, unread, idle));
+    });
 }

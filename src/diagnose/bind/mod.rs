@@ -29,8 +29,6 @@ mod probe;
 mod reason;
 
 #[cfg(test)]
-mod kernel_tests;
-#[cfg(test)]
 pub(crate) mod tests;
 
 pub use probe::{probe, Probe};

@@ -1,21 +1,26 @@
-//! The verdict against real bind() calls. Each test gets a fresh network
-//! namespace, builds the situation there on a thread that entered it, dumps
-//! the namespace with the netlink source, and compares [`why`] with what
-//! bind() (and listen()) do, without and with SO_REUSEADDR.
+//! The `why` verdict against real bind() calls. Each test gets a fresh
+//! network namespace, builds the situation there on a thread that entered
+//! it, dumps the namespace with the netlink source, and compares
+//! [`why`] with what bind() (and listen()) do, without and with
+//! SO_REUSEADDR.
 //!
 //! Where the verdict leaves SO_REUSEADDR open (`None`: it depends on the
 //! holders' own flag), the test knows that flag, having made the holders,
 //! and checks the kernel follows it.
+
+mod support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::SystemTime;
 
-use super::probe::{self, try_bind, Probe};
-use super::{why, Verdict};
-use crate::model::{Socket, TcpState};
-use crate::test_support::{dump_until, no_fork, Netns};
+use support::dump::dump_until;
+use support::netns::Netns;
+use support::sock::{self, can_bind, no_fork};
+use support::{require, Need};
+use tcpstat::diagnose::bind::{probe, why, Probe, Verdict};
+use tcpstat::model::{Socket, TcpState};
 
 /// The states of the sockets on `port`, sorted.
 fn states_on(rows: &[Socket], port: u16) -> Vec<TcpState> {
@@ -33,15 +38,11 @@ fn states_on(rows: &[Socket], port: u16) -> Vec<TcpState> {
 fn reality(port: u16, addr: Option<IpAddr>) -> Probe {
     // Each probe socket must be gone before the next bind.
     let _no_fork = no_fork();
-    let probed = probe::probe(port, addr).expect("probe bind");
+    let probed = probe(port, addr).expect("probe bind");
     let sa = SocketAddr::new(addr.unwrap_or("::".parse().unwrap()), port);
+    assert_eq!(can_bind(sa, false, true), probed.bindable, "listen {sa}");
     assert_eq!(
-        try_bind(sa, false, true).unwrap(),
-        probed.bindable,
-        "listen {sa}"
-    );
-    assert_eq!(
-        try_bind(sa, true, true).unwrap(),
+        can_bind(sa, true, true),
         probed.bindable_with_reuseaddr,
         "listen with SO_REUSEADDR {sa}"
     );
@@ -78,14 +79,14 @@ fn addrs(list: &[&str]) -> Vec<Option<IpAddr>> {
 /// A listener on `addr`; with `reuse`, SO_REUSEADDR (which std sets too).
 fn listener(addr: &str, reuse: bool) -> TcpListener {
     let addr: SocketAddr = addr.parse().unwrap();
-    let fd = probe::tcp_socket(addr).unwrap();
+    let fd = sock::socket(addr.ip(), false);
     if reuse {
-        probe::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).unwrap();
+        sock::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
     }
     if addr.is_ipv6() && addr.ip().is_unspecified() {
-        probe::set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0).unwrap();
+        sock::set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
     }
-    probe::bind(&fd, addr).unwrap();
+    sock::bind(&fd, addr);
     // SAFETY: listen() takes no pointers; `fd` is an open, bound socket.
     assert_eq!(unsafe { libc::listen(fd.as_raw_fd(), 8) }, 0);
     TcpListener::from(fd)
@@ -99,24 +100,21 @@ fn connect(server: &str, from: Option<(&str, bool)>) -> TcpStream {
         return TcpStream::connect(server).unwrap();
     };
     let local: SocketAddr = local.parse().unwrap();
-    let fd = probe::tcp_socket(local).unwrap();
+    let fd = sock::socket(local.ip(), false);
     if reuse {
-        probe::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).unwrap();
+        sock::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
     }
-    probe::bind(&fd, local).unwrap();
-    let stream = TcpStream::from(fd);
-    // std has no connect for an existing socket; go through libc.
-    let (raw, len) = crate::sockopt::sockaddr(server);
-    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
-    let rc = unsafe { libc::connect(stream.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
-    assert_eq!(rc, 0, "connect: {}", std::io::Error::last_os_error());
-    stream
+    sock::bind(&fd, local);
+    // A blocking socket: the connect is complete when this returns.
+    sock::connect(&fd, server);
+    TcpStream::from(fd)
 }
 
 #[test]
 fn free_port() {
-    let ns = Netns::create("free");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "free");
+    ns.enter(|| {
         let _elsewhere = listener("127.0.0.1:7041", true);
         let rows = dump_until("the other listener", |r| !r.is_empty());
         for addr in addrs(&["", "0.0.0.0", "127.0.0.1", "::1", "::"]) {
@@ -128,8 +126,9 @@ fn free_port() {
 
 #[test]
 fn held_by_listeners() {
-    let ns = Netns::create("listen");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "listen");
+    ns.enter(|| {
         let _l4 = listener("127.0.0.1:7001", true);
         let _dual = listener("[::]:7002", true);
         let _l6 = listener("[::1]:7003", true);
@@ -176,8 +175,9 @@ fn held_by_listeners() {
 /// server's port, which inherited the listener's SO_REUSEADDR.
 #[test]
 fn held_by_time_wait_only() {
-    let ns = Netns::create("tw");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "tw");
+    ns.enter(|| {
         for (port, reuse) in [(7010, true), (7011, false)] {
             let l = listener(&format!("127.0.0.1:{port}"), reuse);
             let mut client = connect(&format!("127.0.0.1:{port}"), None);
@@ -206,8 +206,9 @@ fn held_by_time_wait_only() {
 /// on an ephemeral port picked by connect() (no SO_REUSEADDR).
 #[test]
 fn held_by_orphaned_fin_wait2_on_the_server_port() {
-    let ns = Netns::create("fw2s");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "fw2s");
+    ns.enter(|| {
         let l = listener("127.0.0.1:7020", true);
         let client = connect("127.0.0.1:7020", None);
         let (server, _) = l.accept().unwrap();
@@ -233,8 +234,9 @@ fn held_by_orphaned_fin_wait2_on_the_server_port() {
 /// socket is an orphaned FIN_WAIT2 on the client's bound port.
 #[test]
 fn held_by_orphaned_fin_wait2_on_a_client_port() {
-    let ns = Netns::create("fw2c");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "fw2c");
+    ns.enter(|| {
         let l = listener("127.0.0.1:7021", true);
         let mut servers = Vec::new();
         for (port, reuse) in [(7022, true), (7023, false)] {
@@ -267,8 +269,9 @@ fn held_by_orphaned_fin_wait2_on_a_client_port() {
 /// inherit the listener's SO_REUSEADDR, connect()ed ones have none.
 #[test]
 fn held_by_established_connections() {
-    let ns = Netns::create("est");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "est");
+    ns.enter(|| {
         let mut keep = Vec::new();
         for (port, reuse) in [(7030, true), (7031, false)] {
             let l = listener(&format!("127.0.0.1:{port}"), reuse);
@@ -303,8 +306,9 @@ fn held_by_established_connections() {
 /// the verdict assumes so and says it in a caveat.
 #[test]
 fn ipv6_connections_and_ipv4_binds() {
-    let ns = Netns::create("v6");
-    ns.run(|| {
+    require!(Need::Netns);
+    let ns = Netns::create("bind", "v6");
+    ns.enter(|| {
         let l = listener("[::]:7050", true);
         let client = TcpStream::connect("[::1]:7050").unwrap();
         let (server, _) = l.accept().unwrap();
