@@ -22,6 +22,8 @@ pub enum Need {
     /// No capabilities in the effective set: the test runs tcpstat as
     /// itself to see it without privilege.
     NoCapabilities,
+    /// IPv6 on loopback (`[::1]` can be bound): not every host has it.
+    Ipv6,
     /// Kernel BTF (`/sys/kernel/btf/vmlinux`), which the BPF owner source
     /// is built from.
     Btf,
@@ -39,6 +41,10 @@ pub fn unmet(needs: &[Need]) -> Option<String> {
             Some("needs a process without capabilities, or root to drop them".into())
         }
         Need::NoCapabilities => None,
+        Need::Ipv6 if std::net::TcpListener::bind("[::1]:0").is_err() => {
+            Some("needs IPv6 on loopback".into())
+        }
+        Need::Ipv6 => None,
         Need::Btf if !Path::new(BTF).exists() => Some(format!("needs kernel BTF ({BTF})")),
         Need::Btf => None,
     })
