@@ -2,7 +2,8 @@
 //! same answer, and it is ss's, for sockets held by one process, shared by
 //! several, held only by a child, and held only by a thread with a
 //! descriptor table of its own; inside a pid namespace tcpstat answers with
-//! that namespace's pids.
+//! that namespace's pids; without privilege `bpf` is refused, and a program
+//! the verifier refuses is an error quoting it.
 
 mod support;
 
@@ -16,6 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
 use support::{require, Need};
+use tcpstat::owners::load_skewed_bpf_program;
 
 const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
 
@@ -388,4 +390,15 @@ fn without_privilege_bpf_is_refused_and_auto_falls_back() {
     // pay, or (from 2,048) the missing privilege.
     let said = String::from_utf8_lossy(&fallback.stderr);
     assert!(said.contains("read owners from /proc/*/fd ("), "{said}");
+}
+
+/// A program the verifier rejects (a load from the middle of a pointer) is
+/// an error that quotes the verifier, not a crash; the same program with
+/// its offsets right loads.
+#[test]
+fn a_rejected_bpf_program_is_an_error_quoting_the_verifier() {
+    require!(Need::Root("loads a BPF program"), Need::Btf);
+    load_skewed_bpf_program(0).expect("the program as built loads");
+    let e = load_skewed_bpf_program(4).unwrap_err();
+    assert!(e.to_string().contains("verifier: "), "{e}");
 }

@@ -21,6 +21,9 @@ pub use crate::model::Owner;
 use crate::model::Owners;
 pub use policy::{OwnerSource, BPF_FROM_OPEN_FILES};
 
+#[doc(hidden)]
+pub use bpf::load_skewed_program as load_skewed_bpf_program;
+
 /// Socket inode → the processes that hold it open.
 ///
 /// A socket can be shared by several processes (after `fork`, or passed over
