@@ -5,9 +5,13 @@
 //! (with the tools installed) everything runs.
 //!
 //! CI sets `TCPSTAT_TEST_NO_SKIP` for its root run: there an unmet need is
-//! a failure, so a missing tool cannot quietly turn tests into skips.
+//! a failure, so a missing tool cannot quietly turn tests into skips. For
+//! its unprivileged run it sets `TCPSTAT_TEST_SKIP_LOG` to a file in which
+//! each skipped test leaves a line, to report them.
 
 use std::path::Path;
+
+const BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Something a test needs from the machine it runs on.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +65,28 @@ pub fn met(needs: &[Need]) -> bool {
         panic!("{why}, and TCPSTAT_TEST_NO_SKIP forbids skipping it");
     }
     eprintln!("skipped: {why}");
+    log_skip(&why);
     false
+}
+
+/// Appends `<test>\t<why>` to the file named by `TCPSTAT_TEST_SKIP_LOG`, if
+/// set, so that CI can say how many tests skipped and why (a skipped test
+/// counts as passed to the test runner).
+fn log_skip(why: &str) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os("TCPSTAT_TEST_SKIP_LOG") else {
+        return;
+    };
+    // libtest names a test's thread after the test.
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    // One write of a short line to a file opened for appending: lines of
+    // tests running in parallel do not interleave.
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut log| log.write_all(format!("{test}\t{why}\n").as_bytes()))
+        .unwrap_or_else(|e| panic!("TCPSTAT_TEST_SKIP_LOG {}: {e}", path.display()));
 }
 
 /// Returns from the calling test unless every [`Need`] given is met.
@@ -73,8 +98,6 @@ macro_rules! require {
     };
 }
 pub(crate) use require;
-
-const BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Effective uid 0.
 pub fn is_root() -> bool {
