@@ -22,7 +22,3 @@ pub mod sys;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod watch;
-
-/// The old path of [`sys::sock`], kept while the kernel tests that name it
-/// move to `tests/` (issue 12); remove once nothing says `sockopt`.
-pub use sys::sock as sockopt;

@@ -11,6 +11,8 @@
 
 use std::path::Path;
 
+pub use tcpstat::sys::user::is_root;
+
 const BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Something a test needs from the machine it runs on.
@@ -98,12 +100,6 @@ macro_rules! require {
     };
 }
 pub(crate) use require;
-
-/// Effective uid 0.
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// Whether the effective capability set (`CapEff` in /proc/self/status)
 /// holds any capability.

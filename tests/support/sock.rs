@@ -27,22 +27,19 @@ pub fn socket(addr: IpAddr, nonblocking: bool) -> OwnedFd {
 /// Sets an integer socket option (tcpstat's own wrapper), panicking with
 /// context.
 pub fn set_int(fd: &impl AsRawFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
-    tcpstat::sockopt::set_int(fd, level, name, value)
+    tcpstat::sys::sock::set_int(fd, level, name, value)
         .unwrap_or_else(|e| panic!("setsockopt({level}, {name}, {value}): {e}"));
 }
 
 /// Binds `fd` to `addr`.
 pub fn bind(fd: &impl AsRawFd, addr: SocketAddr) {
-    let (raw, len) = tcpstat::sockopt::sockaddr(addr);
-    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
-    let rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
-    assert_eq!(rc, 0, "bind {addr}: {}", io::Error::last_os_error());
+    tcpstat::sys::sock::bind(fd, addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
 }
 
 /// Starts or completes a connect, depending on the socket's blocking mode;
 /// EINPROGRESS counts as success.
 pub fn connect(fd: &impl AsRawFd, addr: SocketAddr) {
-    let (raw, len) = tcpstat::sockopt::sockaddr(addr);
+    let (raw, len) = tcpstat::sys::sock::sockaddr(addr);
     // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
     let rc = unsafe { libc::connect(fd.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
     let err = io::Error::last_os_error();
@@ -133,17 +130,13 @@ pub fn can_bind(addr: SocketAddr, reuseaddr: bool, listen: bool) -> bool {
     if addr.is_ipv6() {
         set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
     }
-    let (raw, len) = tcpstat::sockopt::sockaddr(addr);
-    // SAFETY: `raw` holds a sockaddr of `len` bytes and outlives the call.
-    let mut rc = unsafe { libc::bind(fd.as_raw_fd(), std::ptr::from_ref(&raw).cast(), len) };
-    if rc == 0 && listen {
-        // SAFETY: listen() takes no pointers.
-        rc = unsafe { libc::listen(fd.as_raw_fd(), 1) };
-    }
-    let err = io::Error::last_os_error();
-    match rc {
-        0 => true,
-        _ if err.raw_os_error() == Some(libc::EADDRINUSE) => false,
-        _ => panic!("bind/listen {addr}: {err}"),
+    let bound = tcpstat::sys::sock::bind(&fd, addr).and_then(|()| match listen {
+        true => tcpstat::sys::sock::listen(&fd, 1),
+        false => Ok(()),
+    });
+    match bound {
+        Ok(()) => true,
+        Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => false,
+        Err(e) => panic!("bind/listen {addr}: {e}"),
     }
 }
