@@ -18,4 +18,6 @@ pub mod schema;
 pub mod sock;
 pub mod zoo;
 
+// Unused by test crates that need nothing of the machine.
+#[allow(unused_imports)]
 pub(crate) use require::{require, Need};

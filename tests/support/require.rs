@@ -92,6 +92,7 @@ fn log_skip(why: &str) {
 }
 
 /// Returns from the calling test unless every [`Need`] given is met.
+#[allow(unused_macros)] // in test crates that need nothing of the machine
 macro_rules! require {
     ($($need:expr),+ $(,)?) => {
         if !$crate::support::require::met(&[$($need),+]) {
