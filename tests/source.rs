@@ -1,23 +1,25 @@
-//! The /proc source and the destroy notifications against the live
-//! kernel: this process's own loopback sockets, in whatever network
-//! namespace the test runs in, read back as the kernel holds them. No
-//! privilege is needed; an ephemeral port may be shared with other sockets
-//! of the machine, so rows are matched on both ends.
+//! The sources against the live kernel: the netlink dump, the /proc
+//! tables and the destroy notifications report this process's own loopback
+//! sockets, in whatever network namespace the test runs in, as the kernel
+//! holds them. No privilege is needed; other sockets of the machine may be
+//! there too, so only rows on the ports a test opened are looked at.
 
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv6Addr, Shutdown as Direction, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::{require, Need};
-use tcpstat::model::{Endpoint, Family, Socket, TcpState, Timer, TimerKind};
+use tcpstat::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
 use tcpstat::source::destroy::{DestroyListener, Destroyed};
+use tcpstat::source::netlink::{dump, Request};
 use tcpstat::source::proc::read;
 
+/// Every state's bit: the state mask of /proc reads and netlink dumps.
 fn all_states() -> u32 {
     TcpState::ALL.iter().fold(0, |mask, s| mask | s.mask_bit())
 }
@@ -43,6 +45,8 @@ fn socket_inode(fd: &impl AsRawFd) -> u64 {
 fn own_uid() -> u32 {
     std::fs::metadata("/proc/self").unwrap().uid()
 }
+
+// The /proc tables.
 
 /// The one row for this connection; an ephemeral port may be shared by
 /// other sockets on the machine, so both ends are matched.
@@ -124,6 +128,187 @@ fn reads_own_ipv6_sockets_from_proc() {
     .unwrap();
     assert_eq!(c.inode, socket_inode(&client));
 }
+
+// The netlink dump: only rows on ports this test opened are looked at.
+
+/// The row from local port `local` to remote port `remote`.
+fn find_ports(rows: &[Socket], local: u16, remote: u16) -> Option<&Socket> {
+    rows.iter()
+        .find(|s| s.local.port == local && s.remote.port == remote)
+}
+
+/// Dumps with `req` until `ready` holds (the peer's FIN, a state change),
+/// up to 2 s; then returns the rows either way, for the asserts to judge.
+fn dump_until_or_2s(req: &Request, ready: impl Fn(&[Socket]) -> bool) -> Vec<Socket> {
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    loop {
+        dump(req, &mut rows).unwrap();
+        if ready(&rows) || start.elapsed() > Duration::from_secs(2) {
+            return rows;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn dump_lists_own_sockets() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let queued = TcpStream::connect(("127.0.0.1", port)).unwrap(); // never accepted
+    let cport = client.local_addr().unwrap().port();
+    let uid = own_uid();
+
+    for timer_counters in [false, true] {
+        let req = Request {
+            ipv4: true,
+            ipv6: false,
+            states: all_states(),
+            timer_counters,
+            bytecode: None,
+        };
+        let rows = dump_until_or_2s(&req, |rows| {
+            find_ports(rows, port, 0).is_some_and(|l| l.recv_q == 1)
+        });
+        let listen = find_ports(&rows, port, 0).expect("listener row");
+        assert_eq!(listen.state, TcpState::Listen);
+        assert_eq!((listen.recv_q, listen.send_q), (1, 0));
+        assert_eq!(listen.inode, socket_inode(&listener));
+        assert_eq!(listen.uid, uid);
+        assert_eq!(listen.local.addr, IpAddr::from([127, 0, 0, 1]));
+
+        let c = find_ports(&rows, cport, port).expect("client row");
+        assert_eq!(
+            (c.state, c.inode),
+            (TcpState::Established, socket_inode(&client))
+        );
+        assert_eq!(c.remote.addr, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(
+            c.shutdown,
+            Some(Shutdown {
+                read: false,
+                write: false
+            })
+        );
+        let s = find_ports(&rows, port, cport).expect("server row");
+        assert_eq!(
+            (s.state, s.inode),
+            (TcpState::Established, socket_inode(&server))
+        );
+        let qport = queued.local_addr().unwrap().port();
+        assert!(find_ports(&rows, port, qport).is_some_and(|s| s.inode == 0));
+    }
+
+    // The state mask is honoured by the kernel.
+    let req = Request {
+        ipv4: true,
+        ipv6: false,
+        states: TcpState::Listen.mask_bit(),
+        timer_counters: false,
+        bytecode: None,
+    };
+    let mut rows = Vec::new();
+    dump(&req, &mut rows).unwrap();
+    assert!(find_ports(&rows, port, 0).is_some());
+    assert!(rows.iter().all(|s| s.state == TcpState::Listen));
+}
+
+#[test]
+fn dump_lists_ipv6_and_skips_unwanted_family() {
+    require!(Need::Ipv6);
+    let listener = TcpListener::bind("[::1]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut rows = Vec::new();
+    let mut req = Request {
+        ipv4: false,
+        ipv6: true,
+        states: all_states(),
+        timer_counters: true,
+        bytecode: None,
+    };
+    dump(&req, &mut rows).unwrap();
+    let l = find_ports(&rows, port, 0).expect("listener row");
+    assert_eq!((l.family, l.state), (Family::Inet6, TcpState::Listen));
+    assert_eq!(l.local.addr, IpAddr::V6(Ipv6Addr::LOCALHOST));
+    assert_eq!(l.inode, socket_inode(&listener));
+    assert!(rows.iter().all(|s| s.family == Family::Inet6));
+
+    req = Request {
+        ipv4: true,
+        ipv6: false,
+        ..req
+    };
+    dump(&req, &mut rows).unwrap();
+    assert!(rows.iter().all(|s| s.family == Family::Inet));
+}
+
+#[test]
+fn dump_reports_shutdown_and_time_wait() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    let cport = client.local_addr().unwrap().port();
+    client.write_all(b"x").unwrap();
+    client.shutdown(Direction::Write).unwrap();
+
+    let req = Request {
+        ipv4: true,
+        ipv6: false,
+        states: all_states(),
+        timer_counters: true,
+        bytecode: None,
+    };
+    let rows = dump_until_or_2s(&req, |rows| {
+        find_ports(rows, port, cport).is_some_and(|s| s.state == TcpState::CloseWait)
+            && find_ports(rows, cport, port).is_some_and(|c| c.state == TcpState::FinWait2)
+    });
+    let c = find_ports(&rows, cport, port).expect("client row");
+    assert_eq!(c.state, TcpState::FinWait2);
+    assert_eq!(
+        c.shutdown,
+        Some(Shutdown {
+            read: false,
+            write: true
+        })
+    );
+    let s = find_ports(&rows, port, cport).expect("server row");
+    // rcv_nxt - copied_seq counts the FIN too, in /proc as here.
+    assert_eq!((s.state, s.recv_q), (TcpState::CloseWait, 2));
+    assert_eq!(
+        s.shutdown,
+        Some(Shutdown {
+            read: true,
+            write: false
+        })
+    );
+
+    // Unread data would make close() send a RST instead of a FIN.
+    let mut received = Vec::new();
+    (&server).read_to_end(&mut received).unwrap();
+    assert_eq!(received, b"x");
+    drop(server);
+    drop(client);
+    let rows = dump_until_or_2s(&req, |rows| {
+        find_ports(rows, cport, port).is_some_and(|s| s.state == TcpState::TimeWait)
+    });
+    let tw = find_ports(&rows, cport, port).expect("time-wait row");
+    assert_eq!(
+        (tw.state, tw.inode, tw.shutdown),
+        (TcpState::TimeWait, 0, None)
+    );
+    assert_eq!(tw.timer.kind, TimerKind::TimeWait);
+    assert!(
+        (1..=60_000).contains(&tw.timer.expires_ms),
+        "{:?}",
+        tw.timer
+    );
+    assert_eq!((tw.timer.retransmits, tw.timer.probes), (0, 0));
+}
+
+// Destroy notifications.
 
 /// Drains until a notification for local port `port` arrives, up to 2 s.
 fn wait_for(listener: &mut DestroyListener, port: u16) -> Option<Destroyed> {
