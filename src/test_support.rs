@@ -1,7 +1,7 @@
 //! For the crate's unit tests: hand-built sockets and a deterministic
-//! random stream for property tests. Pure values only; tests that need
-//! the kernel (real sockets, namespaces, root) live in tests/, with their
-//! harness in tests/support.
+//! random stream for property tests. Pure values only: tests that need
+//! root or a network namespace live in tests/, with their harness (one
+//! `Netns`, socket builders, oracles) in tests/support.
 
 use std::net::IpAddr;
 
