@@ -12,7 +12,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
 use std::time::SystemTime;
 
 use support::dump::dump_until;
@@ -87,8 +86,7 @@ fn listener(addr: &str, reuse: bool) -> TcpListener {
         sock::set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0);
     }
     sock::bind(&fd, addr);
-    // SAFETY: listen() takes no pointers; `fd` is an open, bound socket.
-    assert_eq!(unsafe { libc::listen(fd.as_raw_fd(), 8) }, 0);
+    tcpstat::sys::sock::listen(&fd, 8).unwrap_or_else(|e| panic!("listen {addr}: {e}"));
     TcpListener::from(fd)
 }
 
