@@ -17,7 +17,7 @@ use support::{require, Need};
 use tcpstat::cli::{lower, Args};
 use tcpstat::config::Config;
 use tcpstat::filter::NoOwners;
-use tcpstat::model::{Socket, TcpState};
+use tcpstat::model::{Socket, StateSet, TcpState};
 use tcpstat::plan;
 use tcpstat::source::bytecode::{self, interpreter};
 use tcpstat::source::{collect, netlink, Used};
@@ -87,7 +87,10 @@ fn keys<'a>(rows: impl IntoIterator<Item = &'a Socket>) -> BTreeSet<Key> {
         .collect()
 }
 
-fn request(states: u32, bytecode: Option<Vec<u8>>) -> netlink::Request {
+/// Every state, and the kernel's state 0 bit too, as the tests always asked.
+const EVERY: StateSet = StateSet::from_bits(0xfff);
+
+fn request(states: StateSet, bytecode: Option<Vec<u8>>) -> netlink::Request {
     netlink::Request {
         ipv4: true,
         ipv6: true,
@@ -108,7 +111,7 @@ fn settled(request_client: u16) -> Vec<Socket> {
         TcpState::LastAck,
     ];
     loop {
-        netlink::dump(&request(0xfff, None), &mut rows).expect("dump");
+        netlink::dump(&request(EVERY, None), &mut rows).expect("dump");
         let ready = rows.iter().any(|s| s.state == TcpState::TimeWait)
             && rows
                 .iter()
@@ -133,13 +136,13 @@ fn config(args: &[&str]) -> Config {
 
 /// Dumps with `program` (which the kernel must accept) and checks the rows
 /// against the interpreter run over `all`; returns them.
-fn dump_checked(what: &str, states: u32, program: &[u8], all: &[Socket]) -> Vec<Socket> {
+fn dump_checked(what: &str, states: StateSet, program: &[u8], all: &[Socket]) -> Vec<Socket> {
     interpreter::audit(program).unwrap_or_else(|e| panic!("{what}: audit: {e}"));
     let mut got = Vec::new();
     netlink::dump(&request(states, Some(program.to_vec())), &mut got)
         .unwrap_or_else(|e| panic!("{what}: the kernel refused {program:?}: {e}"));
     let ran = all.iter().filter(|s| {
-        states & s.state.mask_bit() != 0 && interpreter::run(program, s.local.port, s.remote.port)
+        states.contains(s.state) && interpreter::run(program, s.local.port, s.remote.port)
     });
     assert_eq!(
         keys(&got),
@@ -178,7 +181,7 @@ fn kernel_sends_what_the_filter_keeps() {
         for (args, exact) in cases {
             let cfg = config(&[&["-a"], args].concat());
             let program = bytecode::compile(&cfg.filter).expect("a program");
-            let got = dump_checked(&format!("{args:?}"), cfg.states.bits(), &program, &all);
+            let got = dump_checked(&format!("{args:?}"), cfg.states, &program, &all);
             let kept = keys(all.iter().filter(|s| cfg.filter.matches(s, &NoOwners)));
             let sent = keys(&got);
             assert!(
@@ -216,7 +219,7 @@ fn request_sockets_keep_their_listeners_uid_under_a_filter() {
 
         let cfg = config(&["-tan", &format!("dport = :{}", population.request_client)]);
         let program = bytecode::compile(&cfg.filter).unwrap();
-        let rows = dump_checked("request", cfg.states.bits(), &program, &all);
+        let rows = dump_checked("request", cfg.states, &program, &all);
         let states: Vec<TcpState> = rows.iter().map(|s| s.state).collect();
         assert_eq!(states, [TcpState::SynRecv]);
         assert_eq!(rows[0].uid, LISTENER_UID);
@@ -259,10 +262,10 @@ fn interpreter_audits_like_the_kernel() {
             let audited = interpreter::audit(&program);
             assert_eq!(audited.is_ok(), i < 5, "program {i}: {audited:?}");
             let mut got = Vec::new();
-            let sent = netlink::dump(&request(0xfff, Some(program.clone())), &mut got);
+            let sent = netlink::dump(&request(EVERY, Some(program.clone())), &mut got);
             match (&audited, &sent) {
                 (Ok(()), Ok(_)) => {
-                    dump_checked(&format!("program {i}"), 0xfff, &program, &all);
+                    dump_checked(&format!("program {i}"), EVERY, &program, &all);
                 }
                 (Err(_), Err(e)) => assert!(e.to_string().contains("Invalid argument"), "{e}"),
                 _ => panic!("program {i} {program:?}: audit {audited:?}, kernel {sent:?}"),

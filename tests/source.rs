@@ -14,14 +14,14 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::{require, Need};
-use tcpstat::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
+use tcpstat::model::{Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind};
 use tcpstat::source::destroy::{DestroyListener, Destroyed};
 use tcpstat::source::netlink::{dump, Request};
 use tcpstat::source::proc::read;
 
 /// Every state's bit: the state mask of /proc reads and netlink dumps.
-fn all_states() -> u32 {
-    TcpState::ALL.iter().fold(0, |mask, s| mask | s.mask_bit())
+fn all_states() -> StateSet {
+    StateSet::ALL
 }
 
 fn ep(s: &str) -> Endpoint {
@@ -89,7 +89,7 @@ fn reads_own_ipv4_sockets_from_proc() {
             Path::new("/proc"),
             true,
             false,
-            TcpState::TimeWait.mask_bit(),
+            StateSet::of(TcpState::TimeWait),
             &mut rows,
         )
         .unwrap();
@@ -205,7 +205,7 @@ fn dump_lists_own_sockets() {
     let req = Request {
         ipv4: true,
         ipv6: false,
-        states: TcpState::Listen.mask_bit(),
+        states: StateSet::listening(),
         timer_counters: false,
         bytecode: None,
     };

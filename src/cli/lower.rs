@@ -38,10 +38,7 @@ pub fn config(args: &Args) -> Result<Config> {
     };
     let filter = build_filter(args)?;
     let (states, scope) = match filter.explicit_states() {
-        Some(states) => {
-            let states = StateSet::from_bits(states);
-            (states, Scope::of_states(states))
-        }
+        Some(states) => (states, Scope::of_states(states)),
         None => (scope.states(), scope),
     };
     // `why` judges a bind against every socket of the namespace.
@@ -137,7 +134,11 @@ fn build_filter(args: &Args) -> Result<Filter> {
         .with_programs(args.program_name.iter().cloned());
     // Repeated --state values are alternatives, like every repeated flag.
     if !args.state.is_empty() {
-        filter = filter.with_states(args.state.iter().fold(0, |all, mask| all | mask));
+        let states = args
+            .state
+            .iter()
+            .fold(StateSet::EMPTY, |all, s| all.union(*s));
+        filter = filter.with_states(states);
     }
     if !args.expression.is_empty() {
         let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;

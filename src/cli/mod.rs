@@ -7,6 +7,7 @@ pub mod lower;
 
 use crate::error::{Error, Result};
 use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
+use crate::model::StateSet;
 use argv::parse_interval;
 use clap::{ArgAction, FromArgMatches, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
@@ -202,7 +203,7 @@ pub struct Args {
     /// (FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK, TIME_WAIT, CLOSE_WAIT).
     /// Explicit states replace the -a/-l scope, as in ss.
     #[arg(long = "state", value_name = "STATES", value_parser = parse_states, action = ArgAction::Append, help_heading = "Filters")]
-    pub state: Vec<u32>,
+    pub state: Vec<StateSet>,
 
     /// Only sockets whose local address is in ADDR[/PREFIX]
     #[arg(long = "src", value_name = "ADDR[/PREFIX]", value_parser = parse_addr_prefix, action = ArgAction::Append, help_heading = "Filters")]

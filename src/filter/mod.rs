@@ -30,10 +30,10 @@ pub use error::{ExprError, ExprErrorKind, Position};
 pub use expr::{CmpOp, Expr, HostPattern, Side};
 pub use parse::{parse_expression, Query};
 pub use ports::{parse_ports, PortSet};
-pub use state::{parse_states, state_mask_of, ALL_STATES};
+pub use state::{parse_states, states_of};
 
 pub use crate::model::Owners;
-use crate::model::{Owner, Socket};
+use crate::model::{Owner, Socket, StateSet};
 
 /// No owner information: for when [`Filter::needs_owners`] is false.
 #[derive(Debug, Clone, Copy, Default)]
@@ -52,7 +52,7 @@ const COMM_LEN: usize = 15;
 /// every socket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
-    states: Option<u32>,
+    states: Option<StateSet>,
     ports: Option<PortSet>,
     sports: Option<PortSet>,
     dports: Option<PortSet>,
@@ -81,10 +81,10 @@ impl Filter {
         Filter::default()
     }
 
-    /// Keeps only states in `mask` (a [`parse_states`] result); given
-    /// several times, only states in every mask.
-    pub fn with_states(mut self, mask: u32) -> Filter {
-        self.states = Some(self.states.unwrap_or(ALL_STATES) & mask);
+    /// Keeps only states in `states` (a [`parse_states`] result); given
+    /// several times, only states in every set.
+    pub fn with_states(mut self, states: StateSet) -> Filter {
+        self.states = Some(self.states.unwrap_or(StateSet::ALL).intersection(states));
         self
     }
 
@@ -141,8 +141,8 @@ impl Filter {
     /// The ss-style filter from the trailing words: its states narrow the
     /// state mask, its expression must hold too.
     pub fn with_query(mut self, query: Query) -> Filter {
-        if let Some(mask) = query.states {
-            self = self.with_states(mask);
+        if let Some(states) = query.states {
+            self = self.with_states(states);
         }
         self.expr = match (self.expr.take(), query.expr) {
             (Some(a), Some(b)) => Some(Expr::And(Box::new(a), Box::new(b))),
@@ -151,17 +151,16 @@ impl Filter {
         self
     }
 
-    /// The states to ask the kernel for (inet_diag mask, `1 << state`):
-    /// all states unless a `--state` or `state`/`exclude` clause narrowed
+    /// The states to ask the kernel for: all states unless a `--state` or `state`/`exclude` clause narrowed
     /// them.
-    pub fn state_mask(&self) -> u32 {
-        self.states.unwrap_or(ALL_STATES)
+    pub fn states(&self) -> StateSet {
+        self.states.unwrap_or(StateSet::ALL)
     }
 
-    /// The state mask when states were given explicitly. ss lets an
+    /// The states when they were given explicitly. ss lets an
     /// explicit state list replace its default scope; the caller decides
     /// how this combines with `-a`/`-l`.
-    pub fn explicit_states(&self) -> Option<u32> {
+    pub fn explicit_states(&self) -> Option<StateSet> {
         self.states
     }
 
@@ -201,7 +200,7 @@ impl Filter {
 
     /// True when the filter keeps every socket (nothing to evaluate).
     pub fn keeps_all(&self) -> bool {
-        self.state_mask() == ALL_STATES
+        self.states() == StateSet::ALL
             && self.ports.is_none()
             && self.sports.is_none()
             && self.dports.is_none()
@@ -216,7 +215,7 @@ impl Filter {
     /// are looked up only for `--pid`/`--program`; sockets without an inode
     /// (TIME_WAIT, orphans) have none and fail those.
     pub fn matches<O: Owners + ?Sized>(&self, s: &Socket, owners: &O) -> bool {
-        self.state_mask() & s.state.mask_bit() != 0
+        self.states().contains(s.state)
             && self.ports_match(s)
             && any_or_empty(&self.src, |p| p.contains(s.local.addr))
             && any_or_empty(&self.dst, |p| p.contains(s.remote.addr))

@@ -24,7 +24,8 @@ use super::error::{ExprError, ExprErrorKind as Kind};
 use super::expr::{CmpOp, Expr, HostPattern, Side};
 use super::lex::{tokenize, Token};
 use super::ports::port_or_service;
-use super::state::{state_mask_of, ALL_STATES};
+use super::state::states_of;
+use crate::model::StateSet;
 
 /// Most tokens an expression may have; keeps evaluation and dropping of
 /// the tree shallow whatever the command line holds.
@@ -40,7 +41,7 @@ pub struct Query {
     /// The state mask of the `state`/`exclude` clauses; `None` when there
     /// were none. As in ss, several `state` clauses add up, an `exclude`
     /// removes, and an `exclude` first starts from all states.
-    pub states: Option<u32>,
+    pub states: Option<StateSet>,
     /// The expression after the clauses; `None` when there was none.
     pub expr: Option<Expr>,
 }
@@ -140,8 +141,8 @@ impl<'a> Parser<'a> {
 
     /// `state X` / `exclude X` clauses, ss's way: the first `state` starts
     /// from no states, the first `exclude` from all.
-    fn state_clauses(&mut self) -> Result<Option<u32>, ExprError> {
-        let mut mask: Option<u32> = None;
+    fn state_clauses(&mut self) -> Result<Option<StateSet>, ExprError> {
+        let mut set: Option<StateSet> = None;
         while let Some(kw) = self.peek() {
             let include = match kw.text {
                 "state" => true,
@@ -150,15 +151,14 @@ impl<'a> Parser<'a> {
             };
             self.pos += 1;
             let name = self.operand(&kw)?;
-            let bits =
-                state_mask_of(name.text).ok_or_else(|| self.error(Kind::UnknownState, &name))?;
-            mask = Some(if include {
-                mask.unwrap_or(0) | bits
+            let bits = states_of(name.text).ok_or_else(|| self.error(Kind::UnknownState, &name))?;
+            set = Some(if include {
+                set.unwrap_or(StateSet::EMPTY).union(bits)
             } else {
-                mask.unwrap_or(ALL_STATES) & !bits
+                set.unwrap_or(StateSet::ALL).without(bits)
             });
         }
-        Ok(mask)
+        Ok(set)
     }
 
     /// Predicates joined by `and`, `or` or nothing, grouped from the left

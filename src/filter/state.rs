@@ -1,5 +1,5 @@
 //! State names and groups, for `--state LIST` and the expression's
-//! `state`/`exclude` clauses, as inet_diag state masks (`1 << state`).
+//! `state`/`exclude` clauses, as [`StateSet`]s.
 //!
 //! Names are matched case-insensitively with `-` and `_` ignored, so
 //! netstat's `TIME_WAIT`/`FIN_WAIT1` and ss's `time-wait`/`fin-wait-1` all
@@ -8,23 +8,20 @@
 //! but SYN_SENT), `bucket` (SYN_RECV and TIME_WAIT, the mini-sockets) and
 //! `big` (all but bucket); `teardown` is tcpstat's own.
 
-use crate::model::TcpState;
+use crate::model::{StateSet, TcpState};
 
-/// Every TCP state (bits 1 to 11).
-pub const ALL_STATES: u32 = 0xffe;
-
-/// The state mask a state or group name stands for; `None` if unknown.
-pub fn state_mask_of(name: &str) -> Option<u32> {
+/// The states a state or group name stands for; `None` if unknown.
+pub fn states_of(name: &str) -> Option<StateSet> {
     use TcpState::*;
     let key: String = name
         .chars()
         .filter(|c| *c != '-' && *c != '_')
         .flat_map(char::to_lowercase)
         .collect();
-    let bit = TcpState::mask_bit;
-    let connected = ALL_STATES & !(bit(Close) | bit(Listen));
-    let bucket = bit(SynRecv) | bit(TimeWait);
-    let mask = match key.as_str() {
+    let bit = StateSet::of;
+    let connected = StateSet::ALL.without(bit(Close).union(bit(Listen)));
+    let bucket = bit(SynRecv).union(bit(TimeWait));
+    let set = match key.as_str() {
         "established" | "estab" => bit(Established),
         "synsent" => bit(SynSent),
         "synrecv" | "synrcv" => bit(SynRecv),
@@ -36,37 +33,39 @@ pub fn state_mask_of(name: &str) -> Option<u32> {
         "lastack" => bit(LastAck),
         "listen" | "listening" => bit(Listen),
         "closing" => bit(Closing),
-        "all" => ALL_STATES,
+        "all" => StateSet::ALL,
         "connected" => connected,
-        "synchronized" => connected & !bit(SynSent),
+        "synchronized" => connected.without(bit(SynSent)),
         "bucket" => bucket,
-        "big" => ALL_STATES & !bucket,
+        "big" => StateSet::ALL.without(bucket),
         "teardown" => [FinWait1, FinWait2, Closing, LastAck, TimeWait, CloseWait]
             .into_iter()
-            .fold(0, |m, s| m | bit(s)),
+            .collect(),
         _ => return None,
     };
-    Some(mask)
+    Some(set)
 }
 
 /// Parses a `--state` value: comma-separated state or group names, joined.
 /// Usable as clap's `value_parser`.
-pub fn parse_states(list: &str) -> Result<u32, String> {
+pub fn parse_states(list: &str) -> Result<StateSet, String> {
     if list.trim().is_empty() {
         return Err("empty state list".to_string());
     }
-    list.split(',').map(str::trim).try_fold(0, |mask, name| {
-        if name.is_empty() {
-            return Err(format!("empty item in state list {list:?}"));
-        }
-        state_mask_of(name).map(|m| mask | m).ok_or_else(|| {
-            format!(
-                "unknown state {name:?} (states: established, syn-sent, syn-recv, \
+    list.split(',')
+        .map(str::trim)
+        .try_fold(StateSet::EMPTY, |set, name| {
+            if name.is_empty() {
+                return Err(format!("empty item in state list {list:?}"));
+            }
+            states_of(name).map(|s| set.union(s)).ok_or_else(|| {
+                format!(
+                    "unknown state {name:?} (states: established, syn-sent, syn-recv, \
                  fin-wait-1, fin-wait-2, time-wait, close, close-wait, last-ack, listen, \
                  closing; groups: all, connected, synchronized, bucket, big, teardown)"
-            )
+                )
+            })
         })
-    })
 }
 
 #[cfg(test)]
@@ -74,13 +73,8 @@ mod tests {
     use super::*;
     use TcpState::*;
 
-    fn mask(states: &[TcpState]) -> u32 {
-        states.iter().fold(0, |m, s| m | s.mask_bit())
-    }
-
-    #[test]
-    fn all_states_is_every_kernel_state() {
-        assert_eq!(ALL_STATES, mask(&TcpState::ALL));
+    fn mask(states: &[TcpState]) -> StateSet {
+        states.iter().copied().collect()
     }
 
     #[test]
@@ -99,28 +93,28 @@ mod tests {
             (&["close", "closed", "CLOSE", "unconnected"], Close),
         ] {
             for name in names {
-                assert_eq!(state_mask_of(name), Some(state.mask_bit()), "{name}");
+                assert_eq!(states_of(name), Some(StateSet::of(state)), "{name}");
             }
         }
     }
 
     #[test]
     fn groups_match_ss() {
-        let all = ALL_STATES;
-        let connected = all & !mask(&[Listen, Close]);
-        assert_eq!(state_mask_of("all"), Some(all));
-        assert_eq!(state_mask_of("connected"), Some(connected));
+        let all = StateSet::ALL;
+        let connected = all.without(mask(&[Listen, Close]));
+        assert_eq!(states_of("all"), Some(all));
+        assert_eq!(states_of("connected"), Some(connected));
         assert_eq!(
-            state_mask_of("synchronized"),
-            Some(connected & !SynSent.mask_bit())
+            states_of("synchronized"),
+            Some(connected.without(StateSet::of(SynSent)))
         );
-        assert_eq!(state_mask_of("bucket"), Some(mask(&[SynRecv, TimeWait])));
+        assert_eq!(states_of("bucket"), Some(mask(&[SynRecv, TimeWait])));
         assert_eq!(
-            state_mask_of("big"),
-            Some(all & !mask(&[SynRecv, TimeWait]))
+            states_of("big"),
+            Some(all.without(mask(&[SynRecv, TimeWait])))
         );
         assert_eq!(
-            state_mask_of("teardown"),
+            states_of("teardown"),
             Some(mask(&[
                 FinWait1, FinWait2, Closing, LastAck, TimeWait, CloseWait
             ]))

@@ -3,6 +3,7 @@
 
 use super::test_support::{sock, sock_in};
 use super::*;
+use crate::model::StateSet;
 use crate::model::TcpState::{self, *};
 use std::collections::HashMap;
 
@@ -19,8 +20,8 @@ fn keeps(text: &str, s: &crate::model::Socket) -> bool {
     query(text).expr.expect("an expression").matches(s)
 }
 
-fn mask(states: &[TcpState]) -> u32 {
-    states.iter().fold(0, |m, s| m | s.mask_bit())
+fn mask(states: &[TcpState]) -> StateSet {
+    states.iter().copied().collect()
 }
 
 #[test]
@@ -143,14 +144,14 @@ fn state_clauses_add_and_exclude_like_ss() {
     assert_eq!(q.expr, None);
     assert_eq!(
         query("exclude listening").states,
-        Some(ALL_STATES & !Listen.mask_bit())
+        Some(StateSet::ALL.without(StateSet::of(Listen)))
     );
     assert_eq!(
         query("state connected excl time-wait").states,
-        state_mask_of("connected").map(|m| m & !TimeWait.mask_bit())
+        states_of("connected").map(|m| m.without(StateSet::of(TimeWait)))
     );
     let q = parse_expression(&["state", "TIME_WAIT", "( dport = :5432 )"]).unwrap();
-    assert_eq!(q.states, Some(TimeWait.mask_bit()));
+    assert_eq!(q.states, Some(StateSet::of(TimeWait)));
     assert_eq!(q.expr.unwrap().to_string(), "dport = :5432");
     assert_eq!(parse_expression::<&str>(&[]).unwrap(), Query::default());
     assert_eq!(parse_expression(&["", "  "]).unwrap(), Query::default());
@@ -388,9 +389,9 @@ fn state_masks_intersect() {
     let f = Filter::new()
         .with_states(parse_states("connected").unwrap())
         .with_query(parse_expression(&["state", "bucket"]).unwrap());
-    assert_eq!(f.state_mask(), mask(&[SynRecv, TimeWait]));
-    assert_eq!(f.explicit_states(), Some(f.state_mask()));
-    assert_eq!(Filter::new().state_mask(), ALL_STATES);
+    assert_eq!(f.states(), mask(&[SynRecv, TimeWait]));
+    assert_eq!(f.explicit_states(), Some(f.states()));
+    assert_eq!(Filter::new().states(), StateSet::ALL);
     assert_eq!(Filter::new().explicit_states(), None);
     let tw = sock_in(TimeWait, "10.0.0.1:5432", "10.0.0.2:40000");
     let listen = sock_in(Listen, "0.0.0.0:5432", "0.0.0.0:0");
@@ -473,7 +474,10 @@ fn value_parsers_plug_into_clap() {
         ])
         .unwrap();
     assert_eq!(m.get_one::<PortSet>("port").unwrap().to_string(), "22,80");
-    assert_eq!(m.get_one::<u32>("state"), Some(&TimeWait.mask_bit()));
+    assert_eq!(
+        m.get_one::<StateSet>("state"),
+        Some(&StateSet::of(TimeWait))
+    );
     assert_eq!(
         m.get_one::<AddrPrefix>("dst").unwrap().to_string(),
         "10.0.0.0/8"

@@ -81,14 +81,14 @@ pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
 }
 
 fn read_proc(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
-    proc::read(req.proc_root, req.ipv4, req.ipv6, req.states.bits(), out)
+    proc::read(req.proc_root, req.ipv4, req.ipv6, req.states, out)
 }
 
 fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
     let mut request = netlink::Request {
         ipv4: req.ipv4,
         ipv6: req.ipv6,
-        states: req.states.bits(),
+        states: req.states,
         timer_counters: req.timer_counters,
         bytecode: bytecode::compile(req.filter),
     };

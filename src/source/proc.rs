@@ -26,7 +26,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Family, Socket, TcpState, Timer, TimerKind};
+use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
 
 /// Fields every kernel row has: the ten we read plus refcount and pointer.
 /// TIME_WAIT and request rows stop there; full sockets print five more.
@@ -42,7 +42,13 @@ const MAX_QUOTED: usize = 48;
 ///
 /// A missing `tcp6` (IPv6 disabled) yields no IPv6 rows; a missing `tcp` is
 /// an error naming the path.
-pub fn read(root: &Path, ipv4: bool, ipv6: bool, states: u32, out: &mut Vec<Socket>) -> Result<()> {
+pub fn read(
+    root: &Path,
+    ipv4: bool,
+    ipv6: bool,
+    states: StateSet,
+    out: &mut Vec<Socket>,
+) -> Result<()> {
     out.clear();
     let ticks_per_sec = clock_ticks();
     // One buffer for both tables: the second read reuses the first's capacity.
@@ -79,7 +85,7 @@ fn load(path: &Path, text: &mut String) -> io::Result<()> {
 }
 
 /// Parses the text of one table, header line included, appending the rows
-/// whose state bit is in `states` to `out`. `file` names the table in
+/// whose state is in `states` to `out`. `file` names the table in
 /// errors. `ticks_per_sec` is USER_HZ (see [`clock_ticks`]).
 ///
 /// Blank lines are skipped. On error `out` is left as it was on entry.
@@ -88,7 +94,7 @@ pub fn parse_table(
     family: Family,
     file: &str,
     ticks_per_sec: u64,
-    states: u32,
+    states: StateSet,
     out: &mut Vec<Socket>,
 ) -> Result<(), ParseError> {
     let start = out.len();
@@ -108,7 +114,7 @@ fn parse_rows(
     text: &str,
     family: Family,
     ticks_per_sec: u64,
-    states: u32,
+    states: StateSet,
     out: &mut Vec<Socket>,
 ) -> Result<(), (usize, ParseErrorKind)> {
     let mut lines = text.lines();
@@ -121,7 +127,7 @@ fn parse_rows(
             continue;
         }
         let socket = parse_row(line, family, ticks_per_sec).map_err(|kind| (index + 2, kind))?;
-        if states & socket.state.mask_bit() != 0 {
+        if states.contains(socket.state) {
             out.push(socket);
         }
     }
@@ -367,8 +373,8 @@ mod tests {
     ];
     const ROWS6: [&str; 4] = [LISTEN6, MAPPED6, LOOPBACK6, TIME_WAIT6];
 
-    fn all_states() -> u32 {
-        TcpState::ALL.iter().fold(0, |mask, s| mask | s.mask_bit())
+    fn all_states() -> StateSet {
+        StateSet::ALL
     }
 
     fn table(family: Family, rows: &[&str]) -> String {
@@ -384,7 +390,7 @@ mod tests {
         text
     }
 
-    fn parse(family: Family, rows: &[&str], states: u32) -> Result<Vec<Socket>, ParseError> {
+    fn parse(family: Family, rows: &[&str], states: StateSet) -> Result<Vec<Socket>, ParseError> {
         let mut out = Vec::new();
         parse_table(
             &table(family, rows),
@@ -551,7 +557,7 @@ mod tests {
                 &fixture("loopback"),
                 false,
                 true,
-                TcpState::TimeWait.mask_bit(),
+                StateSet::of(TcpState::TimeWait),
                 &mut out,
             )
             .unwrap();
@@ -587,17 +593,21 @@ mod tests {
 
     #[test]
     fn filters_by_state() {
-        let listen = parse(Family::Inet, &ROWS4, TcpState::Listen.mask_bit()).unwrap();
+        let listen = parse(Family::Inet, &ROWS4, StateSet::listening()).unwrap();
         assert_eq!(listen.len(), 2);
         assert!(listen.iter().all(|s| s.state == TcpState::Listen));
-        let mask = TcpState::SynRecv.mask_bit() | TcpState::TimeWait.mask_bit();
+        let mask: StateSet = [TcpState::SynRecv, TcpState::TimeWait]
+            .into_iter()
+            .collect();
         let states: Vec<_> = parse(Family::Inet, &ROWS4, mask)
             .unwrap()
             .iter()
             .map(|s| s.state)
             .collect();
         assert_eq!(states, [TcpState::SynRecv, TcpState::TimeWait]);
-        assert!(parse(Family::Inet, &ROWS4, 0).unwrap().is_empty());
+        assert!(parse(Family::Inet, &ROWS4, StateSet::EMPTY)
+            .unwrap()
+            .is_empty());
         assert_eq!(parse(Family::Inet6, &ROWS6, all_states()).unwrap().len(), 4);
     }
 
@@ -620,7 +630,7 @@ mod tests {
             Family::Inet,
             "t",
             250,
-            u32::MAX,
+            StateSet::from_bits(u32::MAX),
             &mut out,
         )
         .unwrap();
@@ -632,9 +642,25 @@ mod tests {
     fn blank_lines_and_crlf_are_accepted() {
         let text = format!("{HEADER4}\r\n{KEEPALIVE}\r\n\n   \n");
         let mut out = Vec::new();
-        parse_table(&text, Family::Inet, "t", 100, u32::MAX, &mut out).unwrap();
+        parse_table(
+            &text,
+            Family::Inet,
+            "t",
+            100,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out.len(), 1);
-        parse_table(HEADER4, Family::Inet, "t", 100, u32::MAX, &mut out).unwrap();
+        parse_table(
+            HEADER4,
+            Family::Inet,
+            "t",
+            100,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out.len(), 1, "a header alone is an empty table");
     }
 
@@ -664,7 +690,7 @@ mod tests {
                 KEEPALIVE,
                 &KEEPALIVE.replace("0100007F:1388", "0100007F:ZZ"),
             ],
-            u32::MAX,
+            StateSet::from_bits(u32::MAX),
         )
         .unwrap_err();
         assert_eq!(
@@ -801,7 +827,15 @@ mod tests {
     fn missing_header_is_line_1() {
         for text in ["", "\n", KEEPALIVE] {
             let mut out = Vec::new();
-            let err = parse_table(text, Family::Inet, "f", 100, u32::MAX, &mut out).unwrap_err();
+            let err = parse_table(
+                text,
+                Family::Inet,
+                "f",
+                100,
+                StateSet::from_bits(u32::MAX),
+                &mut out,
+            )
+            .unwrap_err();
             assert_eq!((err.line, err.kind), (1, ParseErrorKind::MissingHeader));
         }
     }
@@ -810,7 +844,15 @@ mod tests {
     fn error_leaves_out_as_it_was() {
         let mut out = vec![one(Family::Inet, KEEPALIVE)];
         let text = table(Family::Inet, &[KEEPALIVE, TIME_WAIT, "garbage"]);
-        parse_table(&text, Family::Inet, "f", 100, u32::MAX, &mut out).unwrap_err();
+        parse_table(
+            &text,
+            Family::Inet,
+            "f",
+            100,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap_err();
         assert_eq!(out.len(), 1);
     }
 
@@ -876,7 +918,14 @@ mod tests {
             let line: String = line.into_iter().collect();
             let text = table(family, &[&line]);
             let mut out = Vec::new();
-            match parse_table(&text, family, "f", 100, u32::MAX, &mut out) {
+            match parse_table(
+                &text,
+                family,
+                "f",
+                100,
+                StateSet::from_bits(u32::MAX),
+                &mut out,
+            ) {
                 Ok(()) => {
                     assert!(out.len() <= 2, "{line:?}");
                     ok += 1;
@@ -896,32 +945,64 @@ mod tests {
     fn read_reports_missing_and_malformed_tables() {
         let mut out = Vec::new();
         // IPv6 disabled: no tcp6, no error.
-        read(&fixture("no_tcp6"), true, true, u32::MAX, &mut out).unwrap();
+        read(
+            &fixture("no_tcp6"),
+            true,
+            true,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out.len(), 3);
-        read(&fixture("no_tcp6"), false, true, u32::MAX, &mut out).unwrap();
+        read(
+            &fixture("no_tcp6"),
+            false,
+            true,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap();
         assert!(out.is_empty());
 
         let missing = fixture("does-not-exist");
-        let err = read(&missing, true, true, u32::MAX, &mut out)
-            .unwrap_err()
-            .to_string();
+        let err = read(
+            &missing,
+            true,
+            true,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains(&missing.join("net/tcp").display().to_string()),
             "{err}"
         );
 
         let malformed = fixture("malformed");
-        let err = read(&malformed, true, false, u32::MAX, &mut out)
-            .unwrap_err()
-            .to_string();
+        let err = read(
+            &malformed,
+            true,
+            false,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap_err()
+        .to_string();
         let tcp = malformed.join("net/tcp").display().to_string();
         assert_eq!(
             err,
             format!(r#"{tcp} line 3: bad remote address "0100007F:ZZ""#)
         );
-        let err = read(&malformed, false, true, u32::MAX, &mut out)
-            .unwrap_err()
-            .to_string();
+        let err = read(
+            &malformed,
+            false,
+            true,
+            StateSet::from_bits(u32::MAX),
+            &mut out,
+        )
+        .unwrap_err()
+        .to_string();
         let tcp6 = malformed.join("net/tcp6").display().to_string();
         assert_eq!(
             err,

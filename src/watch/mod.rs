@@ -128,14 +128,14 @@ fn watch_events(
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
-    let tracked = StateSet::from_bits(track::tracking_states(cfg.states.bits()));
+    let tracked = track::tracking_states(cfg.states);
     let mut destroy = Notifications::join(cfg);
     let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
     let mut tracker = Tracker::new();
     let mut printer = Printer::new(cfg, plan.interval);
     let mut schedule = Schedule::new(plan.interval);
     let view = View {
-        states: cfg.states.bits(),
+        states: cfg.states,
         filter: &cfg.filter,
     };
     let mut previous: Option<ProcessMap> = None;

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tcpstat::model::Socket;
+use tcpstat::model::{Socket, StateSet};
 use tcpstat::source::netlink::{dump, Request};
 
 /// Every socket of both families, with exact timer counters.
@@ -12,7 +12,7 @@ pub fn every_state() -> Request {
     Request {
         ipv4: true,
         ipv6: true,
-        states: 0xfff,
+        states: StateSet::from_bits(0xfff),
         timer_counters: true,
         bytecode: None,
     }

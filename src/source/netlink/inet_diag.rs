@@ -22,7 +22,7 @@ use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6, IPPROTO_TCP};
 use super::wire::{append_attribute, attributes, AttributeError};
 use super::Request;
 use crate::error::{Error, Result};
-use crate::model::{Endpoint, Family, Shutdown, Socket, TcpState, Timer, TimerKind};
+use crate::model::{Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind};
 
 /// Why one `inet_diag_msg` payload could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,14 +139,13 @@ pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u
     Ok(bytes)
 }
 
-/// Appends a netlink attribute, padded to 4 bytes, to the message in
-/// `msg` and fixes its `nlmsg_len`. `None` (and `msg` unchanged) when the
-/// Request sockets are in TCP_NEW_SYN_RECV, so SYN_RECV must select it too.
-fn kernel_state_mask(states: u32) -> u32 {
-    if states & TcpState::SynRecv.mask_bit() != 0 {
-        states | 1 << TCP_NEW_SYN_RECV
+/// The inet_diag state mask for `states`. Request sockets are in
+/// TCP_NEW_SYN_RECV, so SYN_RECV must select it too.
+fn kernel_state_mask(states: StateSet) -> u32 {
+    if states.contains(TcpState::SynRecv) {
+        states.bits() | 1 << TCP_NEW_SYN_RECV
     } else {
-        states
+        states.bits()
     }
 }
 
@@ -556,12 +555,15 @@ mod tests {
 
     #[test]
     fn syn_recv_also_asks_for_request_sockets() {
-        assert_eq!(kernel_state_mask(1 << 3), 1 << 3 | 1 << 12);
-        assert_eq!(kernel_state_mask(1 << 10), 1 << 10);
+        assert_eq!(
+            kernel_state_mask(StateSet::from_bits(1 << 3)),
+            1 << 3 | 1 << 12
+        );
+        assert_eq!(kernel_state_mask(StateSet::from_bits(1 << 10)), 1 << 10);
         let req = Request {
             ipv4: true,
             ipv6: false,
-            states: 1 << 3,
+            states: StateSet::from_bits(1 << 3),
             timer_counters: true,
             bytecode: None,
         };
@@ -579,7 +581,7 @@ mod tests {
         let req = Request {
             ipv4: true,
             ipv6: false,
-            states: 1 << 1,
+            states: StateSet::from_bits(1 << 1),
             timer_counters: false,
             bytecode: Some(program.clone()),
         };

@@ -16,7 +16,7 @@ use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 
 use crate::error::{os_text, Error, Result};
-use crate::model::{Socket, TcpState};
+use crate::model::{Socket, StateSet};
 use inet_diag::request_bytes;
 pub use inet_diag::{parse_inet_diag, ParseError};
 use wire::messages;
@@ -28,9 +28,8 @@ pub struct Request {
     pub ipv4: bool,
     /// Dump AF_INET6 sockets (including IPv4-mapped ones).
     pub ipv6: bool,
-    /// inet_diag state mask: bit `1 << state` per
-    /// [`TcpState::mask_bit`]. SYN_RECV also selects request sockets.
-    pub states: u32,
+    /// The states to dump. SYN_RECV also selects request sockets.
+    pub states: StateSet,
     /// Ask for `tcp_info` (INET_DIAG_INFO) to get exact retransmit and probe
     /// counts for every timer kind; adds a few hundred bytes per full socket.
     pub timer_counters: bool,
@@ -89,7 +88,7 @@ fn listeners_request() -> Request {
     Request {
         ipv4: true,
         ipv6: true,
-        states: TcpState::Listen.mask_bit(),
+        states: StateSet::listening(),
         timer_counters: false,
         bytecode: None,
     }
@@ -276,7 +275,7 @@ mod tests {
     use super::inet_diag::fixtures::{tcp_info, Row};
     use super::wire::fixtures::{attr, nlmsg};
     use super::*;
-    use crate::model::{Endpoint, Family, Timer};
+    use crate::model::{Endpoint, Family, TcpState, Timer};
     use crate::test_support::XorShift;
 
     #[test]

@@ -41,14 +41,14 @@ use notices::Notice;
 #[derive(Debug, Clone, Copy)]
 pub struct View<'a> {
     /// inet_diag state mask of the states shown.
-    pub states: u32,
+    pub states: StateSet,
     /// The filter the sockets shown must match.
     pub filter: &'a Filter,
 }
 
 impl View<'_> {
     fn keeps<O: Owners + ?Sized>(&self, s: &Socket, owners: &O) -> bool {
-        self.states & s.state.mask_bit() != 0 && self.filter.matches(s, owners)
+        self.states.contains(s.state) && self.filter.matches(s, owners)
     }
 
     /// Whether a socket known only from its destroy notification is kept:
@@ -60,10 +60,10 @@ impl View<'_> {
 
 /// The states to dump so that a watched socket is seen in every state of
 /// its life: all connection states as soon as one of them is wanted.
-pub fn tracking_states(states: u32) -> u32 {
-    let connections = StateSet::connections().bits();
-    if states & connections != 0 {
-        states | connections
+pub fn tracking_states(states: StateSet) -> StateSet {
+    let connections = StateSet::connections();
+    if !states.intersection(connections).is_empty() {
+        states.union(connections)
     } else {
         states
     }

@@ -6,8 +6,9 @@
 use super::gone::HELD_MAX;
 use super::key::may_follow;
 use super::*;
-use crate::filter::{parse_ports, parse_states, ALL_STATES};
+use crate::filter::{parse_ports, parse_states};
 use crate::model::event::{EventKind, OwnersFrom};
+use crate::model::StateSet;
 use crate::model::{Endpoint, Family, TcpState, Timer, TimerKind};
 use crate::source::destroy::Destroyed;
 use std::net::{IpAddr, Ipv4Addr};
@@ -57,17 +58,17 @@ fn destroyed(local: u16, remote: u16, acked: u64) -> Destroyed {
 struct Run {
     tracker: Tracker,
     filter: Filter,
-    states: u32,
+    states: StateSet,
     start: Instant,
     pass: u64,
 }
 
 impl Run {
     fn new() -> Run {
-        Run::filtered(Filter::new(), ALL_STATES)
+        Run::filtered(Filter::new(), StateSet::ALL)
     }
 
-    fn filtered(filter: Filter, states: u32) -> Run {
+    fn filtered(filter: Filter, states: StateSet) -> Run {
         Run {
             tracker: Tracker::new(),
             filter,
@@ -425,7 +426,7 @@ fn a_socket_that_matched_once_is_followed_until_gone() {
 #[test]
 fn filters_apply_to_destroy_only_events() {
     let ports = Filter::new().with_sports([parse_ports("443").unwrap()]);
-    let mut run = Run::filtered(ports, ALL_STATES);
+    let mut run = Run::filtered(ports, StateSet::ALL);
     run.pass(&[]);
     run.destroy(destroyed(SERVER, CLIENT, 1));
     run.destroy(destroyed(443, CLIENT, 2));
@@ -446,10 +447,11 @@ fn state_machine_order() {
     assert!(may_follow(SynSent, Close) && may_follow(SynRecv, TimeWait));
     assert!(!may_follow(SynSent, SynSent) && !may_follow(Established, SynSent));
     assert!(may_follow(Close, SynSent) && !may_follow(Close, Established));
-    assert_eq!(tracking_states(Listen.mask_bit()), Listen.mask_bit());
+    let listening = StateSet::listening();
+    assert_eq!(tracking_states(listening), listening);
     assert_eq!(
-        tracking_states(TimeWait.mask_bit()),
-        ALL_STATES & !Listen.mask_bit()
+        tracking_states(StateSet::of(TimeWait)),
+        StateSet::connections()
     );
 }
 
@@ -555,7 +557,7 @@ fn owner_filters_drop_destroy_only_events() {
         Filter::new().with_pids([1]),
         Filter::new().with_programs(["nginx".to_string()]),
     ] {
-        let mut run = Run::filtered(filter, ALL_STATES);
+        let mut run = Run::filtered(filter, StateSet::ALL);
         run.pass(&[]);
         run.destroy(destroyed(CLIENT, SERVER, 1));
         assert_eq!(run.pass(&[]), []);
