@@ -3,7 +3,7 @@
 //! found (the `owners` module scans `/proc` or runs a BPF iterator).
 
 /// A process holding a socket open; in JSON, `{"pid", "name"}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub pid: u32,
     /// `/proc/PID/comm` without its newline. Untrusted text, kept as read

@@ -6,12 +6,10 @@
 use std::io;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use serde::Serialize;
-
 pub(super) use crate::sys::sock::{bind, set_int, tcp_socket};
 
 /// What real bind() calls said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Probe {
     /// A plain bind() succeeded.
     pub bindable: bool,
