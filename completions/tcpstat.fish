@@ -53,7 +53,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -d 'Show 
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -d 'Show the kernel\'s timer of each socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s e -l extend -d 'Show the owning user and the socket inode'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never truncate addresses or program names'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print JSON: an array, one object per socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s s -l summary -d 'Summarise instead of listing: counts per state, who holds the teardown states, and plain-language findings'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short note to each socket in a teardown or unusual state'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l events -d 'Print what changes: new sockets, state changes, sockets gone'
@@ -72,7 +72,7 @@ bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON: an array, one object per socket'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'

@@ -56,6 +56,9 @@ impl Drop for TempDir {
     }
 }
 
+/// The fixture /proc with a few sockets of every kind.
+const LOOPBACK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/proc/loopback");
+
 const TCP_HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
 
 /// A /proc/net/tcp row for 127.0.0.1:lport → 127.0.0.1:rport, ESTABLISHED.
@@ -76,11 +79,62 @@ fn help_and_version_exit_zero() {
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("tcpstat "));
 }
 
+/// Habits netstat and ss users type: `-plant` (netstat lets -a win over
+/// -l), clap's "did you mean" tips kept on the one error line, and `why`
+/// taking a service name as every port flag does.
+#[test]
+fn netstat_habits_are_accepted_and_typos_get_a_tip() {
+    let plant = tcpstat(&["-plant", "--source", "proc", "--proc-root", LOOPBACK]);
+    let pant = tcpstat(&["-pant", "--source", "proc", "--proc-root", LOOPBACK]);
+    assert_eq!(plant.status.code(), Some(0), "{plant:?}");
+    assert_eq!(plant.stdout, pant.stdout);
+    let head = String::from_utf8_lossy(&plant.stdout);
+    assert!(head.starts_with("Active Internet connections (servers and established)\n"));
+
+    let typo = stderr_line(&tcpstat(&["--prot", "80"]));
+    assert!(
+        typo.contains("a similar argument exists: '--port'"),
+        "{typo}"
+    );
+    let zero = stderr_line(&tcpstat(&["why", "0"]));
+    assert!(zero.contains("port 0"), "{zero}");
+    let unknown = stderr_line(&tcpstat(&["why", "no-such-service"]));
+    assert!(unknown.contains("no-such-service"), "{unknown}");
+
+    if std::fs::read_to_string("/etc/services").is_ok_and(|s| s.contains("\nhttp\t")) {
+        let by_name = tcpstat(&[
+            "why",
+            "http",
+            "--json",
+            "--source",
+            "proc",
+            "--proc-root",
+            LOOPBACK,
+        ]);
+        let by_number = tcpstat(&[
+            "why",
+            "80",
+            "--json",
+            "--source",
+            "proc",
+            "--proc-root",
+            LOOPBACK,
+        ]);
+        assert_eq!(by_name.status.code(), by_number.status.code());
+        let port = |o: &std::process::Output| -> serde_json::Value {
+            serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["port"].clone()
+        };
+        assert_eq!(port(&by_name), 80);
+        assert_eq!(port(&by_number), 80);
+    } else {
+        eprintln!("skipped: why http: /etc/services has no http line (install netbase)");
+    }
+}
+
 #[test]
 fn usage_errors_exit_two_with_one_line() {
     for args in [
         &["--bogus"][..],
-        &["-a", "-l"],
         &["--source", "ebpf"],
         &["-x"],
         &["why"],

@@ -129,6 +129,8 @@ const CASES: &[Case] = &[
     case("table-an", Loopback, No, &["-an"]),
     case("table-n", Loopback, No, &["-n"]),
     case("table-anoe", Loopback, No, &["-anoe"]),
+    // netstat lets -a win over -l (`netstat -plant`).
+    case("table-all-and-listening", Loopback, No, &["-anl"]),
     case("table-tln", Loopback, No, &["-tln"]),
     case("table-anW", Loopback, No, &["-anW"]),
     case("table-an-explain", Loopback, No, &["-an", "--explain"]),
@@ -193,7 +195,6 @@ const CASES: &[Case] = &[
     // Usage errors: one line on stderr, exit status 2.
     case("usage-unknown-flag", Root::None, No, &["--bogus"]),
     case("usage-bad-state", Root::None, No, &["-an", "--state", "bogus"]),
-    case("usage-all-and-listening", Root::None, No, &["-a", "-l"]),
     case("usage-bad-expression", Root::None, No, &["-an", "( sport = :5000"]),
     case("usage-why-with-filter", Root::None, No, &["-4", "why", "5000"]),
     case("usage-why-port-zero", Root::None, No, &["why", "0"]),

@@ -12,11 +12,6 @@ use std::path::PathBuf;
 
 /// Resolves parsed arguments into a config.
 pub fn config(args: &Args) -> Result<Config> {
-    if args.all && args.listening {
-        return Err(Error::usage(
-            "-a (all sockets) and -l (listening only) contradict each other; use one",
-        ));
-    }
     // netstat's -4/-6 restrict; given both, both families are shown.
     let (ipv4, ipv6) = match (args.inet, args.inet6) {
         (true, false) => (true, false),
@@ -29,6 +24,7 @@ pub fn config(args: &Args) -> Result<Config> {
         None => Mode::List,
     };
     // A summary counts every state unless told otherwise, as `ss -s`.
+    // `-a` wins over `-l`, as in netstat (`netstat -plant` lists all).
     let scope = if args.all || (mode == Mode::Summary && !args.listening) {
         Scope::All
     } else if args.listening {
@@ -173,6 +169,7 @@ mod tests {
         assert_eq!(scope_of(&[]), Scope::Connected);
         assert_eq!(scope_of(&["-a"]), Scope::All);
         assert_eq!(scope_of(&["-l"]), Scope::Listening);
+        assert_eq!(scope_of(&["-plant"]), Scope::All);
         assert_eq!(scope_of(&["--state", "listen"]), Scope::Listening);
         assert_eq!(scope_of(&["-a", "state", "listening"]), Scope::Listening);
         assert_eq!(scope_of(&["--state", "listen,time-wait"]), Scope::All);

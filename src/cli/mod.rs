@@ -6,7 +6,9 @@ pub mod argv;
 pub mod lower;
 
 use crate::error::{Error, Result};
-use crate::filter::{parse_addr_prefix, parse_ports, parse_states, AddrPrefix, PortSet};
+use crate::filter::{
+    parse_addr_prefix, parse_port, parse_ports, parse_states, AddrPrefix, PortSet,
+};
 use crate::model::StateSet;
 use argv::parse_interval;
 use clap::{ArgAction, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -103,13 +105,14 @@ pub struct Args {
     #[arg(short = 'W', long = "wide", help_heading = "Output")]
     pub wide: bool,
 
-    /// Print JSON: an array, one object per socket
+    /// Print JSON instead of text
     ///
-    /// In a socket object every key is always present; numbers are
-    /// numbers; addresses are numeric. With -c, one object per pass and
-    /// line; with --events, one object per event and line; -s and `why`
-    /// print one object. The listing, -c and --events are described by the
-    /// JSON schema shipped as schema/tcpstat.schema.json.
+    /// The listing is an array, one socket object per line; with -c, one
+    /// object per pass and line; with --events, one object per event and
+    /// line; -s and `why` print one object. In a socket object every key is
+    /// always present; numbers are numbers; addresses are numeric. All of
+    /// them are described by the JSON schema shipped as
+    /// schema/tcpstat.schema.json.
     #[arg(long = "json", global = true, help_heading = "Output")]
     pub json: bool,
 
@@ -280,8 +283,8 @@ pub enum Command {
     /// last remnant expires. Exit status 0 when a plain bind() would
     /// succeed now, 1 when not.
     Why {
-        /// The TCP port to bind
-        #[arg(value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        /// The TCP port to bind: a number or a service name (`http`)
+        #[arg(value_name = "PORT", value_parser = parse_port)]
         port: u16,
         /// The address to bind (default: the dual-stack wildcard `[::]`)
         #[arg(long = "addr", value_name = "ADDR")]
@@ -336,24 +339,33 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Option<Args>> {
     }
 }
 
-/// clap's message on one line, without its `error:` prefix, tips and usage
-/// block. Some messages go on over several lines before the first blank
-/// one (the missing arguments are listed under "were not provided:").
+/// clap's message on one line, without its `error:` prefix and usage
+/// block, keeping its "did you mean" tips ("a similar argument exists:
+/// '--port'") but not its advice on quoting values with `--`. Some
+/// messages go on over several lines before the first blank one (the
+/// missing arguments are listed under "were not provided:").
 fn clap_error_line(e: &clap::Error) -> String {
     let rendered = e.render().to_string();
-    let msg = rendered
-        .lines()
-        .take_while(|l| !l.trim().is_empty())
-        .map(str::trim)
+    let mut lines = rendered.lines().map(str::trim);
+    let msg = lines
+        .by_ref()
+        .take_while(|l| !l.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
+    let tips: Vec<&str> = lines
+        .filter_map(|l| l.strip_prefix("tip: "))
+        .filter(|tip| tip.contains("similar"))
+        .collect();
     let msg = msg.strip_prefix("error: ").unwrap_or(&msg);
     let msg = if msg.is_empty() {
         "invalid arguments"
     } else {
         msg
     };
-    format!("{msg} (see --help)")
+    match tips.as_slice() {
+        [] => format!("{msg} (see --help)"),
+        tips => format!("{msg}; {} (see --help)", tips.join("; ")),
+    }
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub use addr::{parse_addr_prefix, AddrPrefix};
 pub use error::{ExprError, ExprErrorKind, Position};
 pub use expr::{CmpOp, Expr, HostPattern, Side};
 pub use parse::{parse_expression, Query};
-pub use ports::{parse_ports, PortSet};
+pub use ports::{parse_port, parse_ports, PortSet};
 pub use state::{parse_states, states_of};
 
 pub use crate::model::Owners;

@@ -95,7 +95,17 @@ fn parse_range(item: &str, list: &str) -> Result<(u16, u16), String> {
     Ok((lo, hi))
 }
 
-/// A port in a flag value: 1-65535.
+/// One port to bind (`why PORT`): 1-65535, or a TCP service name from
+/// `/etc/services`. Usable as clap's `value_parser`.
+pub fn parse_port(text: &str) -> Result<u16, String> {
+    match port_or_service(text) {
+        Err(why) => Err(format!("invalid port {text:?}: {why}")),
+        Ok(0) => Err("port 0 cannot be asked about: bind() picks a free port for it".into()),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// A port in a filter flag value: 1-65535, or a TCP service name.
 fn flag_port(text: &str) -> Result<u16, String> {
     match port_or_service(text) {
         Err(why) => Err(format!("invalid port {text:?}: {why}")),
@@ -136,6 +146,19 @@ pub(crate) fn port_number(text: &str) -> Result<u16, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_to_bind_is_a_number_or_a_service() {
+        assert_eq!(parse_port("8080"), Ok(8080));
+        assert_eq!(parse_port("65535"), Ok(65535));
+        for bad in ["0", "65536", "-1", "0x50", "", "no-such-service"] {
+            let err = parse_port(bad).unwrap_err();
+            assert!(!err.contains('\n'), "{bad}: {err}");
+        }
+        if service_port("ssh") == Some(22) {
+            assert_eq!(parse_port("ssh"), Ok(22));
+        }
+    }
 
     fn ranges(s: &str) -> Vec<(u16, u16)> {
         parse_ports(s).unwrap().ranges().to_vec()
