@@ -35,18 +35,18 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --proc-root --verbose --help --version why help"
+            opts="-t -a -l -4 -6 -N -n -p -o -e -W -s -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --extend --wide --json --summary --explain --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --netns)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 -N)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 --continuous)
@@ -74,7 +74,7 @@ _tcpstat() {
                     return 0
                     ;;
                 --state)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "established syn-sent syn-recv fin-wait-1 fin-wait-2 time-wait close close-wait last-ack listen closing all connected synchronized bucket big teardown" -- "${cur}"))
                     return 0
                     ;;
                 --src)
@@ -103,10 +103,6 @@ _tcpstat() {
                     ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
-                    return 0
-                    ;;
-                --proc-root)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)
@@ -159,7 +155,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__why)
-            opts="-N -n -v -h --addr --netns --numeric --json --source --owner-source --proc-root --verbose --help"
+            opts="-N -n -v -h --addr --netns --numeric --json --source --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -170,11 +166,11 @@ _tcpstat() {
                     return 0
                     ;;
                 --netns)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 -N)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 --source)
@@ -183,10 +179,6 @@ _tcpstat() {
                     ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
-                    return 0
-                    ;;
-                --proc-root)
-                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

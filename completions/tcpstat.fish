@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= proc-root= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers e/extend W/wide json s/summary explain c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -30,7 +30,23 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -l count -d 'Stop after N 
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l port -d 'Only sockets with one of PORTS at either end' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sport -d 'Only sockets whose local (source) port is in PORTS' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dport -d 'Only sockets whose remote (destination) port is in PORTS' -r
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -l state -d 'Only sockets in these states (comma-separated)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l state -d 'Only sockets in these states (comma-separated)' -r -f -a "established\t''
+syn-sent\t''
+syn-recv\t''
+fin-wait-1\t''
+fin-wait-2\t''
+time-wait\t''
+close\t''
+close-wait\t''
+last-ack\t''
+listen\t''
+closing\t''
+all\t''
+connected\t''
+synchronized\t''
+bucket\t''
+big\t''
+teardown\t''"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l src -d 'Only sockets whose local address is in ADDR[/PREFIX]' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dst -d 'Only sockets whose remote address is in ADDR[/PREFIX]' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l pid -d 'Only sockets held open by process PID' -r
@@ -42,7 +58,6 @@ proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
@@ -70,10 +85,10 @@ proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l proc-root -d 'Read fixture files below DIR instead of /proc (for tests)' -r -F
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpstat -s N -l netns -x -a "(ip netns list 2>/dev/null | string replace -r ' .*' '')"

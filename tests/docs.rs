@@ -1,26 +1,162 @@
-//! The man page and shell completions are generated from the clap
-//! definition and committed. This test regenerates them and fails when the
-//! committed files differ; run with `TCPSTAT_BLESS=1` to rewrite them.
+//! The man pages and shell completions are generated from the clap
+//! definition (and the manual's data in `tcpstat::cli::manual`) and
+//! committed. This test regenerates them and fails when the committed files
+//! differ; run with `TCPSTAT_BLESS=1` to rewrite them. It also checks that
+//! the manual's COLUMNS are the table's real headers, and runs the bash
+//! completion for real.
 
+mod support;
+
+use clap::Command;
 use clap_complete::Shell;
+use clap_mangen::roff::{bold, roman, Roff};
+use clap_mangen::Man;
 use std::path::{Path, PathBuf};
+use support::netns::Netns;
+use support::Need;
+use tcpstat::cli::manual;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `tcpstat(1)`: clap's sections, then EXIT STATUS, COLUMNS and JSON before
+/// the examples, and SEE ALSO last.
 fn man_page() -> Vec<u8> {
+    let man = Man::new(tcpstat::cli::command());
     let mut out = Vec::new();
-    clap_mangen::Man::new(tcpstat::cli::command())
-        .render(&mut out)
-        .expect("render man page");
+    man.render_title(&mut out).unwrap();
+    man.render_name_section(&mut out).unwrap();
+    man.render_synopsis_section(&mut out).unwrap();
+    man.render_description_section(&mut out).unwrap();
+    man.render_options_section(&mut out).unwrap();
+    man.render_subcommands_section(&mut out).unwrap();
+    let mut roff = Roff::default();
+    definitions(&mut roff, "EXIT STATUS", manual::EXIT_STATUS);
+    definitions(&mut roff, "COLUMNS", manual::COLUMNS);
+    roff.control("SH", ["JSON"]).text([roman(manual::JSON)]);
+    roff.to_writer(&mut out).unwrap();
+    examples().to_writer(&mut out).unwrap();
+    man.render_version_section(&mut out).unwrap();
+    see_also(manual::SEE_ALSO).to_writer(&mut out).unwrap();
     out
 }
 
+/// EXAMPLES: the examples `--help` ends with, one per line as written.
+fn examples() -> Roff {
+    let cmd = tcpstat::cli::command();
+    let text = cmd
+        .get_after_help()
+        .expect("examples after the help")
+        .to_string();
+    let mut roff = Roff::default();
+    roff.control("SH", ["EXAMPLES"]).control("nf", []);
+    for line in text.lines().skip_while(|l| l.starts_with("Examples")) {
+        roff.text([roman(line.trim_start())]);
+    }
+    roff.control("fi", []);
+    roff
+}
+
+/// `tcpstat-why(1)`: the subcommand's page.
+fn why_page() -> Vec<u8> {
+    let mut cmd = tcpstat::cli::command();
+    cmd.build();
+    let why = cmd
+        .find_subcommand("why")
+        .expect("a why subcommand")
+        .clone()
+        .name("tcpstat-why")
+        .bin_name("tcpstat why");
+    let man = Man::new(why);
+    let mut out = Vec::new();
+    man.render(&mut out).unwrap();
+    let status = &[
+        ("0", "A plain bind() of the port would succeed now."),
+        ("1", "It would fail, or the sockets could not be read."),
+        ("2", "A usage error."),
+    ];
+    let mut roff = Roff::default();
+    definitions(&mut roff, "EXIT STATUS", status);
+    roff.to_writer(&mut out).unwrap();
+    see_also(&["tcpstat(1)", "bind(2)", "socket(7)", "tcp(7)"])
+        .to_writer(&mut out)
+        .unwrap();
+    out
+}
+
+/// A section of `.TP` definitions: a bold term, then its text.
+fn definitions(roff: &mut Roff, title: &str, items: &[(&str, &str)]) {
+    roff.control("SH", [title]);
+    for (term, text) in items {
+        roff.control("TP", [])
+            .text([bold(*term)])
+            .text([roman(*text)]);
+    }
+}
+
+fn see_also(pages: &[&str]) -> Roff {
+    let mut roff = Roff::default();
+    roff.control("SH", ["SEE ALSO"])
+        .text([roman(pages.join(", "))]);
+    roff
+}
+
+/// The command as completions should see it: without hidden arguments
+/// (`--proc-root` is for tests), which clap_complete would offer.
+fn visible(cmd: &Command) -> Command {
+    // clap takes names as `&'static str` (without its `string` feature).
+    let leak = |s: &str| -> &'static str { Box::leak(s.to_owned().into_boxed_str()) };
+    let mut out = Command::new(leak(cmd.get_name()))
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+        .subcommands(cmd.get_subcommands().map(visible));
+    if let Some(about) = cmd.get_about() {
+        out = out.about(about.clone());
+    }
+    if let Some(version) = cmd.get_version() {
+        out = out.version(leak(version));
+    }
+    out
+}
+
+/// The bash, zsh or fish completion, with `-N` completing the names of
+/// `ip netns` (and paths), which no static generator can list.
 fn completion(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut tcpstat::cli::command(), "tcpstat", &mut out);
-    out
+    let mut cmd = visible(&tcpstat::cli::command());
+    clap_complete::generate(shell, &mut cmd, "tcpstat", &mut out);
+    let text = String::from_utf8(out).unwrap();
+    let names = "ip netns list 2>/dev/null | cut -d' ' -f1";
+    let text = match shell {
+        Shell::Bash => {
+            let files = "                    COMPREPLY=($(compgen -f \"${cur}\"))";
+            let netns = format!(
+                "                    COMPREPLY=($(compgen -W \"$({names})\" -- \"${{cur}}\") \
+                 $(compgen -f \"${{cur}}\"))"
+            );
+            let mut text = text;
+            for flag in ["--netns)", "-N)"] {
+                let from = format!("                {flag}\n{files}");
+                let to = format!("                {flag}\n{netns}");
+                assert!(text.contains(&from), "bash: no {flag} case to complete");
+                text = text.replace(&from, &to);
+            }
+            text
+        }
+        Shell::Zsh => {
+            let from = ":NAME|PATH:_default'";
+            assert!(text.contains(from), "zsh: no -N spec");
+            let text = text.replace(from, ":NAME|PATH:_tcpstat_netns'");
+            format!(
+                "{text}\n_tcpstat_netns() {{\n    compadd -- ${{(f)\"$({names})\"}}\n    _files\n}}\n"
+            )
+        }
+        Shell::Fish => format!(
+            "{text}complete -c tcpstat -s N -l netns -x -a \"(ip netns list 2>/dev/null | string replace -r ' .*' '')\"\n"
+        ),
+        _ => text,
+    };
+    text.into_bytes()
 }
 
 /// Compares `generated` with the committed file, or rewrites it when blessing.
@@ -45,6 +181,7 @@ fn generated_docs_match_the_cli() {
     let r = root();
     let files: Vec<(PathBuf, Vec<u8>)> = vec![
         (r.join("man/tcpstat.1"), man_page()),
+        (r.join("man/tcpstat-why.1"), why_page()),
         (r.join("completions/tcpstat.bash"), completion(Shell::Bash)),
         (r.join("completions/_tcpstat"), completion(Shell::Zsh)),
         (r.join("completions/tcpstat.fish"), completion(Shell::Fish)),
@@ -55,4 +192,90 @@ fn generated_docs_match_the_cli() {
         "{}\nregenerate with: TCPSTAT_BLESS=1 cargo test --test docs",
         drift.join("\n")
     );
+}
+
+#[test]
+fn man_page_has_the_sections_people_look_for() {
+    let page = String::from_utf8(man_page()).unwrap();
+    for section in [
+        "EXIT STATUS",
+        "COLUMNS",
+        "JSON",
+        "SEE ALSO",
+        "OPTIONS",
+        "EXAMPLES",
+    ] {
+        let heading = if section.contains(' ') {
+            format!(".SH \"{section}\"")
+        } else {
+            format!(".SH {section}")
+        };
+        assert!(
+            page.contains(&heading) || page.contains(&format!(".SH {section}")),
+            "no {section} section"
+        );
+    }
+    assert!(page.contains("tcpstat\\-why(1)"), "SEE ALSO lacks why");
+    let why = String::from_utf8(why_page()).unwrap();
+    assert!(why.contains("tcpstat\\-why") && why.contains("\\-\\-addr"));
+}
+
+/// Every column the manual describes is a header the table prints, in the
+/// manual's order, with every column shown.
+#[test]
+fn manual_columns_are_the_tables_headers() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-anpoe", "--explain", "--source", "proc", "--proc-root"])
+        .arg(root().join("tests/fixtures/proc/loopback"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header = text.lines().nth(1).expect("a header line");
+    let mut at = 0;
+    for (name, _) in manual::COLUMNS {
+        let found = header[at..]
+            .find(name)
+            .unwrap_or_else(|| panic!("{name:?} not in (or out of order in) {header:?}"));
+        at += found + name.len();
+    }
+}
+
+#[test]
+fn completions_offer_no_hidden_flag_and_the_state_names() {
+    for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+        let text = String::from_utf8(completion(shell)).unwrap();
+        assert!(!text.contains("proc-root"), "{shell}: offers --proc-root");
+        assert!(text.contains("time-wait"), "{shell}: no state names");
+    }
+}
+
+/// Sources the generated bash completion in a real bash and asks it what
+/// `-N` and `--state` complete to: a namespace made for the test, and the
+/// state names.
+#[test]
+fn bash_completes_namespaces_and_states() {
+    support::require!(Need::Netns, Need::Tool("bash"));
+    let ns = Netns::create("docs", "complete");
+    let script = root().join("completions/tcpstat.bash");
+    let ask = |words: &str| -> String {
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             _tcpstat tcpstat \"${{COMP_WORDS[-1]}}\" \"${{COMP_WORDS[-2]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &program])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let prefix = &ns.name()[..ns.name().len() - 2];
+    let names = ask(&format!("tcpstat -N {prefix}"));
+    assert!(
+        names.lines().any(|l| l == ns.name()),
+        "-N offered {names:?}"
+    );
+    let states = ask("tcpstat --state time");
+    assert_eq!(states.trim(), "time-wait");
 }

@@ -4,10 +4,11 @@
 
 pub mod argv;
 pub mod lower;
+pub mod manual;
 
 use crate::error::{Error, Result};
 use crate::filter::{
-    parse_addr_prefix, parse_port, parse_ports, parse_states, AddrPrefix, PortSet,
+    parse_addr_prefix, parse_port, parse_ports, parse_states, AddrPrefix, PortSet, STATE_NAMES,
 };
 use crate::model::StateSet;
 use argv::parse_interval;
@@ -205,7 +206,7 @@ pub struct Args {
     /// `all`, `connected`, `synchronized`, `bucket`, `big`, `teardown`
     /// (FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK, TIME_WAIT, CLOSE_WAIT).
     /// Explicit states replace the -a/-l scope, as in ss.
-    #[arg(long = "state", value_name = "STATES", value_parser = parse_states, action = ArgAction::Append, help_heading = "Filters")]
+    #[arg(long = "state", value_name = "STATES", value_parser = StatesParser, action = ArgAction::Append, help_heading = "Filters")]
     pub state: Vec<StateSet>,
 
     /// Only sockets whose local address is in ADDR[/PREFIX]
@@ -290,6 +291,35 @@ pub enum Command {
         #[arg(long = "addr", value_name = "ADDR")]
         addr: Option<IpAddr>,
     },
+}
+
+/// `--state`: [`parse_states`], offering the state and group names to help
+/// and completions (a comma list is still one value).
+#[derive(Debug, Clone, Copy)]
+struct StatesParser;
+
+impl clap::builder::TypedValueParser for StatesParser {
+    type Value = StateSet;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> std::result::Result<StateSet, clap::Error> {
+        let parse = parse_states as fn(&str) -> std::result::Result<StateSet, String>;
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            STATE_NAMES
+                .into_iter()
+                .map(clap::builder::PossibleValue::new),
+        ))
+    }
 }
 
 /// `--source` values.

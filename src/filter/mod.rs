@@ -30,7 +30,7 @@ pub use error::{ExprError, ExprErrorKind, Position};
 pub use expr::{CmpOp, Expr, HostPattern, Side};
 pub use parse::{parse_expression, Query};
 pub use ports::{parse_port, parse_ports, PortSet};
-pub use state::{parse_states, states_of};
+pub use state::{parse_states, states_of, STATE_NAMES};
 
 pub use crate::model::Owners;
 use crate::model::{Owner, Socket, StateSet};

@@ -10,6 +10,28 @@
 
 use crate::model::{StateSet, TcpState};
 
+/// The state names, in ss's spelling, then the groups: what `--state`
+/// completes to and what its errors list.
+pub const STATE_NAMES: [&str; 17] = [
+    "established",
+    "syn-sent",
+    "syn-recv",
+    "fin-wait-1",
+    "fin-wait-2",
+    "time-wait",
+    "close",
+    "close-wait",
+    "last-ack",
+    "listen",
+    "closing",
+    "all",
+    "connected",
+    "synchronized",
+    "bucket",
+    "big",
+    "teardown",
+];
+
 /// The states a state or group name stands for; `None` if unknown.
 pub fn states_of(name: &str) -> Option<StateSet> {
     use TcpState::*;
@@ -119,6 +141,13 @@ mod tests {
                 FinWait1, FinWait2, Closing, LastAck, TimeWait, CloseWait
             ]))
         );
+    }
+
+    #[test]
+    fn every_listed_name_is_known() {
+        for name in STATE_NAMES {
+            assert!(states_of(name).is_some_and(|s| !s.is_empty()), "{name}");
+        }
     }
 
     #[test]

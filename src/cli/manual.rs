@@ -1,0 +1,94 @@
+//! The parts of the manual that are not flags: exit statuses, the table's
+//! columns, the JSON outputs and related pages. Kept as data beside the
+//! clap definition so that the man pages (generated from both by
+//! `tests/docs.rs`) cannot drift from the program; the same test checks
+//! that every column named here is a header the table really prints.
+
+/// Exit statuses and what each means.
+pub const EXIT_STATUS: &[(&str, &str)] = &[
+    (
+        "0",
+        "Success; also when the reader of the output goes away early \
+         (tcpstat -an | head -1). For `why`: a plain bind() of the port would succeed.",
+    ),
+    (
+        "1",
+        "A failure at run time (no source could be read, a namespace could not be \
+         entered, …). For `why`: a plain bind() of the port would fail.",
+    ),
+    (
+        "2",
+        "A usage error: an unknown flag, a bad value or filter.",
+    ),
+    ("129", "Ended by SIGHUP, after the last complete line."),
+    (
+        "130",
+        "Ended by SIGINT (Ctrl-C), after the last complete line.",
+    ),
+    ("143", "Ended by SIGTERM, after the last complete line."),
+];
+
+/// The table's columns, in the order they appear, and what each shows.
+pub const COLUMNS: &[(&str, &str)] = &[
+    (
+        "Proto",
+        "tcp for IPv4 sockets, tcp6 for IPv6 ones (IPv4-mapped included).",
+    ),
+    (
+        "Recv-Q",
+        "Bytes received and not yet read; for a listener, connections waiting in its \
+         accept queue.",
+    ),
+    (
+        "Send-Q",
+        "Bytes sent and not yet acknowledged; 0 for a listener, as netstat shows it.",
+    ),
+    (
+        "Local Address",
+        "Address and port of this end; names unless -n, truncated to netstat's width \
+         unless -W.",
+    ),
+    (
+        "Foreign Address",
+        "Address and port of the peer; `*` for none.",
+    ),
+    (
+        "State",
+        "The TCP state, in netstat's spelling (ESTABLISHED, TIME_WAIT, …).",
+    ),
+    ("User", "With -e: the owning user (a uid with -n)."),
+    (
+        "Inode",
+        "With -e: the socket's inode; 0 for TIME_WAIT, request and orphaned sockets.",
+    ),
+    (
+        "PID/Program name",
+        "With -p: the process holding the socket; `-` when none does or it could not \
+         be read.",
+    ),
+    (
+        "Timer",
+        "With -o: the kernel's timer as netstat writes it, kind (seconds left/\
+         retransmits/probes).",
+    ),
+    (
+        "Note",
+        "With --explain: what a teardown or unusual state means here.",
+    ),
+];
+
+/// What `--json` prints in each mode.
+pub const JSON: &str = "With --json, the listing is one array with one socket object per \
+line; -c prints one object per pass and line ({\"time\", \"sockets\"}); --events one object \
+per event and line; -s and `why` one object each. Keys are always present, numbers are \
+numbers and addresses are numeric. The contract is the JSON Schema shipped as \
+schema/tcpstat.schema.json.";
+
+/// Related manual pages.
+pub const SEE_ALSO: &[&str] = &[
+    "tcpstat-why(1)",
+    "netstat(8)",
+    "ss(8)",
+    "ip-netns(8)",
+    "tcp(7)",
+];
