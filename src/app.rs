@@ -88,7 +88,14 @@ fn print_why<W: Write>(
     sockets: &[Socket],
     owners: Option<&ProcessMap>,
 ) -> io::Result<i32> {
-    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now());
+    // The kernel is asked only when the dump came from it: not for
+    // sockets read from a fixture /proc tree.
+    let kernel = if cfg.proc_root == std::path::Path::new("/proc") {
+        bind::ask_kernel(port, addr)
+    } else {
+        bind::KernelCheck::NotAsked("the sockets were read from a fixture, not this kernel")
+    };
+    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now()).with_kernel(kernel);
     render::why::write(out, cfg.format, &verdict)?;
     Ok(if verdict.bindable {
         EXIT_OK

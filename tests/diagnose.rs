@@ -157,10 +157,11 @@ fn why_exit_status_agrees_with_a_real_bind() {
         }
         if port == leak.tw_port {
             // The remnants came from a listener with SO_REUSEADDR (std sets
-            // it), which the dump cannot show: the verdict says it does not
-            // know, and the kernel lets a reuse bind through.
-            assert!(verdict["bindable_with_reuseaddr"].is_null(), "{verdict}");
+            // it), which the dump cannot show; tcpstat asks the kernel, as
+            // this test does, and agrees with it: a reuse bind goes through.
             assert!(kernel.bindable_with_reuseaddr);
+            assert_eq!(verdict["bindable_with_reuseaddr"], true, "{verdict}");
+            assert_eq!(verdict["kernel"]["asked"], true, "{verdict}");
             assert_eq!(verdict["held_by"]["remnants"], 3, "{verdict}");
             let left = verdict["expires_ms"].as_u64().unwrap();
             assert!(left > 0 && left <= 60_000, "{verdict}");
@@ -224,4 +225,60 @@ fn explain_notes_on_real_teardowns() {
             .starts_with("closed here first; lingers 2MSL"));
         drop((half, unread, idle));
     });
+}
+
+/// Without root, other users' descriptors cannot be read, so a CLOSE_WAIT
+/// held by root's process looks unowned. `-s` and `why` run as nobody must
+/// say they could not see, not that no program holds the sockets.
+#[test]
+fn without_root_summary_and_why_say_what_they_could_not_see() {
+    require!(Need::Netns, Need::Tool("ss"), Need::Tool("setpriv"));
+    let ns = Netns::create("diag", "noroot");
+    let leak = build(&ns);
+    settle(&ns, "close-wait", LEAKED);
+    let as_nobody = |args: &[&str]| -> Value {
+        let mut argv = vec![
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_tcpstat"),
+        ];
+        argv.extend_from_slice(args);
+        let out = ns.exec("setpriv", &argv);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+    let summary = as_nobody(&["-s", "--json"]);
+    assert_eq!(summary["owners_complete"], false, "{summary}");
+    let kinds: Vec<&str> = summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"owners_incomplete"), "{kinds:?}");
+    let mut text_args = vec!["--reuid=65534", "--regid=65534", "--clear-groups"];
+    text_args.extend([env!("CARGO_BIN_EXE_tcpstat"), "-s"]);
+    let text = String::from_utf8(ns.exec("setpriv", &text_args).stdout).unwrap();
+    assert!(!text.contains("no program holds them"), "{text}");
+    assert!(text.contains("could not be read"), "{text}");
+
+    let port = leak.port.to_string();
+    let verdict = as_nobody(&["why", &port, "--addr", "127.0.0.1", "--json"]);
+    assert_eq!(verdict["owners_complete"], false, "{verdict}");
+    assert!(
+        verdict["caveats"].as_array().unwrap().iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .contains("could not be read without root")),
+        "{verdict}"
+    );
+    // As root the same summary sees this test's process.
+    let (_, root) = tcpstat(&ns, &["-s", "--json"]);
+    let root: Value = serde_json::from_str(&root).unwrap();
+    let pid = std::process::id();
+    assert!(
+        root.to_string().contains(&format!("\"pid\":{pid}")),
+        "{root}"
+    );
 }

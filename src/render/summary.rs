@@ -108,7 +108,9 @@ fn write_detail(w: &mut impl Write, s: &Summary, d: &StateDetail) -> io::Result<
             .iter()
             .map(|p| format!("pid {} {} ({})", p.pid, sanitize(&p.name), p.count))
             .collect();
-        let text = if procs.is_empty() {
+        let text = if procs.is_empty() && s.unreadable_processes > 0 {
+            "none seen (some processes could not be read; run as root)".to_string()
+        } else if procs.is_empty() {
             "none (no program holds them)".to_string()
         } else {
             procs.join(", ")

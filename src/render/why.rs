@@ -10,7 +10,7 @@ use comfy_table::Table;
 use super::wire::JsonVerdict;
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
-use crate::diagnose::bind::{Holder, Verdict};
+use crate::diagnose::bind::{Holder, KernelCheck, Verdict};
 use crate::diagnose::{owner_label, secs};
 use crate::model::{Endpoint, TcpState, TimerKind};
 
@@ -40,6 +40,12 @@ pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
     };
     writeln!(w, "  {:<26}{plain}", "bind():")?;
     writeln!(w, "  {:<26}{reuse}", "bind() with SO_REUSEADDR:")?;
+    let checked = match &v.kernel {
+        KernelCheck::Answered(_) => "yes, by a test bind() in this namespace".into(),
+        KernelCheck::NotAsked(why) => format!("no ({why})"),
+        KernelCheck::Failed(why) => format!("no (the test bind() failed: {})", sanitize(why)),
+    };
+    writeln!(w, "  {:<26}{checked}", "checked with the kernel:")?;
     writeln!(w, "  why: {}", sanitize(&v.reason))?;
     if !v.holders.is_empty() {
         writeln!(w, "  held by:")?;
@@ -137,6 +143,8 @@ mod tests {
                 "expires_ms",
                 "held_by",
                 "holders",
+                "kernel",
+                "owners_complete",
                 "port",
                 "reason"
             ]
@@ -174,9 +182,10 @@ mod tests {
         assert_eq!(lines[0], "[::]:80: in use");
         assert_eq!(lines[1], "  bind():                   fails (EADDRINUSE)");
         assert_eq!(lines[2], "  bind() with SO_REUSEADDR: fails (EADDRINUSE)");
-        assert!(lines[3].starts_with("  why: a socket listening on 0.0.0.0:80"));
-        assert_eq!(lines[4], "  held by:");
-        assert!(lines[5].contains("LISTEN") && lines[5].contains("0.0.0.0:80"));
-        assert!(lines[6].contains("TIME_WAIT") && lines[6].ends_with("2 s left"));
+        assert_eq!(lines[3], "  checked with the kernel:  no (not asked)");
+        assert!(lines[4].starts_with("  why: a socket listening on 0.0.0.0:80"));
+        assert_eq!(lines[5], "  held by:");
+        assert!(lines[6].contains("LISTEN") && lines[6].contains("0.0.0.0:80"));
+        assert!(lines[7].contains("TIME_WAIT") && lines[7].ends_with("2 s left"));
     }
 }

@@ -21,8 +21,13 @@
 //!   bind() and listen()) are not in the dump; they would make a bind fail
 //!   that the verdict calls possible.
 //!
-//! Nor does the verdict check that the address is one of the host's, or
-//! that the program may bind a port below `ip_unprivileged_port_start`.
+//! Nor does the dump tell whether the address is one of the host's, or
+//! whether the program may bind a port below `ip_unprivileged_port_start`.
+//!
+//! So the face that runs `why` in the namespace the dump came from also
+//! asks the kernel ([`probe`]: a throwaway bind(), without and with
+//! SO_REUSEADDR) and hands the answer to [`Verdict::with_kernel`]: the
+//! kernel's word wins, and where it could not be had the verdict says why.
 
 mod conflict;
 mod probe;
@@ -36,7 +41,8 @@ pub use probe::{probe, Probe};
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::diagnose::is_orphan;
+use crate::diagnose::{counted, is_orphan};
+use crate::error::os_text;
 use crate::model::{Socket, TcpState, TimerKind};
 use crate::owners::{Owner, ProcessMap};
 use conflict::BindAddr;
@@ -71,6 +77,24 @@ pub struct Verdict<'a> {
     pub reason: String,
     /// Where the verdict rests on an assumption the dump cannot check.
     pub caveats: Vec<String>,
+    /// What the kernel said when asked, if it was.
+    pub kernel: KernelCheck,
+    /// Processes whose descriptors could not be read (without root, other
+    /// users'): holders shown without a program may belong to one of them.
+    pub unreadable_processes: usize,
+}
+
+/// Whether a real bind() was tried, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelCheck {
+    /// Not tried; the reason (the sockets came from a fixture, say).
+    NotAsked(&'static str),
+    /// The kernel answered both binds.
+    Answered(Probe),
+    /// The bind failed for another reason than the port being in use
+    /// (EACCES for a privileged port, EADDRNOTAVAIL for an address the
+    /// host does not have): the reason.
+    Failed(String),
 }
 
 /// A socket that stands in the way of the bind.
@@ -178,6 +202,82 @@ pub fn why<'a>(
         caveats: reason::caveats(address, &assumed),
         holders: holders.iter().map(|s| Holder::new(s, owners)).collect(),
         expires_ms,
+        kernel: KernelCheck::NotAsked("not asked"),
+        unreadable_processes: owners.map_or(0, ProcessMap::unreadable),
+    }
+    .with_owner_caveat()
+}
+
+impl Verdict<'_> {
+    /// Takes what the kernel said (see [`probe`]): where a real bind()
+    /// answered, its answer replaces the dump's judgement, and a
+    /// disagreement is said in the caveats; where it could not be asked,
+    /// an unknown answer says why.
+    pub fn with_kernel(mut self, check: KernelCheck) -> Self {
+        match &check {
+            KernelCheck::Answered(p) => {
+                if p.bindable != self.bindable {
+                    self.caveats.push(format!(
+                        "the kernel says a plain bind() {} although the sockets listed {}:                          a socket bound but not listening, or a holder's IPV6_V6ONLY,                          decides it",
+                        if p.bindable { "succeeds" } else { "fails" },
+                        if self.bindable { "leave the port free" } else { "hold it" },
+                    ));
+                    self.bindable = p.bindable;
+                }
+                if self
+                    .bindable_with_reuseaddr
+                    .is_some_and(|b| b != p.bindable_with_reuseaddr)
+                {
+                    self.caveats.push(format!(
+                        "the kernel says a bind() with SO_REUSEADDR {}, against the rules                          applied to the sockets listed",
+                        if p.bindable_with_reuseaddr { "succeeds" } else { "fails" },
+                    ));
+                }
+                self.bindable_with_reuseaddr = Some(p.bindable_with_reuseaddr);
+            }
+            KernelCheck::Failed(why) if self.bindable_with_reuseaddr.is_none() => {
+                self.caveats.push(format!(
+                    "whether SO_REUSEADDR gets past the holders is unknown:                      a test bind() failed ({why})"
+                ));
+            }
+            KernelCheck::Failed(why) => {
+                self.caveats
+                    .push(format!("a test bind() could not confirm this: {why}"));
+            }
+            KernelCheck::NotAsked(_) => {}
+        }
+        self.kernel = check;
+        self
+    }
+
+    fn with_owner_caveat(mut self) -> Self {
+        if self.unreadable_processes > 0 {
+            self.caveats.push(format!(
+                "{} could not be read without root: a holder shown without a program \
+                 may belong to one of them",
+                counted(self.unreadable_processes, "process", "processes")
+            ));
+        }
+        self
+    }
+}
+
+/// Asks the kernel about binding `port` on `addr` in this thread's
+/// namespace (see [`probe`]), as a [`KernelCheck`].
+pub fn ask_kernel(port: u16, addr: Option<IpAddr>) -> KernelCheck {
+    match probe(port, addr) {
+        Ok(p) => KernelCheck::Answered(p),
+        Err(e) => KernelCheck::Failed(match e.raw_os_error() {
+            Some(libc::EACCES) => format!(
+                "ports below net.ipv4.ip_unprivileged_port_start need root or \
+                 CAP_NET_BIND_SERVICE ({})",
+                os_text(&e)
+            ),
+            Some(libc::EADDRNOTAVAIL) => {
+                format!("the address is not one of this host's ({})", os_text(&e))
+            }
+            _ => os_text(&e),
+        }),
     }
 }
 

@@ -34,8 +34,9 @@ pub struct Finding {
     pub severity: Severity,
     /// What kind of finding, for scripts: `close_wait`, `timewait_limit`,
     /// `ephemeral_ports`, `orphans`, `syn_recv`, `half_closed`,
-    /// `retransmitting`, `zero_window`, `no_keepalive` (a new kind goes in
-    /// the schema's enum too, schema/tcpstat.schema.json).
+    /// `retransmitting`, `zero_window`, `no_keepalive`, `owners_incomplete`
+    /// (a new kind goes in the schema's enum too,
+    /// schema/tcpstat.schema.json).
     pub kind: &'static str,
     /// The problem in a sentence; program names as read (untrusted).
     pub message: String,
@@ -72,8 +73,26 @@ pub(super) fn find(s: &Summary, sys: &Sysctls) -> Vec<Finding> {
     syn_recv(detail(s, TcpState::SynRecv), &mut out);
     half_closed(detail(s, TcpState::FinWait2), &mut out);
     established(s, &mut out);
+    owners_incomplete(s, &mut out);
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// Without root, other users' processes cannot be read: a socket they hold
+/// looks like one no program holds.
+fn owners_incomplete(s: &Summary, out: &mut Vec<Finding>) {
+    if s.unreadable_processes > 0 {
+        push(
+            out,
+            Severity::Low,
+            "owners_incomplete",
+            format!(
+                "{} could not be read without root: the programs named here may not be \
+                 all that hold these sockets (run as root to see every owner)",
+                counted(s.unreadable_processes, "process", "processes")
+            ),
+        );
+    }
 }
 
 fn detail(s: &Summary, state: TcpState) -> &StateDetail {

@@ -53,6 +53,9 @@ pub struct Summary {
     pub established: EstablishedTimers,
     /// Most serious first.
     pub findings: Vec<Finding>,
+    /// Processes whose descriptors could not be read (without root, other
+    /// users'): the programs named may not be all that hold the sockets.
+    pub unreadable_processes: usize,
 }
 
 /// Sockets in one state, per family.
@@ -217,6 +220,7 @@ pub fn summarize(sockets: &[Socket], owners: Option<&ProcessMap>, sys: &Sysctls)
         ephemeral: ephemeral_use(sockets, sys),
         established: established_timers(sockets),
         findings: Vec::new(),
+        unreadable_processes: owners.map_or(0, ProcessMap::unreadable),
     };
     summary.findings = findings::find(&summary, sys);
     summary

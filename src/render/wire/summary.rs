@@ -30,6 +30,9 @@ pub struct JsonSummary<'a> {
     pub established: JsonEstablished,
     /// Most serious first.
     pub findings: Vec<JsonFinding<'a>>,
+    /// False when some processes' descriptors could not be read (without
+    /// root): the programs named may not be all that hold the sockets.
+    pub owners_complete: bool,
 }
 
 /// Sockets in one state, per family.
@@ -195,6 +198,7 @@ impl<'a> From<&'a Summary> for JsonSummary<'a> {
             ephemeral: s.ephemeral.as_ref().map(Into::into),
             established: s.established.into(),
             findings: s.findings.iter().map(Into::into).collect(),
+            owners_complete: s.unreadable_processes == 0,
         }
     }
 }

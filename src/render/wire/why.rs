@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::{printable, JsonSocket};
-use crate::diagnose::bind::{HeldBy, Verdict};
+use crate::diagnose::bind::{HeldBy, KernelCheck, Verdict};
 
 /// Whether a port can be bound now, and what holds it.
 #[derive(Debug, Serialize)]
@@ -33,6 +33,41 @@ pub struct JsonVerdict<'a> {
     pub reason: Cow<'a, str>,
     /// Where the verdict rests on an assumption the dump cannot check.
     pub caveats: Vec<Cow<'a, str>>,
+    /// Whether a real bind() was tried, and what it said.
+    pub kernel: JsonKernelCheck<'a>,
+    /// False when some processes' descriptors could not be read (without
+    /// root): a holder without a program may belong to one of them.
+    pub owners_complete: bool,
+}
+
+/// A throwaway bind() in the namespace, without and with SO_REUSEADDR.
+#[derive(Debug, Serialize)]
+pub struct JsonKernelCheck<'a> {
+    /// The binds were tried and answered.
+    pub asked: bool,
+    /// What a plain bind() did; null when not asked.
+    pub bindable: Option<bool>,
+    /// What a bind() with SO_REUSEADDR did; null when not asked.
+    pub bindable_with_reuseaddr: Option<bool>,
+    /// Why it was not asked, or why the bind failed otherwise than with
+    /// EADDRINUSE; null when it answered.
+    pub reason: Option<Cow<'a, str>>,
+}
+
+impl<'a> From<&'a KernelCheck> for JsonKernelCheck<'a> {
+    fn from(k: &'a KernelCheck) -> Self {
+        let (probe, reason) = match k {
+            KernelCheck::Answered(p) => (Some(p), None),
+            KernelCheck::NotAsked(why) => (None, Some(Cow::Borrowed(*why))),
+            KernelCheck::Failed(why) => (None, Some(printable(why))),
+        };
+        JsonKernelCheck {
+            asked: probe.is_some(),
+            bindable: probe.map(|p| p.bindable),
+            bindable_with_reuseaddr: probe.map(|p| p.bindable_with_reuseaddr),
+            reason,
+        }
+    }
 }
 
 /// Holders by kind.
@@ -63,6 +98,8 @@ impl<'a, 'v: 'a> From<&'a Verdict<'v>> for JsonVerdict<'a> {
             expires_at_unix_ms: v.expires_at_unix_ms,
             reason: printable(&v.reason),
             caveats: v.caveats.iter().map(|c| printable(c)).collect(),
+            kernel: (&v.kernel).into(),
+            owners_complete: v.unreadable_processes == 0,
         }
     }
 }
