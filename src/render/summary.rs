@@ -194,7 +194,7 @@ mod tests {
             "TIME_WAIT: 8 (9 timewait sockets of tcp_max_tw_buckets 10, 90%)",
             "CLOSE_WAIT: 14",
             "pid 2620 python3 (12)",
-            "pid 7 evil?[2J (1)",
+            r"pid 7 evil\u{1b}[2J (1)",
             "Orphans: 2 (FIN_WAIT1 1, FIN_WAIT2 1)",
             "Ephemeral ports 40000-40009 (10 ports)",
             "10.0.0.5:5432",
@@ -213,7 +213,9 @@ mod tests {
         let s = summarize(&dump(), Some(&map), &sys());
         let text = printed(Format::Table, &s);
         assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
-        assert!(text.contains("  medium  pid 2620 (py?]0;x?) holds 12 sockets in CLOSE_WAIT"));
+        assert!(
+            text.contains(r"  medium  pid 2620 (py\u{1b}]0;x\u{7}) holds 12 sockets in CLOSE_WAIT")
+        );
         let v: serde_json::Value = serde_json::from_str(&printed(Format::Json, &s)).unwrap();
         let leak = v["findings"]
             .as_array()
@@ -223,7 +225,7 @@ mod tests {
             .unwrap();
         let message = leak["message"].as_str().unwrap();
         assert!(
-            message.starts_with("pid 2620 (py?]0;x?) holds 12"),
+            message.starts_with(r"pid 2620 (py\u{1b}]0;x\u{7}) holds 12"),
             "{message}"
         );
         assert_eq!(

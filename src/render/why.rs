@@ -154,11 +154,14 @@ mod tests {
         let v = why(80, None, &sockets, Some(&map), now());
         let text = printed(Format::Table, &v);
         assert!(!text.contains('\x1b'), "{text:?}");
-        assert!(text.contains("  why: pid 9 (ev?[2Jil) listening on 0.0.0.0:80"));
-        assert!(text.contains("pid 9 (ev?[2Jil)\n"), "{text}");
+        assert!(text.contains(r"  why: pid 9 (ev\u{1b}[2Jil) listening on 0.0.0.0:80"));
+        assert!(text.contains("pid 9 (ev\\u{1b}[2Jil)\n"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&printed(Format::Json, &v)).unwrap();
         let reason = json["reason"].as_str().unwrap();
-        assert!(reason.starts_with("pid 9 (ev?[2Jil) listening"), "{reason}");
+        assert!(
+            reason.starts_with(r"pid 9 (ev\u{1b}[2Jil) listening"),
+            "{reason}"
+        );
         assert_eq!(json["holders"][0]["processes"][0]["name"], "ev\x1b[2Jil");
     }
 
