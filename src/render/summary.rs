@@ -3,7 +3,6 @@
 //! names escaped) or as one JSON object.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 use comfy_table::{CellAlignment, Table};
 
@@ -11,6 +10,7 @@ use super::wire::JsonSummary;
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
 use crate::diagnose::summary::{EphemeralUse, StateDetail, Summary};
+use crate::model::addr::NtopPort;
 
 /// Writes `s` in `format`: text, or one JSON object on one line.
 pub fn write(w: &mut impl Write, format: Format, s: &Summary) -> io::Result<()> {
@@ -99,7 +99,7 @@ fn write_detail(w: &mut impl Write, s: &Summary, d: &StateDetail) -> io::Result<
     let remotes: Vec<String> = d
         .top_remotes
         .iter()
-        .map(|r| format!("{} ({})", SocketAddr::new(r.address, r.port), r.count))
+        .map(|r| format!("{} ({})", NtopPort(r.address, r.port), r.count))
         .collect();
     table.add_row(vec!["  local ports".to_string(), ports.join(", ")]);
     table.add_row(vec!["  remotes".to_string(), remotes.join(", ")]);
@@ -147,7 +147,7 @@ fn write_ephemeral(w: &mut impl Write, e: &EphemeralUse) -> io::Result<()> {
     let mut table = plain_table(&["  remote", "local ports", "share"]);
     for r in &e.top_remotes {
         table.add_row(vec![
-            format!("  {}", SocketAddr::new(r.address, r.port)),
+            format!("  {}", NtopPort(r.address, r.port)),
             r.local_ports.to_string(),
             format!("{}%", r.percent),
         ]);

@@ -5,6 +5,7 @@
 
 use crate::config::{Columns, Config, Scope};
 use crate::escape::{self, Escaped};
+use crate::model::addr::Ntop;
 use crate::model::{Endpoint, Socket, Timer};
 use crate::names::hosts::Resolver;
 use crate::names::users::UserNames;
@@ -259,7 +260,7 @@ fn push_left(line: &mut Vec<u8>, text: &str, width: usize) {
 
 /// Formats `addr:port` into `out` as netstat does: names when a resolver is
 /// given (escaped for a terminal: they come from DNS and /etc files),
-/// `*` for port 0, and (unless
+/// addresses as `inet_ntop(3)` writes them, `*` for port 0, and (unless
 /// `wide`) the address cut so the whole fits in 23 characters. Lengths
 /// and cuts are those of the escaped text, and never split an escape.
 pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolver>, wide: bool) {
@@ -272,7 +273,7 @@ pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolve
         (None, IpAddr::V6(v6)) if resolver.is_some() && v6.is_unspecified() => out.push_str("[::]"),
         (None, IpAddr::V4(v4)) => push_ipv4(out, v4),
         (None, addr) => {
-            let _ = write!(out, "{addr}");
+            let _ = write!(out, "{}", Ntop(addr));
         }
     }
     let addr_len = out.len();
@@ -332,6 +333,12 @@ mod tests {
         assert_eq!(endpoint("0.0.0.0", 0, false), "0.0.0.0:*");
         assert_eq!(endpoint("::", 0, false), ":::*");
         assert_eq!(endpoint("::ffff:10.0.0.1", 443, false), "10.0.0.1:443");
+    }
+
+    #[test]
+    fn ipv4_compatible_addresses_are_written_as_inet_ntop_does() {
+        assert_eq!(endpoint("::a4d:301", 8080, false), "::10.77.3.1:8080");
+        assert_eq!(endpoint("::ffff:10.77.3.1", 80, false), "10.77.3.1:80");
     }
 
     /// `e` named by a resolver that calls every address `host` and reads

@@ -3,7 +3,7 @@
 //! as one JSON object.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use comfy_table::Table;
 
@@ -12,6 +12,7 @@ use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
 use crate::diagnose::bind::{Holder, Verdict};
 use crate::diagnose::{owner_label, secs};
+use crate::model::addr::NtopPort;
 use crate::model::{Endpoint, TcpState, TimerKind};
 
 /// Writes the verdict in `format`: text, or one JSON object on one line.
@@ -55,7 +56,7 @@ pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
-    SocketAddr::new(addr, port).to_string()
+    NtopPort(addr, port).to_string()
 }
 
 fn holders_table(holders: &[Holder]) -> Table {
