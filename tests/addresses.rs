@@ -9,11 +9,9 @@
 mod support;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
+use support::events::first_event;
 use support::netns::Netns;
 use support::{require, Need};
 use tcpstat::model::addr::Ntop;
@@ -132,58 +130,6 @@ fn assert_inet_ntop_forms(json: &str) -> Vec<String> {
     addresses
 }
 
-/// Runs `tcpstat ARGS` in `ns` until `connect` has been called after its
-/// first pass and an event line is `wanted`; returns that line.
-fn event_line(
-    ns: &Netns,
-    args: &[&str],
-    wanted: impl Fn(&str) -> bool,
-    connect: impl FnOnce(),
-) -> String {
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name(), TCPSTAT, "-v", "-c", "0.1"])
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run tcpstat --events");
-    let (tx, rx) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let notes = tx.clone();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = notes.send(("stderr", line));
-        }
-    });
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            let _ = tx.send(("stdout", line));
-        }
-    });
-    let wait = Duration::from_secs(20);
-    // -v notes what the first pass read once it has read it: the baseline.
-    loop {
-        match rx.recv_timeout(wait) {
-            Ok(("stderr", l)) if l.contains("sockets from") => break,
-            Ok(_) => {}
-            Err(e) => panic!("no first pass from tcpstat {args:?}: {e}"),
-        }
-    }
-    connect();
-    let found = loop {
-        match rx.recv_timeout(wait) {
-            Ok(("stdout", l)) if wanted(&l) => break Ok(l),
-            Ok(_) => {}
-            Err(e) => break Err(e),
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
-    found.unwrap_or_else(|e| panic!("no awaited event from tcpstat {args:?}: {e}"))
-}
-
 #[test]
 fn ipv4_compatible_and_mapped_addresses_read_as_netstat_writes_them() {
     require!(Need::Netns, Need::Tool("netstat"));
@@ -260,16 +206,22 @@ fn ipv4_compatible_and_mapped_addresses_read_as_netstat_writes_them() {
     // A connection opened after the first pass: `new` events.
     let mut late = None;
     let on_port = |l: &str| l.contains(&format!(":{port} "));
-    let event = event_line(&ns, &["-tan", "--events"], on_port, || {
+    let event = first_event(TCPSTAT, &ns, &["-tan", "--events"], on_port, || {
         late = Some(ns.enter(|| TcpStream::connect((compat, port)).unwrap()));
     });
     assert!(event.contains(&format!("{local} ")), "{event}");
     assert!(!event.contains("a4d:301"), "{event}");
     let mut late_json = None;
     let on_port = |l: &str| l.contains(&format!("\"port\":{port}"));
-    let event = event_line(&ns, &["-tan", "--events", "--json"], on_port, || {
-        late_json = Some(ns.enter(|| TcpStream::connect((compat, port)).unwrap()));
-    });
+    let event = first_event(
+        TCPSTAT,
+        &ns,
+        &["-tan", "--events", "--json"],
+        on_port,
+        || {
+            late_json = Some(ns.enter(|| TcpStream::connect((compat, port)).unwrap()));
+        },
+    );
     assert_eq!(assert_inet_ntop_forms(&event), [COMPATIBLE; 2], "{event}");
     drop((held, late, late_json));
 }
