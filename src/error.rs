@@ -61,8 +61,13 @@ impl std::error::Error for Error {}
 
 /// Writes one `tcpstat: …` line on stderr. A closed or failing stderr is
 /// ignored: a note must never turn into a panic (`eprintln!` panics there).
+/// Messages may carry text from outside (paths, words of the command line
+/// in clap's messages): control characters are escaped here, the one way
+/// every output escapes them ([`crate::escape`]).
 pub fn note(message: fmt::Arguments<'_>) {
     use std::io::Write;
+    let message = message.to_string();
+    let message = crate::escape::Controls(&message);
     let _ = writeln!(std::io::stderr().lock(), "tcpstat: {message}");
 }
 

@@ -10,6 +10,7 @@ pub mod collect;
 pub mod config;
 pub mod diagnose;
 pub mod error;
+pub mod escape;
 pub mod filter;
 pub mod model;
 pub mod names;

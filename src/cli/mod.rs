@@ -29,7 +29,11 @@ use std::time::Duration;
                   owning processes and the kernel's timers, read from sock_diag netlink \
                   (or /proc/net/tcp{,6} as a fallback), printed as a netstat-compatible table \
                   or as JSON.\n\n\
-                  Without -a or -l, listening sockets are hidden, as in netstat.",
+                  Without -a or -l, listening sockets are hidden, as in netstat.\n\n\
+                  Names from outside tcpstat (hosts, services, users, programs) are printed \
+                  with control, format and combining characters escaped as Rust's {:?} \
+                  writes them (\\u{1b} for ESC, \\n, \\\\ for a backslash); JSON carries \
+                  them exactly.",
     after_help = "Examples:\n  \
                   tcpstat -anpo                 every socket, numeric, with owners and timers\n  \
                   tcpstat -tl                   listening sockets, names resolved\n  \

@@ -4,6 +4,7 @@
 //! kept apart in a [`crate::owners::ProcessMap`] keyed by inode so that rows
 //! stay small and a listing without `-p` never pays for them.
 
+pub mod addr;
 pub mod event;
 pub mod owner;
 pub mod state;

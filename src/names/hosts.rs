@@ -205,9 +205,10 @@ impl Resolver {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Replaces `getnameinfo`, to test the waiting without a network.
+    /// Replaces `getnameinfo`, to test the waiting without a network (and
+    /// printers with names no real resolver gives).
     #[cfg(test)]
-    fn with_lookup(
+    pub(crate) fn with_lookup(
         mut self,
         lookup: impl Fn(IpAddr) -> Option<String> + Send + Sync + 'static,
     ) -> Resolver {

@@ -3,8 +3,7 @@
 //! [acked=N received=N]`, the ends named as the table names them. (As
 //! JSON, an event is a [`JsonEvent`](super::wire::JsonEvent).)
 
-use super::sanitize;
-use super::table::{self, Names};
+use super::table::{self, program_label, Names};
 use crate::config::Config;
 use crate::model::event::{Event, EventKind};
 use crate::owners::ProcessMap;
@@ -67,7 +66,7 @@ impl Default for EventText {
 }
 
 /// The user (`-e`; `-` when unknown) and the first owning process (`-p`),
-/// as the table shows them.
+/// as the table shows them (escaped as it escapes them).
 fn write_owner<W: Write>(
     w: &mut W,
     e: &Event,
@@ -79,14 +78,14 @@ fn write_owner<W: Write>(
     if cfg.columns.extended && !e.uid_known {
         w.write_all(b" -")?;
     } else if cfg.columns.extended {
-        match (!cfg.numeric).then(|| names.users.name(s.uid)).flatten() {
-            Some(user) => write!(w, " {}", sanitize(user))?,
+        match names.user(s.uid, cfg.numeric) {
+            Some(user) => write!(w, " {user}")?,
             None => write!(w, " {}", s.uid)?,
         }
     }
     if cfg.columns.program {
         match owners.and_then(|m| m.owners(s.inode).first()) {
-            Some(o) => write!(w, " {}/{}", o.pid, sanitize(&o.name))?,
+            Some(o) => write!(w, " {}", program_label(o.pid, &o.name))?,
             None => w.write_all(b" -")?,
         }
     }

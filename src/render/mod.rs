@@ -19,17 +19,13 @@ pub mod wire;
 
 pub use printer::Printer;
 
-/// Replaces control characters in text that came from the system (process
-/// names) so a hostile name cannot drive the terminal.
+/// Escapes text that came from outside the program (names, or diagnosis
+/// text that names programs) so that a hostile name cannot drive the
+/// terminal: the one escaping of [`crate::escape`], which the table and
+/// events apply to names through [`table::format_endpoint`],
+/// [`table::Names::user`] and [`table::program_label`].
 pub fn sanitize(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        text.chars()
-            .map(|c| if c.is_control() { '?' } else { c })
-            .collect::<String>()
-            .into()
-    } else {
-        text.into()
-    }
+    crate::escape::escape(text)
 }
 
 /// Writes a comfy-table table line by line: no margin on the left, two
@@ -49,16 +45,4 @@ fn bare_table() -> comfy_table::Table {
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::NOTHING);
     table
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sanitize;
-
-    #[test]
-    fn control_characters_are_replaced() {
-        assert_eq!(sanitize("nginx"), "nginx");
-        assert_eq!(sanitize("evil\x1b[2Jname\n"), "evil?[2Jname?");
-        assert_eq!(sanitize("\u{9b}x"), "?x");
-    }
 }

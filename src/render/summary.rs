@@ -3,7 +3,6 @@
 //! names escaped) or as one JSON object.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
 
 use comfy_table::{CellAlignment, Table};
 
@@ -11,6 +10,7 @@ use super::wire::JsonSummary;
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
 use crate::diagnose::summary::{EphemeralUse, StateDetail, Summary};
+use crate::model::addr::NtopPort;
 
 /// Writes `s` in `format`: text, or one JSON object on one line.
 pub fn write(w: &mut impl Write, format: Format, s: &Summary) -> io::Result<()> {
@@ -99,7 +99,7 @@ fn write_detail(w: &mut impl Write, s: &Summary, d: &StateDetail) -> io::Result<
     let remotes: Vec<String> = d
         .top_remotes
         .iter()
-        .map(|r| format!("{} ({})", SocketAddr::new(r.address, r.port), r.count))
+        .map(|r| format!("{} ({})", NtopPort(r.address, r.port), r.count))
         .collect();
     table.add_row(vec!["  local ports".to_string(), ports.join(", ")]);
     table.add_row(vec!["  remotes".to_string(), remotes.join(", ")]);
@@ -149,7 +149,7 @@ fn write_ephemeral(w: &mut impl Write, e: &EphemeralUse) -> io::Result<()> {
     let mut table = plain_table(&["  remote", "local ports", "share"]);
     for r in &e.top_remotes {
         table.add_row(vec![
-            format!("  {}", SocketAddr::new(r.address, r.port)),
+            format!("  {}", NtopPort(r.address, r.port)),
             r.local_ports.to_string(),
             format!("{}%", r.percent),
         ]);
@@ -196,7 +196,7 @@ mod tests {
             "TIME_WAIT: 8 (9 timewait sockets of tcp_max_tw_buckets 10, 90%)",
             "CLOSE_WAIT: 14",
             "pid 2620 python3 (12)",
-            "pid 7 evil?[2J (1)",
+            r"pid 7 evil\u{1b}[2J (1)",
             "Orphans: 2 (FIN_WAIT1 1, FIN_WAIT2 1)",
             "Ephemeral ports 40000-40009 (10 ports)",
             "10.0.0.5:5432",
@@ -215,7 +215,9 @@ mod tests {
         let s = summarize(&dump(), Some(&map), &sys());
         let text = printed(Format::Table, &s);
         assert!(!text.contains(['\x1b', '\x07']), "{text:?}");
-        assert!(text.contains("  medium  pid 2620 (py?]0;x?) holds 12 sockets in CLOSE_WAIT"));
+        assert!(
+            text.contains(r"  medium  pid 2620 (py\u{1b}]0;x\u{7}) holds 12 sockets in CLOSE_WAIT")
+        );
         let v: serde_json::Value = serde_json::from_str(&printed(Format::Json, &s)).unwrap();
         let leak = v["findings"]
             .as_array()
@@ -225,7 +227,7 @@ mod tests {
             .unwrap();
         let message = leak["message"].as_str().unwrap();
         assert!(
-            message.starts_with("pid 2620 (py?]0;x?) holds 12"),
+            message.starts_with(r"pid 2620 (py\u{1b}]0;x\u{7}) holds 12"),
             "{message}"
         );
         assert_eq!(

@@ -4,10 +4,13 @@
 //! so no table crate and no per-row allocation beyond two reused strings.
 
 use crate::config::{Columns, Config, Scope};
+use crate::escape::{self, Escaped};
+use crate::model::addr::Ntop;
 use crate::model::{Endpoint, Socket, Timer};
 use crate::names::hosts::Resolver;
 use crate::names::users::UserNames;
 use crate::owners::ProcessMap;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -23,6 +26,24 @@ pub struct Names {
     pub resolver: Option<Resolver>,
     /// User names; unused under `-n`.
     pub users: UserNames,
+}
+
+impl Names {
+    /// The name of user `uid` escaped for a terminal, for the table and
+    /// events alike; `None` under `-n` (`numeric`) or when the uid has no
+    /// name: print the number.
+    pub fn user(&mut self, uid: u32, numeric: bool) -> Option<Cow<'_, str>> {
+        if numeric {
+            return None;
+        }
+        self.users.name(uid).map(escape::escape)
+    }
+}
+
+/// A process as the table and events show it, `PID/name`, its name
+/// escaped for a terminal.
+pub fn program_label(pid: u32, name: &str) -> String {
+    format!("{pid}/{}", Escaped(name))
 }
 
 /// The table printer with its reusable buffers.
@@ -83,14 +104,10 @@ impl<'a> Table<'a> {
         push_left(line, s.state.name(), 11);
         let cols = self.cfg.columns;
         if cols.extended {
-            let user = if self.cfg.numeric {
-                None
-            } else {
-                self.names.users.name(s.uid)
-            };
+            let user = self.names.user(s.uid, self.cfg.numeric);
             line.push(b' ');
             match user {
-                Some(user) => push_left(line, user, 10),
+                Some(user) => push_left(line, &user, 10),
                 None => push_uint_left(line, s.uid.into(), 10),
             }
             line.push(b' ');
@@ -129,10 +146,11 @@ impl<'a> Table<'a> {
         }
         let wide = self.cfg.wide;
         let label = self.labels[slot].get_or_insert_with(|| {
-            let mut label = format!("{}/{}", owner.pid, super::sanitize(&owner.name));
+            let mut label = program_label(owner.pid, &owner.name);
             if !wide {
-                // netstat keeps PROGRAM_WIDTH - 1 characters.
-                truncate_chars(&mut label, PROGRAM_WIDTH - 1);
+                // netstat keeps PROGRAM_WIDTH - 1 bytes (of the escaped
+                // name here, never half an escape).
+                label.truncate(escape::cut(&label, PROGRAM_WIDTH - 1));
             }
             format!(" {label:<PROGRAM_WIDTH$}").into_boxed_str()
         });
@@ -241,26 +259,28 @@ fn push_left(line: &mut Vec<u8>, text: &str, width: usize) {
 }
 
 /// Formats `addr:port` into `out` as netstat does: names when a resolver is
-/// given, `*` for port 0, and (unless `wide`) the address cut so the whole
-/// fits in 23 characters.
+/// given (escaped for a terminal: they come from DNS and /etc files),
+/// addresses as `inet_ntop(3)` writes them, `*` for port 0, and (unless
+/// `wide`) the address cut so the whole fits in 23 characters. Lengths
+/// and cuts are those of the escaped text, and never split an escape.
 pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolver>, wide: bool) {
     out.clear();
     let addr = e.display_addr();
     let name = resolver.and_then(|r| r.host(addr));
     match (name, addr) {
-        (Some(name), _) => out.push_str(name),
+        (Some(name), _) => escape::push_escaped(out, name),
         // netstat spells the IPv6 wildcard `[::]` when resolving names.
         (None, IpAddr::V6(v6)) if resolver.is_some() && v6.is_unspecified() => out.push_str("[::]"),
         (None, IpAddr::V4(v4)) => push_ipv4(out, v4),
         (None, addr) => {
-            let _ = write!(out, "{addr}");
+            let _ = write!(out, "{}", Ntop(addr));
         }
     }
     let addr_len = out.len();
     out.push(':');
     match resolver.and_then(|r| r.service(e.port)) {
         _ if e.port == 0 => out.push('*'),
-        Some(service) => out.push_str(service),
+        Some(service) => escape::push_escaped(out, service),
         None => push_decimal(out, e.port.into()),
     }
     let port_start = addr_len + 1;
@@ -269,8 +289,8 @@ pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolve
         // net-tools addr_do_one(): assume the port name is short, keep at
         // most 18 of its characters and give the rest to the address.
         let port_len = full_port_len.min(ADDR_SHORT_LEN - 4);
-        truncate_chars(out, port_start + port_len);
-        let keep = floor_boundary(out, (ADDR_SHORT_LEN - port_len).min(addr_len));
+        out.truncate(port_start + escape::cut(&out[port_start..], port_len));
+        let keep = escape::cut(&out[..addr_len], ADDR_SHORT_LEN - port_len);
         out.replace_range(keep..addr_len, "");
     }
 }
@@ -290,20 +310,6 @@ fn push_decimal(out: &mut String, n: u64) {
     let mut digits = [0u8; 20];
     let at = decimal(n, &mut digits);
     out.extend(digits[at..].iter().map(|&d| char::from(d)));
-}
-
-fn floor_boundary(s: &str, mut at: usize) -> usize {
-    while !s.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
-fn truncate_chars(s: &mut String, max_bytes: usize) {
-    if s.len() > max_bytes {
-        let cut = floor_boundary(s, max_bytes);
-        s.truncate(cut);
-    }
 }
 
 #[cfg(test)]
@@ -327,6 +333,70 @@ mod tests {
         assert_eq!(endpoint("0.0.0.0", 0, false), "0.0.0.0:*");
         assert_eq!(endpoint("::", 0, false), ":::*");
         assert_eq!(endpoint("::ffff:10.0.0.1", 443, false), "10.0.0.1:443");
+    }
+
+    #[test]
+    fn ipv4_compatible_addresses_are_written_as_inet_ntop_does() {
+        assert_eq!(endpoint("::a4d:301", 8080, false), "::10.77.3.1:8080");
+        assert_eq!(endpoint("::ffff:10.77.3.1", 80, false), "10.77.3.1:80");
+    }
+
+    /// `e` named by a resolver that calls every address `host` and reads
+    /// services from `services`.
+    fn named(e: &str, host: &'static str, services: &str, wide: bool) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "tcpstat-table-services-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::write(&path, services).unwrap();
+        let mut resolver = Resolver::new(true, true)
+            .with_services_file(&path)
+            .with_lookup(move |_| Some(host.to_string()));
+        let e = crate::test_support::endpoint(e);
+        resolver.prefetch([e.addr], std::time::Duration::from_secs(5));
+        let mut out = String::new();
+        format_endpoint(&mut out, &e, Some(&resolver), wide);
+        std::fs::remove_file(&path).unwrap();
+        out
+    }
+
+    #[test]
+    fn names_are_escaped_and_cut_on_their_escaped_text() {
+        let hostile = "ev\x1b[2Jil\x07x";
+        assert_eq!(
+            named("10.0.0.1:34567", hostile, "", true),
+            r"ev\u{1b}[2Jil\u{7}x:34567"
+        );
+        // 17 bytes are left for the name; the 17th falls inside `\u{7}`,
+        // which is dropped whole.
+        assert_eq!(
+            named("10.0.0.1:34567", hostile, "", false),
+            r"ev\u{1b}[2Jil:34567"
+        );
+        assert_eq!(
+            named("10.0.0.1:22", "h", "s\x1bh 22/tcp\n", false),
+            r"h:s\u{1b}h"
+        );
+        // Ordinary names are cut as before.
+        assert_eq!(
+            named(
+                "10.0.0.1:22",
+                "a-rather-long-host-name.example",
+                "ssh 22/tcp\n",
+                false
+            ),
+            "a-rather-long-host-:ssh"
+        );
+    }
+
+    #[test]
+    fn program_labels_are_escaped_and_never_end_in_half_an_escape() {
+        assert_eq!(program_label(812, "nginx"), "812/nginx");
+        assert_eq!(program_label(7, "a\x1b[2J\nb\\"), r"7/a\u{1b}[2J\nb\\");
+        let mut label = program_label(4_194_304, "\x1b\x1b\x1b");
+        label.truncate(escape::cut(&label, PROGRAM_WIDTH - 1));
+        assert_eq!(label, r"4194304/\u{1b}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! as one JSON object.
 
 use std::io::{self, Write};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use comfy_table::Table;
 
@@ -12,6 +12,7 @@ use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
 use crate::diagnose::bind::{Holder, KernelCheck, Verdict};
 use crate::diagnose::{owner_label, secs};
+use crate::model::addr::NtopPort;
 use crate::model::{Endpoint, TcpState, TimerKind};
 
 /// Writes the verdict in `format`: text, or one JSON object on one line.
@@ -61,7 +62,7 @@ pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
-    SocketAddr::new(addr, port).to_string()
+    NtopPort(addr, port).to_string()
 }
 
 fn holders_table(holders: &[Holder]) -> Table {
@@ -162,11 +163,14 @@ mod tests {
         let v = why(80, None, &sockets, Some(&map), now());
         let text = printed(Format::Table, &v);
         assert!(!text.contains('\x1b'), "{text:?}");
-        assert!(text.contains("  why: pid 9 (ev?[2Jil) listening on 0.0.0.0:80"));
-        assert!(text.contains("pid 9 (ev?[2Jil)\n"), "{text}");
+        assert!(text.contains(r"  why: pid 9 (ev\u{1b}[2Jil) listening on 0.0.0.0:80"));
+        assert!(text.contains("pid 9 (ev\\u{1b}[2Jil)\n"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&printed(Format::Json, &v)).unwrap();
         let reason = json["reason"].as_str().unwrap();
-        assert!(reason.starts_with("pid 9 (ev?[2Jil) listening"), "{reason}");
+        assert!(
+            reason.starts_with(r"pid 9 (ev\u{1b}[2Jil) listening"),
+            "{reason}"
+        );
         assert_eq!(json["holders"][0]["processes"][0]["name"], "ev\x1b[2Jil");
     }
 

@@ -26,6 +26,7 @@ pub use summary::{
 };
 pub use why::{JsonHeldBy, JsonVerdict};
 
+use crate::model::addr::Ntop;
 use crate::model::event::Event;
 use crate::model::time::Timestamp;
 use crate::model::{Endpoint, Shutdown, Socket};
@@ -69,7 +70,8 @@ pub struct JsonSocket<'a> {
 /// An address and port; IPv4-mapped IPv6 addresses in dotted form.
 #[derive(Debug, Serialize)]
 pub struct JsonEndpoint {
-    /// Numeric, as text.
+    /// Numeric, as text: as `inet_ntop(3)` writes it, like the table.
+    #[serde(serialize_with = "ntop")]
     pub address: IpAddr,
     /// 0 for no port.
     pub port: u16,
@@ -269,4 +271,10 @@ fn owners_of(map: &ProcessMap, inode: u64) -> &[Owner] {
 /// Text a diagnosis wrote, made printable as the text form prints it.
 fn printable(text: &str) -> Cow<'_, str> {
     super::sanitize(text)
+}
+
+/// An address as the text outputs write it ([`Ntop`]): serde's own form
+/// is Rust's, which differs for IPv4-compatible addresses.
+fn ntop<S: Serializer>(addr: &IpAddr, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(&Ntop(*addr))
 }

@@ -9,10 +9,10 @@
 //! user, to the caller. This module imports nothing else of tcpstat's.
 //!
 //! One file per area: [`fs`] (descriptors, directories, links), [`sock`]
-//! (socket options, addresses, bind), [`name`] (reverse DNS), [`ns`]
-//! (namespaces), [`user`] (the user database and our own uid), [`signal`]
-//! (blocked signals read from a signalfd), [`poll`], and [`process`] (limits
-//! and constants of this process).
+//! (socket options, addresses, bind), [`name`] (reverse DNS and
+//! `inet_ntop`), [`ns`] (namespaces), [`user`] (the user database and our
+//! own uid), [`signal`] (blocked signals read from a signalfd), [`poll`],
+//! and [`process`] (limits and constants of this process).
 
 pub mod fs;
 pub mod name;

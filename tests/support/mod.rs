@@ -10,6 +10,7 @@
 pub mod animal;
 pub mod compare;
 pub mod dump;
+pub mod events;
 pub mod filter_cases;
 pub mod netns;
 pub mod oracle;

@@ -2,11 +2,12 @@
 //! and where it rests on an assumption. Program names in them are as read
 //! from /proc; printers escape them.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use super::{role, HeldBy, Role};
 use crate::diagnose::explain::secs;
 use crate::diagnose::{counted, owner_label};
+use crate::model::addr::{Ntop, NtopPort};
 use crate::model::{Socket, TcpState};
 use crate::owners::ProcessMap;
 
@@ -104,6 +105,7 @@ pub(super) fn caveats(address: IpAddr, assumed: &[&Socket]) -> Vec<String> {
         named(&listed),
         if n == 1 { "stands" } else { "stand" },
         if n == 1 { "it" } else { "them" },
+        address = Ntop(address),
     )]
 }
 
@@ -181,7 +183,7 @@ fn remnants_end_text(holders: &[&Socket], expires_ms: Option<u64>) -> String {
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
-    SocketAddr::new(addr, port).to_string()
+    NtopPort(addr, port).to_string()
 }
 
 fn local(s: &Socket) -> String {

@@ -173,7 +173,7 @@ fn ephemeral(e: &EphemeralUse, out: &mut Vec<Finding>) {
         let msg = format!(
             "connections to {} use {} of the {} ephemeral ports ({}%): connect() to it fails \
              (EADDRNOTAVAIL) once none is left",
-            std::net::SocketAddr::new(r.address, r.port),
+            crate::model::addr::NtopPort(r.address, r.port),
             r.local_ports,
             e.ports,
             r.percent

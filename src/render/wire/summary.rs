@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::printable;
+use super::{ntop, printable};
 use crate::diagnose::summary::{
     EphemeralUse, EstablishedTimers, Finding, Orphans, StateDetail, Summary, TimewaitBudget,
 };
@@ -73,7 +73,9 @@ pub struct JsonPortCount {
 /// Sockets to one remote endpoint.
 #[derive(Debug, Serialize)]
 pub struct JsonEndpointCount {
-    /// IPv4-mapped addresses in dotted form.
+    /// IPv4-mapped addresses in dotted form, others as `inet_ntop(3)`
+    /// writes them.
+    #[serde(serialize_with = "ntop")]
     pub address: IpAddr,
     /// The remote port.
     pub port: u16,
@@ -141,7 +143,9 @@ pub struct JsonEphemeral {
 /// Ephemeral ports the connections to one remote endpoint use.
 #[derive(Debug, Serialize)]
 pub struct JsonRemotePortUse {
-    /// IPv4-mapped addresses in dotted form.
+    /// IPv4-mapped addresses in dotted form, others as `inet_ntop(3)`
+    /// writes them.
+    #[serde(serialize_with = "ntop")]
     pub address: IpAddr,
     /// The remote port.
     pub port: u16,

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::{printable, JsonSocket};
+use super::{ntop, printable, JsonSocket};
 use crate::diagnose::bind::{HeldBy, KernelCheck, Verdict};
 
 /// Whether a port can be bound now, and what holds it.
@@ -15,6 +15,7 @@ pub struct JsonVerdict<'a> {
     /// The port asked about.
     pub port: u16,
     /// The address asked about; `::` when none was given.
+    #[serde(serialize_with = "ntop")]
     pub address: IpAddr,
     /// A plain bind() would succeed now.
     pub bindable: bool,
