@@ -1,6 +1,7 @@
 //! Watch mode: `-c [SECS]` repeats the listing, `--events` prints what
 //! changed between passes, until `--count` passes are done, Ctrl-C or
-//! SIGTERM (exit status 130), or the reader closes the pipe (status 0).
+//! SIGTERM (exit status 128 + the signal: 130, 143), or the reader closes
+//! the pipe (status 0).
 //!
 //! Each pass runs the one-shot pipeline again (one dump, one process scan
 //! with `-p`) into buffers kept from the pass before, and is flushed as
@@ -35,8 +36,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 use track::{PassTime, Tracker, View};
 
-/// Exit status after Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: i32 = 130;
 /// Most destroy notifications kept between two passes; more are dropped
 /// (and said under -v) so that a burst cannot grow memory without bound.
 const MAX_NOTICES: usize = 1 << 17;
@@ -55,7 +54,7 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Done => crate::error::EXIT_OK,
-            Outcome::Stopped(_) => EXIT_INTERRUPTED,
+            Outcome::Stopped(signal) => crate::error::exit_after_signal(signal),
         }
     }
 }
