@@ -1,9 +1,9 @@
 //! Watch mode on real sockets in private network namespaces: `--events`
 //! follows a four-way close step by step and catches, through the kernel's
 //! destroy notifications, a connection that lived between two polls;
-//! passes and events reach a pipe while tcpstat runs; Ctrl-C and SIGTERM
-//! (also with a reader that stalls; exit status 128 + the signal), a
-//! closed pipe (also when nothing is being written) and `--count` end it
+//! passes and events reach a pipe while tcpstat runs; Ctrl-C, SIGTERM and
+//! SIGHUP (also with a reader that stalls; exit status 128 + the signal),
+//! a closed pipe (also when nothing is being written) and `--count` end it
 //! as promised; and memory stays flat over thousands of passes on a
 //! churning population.
 
@@ -18,6 +18,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
 use support::schema::{assert_valid, validator};
+use support::signals::default_signals;
 use support::{require, Need};
 
 /// A running `tcpstat -N NS …` whose stdout lines are read as they come.
@@ -31,7 +32,7 @@ struct Watch {
 impl Watch {
     /// Starts tcpstat in `ns` with `args`.
     fn start(ns: &Netns, args: &[&str]) -> Watch {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        let mut child = default_signals(&mut Command::new(env!("CARGO_BIN_EXE_tcpstat")))
             .args(["-N", ns.name()])
             .args(args)
             .stdout(Stdio::piped())
@@ -442,8 +443,10 @@ fn stop_signals_end_with_128_plus_the_signal_after_a_complete_line() {
     for (signal, format) in [
         (libc::SIGINT, "--json"),
         (libc::SIGTERM, "--json"),
+        (libc::SIGHUP, "--json"),
         (libc::SIGINT, "-W"),
         (libc::SIGTERM, "-e"),
+        (libc::SIGHUP, "-e"),
     ] {
         let mut watch = Watch::start(&ns, &["-an", "-c", "0.001", format]);
         for _ in 0..3 {
@@ -475,7 +478,7 @@ struct Unread {
 
 impl Unread {
     fn start(ns: &Netns, args: &[&str]) -> Unread {
-        let child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        let child = default_signals(&mut Command::new(env!("CARGO_BIN_EXE_tcpstat")))
             .args(["-N", ns.name()])
             .args(args)
             .stdout(Stdio::piped())
@@ -530,7 +533,11 @@ fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
     // A JSON pass of these is about 180 KB, an -e pass 60 KB: more than
     // the 64 KiB a pipe holds, within a pass or two.
     let _crowd = crowd(&ns, 300);
-    for (signal, format) in [(libc::SIGTERM, "--json"), (libc::SIGINT, "-e")] {
+    for (signal, format) in [
+        (libc::SIGTERM, "--json"),
+        (libc::SIGINT, "-e"),
+        (libc::SIGHUP, "--json"),
+    ] {
         let mut tcpstat = Unread::start(&ns, &["-an", "-c", "0.001", format]);
         // Kept open and never read: the pipe fills and tcpstat waits.
         let _stdout = tcpstat.child.stdout.take().unwrap();

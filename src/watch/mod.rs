@@ -1,7 +1,7 @@
 //! Watch mode: `-c [SECS]` repeats the listing, `--events` prints what
-//! changed between passes, until `--count` passes are done, Ctrl-C or
-//! SIGTERM (exit status 128 + the signal: 130, 143), or the reader closes
-//! the pipe (status 0).
+//! changed between passes, until `--count` passes are done, a stop signal
+//! comes (SIGINT, SIGTERM or SIGHUP: exit status 128 + its number, after
+//! the pass being written), or the reader closes the pipe (status 0).
 //!
 //! Each pass runs the one-shot pipeline again (one dump, one process scan
 //! with `-p`) into buffers kept from the pass before, and is flushed as
@@ -45,7 +45,7 @@ const MAX_NOTICES: usize = 1 << 17;
 pub enum Outcome {
     /// `--count` passes were done.
     Done,
-    /// SIGINT or SIGTERM arrived (its number).
+    /// A stop signal arrived (its number).
     Stopped(libc::c_int),
 }
 

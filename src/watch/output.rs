@@ -1,6 +1,6 @@
 //! Watch mode's stdout: writes that a stop signal can end.
 //!
-//! SIGINT and SIGTERM are blocked ([`super::signals`]), so a `write()`
+//! The stop signals are blocked ([`super::signals`]), so a `write()`
 //! stuck on a full pipe whose reader has stalled would never hear them.
 //! [`Output`] therefore never blocks in `write()` on a pipe or socket,
 //! and watches the signalfd whenever it has to wait:
