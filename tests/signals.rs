@@ -1,9 +1,12 @@
-//! Stop signals end the output on a line boundary. SIGINT, SIGTERM and
-//! SIGHUP are sent to `-c` and to `--events` while a line is half-way into
-//! a full pipe. Once the reader reads on, that line is finished, and the
-//! exit status is 128 + the signal: 130, 143, 129. A signal that was
-//! already ignored when tcpstat started (nohup) stays ignored, and SIGQUIT
-//! keeps its default action (the process dies at once).
+//! Stop signals end the output on a line boundary, in every mode. SIGINT,
+//! SIGTERM and SIGHUP are sent to a one-shot listing, to `-c` and to
+//! `--events` while a line is half-way into a full pipe. Once the reader
+//! reads on, that line is finished (and, in the one-shot listing, the
+//! whole listing, so its JSON array stays valid), and the exit status is
+//! 128 + the signal: 130, 143, 129. A reader that never reads on gets
+//! tcpstat's one-second grace. A signal that was already ignored when
+//! tcpstat started (nohup) stays ignored, and SIGQUIT keeps its default
+//! action (the process dies at once).
 //!
 //! The sockets come from a fixture /proc root (`--source proc
 //! --proc-root`) with thousands of rows, so nothing here needs root: one
@@ -249,6 +252,17 @@ fn parse(line: &str) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {:.120}…", line))
 }
 
+/// The one-shot listing, run to its end without a signal.
+fn complete_listing(root: &ProcRoot, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(root.args())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    out.stdout
+}
+
 /// One test per check and stop signal, so that a failure names both.
 macro_rules! for_each_stop_signal {
     ($($check:ident => $int:ident, $term:ident, $hup:ident;)*) => {$(
@@ -268,6 +282,10 @@ macro_rules! for_each_stop_signal {
 }
 
 for_each_stop_signal! {
+    one_shot_listing_is_finished =>
+        one_shot_listing_is_finished_after_sigint,
+        one_shot_listing_is_finished_after_sigterm,
+        one_shot_listing_is_finished_after_sighup;
     continuous_json_ends_with_a_complete_pass =>
         continuous_json_ends_with_a_complete_pass_after_sigint,
         continuous_json_ends_with_a_complete_pass_after_sigterm,
@@ -276,6 +294,31 @@ for_each_stop_signal! {
         events_end_with_a_complete_line_after_sigint,
         events_end_with_a_complete_line_after_sigterm,
         events_end_with_a_complete_line_after_sighup;
+    stalled_reader_is_given_a_second =>
+        stalled_reader_is_given_a_second_after_sigint,
+        stalled_reader_is_given_a_second_after_sigterm,
+        stalled_reader_is_given_a_second_after_sighup;
+}
+
+/// The one-shot listing, JSON and table, is the complete listing.
+fn one_shot_listing_is_finished(signal: libc::c_int, code: i32) {
+    let root = ProcRoot::new(&format!("once-{signal}"));
+    for format in [&["-an", "--json"][..], &["-an"]] {
+        let complete = complete_listing(&root, format);
+        let tcpstat = Tcpstat::start(&root, format, Start::Default);
+        let text = stop_mid_line(tcpstat, signal, code);
+        assert!(
+            text.as_bytes() == complete,
+            "signal {signal} {format:?}: the listing differs from a complete one \
+             ({} bytes of {})",
+            text.len(),
+            complete.len()
+        );
+        if format.contains(&"--json") {
+            let listing = parse(&text);
+            assert_eq!(listing.as_array().map(Vec::len), Some(ROWS));
+        }
+    }
 }
 
 /// Each pass of `-c --json` is one whole line.
@@ -330,6 +373,31 @@ fn events_end_with_a_complete_line(signal: libc::c_int, code: i32) {
             assert!(event["event"].is_string(), "{line:.120}");
         }
     });
+}
+
+/// A reader that never reads on: tcpstat waits the grace, no longer, and
+/// still ends with the signal's status (its last line is half-written:
+/// the rest could only go into a pipe that nobody empties).
+fn stalled_reader_is_given_a_second(signal: libc::c_int, code: i32) {
+    let root = ProcRoot::new(&format!("stall-{signal}"));
+    let mut tcpstat = Tcpstat::start(&root, &["-an", "--json"], Start::Default);
+    tcpstat.wait_for_full_pipe();
+    // The pipe is held open and never read again.
+    tcpstat.signal(signal);
+    let signalled = Instant::now();
+    let Some(status) = tcpstat.exit_within(GRACE * 3) else {
+        panic!("signal {signal}: still running {:?} later", GRACE * 3);
+    };
+    let took = signalled.elapsed();
+    assert_eq!(
+        status.code(),
+        Some(code),
+        "signal {signal}: {}",
+        describe(status)
+    );
+    assert!(took >= GRACE, "signal {signal}: gave up after {took:?}");
+    let stderr = tcpstat.stderr();
+    assert!(stderr.is_empty(), "signal {signal}: {stderr}");
 }
 
 #[test]

@@ -1,15 +1,16 @@
-//! The stop signals of watch mode, SIGINT, SIGTERM and SIGHUP, without
-//! signal handlers.
+//! The stop signals, SIGINT, SIGTERM and SIGHUP, without signal handlers,
+//! for every face: the one-shot listing, `-s` and `why` as much as `-c`
+//! and `--events`.
 //!
 //! They are blocked before any thread starts (threads inherit the mask),
 //! so the kernel never ends the program halfway through a line: a signal
 //! stays pending and is read from a signalfd, which the loop polls while
 //! it waits for the next pass and [`super::output`] polls while a pipe or
-//! socket is full. A pass that is being written is finished first, so
-//! output ends with a complete line, unless the reader stops reading (see
-//! [`super::output`]); then the program exits with 128 + the signal's
-//! number, as a shell reports a process that a signal ended
-//! ([`crate::error::exit_after_signal`]).
+//! socket is full. What is being written (a pass, or the one-shot listing)
+//! is finished first, so output ends with a complete line, unless the
+//! reader stops reading (see [`super::output`]); then the program exits
+//! with 128 + the signal's number, as a shell reports a process that a
+//! signal ended ([`crate::error::exit_after_signal`]).
 //!
 //! A signal that is ignored when tcpstat starts (`nohup` ignores SIGHUP,
 //! a shell ignores SIGINT for a job it starts in the background) is left
