@@ -5,10 +5,11 @@
 use crate::collect::Collector;
 use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
-use crate::error::{note, Error, Result, EXIT_OK, EXIT_RUNTIME};
+use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
 use crate::owners::ProcessMap;
 use crate::render;
+use crate::watch::output::{self, Output};
 use crate::watch::signals::Signals;
 use crate::watch::{self, Outcome};
 use std::ffi::OsString;
@@ -29,44 +30,47 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     }
 }
 
-/// Runs the pipeline; the exit status on success (`why` answers with it).
+/// Runs the pipeline; the exit status on success (`why` answers with it,
+/// a stop signal with 128 + its number).
 fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let Some(args) = crate::cli::parse(args)? else {
         return Ok(EXIT_OK);
     };
     let cfg = crate::cli::lower::config(&args)?;
     // Before any thread starts (process scans, name lookups), so that no
-    // thread can take Ctrl-C and die of it halfway through a line.
-    let signals = match cfg.watch {
-        Some(_) => {
-            Some(Signals::block().map_err(|e| Error::runtime(format!("blocking signals: {e}")))?)
-        }
-        None => None,
-    };
+    // thread can take a stop signal and die of it halfway through a line.
+    let signals = Signals::block().map_err(|e| Error::runtime(format!("blocking signals: {e}")))?;
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
-    if let (Some(plan), Some(signals)) = (cfg.watch, &signals) {
-        return watch::run(&cfg, plan, signals).map(Outcome::exit_code);
+    if let Some(plan) = cfg.watch {
+        return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
     }
     let mut collector = Collector::new(crate::plan::collect(&cfg, cfg.states));
     let pass = collector.collect(true)?;
     let (sockets, owners) = (pass.rows.as_slice(), pass.owners);
-    let stdout = io::stdout();
-    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let status = match cfg.mode {
+    let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(&signals));
+    // A signal that came while the sockets were read: nothing is written.
+    let early = out.get_mut().stop_requested();
+    if let Some(signal) = early.map_err(|e| Error::runtime(format!("reading signals: {e}")))? {
+        return Ok(exit_after_signal(signal));
+    }
+    let mut status = EXIT_OK;
+    let written = match cfg.mode {
         Mode::List => {
             let shown = cfg.shown_owners(owners.as_ref());
-            render::Printer::once(&cfg)
-                .listing(&mut out, sockets, shown)
-                .map(|()| EXIT_OK)
+            render::Printer::once(&cfg).listing(&mut out, sockets, shown)
         }
-        Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()).map(|()| EXIT_OK),
-        Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref()),
+        Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
+        Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
+            .map(|answer| status = answer),
     };
-    status
-        .and_then(|status| out.flush().map(|()| status))
-        .map_err(Error::Output)
+    // The whole listing is written, even after a stop signal (see
+    // watch::output): a JSON array stays valid.
+    match output::finish(&mut out, written).map_err(Error::Output)? {
+        Some(signal) => Ok(exit_after_signal(signal)),
+        None => Ok(status),
+    }
 }
 
 fn print_summary<W: Write>(

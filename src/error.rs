@@ -9,6 +9,14 @@ pub const EXIT_RUNTIME: i32 = 1;
 /// Exit status for a usage error (bad flag, bad value).
 pub const EXIT_USAGE: i32 = 2;
 
+/// The exit status after a stop signal ended the program (after a
+/// complete line): 128 + its number, which is what a shell's `$?` says of
+/// a process that the signal killed: SIGINT gives 130, SIGTERM 143,
+/// SIGHUP 129.
+pub fn exit_after_signal(signal: i32) -> i32 {
+    128 + signal
+}
+
 /// An error that ends the program: printed as one `tcpstat: …` line.
 #[derive(Debug)]
 pub enum Error {
@@ -83,3 +91,15 @@ pub fn os_text(e: &std::io::Error) -> String {
 
 /// Result with the program's error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::exit_after_signal;
+
+    #[test]
+    fn stop_signals_exit_as_a_shell_reports_them() {
+        assert_eq!(exit_after_signal(libc::SIGINT), 130);
+        assert_eq!(exit_after_signal(libc::SIGTERM), 143);
+        assert_eq!(exit_after_signal(libc::SIGHUP), 129);
+    }
+}

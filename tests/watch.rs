@@ -1,10 +1,11 @@
 //! Watch mode on real sockets in private network namespaces: `--events`
 //! follows a four-way close step by step and catches, through the kernel's
 //! destroy notifications, a connection that lived between two polls;
-//! passes and events reach a pipe while tcpstat runs; Ctrl-C, SIGTERM
-//! (also with a reader that stalls), a closed pipe (also when nothing is
-//! being written) and `--count` end it as promised; and memory stays flat
-//! over thousands of passes on a churning population.
+//! passes and events reach a pipe while tcpstat runs; Ctrl-C, SIGTERM and
+//! SIGHUP (also with a reader that stalls; exit status 128 + the signal),
+//! a closed pipe (also when nothing is being written) and `--count` end it
+//! as promised; and memory stays flat over thousands of passes on a
+//! churning population.
 
 mod support;
 
@@ -17,6 +18,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
 use support::schema::{assert_valid, validator};
+use support::signals::default_signals;
 use support::{require, Need};
 
 /// A running `tcpstat -N NS …` whose stdout lines are read as they come.
@@ -30,7 +32,7 @@ struct Watch {
 impl Watch {
     /// Starts tcpstat in `ns` with `args`.
     fn start(ns: &Netns, args: &[&str]) -> Watch {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        let mut child = default_signals(&mut Command::new(env!("CARGO_BIN_EXE_tcpstat")))
             .args(["-N", ns.name()])
             .args(args)
             .stdout(Stdio::piped())
@@ -434,15 +436,17 @@ fn crowd(ns: &Netns, pairs: usize) -> Vec<(TcpStream, TcpStream)> {
 }
 
 #[test]
-fn ctrl_c_and_sigterm_end_with_130_after_a_complete_line() {
+fn stop_signals_end_with_128_plus_the_signal_after_a_complete_line() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "signal");
     let _crowd = crowd(&ns, 300);
     for (signal, format) in [
         (libc::SIGINT, "--json"),
         (libc::SIGTERM, "--json"),
+        (libc::SIGHUP, "--json"),
         (libc::SIGINT, "-W"),
         (libc::SIGTERM, "-e"),
+        (libc::SIGHUP, "-e"),
     ] {
         let mut watch = Watch::start(&ns, &["-an", "-c", "0.001", format]);
         for _ in 0..3 {
@@ -451,7 +455,7 @@ fn ctrl_c_and_sigterm_end_with_130_after_a_complete_line() {
         let (status, lines, stderr) = watch.stop(signal);
         assert_eq!(
             status.code(),
-            Some(130),
+            Some(128 + signal),
             "signal {signal} {format}: {stderr}"
         );
         assert!(stderr.is_empty(), "{stderr}");
@@ -474,7 +478,7 @@ struct Unread {
 
 impl Unread {
     fn start(ns: &Netns, args: &[&str]) -> Unread {
-        let child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        let child = default_signals(&mut Command::new(env!("CARGO_BIN_EXE_tcpstat")))
             .args(["-N", ns.name()])
             .args(args)
             .stdout(Stdio::piped())
@@ -529,7 +533,11 @@ fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
     // A JSON pass of these is about 180 KB, an -e pass 60 KB: more than
     // the 64 KiB a pipe holds, within a pass or two.
     let _crowd = crowd(&ns, 300);
-    for (signal, format) in [(libc::SIGTERM, "--json"), (libc::SIGINT, "-e")] {
+    for (signal, format) in [
+        (libc::SIGTERM, "--json"),
+        (libc::SIGINT, "-e"),
+        (libc::SIGHUP, "--json"),
+    ] {
         let mut tcpstat = Unread::start(&ns, &["-an", "-c", "0.001", format]);
         // Kept open and never read: the pipe fills and tcpstat waits.
         let _stdout = tcpstat.child.stdout.take().unwrap();
@@ -539,7 +547,11 @@ fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
         let Some(status) = tcpstat.exit_within(Duration::from_secs(3)) else {
             panic!("signal {signal} {format}: still running 3 s later");
         };
-        assert_eq!(status.code(), Some(130), "signal {signal} {format}");
+        assert_eq!(
+            status.code(),
+            Some(128 + signal),
+            "signal {signal} {format}"
+        );
         let stderr = tcpstat.stderr();
         assert!(stderr.is_empty(), "{stderr}");
     }

@@ -1,4 +1,5 @@
-//! Signals without handlers: block some, then read them from a signalfd.
+//! Signals without handlers: block some, then read them from a signalfd;
+//! and whether a signal was left ignored by whoever started us.
 //! Also thread-directed signals by kernel thread id, for tests that stop a
 //! particular thread.
 
@@ -8,22 +9,39 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 /// Blocks `signals` for the calling thread (and so for every thread it
 /// starts later), and opens a non-blocking, close-on-exec signalfd that
-/// reads them.
+/// reads them. The descriptor is opened first: should that fail, nothing
+/// has been blocked, so the signals still end the program as before
+/// rather than be held pending for good.
 pub fn block_to_fd(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
     let set = sigset(signals)?;
-    // SAFETY: `set` is an initialised sigset_t; a null old-set pointer
-    // is allowed.
-    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
     // SAFETY: -1 asks for a new descriptor; `set` is initialised.
     let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: a non-negative return is a fresh descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: `set` is an initialised sigset_t; a null old-set pointer
+    // is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(fd)
+}
+
+/// Whether `signal`'s action is to be ignored (`SIG_IGN`), as `nohup`
+/// leaves SIGHUP and a shell leaves SIGINT for a background job.
+pub fn is_ignored(signal: libc::c_int) -> io::Result<bool> {
+    let mut action = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `action`,
+    // a live sigaction.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), action.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sigaction filled it on success (and it was zeroed before).
+    let action = unsafe { action.assume_init() };
+    Ok(action.sa_sigaction == libc::SIG_IGN)
 }
 
 /// Reads one pending signal from a non-blocking signalfd: its number, or

@@ -1,15 +1,17 @@
 //! Watch mode: `-c [SECS]` repeats the listing, `--events` prints what
-//! changed between passes, until `--count` passes are done, Ctrl-C or
-//! SIGTERM (exit status 130), or the reader closes the pipe (status 0).
+//! changed between passes, until `--count` passes are done, a stop signal
+//! comes (SIGINT, SIGTERM or SIGHUP: exit status 128 + its number, after
+//! the pass being written), or the reader closes the pipe (status 0).
 //!
 //! Each pass runs the one-shot pipeline again (one dump, one process scan
 //! with `-p`) into buffers kept from the pass before, and is flushed as
 //! soon as it is written, so a reader at the end of a pipe sees it at
 //! once; [`output`] writes it so that a stop signal is heard even while
-//! the reader is slow. Between passes the loop sleeps in `poll` on a
-//! signalfd ([`signals`]), on stdout when it is a pipe or socket (to end
-//! when its reader is gone, even if nothing is being written), and, with
-//! `--events`, on the kernel's destroy notifications
+//! the reader is slow (the one-shot listing writes through the same
+//! [`signals`] and [`output`]). Between passes the loop sleeps in `poll`
+//! on a signalfd ([`signals`]), on stdout when it is a pipe or socket (to
+//! end when its reader is gone, even if nothing is being written), and,
+//! with `--events`, on the kernel's destroy notifications
 //! ([`crate::source::destroy`]), which [`track`] merges into the next
 //! pass.
 
@@ -30,13 +32,11 @@ use crate::source::destroy::{DestroyListener, Destroyed};
 use output::Output;
 use schedule::Schedule;
 use signals::{Signals, Wake};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 use track::{PassTime, Tracker, View};
 
-/// Exit status after Ctrl-C or SIGTERM.
-pub const EXIT_INTERRUPTED: i32 = 130;
 /// Most destroy notifications kept between two passes; more are dropped
 /// (and said under -v) so that a burst cannot grow memory without bound.
 const MAX_NOTICES: usize = 1 << 17;
@@ -46,7 +46,7 @@ const MAX_NOTICES: usize = 1 << 17;
 pub enum Outcome {
     /// `--count` passes were done.
     Done,
-    /// SIGINT or SIGTERM arrived (its number).
+    /// A stop signal arrived (its number).
     Stopped(libc::c_int),
 }
 
@@ -55,7 +55,7 @@ impl Outcome {
     pub fn exit_code(self) -> i32 {
         match self {
             Outcome::Done => crate::error::EXIT_OK,
-            Outcome::Stopped(_) => EXIT_INTERRUPTED,
+            Outcome::Stopped(signal) => crate::error::exit_after_signal(signal),
         }
     }
 }
@@ -84,6 +84,9 @@ fn watch_listing(
     for done in 1.. {
         let time = Timestamp::now();
         let pass = collector.collect(true)?;
+        if let Some(stopped) = stop_before_pass(out)? {
+            return Ok(stopped);
+        }
         let shown = cfg.shown_owners(pass.owners.as_ref());
         let written = printer.pass(out, time, pass.rows, shown);
         if let Some(stopped) = end_pass(out, written)? {
@@ -149,6 +152,9 @@ fn watch_events(
             None => &NoOwners,
         };
         let events = tracker.update(pass.rows, owners, view, now);
+        if let Some(stopped) = stop_before_pass(out)? {
+            return Ok(stopped);
+        }
         let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| cfg.shown_owners(m));
         let written = printer.events(out, events, owners);
         if let Some(stopped) = end_pass(out, written)? {
@@ -167,21 +173,29 @@ fn watch_events(
     Ok(Outcome::Done)
 }
 
+/// A stop signal that came while the pass was collected: the loop ends
+/// before a pass nobody wants any more is written.
+fn stop_before_pass(out: &mut BufWriter<Output<'_>>) -> Result<Option<Outcome>> {
+    let stop = out.get_mut().stop_requested().map_err(signal_error)?;
+    Ok(stop.map(Outcome::Stopped))
+}
+
 /// Flushes a pass that `written` says was printed. A stop signal that came
 /// while it was written ends the loop now: after the complete pass, or
 /// after whatever a stalled reader took (see [`output`]).
 fn end_pass(out: &mut BufWriter<Output<'_>>, written: io::Result<()>) -> Result<Option<Outcome>> {
-    let written = written.and_then(|()| out.flush());
-    if let Some(signal) = out.get_ref().stop_signal() {
-        return Ok(Some(Outcome::Stopped(signal)));
-    }
-    written.map_err(Error::Output).map(|()| None)
+    let stop = output::finish(out, written).map_err(Error::Output)?;
+    Ok(stop.map(Outcome::Stopped))
 }
 
 /// Stdout's reader went away while nothing was being written: the same
 /// quiet end as a write that fails with EPIPE.
 fn reader_gone() -> Error {
     Error::Output(io::ErrorKind::BrokenPipe.into())
+}
+
+fn signal_error(e: io::Error) -> Error {
+    Error::runtime(format!("reading signals: {e}"))
 }
 
 fn wait_error(e: io::Error) -> Error {

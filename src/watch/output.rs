@@ -1,6 +1,8 @@
-//! Watch mode's stdout: writes that a stop signal can end.
+//! Stdout for every face: writes that a stop signal can end on a line
+//! boundary. The one-shot listing, `-s` and `why` write through it as
+//! much as `-c` and `--events`.
 //!
-//! SIGINT and SIGTERM are blocked ([`super::signals`]), so a `write()`
+//! The stop signals are blocked ([`super::signals`]), so a `write()`
 //! stuck on a full pipe whose reader has stalled would never hear them.
 //! [`Output`] therefore never blocks in `write()` on a pipe or socket,
 //! and watches the signalfd whenever it has to wait:
@@ -18,16 +20,24 @@
 //! `O_NONBLOCK` is never set: the file description is shared with the
 //! shell and whatever else writes to it.
 //!
-//! A stop signal that arrives while a pass is being written is kept
-//! ([`Output::stop_signal`]) and writing goes on, so that the pass, and
-//! its last line, is complete; the loop ends after it. If the reader then
-//! takes nothing for [`GRACE`], the writer gives up and every write fails
-//! from then on: the output ends with a half-written line, which cannot be
-//! helped, since the rest of it could only go into a pipe nobody empties.
+//! A stop signal that arrives while a pass, or the one-shot listing, is
+//! being written is kept ([`Output::stop_signal`]) and writing goes on, so
+//! that it, and its last line, is complete; [`finish`] then says to end.
+//! A JSON listing thus stays one valid array. (Stopping at the next line
+//! instead would leave an array that only parses once closed, and a
+//! closed one would pass a truncated listing off as whole; the rows are
+//! in memory already, and writing them costs only the reader's time.) A
+//! signal that came before anything was written ends the program with
+//! nothing written ([`Output::stop_requested`]).
+//!
+//! If the reader takes nothing for [`GRACE`] after a stop signal, the
+//! writer gives up and every write fails from then on: the output ends
+//! with a half-written line, which cannot be helped, since the rest of it
+//! could only go into a pipe nobody empties.
 
 use super::signals::Signals;
 use crate::sys::poll::{poll, poll_fd};
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::time::{Duration, Instant};
 
@@ -57,8 +67,9 @@ struct Stop {
     progress: Instant,
 }
 
-/// Stdout for watch mode (see the module documentation). Unbuffered: wrap
-/// it in a `BufWriter`.
+/// Stdout that a stop signal can end (see the module documentation).
+/// Unbuffered: wrap it in a `BufWriter`, and end each pass or listing with
+/// [`finish`].
 #[derive(Debug)]
 pub struct Output<'a> {
     fd: BorrowedFd<'a>,
@@ -95,6 +106,22 @@ impl<'a> Output<'a> {
     /// The stop signal that arrived while writing, if one did.
     pub fn stop_signal(&self) -> Option<libc::c_int> {
         self.stop.map(|s| s.signal)
+    }
+
+    /// The stop signal that arrived while writing, or else one pending
+    /// now, which is kept. Asked before a pass or listing is written, so
+    /// that one that came while it was collected ends the program without
+    /// it; and after, since a file or terminal is written without looking.
+    pub fn stop_requested(&mut self) -> io::Result<Option<libc::c_int>> {
+        if self.stop.is_none() {
+            if let Some(signal) = self.signals.take()? {
+                self.stop = Some(Stop {
+                    signal,
+                    progress: Instant::now(),
+                });
+            }
+        }
+        Ok(self.stop_signal())
     }
 
     /// One `write()` (or `send()`) that does not block on a pipe or socket.
@@ -183,6 +210,23 @@ impl Write for Output<'_> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Flushes a pass or listing that `written` says was printed, and says
+/// whether a stop signal came meanwhile (or is pending): then the program
+/// is to end now, with that signal's status, after the complete output, or
+/// after whatever a stalled reader took. A signal outranks a failed write:
+/// a terminal that hangs up sends SIGHUP and fails writes with EIO, and
+/// the signal is the reason.
+pub fn finish(
+    out: &mut BufWriter<Output<'_>>,
+    written: io::Result<()>,
+) -> io::Result<Option<libc::c_int>> {
+    let written = written.and_then(|()| out.flush());
+    if let Some(signal) = out.get_mut().stop_requested()? {
+        return Ok(Some(signal));
+    }
+    written.map(|()| None)
 }
 
 fn gave_up() -> io::Error {
@@ -281,6 +325,35 @@ mod tests {
         .join()
         .unwrap();
         assert_eq!(drain.join().unwrap(), total);
+    }
+
+    /// A file is written without looking at the signalfd: the signal is
+    /// found when the output ends, and outranks a failed write.
+    #[test]
+    fn finish_reports_a_pending_signal_even_after_a_failed_write() {
+        std::thread::spawn(|| {
+            let signals = Signals::block().unwrap();
+            let me = crate::sys::signal::thread_id();
+            let null = std::fs::File::create("/dev/null").unwrap();
+            let mut out = BufWriter::new(Output::new(null.as_fd(), &signals));
+            assert_eq!(out.get_mut().stop_requested().unwrap(), None);
+            let written = out.write_all(b"line\n");
+            assert_eq!(finish(&mut out, written).unwrap(), None);
+            crate::sys::signal::signal_thread(me, libc::SIGHUP).unwrap();
+            let written = out.write_all(b"line\n");
+            assert_eq!(finish(&mut out, written).unwrap(), Some(libc::SIGHUP));
+
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let mut out = BufWriter::new(Output::new(writer.as_fd(), &signals));
+            let written = out.write_all(b"line\n");
+            let e = finish(&mut out, written).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::BrokenPipe);
+            crate::sys::signal::signal_thread(me, libc::SIGTERM).unwrap();
+            assert_eq!(finish(&mut out, Ok(())).unwrap(), Some(libc::SIGTERM));
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -1,12 +1,25 @@
-//! Ctrl-C and SIGTERM in watch mode, without signal handlers.
+//! The stop signals, SIGINT, SIGTERM and SIGHUP, without signal handlers,
+//! for every face: the one-shot listing, `-s` and `why` as much as `-c`
+//! and `--events`.
 //!
-//! SIGINT and SIGTERM are blocked before any thread starts (threads inherit
-//! the mask), so the kernel never interrupts a write halfway: the signals
-//! stay pending and are read from a signalfd, which the loop polls together
-//! with the destroy-notification socket while it waits for the next pass,
-//! and which [`super::output`] polls while a pipe or socket is full. A
-//! pass that is being written is finished first, so output ends with a
-//! complete line, unless the reader stops reading (see [`super::output`]).
+//! They are blocked before any thread starts (threads inherit the mask),
+//! so the kernel never ends the program halfway through a line: a signal
+//! stays pending and is read from a signalfd, which the loop polls while
+//! it waits for the next pass and [`super::output`] polls while a pipe or
+//! socket is full. What is being written (a pass, or the one-shot listing)
+//! is finished first, so output ends with a complete line, unless the
+//! reader stops reading (see [`super::output`]); then the program exits
+//! with 128 + the signal's number, as a shell reports a process that a
+//! signal ended ([`crate::error::exit_after_signal`]).
+//!
+//! A signal that is ignored when tcpstat starts (`nohup` ignores SIGHUP,
+//! a shell ignores SIGINT for a job it starts in the background) is left
+//! alone: blocked, it would be queued rather than dropped, and would stop
+//! us when whoever started us meant it not to. SIGQUIT keeps its default
+//! action, a core dump at once, as in netstat and ss: it is the signal one
+//! sends to see where a program is, not to end it cleanly. SIGPIPE stays
+//! ignored (Rust's runtime ignores it), so a closed pipe is a write error,
+//! EPIPE, which ends the program quietly with status 0.
 //!
 //! While it waits, the loop also watches stdout, when it is a pipe or a
 //! socket, for the reader going away (POLLERR/POLLHUP, asked with no
@@ -18,15 +31,15 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
-/// The signals that stop watch mode.
-const STOP_SIGNALS: [libc::c_int; 2] = [libc::SIGINT, libc::SIGTERM];
+/// The signals that stop tcpstat after a complete line.
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Why [`Signals::wait`] returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
     /// The deadline came.
     Deadline,
-    /// SIGINT or SIGTERM arrived (its number).
+    /// A stop signal arrived (its number).
     Stop(libc::c_int),
     /// The other descriptor became readable.
     Readable,
@@ -34,20 +47,26 @@ pub enum Wake {
     Closed,
 }
 
-/// SIGINT and SIGTERM, blocked and readable from a descriptor.
+/// The stop signals, blocked and readable from a descriptor.
 #[derive(Debug)]
 pub struct Signals {
     fd: OwnedFd,
 }
 
 impl Signals {
-    /// Blocks SIGINT and SIGTERM for this thread and every thread it starts
-    /// later, and opens a signalfd for them. Call it before any thread
-    /// starts: a thread started earlier could still take the signal and die
-    /// of it.
+    /// Blocks the stop signals that are not ignored for this thread and
+    /// every thread it starts later, and opens a signalfd for them. Call it
+    /// before any thread starts: a thread started earlier could still take
+    /// a signal and die of it.
     pub fn block() -> io::Result<Signals> {
+        let mut stops = Vec::with_capacity(STOP_SIGNALS.len());
+        for signal in STOP_SIGNALS {
+            if !crate::sys::signal::is_ignored(signal)? {
+                stops.push(signal);
+            }
+        }
         Ok(Signals {
-            fd: crate::sys::signal::block_to_fd(&STOP_SIGNALS)?,
+            fd: crate::sys::signal::block_to_fd(&stops)?,
         })
     }
 

@@ -1,8 +1,9 @@
 //! Shared harness of tcpstat's integration tests: network namespaces and a
 //! veth lab, a zoo of real kernel sockets built in them, parsers for the
-//! oracles (netstat, ss) and for tcpstat's JSON, and the comparison; and
-//! [`require!`], with which a test that needs root or a tool skips, saying
-//! why, where they are missing.
+//! oracles (netstat, ss) and for tcpstat's JSON, and the comparison;
+//! children started with default signal actions; and [`require!`], with
+//! which a test that needs root or a tool skips, saying why, where they
+//! are missing.
 //!
 //! Each test crate uses a different part of it, hence the dead-code allow.
 #![allow(dead_code)]
@@ -16,6 +17,7 @@ pub mod netns;
 pub mod oracle;
 pub mod require;
 pub mod schema;
+pub mod signals;
 pub mod sock;
 pub mod zoo;
 
