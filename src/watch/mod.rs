@@ -80,28 +80,67 @@ fn watch_listing(
 ) -> Result<Outcome> {
     let mut collector = Collector::new(crate::plan::collect(cfg, cfg.states));
     let mut printer = Printer::new(cfg, plan.interval);
-    let mut schedule = Schedule::new(plan.interval);
-    for done in 1.. {
+    let mut passes = Passes::new(plan);
+    loop {
         let time = Timestamp::now();
         let pass = collector.collect(true)?;
-        if let Some(stopped) = stop_before_pass(out)? {
-            return Ok(stopped);
-        }
         let shown = cfg.shown_owners(pass.owners.as_ref());
-        let written = printer.pass(out, time, pass.rows, shown);
-        if let Some(stopped) = end_pass(out, written)? {
-            return Ok(stopped);
+        if let Some(end) = passes.write(out, |out| printer.pass(out, time, pass.rows, shown))? {
+            return Ok(end);
         }
-        if plan.count.is_some_and(|n| done >= n) {
-            break;
-        }
-        let deadline = schedule.advance(Instant::now());
-        let hangup = out.get_ref().hangup_fd();
-        if let Some(stopped) = sleep(signals, deadline, None, hangup, || {})? {
-            return Ok(stopped);
+        let wait = |deadline, hangup| sleep(signals, deadline, None, hangup, || {});
+        if let Some(end) = passes.next(out, wait)? {
+            return Ok(end);
         }
     }
-    Ok(Outcome::Done)
+}
+
+/// The rhythm both watch modes keep: a pass is written unless a stop
+/// signal came while it was read, and flushed; after `--count` passes the
+/// loop is done, otherwise it waits for the next slot of the schedule.
+struct Passes {
+    count: Option<u64>,
+    done: u64,
+    schedule: Schedule,
+}
+
+impl Passes {
+    fn new(plan: Watch) -> Passes {
+        Passes {
+            count: plan.count,
+            done: 0,
+            schedule: Schedule::new(plan.interval),
+        }
+    }
+
+    /// Writes a pass with `write` (see [`stop_before_pass`] and
+    /// [`end_pass`]); `Some` ends the loop with that outcome.
+    fn write(
+        &mut self,
+        out: &mut BufWriter<Output<'_>>,
+        write: impl FnOnce(&mut BufWriter<Output<'_>>) -> io::Result<()>,
+    ) -> Result<Option<Outcome>> {
+        if let Some(stopped) = stop_before_pass(out)? {
+            return Ok(Some(stopped));
+        }
+        let written = write(out);
+        end_pass(out, written)
+    }
+
+    /// After a pass: done after `--count` of them, otherwise `wait` until
+    /// the next slot (given the deadline and stdout's hangup descriptor).
+    fn next(
+        &mut self,
+        out: &BufWriter<Output<'_>>,
+        wait: impl FnOnce(Instant, Option<RawFd>) -> Result<Option<Outcome>>,
+    ) -> Result<Option<Outcome>> {
+        self.done += 1;
+        if self.count.is_some_and(|n| self.done >= n) {
+            return Ok(Some(Outcome::Done));
+        }
+        let deadline = self.schedule.advance(Instant::now());
+        wait(deadline, out.get_ref().hangup_fd())
+    }
 }
 
 /// Sleeps until `deadline`, calling `on_readable` whenever `fd` has
@@ -136,13 +175,13 @@ fn watch_events(
     let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
     let mut tracker = Tracker::new();
     let mut printer = Printer::new(cfg, plan.interval);
-    let mut schedule = Schedule::new(plan.interval);
+    let mut passes = Passes::new(plan);
     let view = View {
         states: cfg.states,
         filter: &cfg.filter,
     };
     let mut previous: Option<ProcessMap> = None;
-    for done in 1.. {
+    loop {
         let now = PassTime::now();
         let pass = collector.collect(false)?;
         // Notifications that came during the dump belong to this pass.
@@ -152,25 +191,16 @@ fn watch_events(
             None => &NoOwners,
         };
         let events = tracker.update(pass.rows, owners, view, now);
-        if let Some(stopped) = stop_before_pass(out)? {
-            return Ok(stopped);
-        }
         let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| cfg.shown_owners(m));
-        let written = printer.events(out, events, owners);
-        if let Some(stopped) = end_pass(out, written)? {
-            return Ok(stopped);
+        if let Some(end) = passes.write(out, |out| printer.events(out, events, owners))? {
+            return Ok(end);
         }
         previous = pass.owners;
-        if plan.count.is_some_and(|n| done >= n) {
-            break;
-        }
-        let deadline = schedule.advance(Instant::now());
-        let hangup = out.get_ref().hangup_fd();
-        if let Some(stopped) = destroy.wait(signals, deadline, hangup, &mut tracker)? {
-            return Ok(stopped);
+        let wait = |deadline, hangup| destroy.wait(signals, deadline, hangup, &mut tracker);
+        if let Some(end) = passes.next(out, wait)? {
+            return Ok(end);
         }
     }
-    Ok(Outcome::Done)
 }
 
 /// A stop signal that came while the pass was collected: the loop ends
