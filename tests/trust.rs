@@ -1,0 +1,218 @@
+//! What tcpstat reads from outside and must not believe blindly (issue 13,
+//! "Trust"): destroy notifications that a local process forges, /proc
+//! tables that change under the read, paths that are FIFOs or endless
+//! streams instead of namespaces and kernel tables.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{require, Need};
+
+const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
+
+/// A running tcpstat whose stdout lines arrive on a channel.
+struct Running {
+    child: Child,
+    lines: Receiver<String>,
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let mut child = {
+            let _starting = support::sock::no_fork();
+            Command::new(TCPSTAT)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("start tcpstat")
+        };
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// The first line within `timeout` that `wanted` accepts, with every
+    /// line read on the way.
+    fn wait_for(&self, timeout: Duration, wanted: impl Fn(&str) -> bool) -> (bool, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.lines.recv_timeout(left) else {
+                break;
+            };
+            let found = wanted(&line);
+            seen.push(line);
+            if found {
+                return (true, seen);
+            }
+        }
+        (false, seen)
+    }
+
+    /// Stops it with SIGINT; the rest of stdout, and stderr.
+    fn stop(mut self) -> (Vec<String>, String) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill takes no pointers; the child is ours and not reaped.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        self.child.wait().unwrap();
+        let rest = self.lines.iter().collect();
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (rest, stderr)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The port id of `pid`'s sock_diag socket that has joined multicast
+/// groups (the destroy listener), from its namespace's /proc/net/netlink.
+fn destroy_listener_port(pid: u32) -> Option<u32> {
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/netlink")).ok()?;
+    // sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode
+    table.lines().skip(1).find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let groups = u32::from_str_radix(f.get(3)?, 16).ok()?;
+        (f.get(1) == Some(&"4") && groups != 0).then(|| f[2].parse().ok())?
+    })
+}
+
+/// A destroy notification as the kernel multicasts it: an `inet_diag_msg`
+/// for `src:sport → dst:dport` in CLOSE, then a `tcp_info` attribute.
+fn forged_notification(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+    let mut msg = vec![libc::AF_INET as u8, 7, 0, 0];
+    msg.extend(sport.to_be_bytes());
+    msg.extend(dport.to_be_bytes());
+    msg.extend(src);
+    msg.extend([0; 12]);
+    msg.extend(dst);
+    msg.extend([0; 12]);
+    msg.extend([0; 72 - 40]); // interface, cookie, timer, queues, uid, inode
+    let info = vec![0u8; 232];
+    msg.extend(((4 + info.len()) as u16).to_ne_bytes());
+    msg.extend(2u16.to_ne_bytes()); // INET_DIAG_INFO
+    msg.extend(info);
+    let mut datagram = ((16 + msg.len()) as u32).to_ne_bytes().to_vec();
+    datagram.extend(20u16.to_ne_bytes()); // SOCK_DIAG_BY_FAMILY
+    datagram.extend([0; 10]); // flags, seq, port id: as the kernel sends
+    datagram.extend(msg);
+    datagram
+}
+
+/// The forger: as nobody (65534), in a user namespace of its own that
+/// owns a network namespace of its own, where it thus holds CAP_NET_ADMIN,
+/// which is what netlink asks of a process that sends to another socket's
+/// port id. Unprivileged users may do this wherever user namespaces are
+/// allowed, and a container's root is in that position. It says `ready`,
+/// reads a port id and a datagram in hex, sends it, says `sent`, and keeps
+/// the namespace alive until its stdin closes.
+const FORGER: &str = r#"
+import socket, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)  # NETLINK_SOCK_DIAG
+s.bind((0, 0))
+print("ready", flush=True)
+port = int(sys.stdin.readline())
+s.sendto(bytes.fromhex(sys.stdin.readline().strip()), (port, 0))
+print("sent", flush=True)
+sys.stdin.read()
+"#;
+
+/// Starts [`FORGER`]; returns it once its namespaces exist.
+fn start_forger() -> (Child, BufReader<std::process::ChildStdout>) {
+    let mut child = {
+        let _starting = support::sock::no_fork();
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args([
+                "unshare",
+                "--user",
+                "--map-root-user",
+                "--net",
+                "python3",
+                "-c",
+                FORGER,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the forger")
+    };
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n", "the forger did not start");
+    (child, out)
+}
+
+#[test]
+fn forged_destroy_notifications_are_dropped_and_said() {
+    require!(
+        Need::Root("watches another user's namespace"),
+        Need::Tool("setpriv"),
+        Need::Tool("unshare"),
+        Need::Tool("python3")
+    );
+    let (mut forger, mut said) = start_forger();
+    // setpriv and unshare exec in place: the pid is python's.
+    let netns = format!("/proc/{}/ns/net", forger.id());
+    let watch = Running::start(&["-N", &netns, "-an", "-c", "0.2", "--events", "--json", "-v"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let port = loop {
+        if let Some(port) = destroy_listener_port(watch.child.id()) {
+            break port;
+        }
+        assert!(Instant::now() < deadline, "tcpstat never joined the groups");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // A connection that never existed, 10.66.66.66:6666 → 10.77.77.77:7777.
+    let forged = forged_notification([10, 66, 66, 66], 6666, [10, 77, 77, 77], 7777);
+    let hex: String = forged.iter().map(|b| format!("{b:02x}")).collect();
+    let mut stdin = forger.stdin.take().unwrap();
+    writeln!(stdin, "{port}\n{hex}").unwrap();
+    let mut line = String::new();
+    said.read_line(&mut line).unwrap();
+    assert_eq!(line, "sent\n");
+    // Unchecked, tcpstat reports it at its next pass, 0.2 s away.
+    let (_, mut lines) = watch.wait_for(Duration::from_secs(2), |_| false);
+    let (rest, stderr) = watch.stop();
+    drop(stdin);
+    forger.wait().unwrap();
+    lines.extend(rest);
+    for line in &lines {
+        let event: Value = serde_json::from_str(line).unwrap();
+        let text = event.to_string();
+        assert!(
+            !text.contains("10.66.66.66") && !text.contains("10.77.77.77"),
+            "an event for a forged notification: {text}"
+        );
+    }
+    assert!(
+        stderr.contains("dropped 1 destroy notification(s) sent by a process"),
+        "-v does not say it dropped one: {stderr:?}"
+    );
+}
