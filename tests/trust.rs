@@ -6,7 +6,9 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -215,4 +217,106 @@ fn forged_destroy_notifications_are_dropped_and_said() {
         stderr.contains("dropped 1 destroy notification(s) sent by a process"),
         "-v does not say it dropped one: {stderr:?}"
     );
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("tcpstat-trust-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("net")).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
+    assert_eq!(
+        rc,
+        0,
+        "mkfifo {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+}
+
+/// Address space tcpstat may use in these runs (KiB, for `ulimit -v`):
+/// reading an endless file to its end would pass it and abort.
+const MEMORY_KIB: u32 = 1 << 20;
+
+/// Runs tcpstat with `args` under [`MEMORY_KIB`]; its output, or a panic
+/// if it has not ended within `limit` (it is killed then).
+fn run_within(limit: Duration, args: &[&str]) -> Output {
+    let mut child = {
+        let _starting = support::sock::no_fork();
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {MEMORY_KIB} && exec \"$0\" \"$@\""))
+            .arg(TCPSTAT)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start tcpstat")
+    };
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("tcpstat {args:?} still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The one `tcpstat:` line on stderr.
+fn one_error_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.starts_with("tcpstat: ") && err.lines().count() == 1,
+        "expected one tcpstat: line, got {err:?}"
+    );
+    err.trim_end().to_string()
+}
+
+#[test]
+fn netns_paths_that_are_no_namespace_are_usage_errors_at_once() {
+    let dir = TempDir::new("netns");
+    let fifo = dir.path("fifo");
+    mkfifo(&fifo);
+    let file = dir.path("file");
+    std::fs::write(&file, "not a namespace\n").unwrap();
+    let cases = [
+        (fifo.to_str().unwrap(), "a FIFO"),
+        (file.to_str().unwrap(), "a regular file"),
+        ("/etc/hostname", "a regular file"),
+        ("/dev/zero", "a character device"),
+    ];
+    for (path, kind) in cases {
+        // A FIFO nobody writes to would block an open() for ever.
+        let out = run_within(Duration::from_secs(5), &["-N", path, "-an"]);
+        assert_eq!(
+            one_error_line(&out),
+            format!("tcpstat: -N {path}: not a network namespace but {kind}")
+        );
+        assert_eq!(out.status.code(), Some(2), "{path}");
+        assert!(out.stdout.is_empty());
+    }
 }
