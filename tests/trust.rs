@@ -5,14 +5,19 @@
 
 mod support;
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::netns::Netns;
 use support::{require, Need};
 
 const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
@@ -319,4 +324,164 @@ fn netns_paths_that_are_no_namespace_are_usage_errors_at_once() {
         assert_eq!(out.status.code(), Some(2), "{path}");
         assert!(out.stdout.is_empty());
     }
+}
+
+const TCP_HEADER: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n";
+const TCP_ROW: &str = "   0: 0100007F:B80E 0100007F:1388 01 00000000:0000000A 02:0000E8BB 00000000     0        0 9291 2 0000000085ce45c1 20 4 30 10 -1\n";
+
+#[test]
+fn endless_proc_tables_end_in_an_error() {
+    let dir = TempDir::new("endless");
+    std::os::unix::fs::symlink("/dev/zero", dir.path("net/tcp")).unwrap();
+    let root = dir.0.to_str().unwrap();
+    let proc = ["-an", "-4", "--source", "proc", "--proc-root", root];
+    let out = run_within(Duration::from_secs(10), &proc);
+    assert_eq!(out.status.code(), Some(1));
+    let tcp = dir.path("net/tcp");
+    assert_eq!(
+        one_error_line(&out),
+        format!("tcpstat: {} line 1: longer than 4096 bytes", tcp.display())
+    );
+
+    // A FIFO fed for ever, as long as it is read: a row, then blank lines
+    // (which cost the parser least: the bound is in bytes, and 1 GiB of
+    // rows takes half a minute to parse in a debug build).
+    std::fs::remove_file(&tcp).unwrap();
+    mkfifo(&tcp);
+    let feeder = {
+        let tcp = tcp.clone();
+        std::thread::spawn(move || {
+            let mut fifo = std::fs::OpenOptions::new().write(true).open(tcp).unwrap();
+            fifo.write_all(TCP_HEADER.as_bytes()).unwrap();
+            fifo.write_all(TCP_ROW.as_bytes()).unwrap();
+            let rows = format!("{}\n", " ".repeat(1023)).repeat(64);
+            // Ends when tcpstat closes its end (EPIPE: SIGPIPE is ignored).
+            while fifo.write_all(rows.as_bytes()).is_ok() {}
+        })
+    };
+    let started = Instant::now();
+    let out = run_within(Duration::from_secs(120), &proc);
+    feeder.join().unwrap();
+    eprintln!("an endless FIFO took {:?}", started.elapsed());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out),
+        format!(
+            "tcpstat: {}: more than 1073741824 bytes, which no kernel table is",
+            tcp.display()
+        )
+    );
+}
+
+/// How many listings the churn test takes; before de-duplication, about
+/// half the listings under this churn showed some socket twice (9 of 20).
+const CHURN_LISTINGS: usize = 40;
+
+/// Connections kept in the namespace while it churns: some 4000 rows,
+/// read in over a hundred pieces.
+const CHURN_POPULATION: usize = 2000;
+
+/// Closes a connection with a reset (SO_LINGER 0), which leaves no
+/// TIME_WAIT behind, so the table stays the same size however long the
+/// churn runs, and no 4-tuple is used up.
+fn abort(stream: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value points at a live linger of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+/// Short connections inside `ns` until `stop`: [`CHURN_POPULATION`] of
+/// them, the oldest reset and a new one opened, as fast as a thread can,
+/// so that sockets come and go in every part of the kernel's tables.
+/// Returns how many it opened.
+fn churn(ns: &Netns, stop: &AtomicBool, ready: &AtomicBool) -> usize {
+    ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let to = listener.local_addr().unwrap();
+        let mut open = std::collections::VecDeque::new();
+        let mut made = 0;
+        while !stop.load(Ordering::Relaxed) {
+            if open.len() >= CHURN_POPULATION {
+                ready.store(true, Ordering::Relaxed);
+                let (client, server): (TcpStream, TcpStream) = open.pop_front().unwrap();
+                abort(client);
+                drop(server);
+            }
+            let client = TcpStream::connect(to).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            open.push_back((client, server));
+            made += 1;
+        }
+        made
+    })
+}
+
+/// What tells one row's socket from another's: its inode, or without one,
+/// its state and addresses.
+fn identity(row: &Value) -> String {
+    match row["inode"].as_u64() {
+        Some(0) | None => format!("{} {} {}", row["state"], row["local"], row["remote"]),
+        Some(inode) => format!("inode {inode}"),
+    }
+}
+
+#[test]
+fn proc_listings_under_churn_show_each_socket_once() {
+    require!(Need::Netns);
+    let ns = Netns::create("trust", "churn");
+    let (stop, ready) = (AtomicBool::new(false), AtomicBool::new(false));
+    let (dirty, rows, made) = std::thread::scope(|s| {
+        let churner = s.spawn(|| churn(&ns, &stop, &ready));
+        while !ready.load(Ordering::Relaxed) && !churner.is_finished() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (mut dirty, mut rows) = (Vec::new(), 0);
+        for _ in 0..CHURN_LISTINGS {
+            let out = Command::new(TCPSTAT)
+                .args(["-N", ns.name(), "-an4", "--source", "proc", "--json"])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let listing: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+            rows += listing.len();
+            let mut seen = HashSet::new();
+            let twice: Vec<String> = listing
+                .iter()
+                .map(identity)
+                .filter(|id| !seen.insert(id.clone()))
+                .collect();
+            if !twice.is_empty() {
+                dirty.push(twice);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        (dirty, rows, churner.join().unwrap())
+    });
+    eprintln!("{made} connections, {rows} rows in {CHURN_LISTINGS} listings");
+    assert!(
+        rows > 1000 * CHURN_LISTINGS,
+        "too few rows to mean anything: {rows}"
+    );
+    assert!(
+        dirty.is_empty(),
+        "{} of {CHURN_LISTINGS} listings showed a socket twice, e.g. {:?}",
+        dirty.len(),
+        &dirty[0][..dirty[0].len().min(3)]
+    );
 }
