@@ -11,6 +11,8 @@ pub mod config;
 pub mod diagnose;
 pub mod error;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod names;
 pub mod netns;

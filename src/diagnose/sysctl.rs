@@ -49,12 +49,12 @@ impl Sysctls {
     }
 }
 
-fn parse_number(text: &str) -> Option<u64> {
+pub(crate) fn parse_number(text: &str) -> Option<u64> {
     text.trim().parse().ok()
 }
 
 /// "32768\t60999\n" → (32768, 60999); a reversed or malformed range is None.
-fn parse_range(text: &str) -> Option<(u16, u16)> {
+pub(crate) fn parse_range(text: &str) -> Option<(u16, u16)> {
     let mut fields = text.split_whitespace().map(str::parse::<u16>);
     let (Some(Ok(low)), Some(Ok(high)), None) = (fields.next(), fields.next(), fields.next())
     else {

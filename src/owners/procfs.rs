@@ -348,7 +348,7 @@ fn socket_inodes(dir: &Dir, end_fd: u32, out: &mut Vec<u64>) -> io::Result<()> {
 }
 
 /// Parses a link target `socket:[12345]`; anything else is `None`.
-fn socket_inode(target: &[u8]) -> Option<u64> {
+pub(crate) fn socket_inode(target: &[u8]) -> Option<u64> {
     let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
     if digits.is_empty() {
         return None;

@@ -135,7 +135,12 @@ fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
 }
 
 /// Parses the netlink messages of one datagram, pushing what they describe.
-fn walk_datagram(datagram: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
+pub(crate) fn walk_datagram(
+    datagram: &[u8],
+    out: &mut Vec<Destroyed>,
+    max: usize,
+    skipped: &mut usize,
+) {
     for message in messages(datagram) {
         let (hdr, payload) = match message {
             Ok(message) => message,
