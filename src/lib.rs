@@ -12,6 +12,8 @@ pub mod diagnose;
 pub mod error;
 pub mod escape;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod names;
 pub mod netns;

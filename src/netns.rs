@@ -2,9 +2,11 @@
 //! `ss -N` does, by moving this process into it before any socket is read.
 
 use crate::error::{os_text, Error, Result};
-use std::fs::File;
+use crate::sys::fs::{fstat, fstatfs};
+use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 /// Where `ip netns add NAME` puts its namespaces.
 const NETNS_RUN_DIR: &str = "/var/run/netns";
@@ -25,26 +27,82 @@ pub fn resolve(arg: &str) -> Result<PathBuf> {
 /// Moves the calling thread into the network namespace at `path`. Call it
 /// on the main thread before any socket or /proc/net file is opened; threads
 /// started afterwards inherit it.
-pub fn enter(path: &std::path::Path) -> Result<()> {
-    let file = File::open(path).map_err(|e| {
+///
+/// A path that is not a network namespace is a usage error (exit 2); one
+/// that cannot be opened or entered is a runtime error.
+pub fn enter(path: &Path) -> Result<()> {
+    let file = open(path)?;
+    if let Err(e) = crate::sys::ns::enter_net(file.as_fd()) {
+        if e.raw_os_error() == Some(libc::EINVAL) {
+            return Err(not_a_namespace(path, "another kind of namespace"));
+        }
+        return Err(Error::runtime(format!(
+            "cannot enter network namespace {}: {}",
+            path.display(),
+            os_text(&e)
+        )));
+    }
+    Ok(())
+}
+
+/// Opens the namespace file at `path` for setns(), having made sure it is
+/// one. Opening whatever the path names could wait forever (a FIFO without
+/// a writer) or do what opening a device does (a watchdog starts counting),
+/// so the path is first opened `O_PATH`, which opens nothing, and must be
+/// on nsfs; the file is then opened for real, non-blocking, and must be the
+/// same one (the path may have been replaced in between).
+fn open(path: &Path) -> Result<File> {
+    let cannot = |e: std::io::Error| {
         Error::runtime(format!(
             "network namespace {}: {}",
             path.display(),
             os_text(&e)
         ))
-    })?;
-    if let Err(e) = crate::sys::ns::enter_net(file.as_fd()) {
-        let why = if e.raw_os_error() == Some(libc::EINVAL) {
-            "not a network namespace".to_string()
-        } else {
-            os_text(&e)
-        };
+    };
+    let handle = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+        .map_err(cannot)?;
+    let found = fstat(handle.as_fd()).map_err(cannot)?;
+    let on_nsfs = fstatfs(handle.as_fd()).map_err(cannot)?.f_type == libc::NSFS_MAGIC;
+    if !on_nsfs {
+        return Err(not_a_namespace(path, file_kind(found.st_mode)));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(cannot)?;
+    let opened = fstat(file.as_fd()).map_err(cannot)?;
+    if (opened.st_dev, opened.st_ino) != (found.st_dev, found.st_ino) {
         return Err(Error::runtime(format!(
-            "cannot enter network namespace {}: {why}",
+            "network namespace {}: replaced while being opened",
             path.display()
         )));
     }
-    Ok(())
+    Ok(file)
+}
+
+/// The usage error for a `-N` path that is `kind` instead of a namespace.
+fn not_a_namespace(path: &Path, kind: &str) -> Error {
+    Error::usage(format!(
+        "-N {}: not a network namespace but {kind}",
+        path.display()
+    ))
+}
+
+/// What a file that is not a namespace is, for the error.
+fn file_kind(mode: libc::mode_t) -> &'static str {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => "a regular file",
+        libc::S_IFDIR => "a directory",
+        libc::S_IFIFO => "a FIFO",
+        libc::S_IFCHR => "a character device",
+        libc::S_IFBLK => "a block device",
+        libc::S_IFSOCK => "a socket",
+        _ => "a file outside nsfs",
+    }
 }
 
 #[cfg(test)]
@@ -76,8 +134,30 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_is_no_namespace_is_refused() {
-        let err = enter(std::path::Path::new("/etc/hostname")).unwrap_err();
-        assert!(err.to_string().contains("not a network namespace"), "{err}");
+    fn a_file_that_is_no_namespace_is_a_usage_error() {
+        let cases = [
+            ("/etc/hostname", "a regular file"),
+            ("/etc", "a directory"),
+            ("/dev/null", "a character device"),
+        ];
+        for (path, kind) in cases {
+            let err = enter(Path::new(path)).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("-N {path}: not a network namespace but {kind}")
+            );
+            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+        }
+    }
+
+    #[test]
+    fn a_namespace_of_another_kind_is_a_usage_error() {
+        // setns checks the kind before any privilege: no root needed.
+        let err = enter(Path::new("/proc/self/ns/uts")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "-N /proc/self/ns/uts: not a network namespace but another kind of namespace"
+        );
+        assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
     }
 }

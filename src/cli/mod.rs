@@ -248,6 +248,12 @@ pub struct Args {
     ///
     /// `auto` uses sock_diag netlink and falls back to /proc/net/tcp{,6}
     /// when netlink cannot be used (said on stderr under -v).
+    ///
+    /// /proc is read a page at a time while the kernel's tables change, so
+    /// its listing is no snapshot: each socket is listed at most once, but
+    /// one that moves between the kernel's hash buckets during the read
+    /// may be missed, and a connection that changes state meanwhile
+    /// (closing into TIME_WAIT, say) may show in neither state or in both.
     #[arg(long = "source", value_enum, default_value_t = SourceArg::Auto, global = true, help_heading = "Source")]
     pub source: SourceArg,
 

@@ -20,7 +20,7 @@
 pub mod bind;
 mod explain;
 pub mod summary;
-mod sysctl;
+pub(crate) mod sysctl;
 
 pub use explain::{explain, secs};
 pub use sysctl::Sysctls;

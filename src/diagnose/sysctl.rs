@@ -1,7 +1,12 @@
 //! The few kernel settings the diagnosis compares the dump against, read
 //! from `/proc/sys` of the current network namespace (or faked in tests).
 
+use crate::sys::fs::read_small_text;
 use std::path::Path;
+
+/// Longest sysctl text read: these hold one or two numbers, and a path
+/// that leads to an endless stream must not be read to its end.
+const MAX_SYSCTL: usize = 256;
 
 /// Kernel limits a summary measures the sockets against. A value that could
 /// not be read is `None`, and the comparisons that need it are skipped.
@@ -29,7 +34,7 @@ impl Sysctls {
 
     /// Reads the values from a `/proc/sys`-shaped directory.
     pub fn read_from(root: &Path) -> Sysctls {
-        let text = |leaf: &str| std::fs::read_to_string(root.join("net/ipv4").join(leaf)).ok();
+        let text = |leaf: &str| read_small_text(&root.join("net/ipv4").join(leaf), MAX_SYSCTL).ok();
         Sysctls {
             tcp_max_tw_buckets: text("tcp_max_tw_buckets").and_then(|t| parse_number(&t)),
             ip_local_port_range: text("ip_local_port_range").and_then(|t| parse_range(&t)),
@@ -44,12 +49,12 @@ impl Sysctls {
     }
 }
 
-fn parse_number(text: &str) -> Option<u64> {
+pub(crate) fn parse_number(text: &str) -> Option<u64> {
     text.trim().parse().ok()
 }
 
 /// "32768\t60999\n" → (32768, 60999); a reversed or malformed range is None.
-fn parse_range(text: &str) -> Option<(u16, u16)> {
+pub(crate) fn parse_range(text: &str) -> Option<(u16, u16)> {
     let mut fields = text.split_whitespace().map(str::parse::<u16>);
     let (Some(Ok(low)), Some(Ok(high)), None) = (fields.next(), fields.next(), fields.next())
     else {

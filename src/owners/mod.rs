@@ -9,9 +9,9 @@
 //! pass after pass.
 
 mod bpf;
-mod btf;
+pub(crate) mod btf;
 mod policy;
-mod procfs;
+pub(crate) mod procfs;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};

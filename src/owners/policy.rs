@@ -56,7 +56,8 @@ fn auto_wants_bpf(repeated: bool, open_files: impl FnOnce() -> Option<u64>) -> R
 /// The number of open files on the machine: the first field of
 /// `/proc/sys/fs/file-nr` (file structures in use).
 fn open_files() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
+    // Three numbers; 64 bytes is room and a bound.
+    let text = crate::sys::fs::read_small_text(Path::new("/proc/sys/fs/file-nr"), 64).ok()?;
     text.split_whitespace().next()?.parse().ok()
 }
 

@@ -11,14 +11,22 @@
 //! processes, and then the descriptors of any process too big for one
 //! thread, in chunks.
 //!
+//! A process is visited through one descriptor of its `/proc/PID`
+//! directory, opened once: `fd/` and `comm` are both read relative to it.
+//! Such a descriptor stays bound to the process it was opened for; once
+//! that process is gone, reads through it fail (ENOENT, ESRCH), even if a
+//! new process has been given the same pid meanwhile. Reading `PID/comm` by
+//! path after the descriptor scan could name the sockets of a dead process
+//! after whatever program took its pid.
+//!
 //! The BPF iterator's `(pid, inode)` pairs are named here too
 //! ([`ProcessMap::from_pairs`]), from `/proc/PID/comm`.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
-use std::io::{self, Read};
+use std::io;
 use std::ops::ControlFlow;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,11 +66,11 @@ impl ProcessMap {
         // Small processes first, each by one thread; processes too big for
         // one thread are set aside and then scanned in chunks.
         let mut partials = run_tasks(root.fd(), &tasks, threads, threads > 1);
-        let chunks: Vec<Task> = partials
-            .iter()
-            .flat_map(|p| &p.deferred)
-            .flat_map(|&(pid, fds)| Task::chunks(pid, fds))
+        let big: Vec<BigProcess> = partials
+            .iter_mut()
+            .flat_map(|p| std::mem::take(&mut p.deferred))
             .collect();
+        let chunks: Vec<Task> = big.iter().flat_map(Task::chunks).collect();
         if !chunks.is_empty() {
             partials.extend(run_tasks(root.fd(), &chunks, threads, false));
         }
@@ -133,7 +141,8 @@ impl ProcessMap {
         let mut partial = Partial::default();
         for run in pairs.chunk_by(|a, b| a.0 == b.0) {
             let pid = run[0].0;
-            let Some(name) = read_comm(root.fd(), pid) else {
+            let process = open_process(root.fd(), pid);
+            let Some(name) = process.ok().and_then(|p| read_comm(p.as_fd())) else {
                 continue;
             };
             let start = partial.inodes.len();
@@ -150,17 +159,21 @@ impl ProcessMap {
 
 /// A share of the scan: the descriptors `first_fd..end_fd` of one process.
 #[derive(Debug, Clone, Copy)]
-struct Task {
+struct Task<'a> {
     pid: u32,
+    /// Its `/proc/PID` directory when already open (the chunks of a big
+    /// process share the one its first visit opened); else it is opened.
+    process: Option<BorrowedFd<'a>>,
     first_fd: u32,
     end_fd: u32,
 }
 
-impl Task {
+impl<'a> Task<'a> {
     /// All of a process's descriptors.
-    fn whole(pid: u32) -> Task {
+    fn whole(pid: u32) -> Task<'a> {
         Task {
             pid,
+            process: None,
             first_fd: 0,
             end_fd: u32::MAX,
         }
@@ -169,10 +182,12 @@ impl Task {
     /// A big process cut into chunks of `CHUNK_FDS` descriptor numbers;
     /// `open_fds` (the count) sizes the cut, the last chunk runs to the end
     /// so that sparse high descriptors are not missed.
-    fn chunks(pid: u32, open_fds: u32) -> impl Iterator<Item = Task> {
-        let n = open_fds.div_ceil(CHUNK_FDS).max(1);
+    fn chunks(big: &'a BigProcess) -> impl Iterator<Item = Task<'a>> {
+        let (pid, process) = (big.pid, Some(big.process.as_fd()));
+        let n = big.open_fds.div_ceil(CHUNK_FDS).max(1);
         (0..n).map(move |k| Task {
             pid,
+            process,
             first_fd: k * CHUNK_FDS,
             end_fd: if k + 1 == n {
                 u32::MAX
@@ -190,8 +205,16 @@ struct Partial {
     /// Socket inodes of all `procs`, each process's in one range.
     inodes: Vec<u64>,
     unreadable: usize,
-    /// Processes left for chunked scanning: (pid, open descriptors).
-    deferred: Vec<(u32, u32)>,
+    /// Processes left for chunked scanning.
+    deferred: Vec<BigProcess>,
+}
+
+/// A process with too many descriptors for one thread, and its open
+/// `/proc/PID` directory, through which every chunk of it is read.
+struct BigProcess {
+    pid: u32,
+    process: OwnedFd,
+    open_fds: u32,
 }
 
 /// A process (or a chunk of one) that holds at least one socket.
@@ -234,21 +257,40 @@ fn run_tasks(
     })
 }
 
-/// Scans one task into `partial`.
-fn scan_task(root: BorrowedFd<'_>, task: Task, defer_big: bool, partial: &mut Partial) {
-    let dir = match Dir::open_at(root, PidPath::new(task.pid, "fd").as_cstr()) {
+/// Scans one task into `partial`: the process's descriptors and then, if
+/// it holds a socket, its name, both through one `/proc/PID` descriptor.
+fn scan_task(root: BorrowedFd<'_>, task: Task<'_>, defer_big: bool, partial: &mut Partial) {
+    let opened;
+    let process = match task.process {
+        Some(process) => process,
+        None => match open_process(root, task.pid) {
+            Ok(fd) => {
+                opened = fd;
+                opened.as_fd()
+            }
+            // Vanished, or not a process directory after all.
+            Err(_) => return,
+        },
+    };
+    let dir = match Dir::open_at(process, c"fd") {
         Ok(dir) => dir,
         Err(e) if is_permission(&e) => {
             partial.unreadable += usize::from(task.first_fd == 0);
             return;
         }
-        // Vanished, or not a process directory after all.
         Err(_) => return,
     };
     if defer_big {
         if let Some(open_fds) = proc_fd_count(dir.fd()).filter(|&n| n > CHUNK_FDS) {
-            partial.deferred.push((task.pid, open_fds));
-            return;
+            if let Ok(process) = process.try_clone_to_owned() {
+                let pid = task.pid;
+                partial.deferred.push(BigProcess {
+                    pid,
+                    process,
+                    open_fds,
+                });
+                return;
+            }
         }
     }
     if task.first_fd > 0 {
@@ -261,7 +303,7 @@ fn scan_task(root: BorrowedFd<'_>, task: Task, defer_big: bool, partial: &mut Pa
     if partial.inodes.len() == start {
         return;
     }
-    match read_comm(root, task.pid) {
+    match read_comm(process) {
         Some(name) => partial.procs.push(ScannedProcess {
             pid: task.pid,
             name,
@@ -306,7 +348,7 @@ fn socket_inodes(dir: &Dir, end_fd: u32, out: &mut Vec<u64>) -> io::Result<()> {
 }
 
 /// Parses a link target `socket:[12345]`; anything else is `None`.
-fn socket_inode(target: &[u8]) -> Option<u64> {
+pub(crate) fn socket_inode(target: &[u8]) -> Option<u64> {
     let digits = target.strip_prefix(b"socket:[")?.strip_suffix(b"]")?;
     if digits.is_empty() {
         return None;
@@ -328,32 +370,45 @@ fn parse_number(name: &CStr) -> Option<u32> {
     std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
-/// Reads `/proc/PID/comm`; `None` if the process is gone.
-fn read_comm(root: BorrowedFd<'_>, pid: u32) -> Option<String> {
-    let path = PidPath::new(pid, "comm");
-    let fd = fs::open_at(root, path.as_cstr(), libc::O_RDONLY).ok()?;
-    let mut file = std::fs::File::from(fd);
-    // comm is at most 16 bytes; a fixture may be longer, which is harmless.
-    let mut buf = Vec::with_capacity(32);
-    file.read_to_end(&mut buf).ok()?;
+/// Longest `comm` read: the kernel's is at most 15 bytes and a newline; a
+/// fixture's longer name is cut here rather than read without end.
+const MAX_COMM: usize = 64;
+
+/// Opens `PID` below the `/proc` root: the descriptor every later read of
+/// the process goes through.
+fn open_process(root: BorrowedFd<'_>, pid: u32) -> io::Result<OwnedFd> {
+    fs::open_at(
+        root,
+        PidPath::new(pid).as_cstr(),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    )
+}
+
+/// Reads `comm` of the process whose `/proc/PID` is `process`; `None` if
+/// the process is gone (ENOENT, ESRCH), even if its pid was reused since.
+/// Non-blocking, so a FIFO in a fixture tree cannot stall the scan.
+fn read_comm(process: BorrowedFd<'_>) -> Option<String> {
+    let fd = fs::open_at(process, c"comm", libc::O_RDONLY | libc::O_NONBLOCK).ok()?;
+    let mut buf = Vec::new();
+    fs::read_bounded(&mut std::fs::File::from(fd), &mut buf, MAX_COMM).ok()?;
     let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
     Some(String::from_utf8_lossy(text).into_owned())
 }
 
-/// `PID/leaf` as a NUL-terminated path on the stack.
+/// `PID` as a NUL-terminated path on the stack.
 struct PidPath {
-    buf: [u8; 24],
+    buf: [u8; 12],
     len: usize,
 }
 
 impl PidPath {
-    fn new(pid: u32, leaf: &str) -> PidPath {
+    fn new(pid: u32) -> PidPath {
         use std::io::Write;
-        let mut buf = [0u8; 24];
+        let mut buf = [0u8; 12];
         let mut cursor = &mut buf[..];
-        // At most 10 digits + "/comm" + NUL: always fits.
-        write!(cursor, "{pid}/{leaf}\0").expect("pid path fits in 24 bytes");
-        let len = 24 - cursor.len();
+        // At most 10 digits + NUL: always fits.
+        write!(cursor, "{pid}\0").expect("a pid fits in 12 bytes");
+        let len = 12 - cursor.len();
         PidPath { buf, len }
     }
 
@@ -521,6 +576,55 @@ mod tests {
         assert_eq!(map.unreadable(), 0);
     }
 
+    /// The descriptor of this process open on `path`, if any.
+    fn open_descriptor_on(path: &Path) -> bool {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .any(|target| target == path)
+    }
+
+    /// The process visited is the one whose descriptors were read, even if
+    /// its pid goes to another process halfway through: here `100` is
+    /// renamed away and a new `100` with another name and socket takes its
+    /// place while the scan is reading the old one's descriptors. Its
+    /// sockets must keep the old name (read through the same `/proc/PID`
+    /// descriptor as `fd/`), never the newcomer's.
+    #[test]
+    fn a_reused_pid_does_not_rename_the_sockets_of_the_old_process() {
+        let root = TempDir::new("reuse");
+        let mut fds = 20_000;
+        for _attempt in 0..4 {
+            let _ = std::fs::remove_dir_all(root.0.join("100"));
+            let _ = std::fs::remove_dir_all(root.0.join("100-gone"));
+            let links: Vec<(u32, String)> = (0..fds)
+                .map(|fd| (fd, format!("socket:[{}]", 1000 + fd)))
+                .collect();
+            let links: Vec<(u32, &str)> = links.iter().map(|(fd, t)| (*fd, t.as_str())).collect();
+            root.process("100", Some(b"old\n"), &links);
+            let old_fd_dir = root.0.join("100/fd");
+            let gone_fd_dir = root.0.join("100-gone/fd");
+            let (map, mid_scan) = std::thread::scope(|s| {
+                let scan = s.spawn(|| ProcessMap::scan(&root.0));
+                while !open_descriptor_on(&old_fd_dir) && !scan.is_finished() {}
+                std::fs::rename(root.0.join("100"), root.0.join("100-gone")).unwrap();
+                root.process("100", Some(b"new\n"), &[(3, "socket:[7]")]);
+                // Still reading the old descriptors after the swap?
+                let mid_scan = open_descriptor_on(&gone_fd_dir);
+                (scan.join().unwrap(), mid_scan)
+            });
+            if !mid_scan {
+                fds *= 2; // the scan was too quick to catch: more to read
+                continue;
+            }
+            assert_eq!(map.owners(1000), [owner(100, "old")]);
+            assert_eq!(map.owners(1000 + fds as u64 - 1), [owner(100, "old")]);
+            assert_eq!(map.owners(7), []);
+            return;
+        }
+        panic!("the scan always ended before the pid could be reused");
+    }
+
     #[test]
     fn missing_proc_root_gives_an_empty_map() {
         let map = ProcessMap::scan(Path::new("/nonexistent/tcpstat-proc"));
@@ -559,7 +663,12 @@ mod tests {
 
     #[test]
     fn chunks_cover_every_descriptor_once() {
-        let chunks: Vec<Task> = Task::chunks(7, 3 * CHUNK_FDS + 1).collect();
+        let big = BigProcess {
+            pid: 7,
+            process: std::fs::File::open("/proc/self").unwrap().into(),
+            open_fds: 3 * CHUNK_FDS + 1,
+        };
+        let chunks: Vec<Task> = Task::chunks(&big).collect();
         assert_eq!(chunks.len(), 4);
         assert_eq!(chunks[0].first_fd, 0);
         assert_eq!(chunks.last().unwrap().end_fd, u32::MAX);

@@ -11,6 +11,14 @@
 //! the state (CLOSE by then) and the queues, but no inode, uid or timer,
 //! followed by `INET_DIAG_PROTOCOL` and `INET_DIAG_INFO` attributes. Only
 //! full sockets are reported: TIME_WAIT and request sockets are not.
+//!
+//! Processes may also *send* to our socket: netlink lets a process unicast
+//! to another socket's port id when it holds CAP_NET_ADMIN over the network
+//! namespace, which an unprivileged user has in a namespace of its own
+//! (`unshare -Urn`) and a container's root has in the container's. Such a
+//! datagram could describe connections that never existed, so only what
+//! the kernel sent (sender port id 0, which no process's socket can have)
+//! is read; the rest is dropped and counted.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -52,6 +60,11 @@ pub struct DrainStats {
     pub overruns: usize,
     /// Notifications that could not be parsed, or did not fit `max`.
     pub skipped: usize,
+    /// Datagrams dropped unread because a process sent them, not the
+    /// kernel: forged notifications.
+    pub forged: usize,
+    /// The sender's port id of the last of them (often its pid), for -v.
+    pub forged_from: Option<u32>,
 }
 
 /// A non-blocking sock_diag socket that has joined the destroy groups.
@@ -92,7 +105,11 @@ impl DestroyListener {
         let mut stats = DrainStats::default();
         loop {
             self.buf.clear();
-            match self.sock.recv(&mut self.buf, 0) {
+            match self.sock.recv_from(&mut self.buf, 0) {
+                Ok((_, from)) if from.port_number() != 0 => {
+                    stats.forged += 1;
+                    stats.forged_from = Some(from.port_number());
+                }
                 Ok(_) => walk_datagram(&self.buf, out, max, &mut stats.skipped),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(stats),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -118,7 +135,12 @@ fn force_rcvbuf(sock: &NetlinkSocket) -> bool {
 }
 
 /// Parses the netlink messages of one datagram, pushing what they describe.
-fn walk_datagram(datagram: &[u8], out: &mut Vec<Destroyed>, max: usize, skipped: &mut usize) {
+pub(crate) fn walk_datagram(
+    datagram: &[u8],
+    out: &mut Vec<Destroyed>,
+    max: usize,
+    skipped: &mut usize,
+) {
     for message in messages(datagram) {
         let (hdr, payload) = match message {
             Ok(message) => message,
@@ -249,6 +271,33 @@ mod tests {
         let d = parse_destroyed(&diag_msg(1, 2)).unwrap();
         assert_eq!((d.bytes_acked, d.bytes_received), (None, None));
         assert!(parse_destroyed(&[0; 10]).is_none());
+    }
+
+    #[test]
+    fn datagrams_from_a_process_are_dropped_unread() {
+        // Sending to another socket's port id takes CAP_NET_ADMIN;
+        // tests/trust.rs forges as an unprivileged user in a namespace.
+        if !crate::sys::user::is_root() {
+            eprintln!("skipped: needs root (sends to another netlink socket)");
+            return;
+        }
+        let mut listener = DestroyListener::join(true, true).unwrap();
+        let mut port = netlink_sys::SocketAddr::new(0, 0);
+        listener.sock.get_address(&mut port).unwrap();
+        let mut forger = NetlinkSocket::new(NETLINK_SOCK_DIAG).unwrap();
+        let forger_port = forger.bind_auto().unwrap().port_number();
+        let mut payload = diag_msg(40000, 80);
+        payload.extend(attr(INET_DIAG_INFO, &tcp_info(1, 2, 144)));
+        let datagram = notification(&payload);
+        assert!(parse_destroyed(&payload).is_some(), "well formed");
+        for _ in 0..2 {
+            forger.send_to(&datagram, &port, 0).unwrap();
+        }
+        let mut out = Vec::new();
+        let stats = listener.drain(&mut out, 10).unwrap();
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!((stats.forged, stats.forged_from), (2, Some(forger_port)));
+        assert_eq!(stats.skipped, 0);
     }
 
     #[test]

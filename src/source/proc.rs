@@ -18,14 +18,31 @@
 //! the timer, retransmit and probe columns that netstat's `-o` shows. It
 //! walks each line with `split_ascii_whitespace` and allocates nothing per
 //! row beyond the `Socket` it pushes, because busy hosts have 100k+ rows.
+//!
+//! The kernel writes a table one `read()` at a time, each time walking its
+//! hash tables again to the bucket and offset where the last read stopped
+//! (`tcp_seek_last_pos`), and each read gets at most one page of rows,
+//! however large the buffer; a buffer smaller than a row gets one row per
+//! walk. Sockets that come and go in a bucket already partly read shift
+//! that offset, so one listing could show a socket twice (or miss one). So
+//! the tables are read in large pieces (a few walks per thousand rows
+//! rather than one per row), and a row whose socket was already listed is
+//! dropped: a socket is known by its inode, or, for those without one
+//! (TIME_WAIT, request and orphaned sockets), by its state and addresses.
+//! A socket that moves during the read may still be missed.
+//!
+//! Every line and every table is bounded ([`MAX_LINE`],
+//! [`MAX_TABLE_BYTES`]), so that a `--proc-root` whose tables are endless
+//! streams ends in an error, not in all the memory there is.
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{os_text, Error, Result};
 use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
 
 /// Fields every kernel row has: the ten we read plus refcount and pointer.
@@ -36,9 +53,21 @@ const MIN_FIELDS: usize = 12;
 /// a huge message.
 const MAX_QUOTED: usize = 48;
 
+/// Longest line accepted: the kernel's rows are under 200 bytes.
+pub const MAX_LINE: usize = 4096;
+
+/// Largest table accepted: 1 GiB, some 7 million rows, more than any host
+/// we know of holds; past it the file is taken for an endless stream.
+pub const MAX_TABLE_BYTES: u64 = 1 << 30;
+
+/// Bytes asked for per `read()`: far more than the page the kernel gives
+/// at most, so that every read gets a whole page of rows.
+const READ_LEN: usize = 256 << 10;
+
 /// Reads `<root>/net/tcp` and/or `<root>/net/tcp6` (root is normally
 /// `/proc`; tests point it at fixture dirs), keeping rows whose state bit is
-/// in `states` ([`TcpState::mask_bit`]). `out` is cleared first.
+/// in `states` ([`TcpState::mask_bit`]), each socket once. `out` is cleared
+/// first.
 ///
 /// A missing `tcp6` (IPv6 disabled) yields no IPv6 rows; a missing `tcp` is
 /// an error naming the path.
@@ -51,8 +80,6 @@ pub fn read(
 ) -> Result<()> {
     out.clear();
     let ticks_per_sec = clock_ticks();
-    // One buffer for both tables: the second read reuses the first's capacity.
-    let mut text = String::new();
     let tables = [
         (ipv4, "net/tcp", Family::Inet),
         (ipv6, "net/tcp6", Family::Inet6),
@@ -62,31 +89,89 @@ pub fn read(
             continue;
         }
         let path = root.join(name);
-        match load(&path, &mut text) {
-            Ok(()) => {}
+        let reading =
+            |e: io::Error| Error::runtime(format!("reading {}: {}", path.display(), os_text(&e)));
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => continue,
-            Err(e) => {
-                let why = crate::error::os_text(&e);
-                return Err(Error::runtime(format!("reading {}: {why}", path.display())));
-            }
+            Err(e) => return Err(reading(e)),
+        };
+        let mut table = Table::new(family, ticks_per_sec, states);
+        let start = out.len();
+        if let Err(e) = read_table(&mut file, &mut table, out) {
+            out.truncate(start);
+            return Err(match e {
+                TableError::Io(e) => reading(e),
+                TableError::Parse(line, kind) => {
+                    let file = path.display().to_string();
+                    Error::runtime(ParseError { file, line, kind }.to_string())
+                }
+            });
         }
-        let file = path.display().to_string();
-        parse_table(&text, family, &file, ticks_per_sec, states, out)
-            .map_err(|e| Error::runtime(e.to_string()))?;
     }
     Ok(())
 }
 
-/// Replaces `text` with the contents of `path`.
-fn load(path: &Path, text: &mut String) -> io::Result<()> {
-    text.clear();
-    File::open(path)?.read_to_string(text)?;
-    Ok(())
+/// Why a table could not be read: the read failed, or a line (1-based)
+/// did not parse.
+#[derive(Debug)]
+pub enum TableError {
+    /// `read()` failed.
+    Io(io::Error),
+    /// This line (1-based) is wrong, or the table too large.
+    Parse(usize, ParseErrorKind),
+}
+
+/// Reads a table from `file` in large pieces, parsing each line as it
+/// arrives, into `out`; stops at [`MAX_TABLE_BYTES`] and at a line longer
+/// than [`MAX_LINE`]. On error, rows already pushed stay in `out`.
+pub fn read_table(
+    file: &mut impl Read,
+    table: &mut Table,
+    out: &mut Vec<Socket>,
+) -> Result<(), TableError> {
+    let mut buf = vec![0u8; READ_LEN];
+    let (mut kept, mut total) = (0usize, 0u64);
+    loop {
+        let n = match file.read(&mut buf[kept..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(TableError::Io(e)),
+        };
+        total += n as u64;
+        if total > MAX_TABLE_BYTES {
+            return Err(TableError::Parse(table.lines + 1, ParseErrorKind::TooLarge));
+        }
+        let end = kept + n;
+        let mut start = 0;
+        while let Some(len) = buf[start..end].iter().position(|&b| b == b'\n') {
+            table
+                .line(&buf[start..start + len], out)
+                .map_err(parse_error)?;
+            start += len + 1;
+        }
+        if n == 0 {
+            // The last line may lack its newline.
+            if start < end {
+                table.line(&buf[start..end], out).map_err(parse_error)?;
+            }
+            return table.finish().map_err(parse_error);
+        }
+        kept = end - start;
+        if kept > MAX_LINE {
+            return Err(TableError::Parse(table.lines + 1, ParseErrorKind::LongLine));
+        }
+        buf.copy_within(start..end, 0);
+    }
+}
+
+fn parse_error((line, kind): (usize, ParseErrorKind)) -> TableError {
+    TableError::Parse(line, kind)
 }
 
 /// Parses the text of one table, header line included, appending the rows
-/// whose state is in `states` to `out`. `file` names the table in
-/// errors. `ticks_per_sec` is USER_HZ (see [`clock_ticks`]).
+/// whose state is in `states` to `out`, each socket once. `file` names
+/// the table in errors. `ticks_per_sec` is USER_HZ (see [`clock_ticks`]).
 ///
 /// Blank lines are skipped. On error `out` is left as it was on entry.
 pub fn parse_table(
@@ -98,7 +183,11 @@ pub fn parse_table(
     out: &mut Vec<Socket>,
 ) -> Result<(), ParseError> {
     let start = out.len();
-    let result = parse_rows(text, family, ticks_per_sec, states, out);
+    let mut table = Table::new(family, ticks_per_sec, states);
+    let result = text
+        .lines()
+        .try_for_each(|line| table.line(line.as_bytes(), out))
+        .and_then(|()| table.finish());
     result.map_err(|(line, kind)| {
         out.truncate(start);
         ParseError {
@@ -109,29 +198,85 @@ pub fn parse_table(
     })
 }
 
-/// The body of [`parse_table`]; errors carry the 1-based line number.
-fn parse_rows(
-    text: &str,
+/// A table being parsed line by line: the header, then rows, each socket
+/// kept once.
+#[derive(Debug)]
+pub struct Table {
     family: Family,
     ticks_per_sec: u64,
     states: StateSet,
-    out: &mut Vec<Socket>,
-) -> Result<(), (usize, ParseErrorKind)> {
-    let mut lines = text.lines();
-    let header = lines.next().and_then(|l| l.split_ascii_whitespace().next());
-    if header != Some("sl") {
-        return Err((1, ParseErrorKind::MissingHeader));
-    }
-    for (index, line) in lines.enumerate() {
-        if line.trim_ascii().is_empty() {
-            continue;
+    /// Lines seen so far.
+    lines: usize,
+    /// The sockets listed so far.
+    listed: HashSet<Identity>,
+}
+
+/// What tells one socket from another within a table: its inode, unique
+/// while it lives; without one (TIME_WAIT, request and orphaned sockets),
+/// its state and addresses, of which the kernel's hash tables hold one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Identity {
+    Inode(u64),
+    Connection(TcpState, Endpoint, Endpoint),
+}
+
+impl Identity {
+    fn of(s: &Socket) -> Identity {
+        match s.inode {
+            0 => Identity::Connection(s.state, s.local, s.remote),
+            inode => Identity::Inode(inode),
         }
-        let socket = parse_row(line, family, ticks_per_sec).map_err(|kind| (index + 2, kind))?;
-        if states.contains(socket.state) {
+    }
+}
+
+impl Table {
+    /// A table of `family` whose rows are kept when their state is in
+    /// `states`; `ticks_per_sec` is USER_HZ.
+    pub fn new(family: Family, ticks_per_sec: u64, states: StateSet) -> Table {
+        Table {
+            family,
+            ticks_per_sec,
+            states,
+            lines: 0,
+            listed: HashSet::new(),
+        }
+    }
+
+    /// Parses the next line (without its newline; a trailing CR is
+    /// ignored), pushing its socket to `out` unless its state is not
+    /// wanted or it was listed already. Errors carry the 1-based line.
+    pub fn line(
+        &mut self,
+        line: &[u8],
+        out: &mut Vec<Socket>,
+    ) -> Result<(), (usize, ParseErrorKind)> {
+        self.lines += 1;
+        let at = self.lines;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = std::str::from_utf8(line).map_err(|_| (at, ParseErrorKind::NotText))?;
+        if at == 1 {
+            return match line.split_ascii_whitespace().next() {
+                Some("sl") => Ok(()),
+                _ => Err((1, ParseErrorKind::MissingHeader)),
+            };
+        }
+        if line.trim_ascii().is_empty() {
+            return Ok(());
+        }
+        let socket = parse_row(line, self.family, self.ticks_per_sec).map_err(|kind| (at, kind))?;
+        if self.states.contains(socket.state) && self.listed.insert(Identity::of(&socket)) {
             out.push(socket);
         }
+        Ok(())
     }
-    Ok(())
+
+    /// Ends the table: an error if it had no header line at all.
+    pub fn finish(&self) -> Result<(), (usize, ParseErrorKind)> {
+        match self.lines {
+            0 => Err((1, ParseErrorKind::MissingHeader)),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Parses one row of the table.
@@ -306,6 +451,12 @@ pub enum ParseErrorKind {
     BadField { field: &'static str, value: String },
     /// A state number the kernel does not define.
     UnknownState(u8),
+    /// A line longer than [`MAX_LINE`].
+    LongLine,
+    /// A line that is not UTF-8 (the kernel writes ASCII).
+    NotText,
+    /// More than [`MAX_TABLE_BYTES`] before the end: an endless stream.
+    TooLarge,
 }
 
 impl ParseErrorKind {
@@ -325,6 +476,13 @@ impl ParseErrorKind {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind == ParseErrorKind::TooLarge {
+            return write!(
+                f,
+                "{}: more than {MAX_TABLE_BYTES} bytes, which no kernel table is",
+                self.file
+            );
+        }
         write!(f, "{} line {}: ", self.file, self.line)?;
         match &self.kind {
             ParseErrorKind::MissingHeader => f.write_str("missing \"sl local_address ...\" header"),
@@ -333,6 +491,9 @@ impl fmt::Display for ParseError {
             }
             ParseErrorKind::BadField { field, value } => write!(f, "bad {field} {value:?}"),
             ParseErrorKind::UnknownState(st) => write!(f, "unknown state 0x{st:02X}"),
+            ParseErrorKind::LongLine => write!(f, "longer than {MAX_LINE} bytes"),
+            ParseErrorKind::NotText => f.write_str("not text (invalid UTF-8)"),
+            ParseErrorKind::TooLarge => f.write_str("table too large"),
         }
     }
 }
@@ -821,6 +982,87 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn each_socket_is_listed_once() {
+        let listener_twin = LISTEN_NOBODY.replace(" 9313 ", " 9314 ");
+        let rows = [
+            KEEPALIVE,
+            TIME_WAIT,
+            REQUEST,
+            KEEPALIVE,
+            TIME_WAIT,
+            REQUEST,
+            // The same inode in another state: the same socket, moved.
+            &KEEPALIVE.replacen(" 01 ", " 08 ", 1),
+            // Same addresses, other state: another socket.
+            &TIME_WAIT.replacen(" 06 ", " 03 ", 1),
+            // SO_REUSEPORT listeners share addresses, not inodes.
+            LISTEN_NOBODY,
+            &listener_twin,
+        ];
+        let got = parse(Family::Inet, &rows, all_states()).unwrap();
+        let states: Vec<_> = got.iter().map(|s| (s.state, s.inode)).collect();
+        assert_eq!(
+            states,
+            [
+                (TcpState::Established, 9291),
+                (TcpState::TimeWait, 0),
+                (TcpState::SynRecv, 0),
+                (TcpState::SynRecv, 0),
+                (TcpState::Listen, 9313),
+                (TcpState::Listen, 9314),
+            ]
+        );
+    }
+
+    /// A reader that hands out a few bytes at a time, as a slow pipe does.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.1 = self.1 % 7 + 1;
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streamed_reads_parse_as_the_whole_text_does() {
+        let text = table(Family::Inet, &ROWS4);
+        let whole = parse(Family::Inet, &ROWS4, all_states()).unwrap();
+        for text in [
+            text.clone(),
+            text.trim_end().to_string(),
+            text.replace('\n', "\r\n"),
+        ] {
+            let mut t = Table::new(Family::Inet, 100, all_states());
+            let mut out = Vec::new();
+            read_table(&mut Trickle(text.as_bytes(), 0), &mut t, &mut out).unwrap();
+            assert_eq!(out, whole);
+        }
+    }
+
+    #[test]
+    fn long_lines_and_binary_end_the_read() {
+        let read = |bytes: &[u8]| {
+            let mut t = Table::new(Family::Inet, 100, all_states());
+            match read_table(&mut &bytes[..], &mut t, &mut Vec::new()) {
+                Err(TableError::Parse(line, kind)) => (line, kind),
+                other => panic!("{other:?}"),
+            }
+        };
+        let mut endless_line = format!("{HEADER4}\n{KEEPALIVE}\n").into_bytes();
+        endless_line.resize(READ_LEN * 3, b'0');
+        assert_eq!(read(&endless_line), (3, ParseErrorKind::LongLine));
+        assert_eq!(read(&[0; 100]), (1, ParseErrorKind::MissingHeader));
+        let mut binary = format!("{HEADER4}\n{KEEPALIVE}\n").into_bytes();
+        let at = binary.len() - 2;
+        binary[at] = 0xff;
+        assert_eq!(read(&binary), (2, ParseErrorKind::NotText));
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Files and directories by descriptor: `openat`, `readlinkat`, `fstat`,
-//! `fstatfs`, `write`, and [`Dir`], a `readdir` stream.
+//! `fstatfs`, `write`, [`Dir`], a `readdir` stream, and bounded reads of
+//! kernel files ([`read_bounded`], [`read_small_text`]).
 //!
 //! The owner scan reads every open descriptor of every process, so these
 //! work relative to a directory descriptor and into caller buffers, without
 //! building or allocating a path per call.
 
 use std::ffi::CStr;
-use std::io;
+use std::io::{self, Read as _};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -71,6 +72,39 @@ pub fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     // SAFETY: `buf` is live for the call and its length is the one given.
     let n = unsafe { libc::write(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len()) };
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
+/// Reads `file` to its end into `buf` (cleared first), failing with
+/// `FileTooLarge` past `max` bytes: kernel text files are small, and a path
+/// that leads to an endless stream (`/dev/zero`, a FIFO fed forever) must
+/// end in an error rather than in all the memory there is. Safe code, kept
+/// here beside the other reads by descriptor so every layer can use it.
+pub fn read_bounded(file: &mut impl io::Read, buf: &mut Vec<u8>, max: usize) -> io::Result<()> {
+    buf.clear();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    io::Read::take(file, limit).read_to_end(buf)?;
+    if buf.len() > max {
+        buf.clear();
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("longer than {max} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// The text of a small kernel file (a sysctl, `file-nr`): opened
+/// non-blocking, so that a FIFO put in its place cannot stall us, and read
+/// with [`read_bounded`] up to `max` bytes.
+pub fn read_small_text(path: &std::path::Path, max: usize) -> io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let mut buf = Vec::new();
+    read_bounded(&mut file, &mut buf, max)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// Descriptor 1, borrowed for as long as the program runs.
@@ -190,6 +224,23 @@ mod tests {
             Dir::open(c"/nonexistent").unwrap_err().raw_os_error(),
             Some(libc::ENOENT)
         );
+    }
+
+    #[test]
+    fn bounded_reads_end_on_endless_files() {
+        let mut buf = vec![1];
+        let mut zero = std::fs::File::open("/dev/zero").unwrap();
+        let e = read_bounded(&mut zero, &mut buf, 100).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        assert_eq!(e.to_string(), "longer than 100 bytes");
+        assert!(buf.is_empty());
+        read_bounded(&mut &b"0123"[..], &mut buf, 4).unwrap();
+        assert_eq!(buf, b"0123");
+        read_bounded(&mut &b"01234"[..], &mut buf, 4).unwrap_err();
+        let e = read_small_text(std::path::Path::new("/dev/zero"), 8).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::FileTooLarge);
+        let nr = read_small_text(std::path::Path::new("/proc/sys/fs/file-nr"), 64).unwrap();
+        assert!(nr.ends_with('\n'), "{nr:?}");
     }
 
     #[test]

@@ -239,6 +239,8 @@ struct Notifications {
     verbose: bool,
     /// Whether lost notifications were already said.
     told_lost: bool,
+    /// Whether forged notifications were already said.
+    told_forged: bool,
 }
 
 impl Notifications {
@@ -267,6 +269,7 @@ impl Notifications {
             received: Vec::new(),
             verbose,
             told_lost: false,
+            told_forged: false,
         }
     }
 
@@ -276,7 +279,19 @@ impl Notifications {
             return;
         };
         let room = MAX_NOTICES.saturating_sub(tracker.pending_notices());
-        match listener.drain(&mut self.received, room) {
+        let drained = listener.drain(&mut self.received, room);
+        if let Ok(stats) = &drained {
+            if stats.forged > 0 && self.verbose && !self.told_forged {
+                self.told_forged = true;
+                note(format_args!(
+                    "dropped {} destroy notification(s) sent by a process (netlink port id {}), \
+                     not by the kernel; such messages are never shown",
+                    stats.forged,
+                    stats.forged_from.unwrap_or(0)
+                ));
+            }
+        }
+        match drained {
             Ok(stats) if stats.overruns + stats.skipped > 0 && self.verbose && !self.told_lost => {
                 self.told_lost = true;
                 note(format_args!(

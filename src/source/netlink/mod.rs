@@ -249,6 +249,22 @@ fn walk_datagram(
     Ok(Progress::More)
 }
 
+/// Walks one dump datagram as a dump does, expecting the sequence number
+/// and port id of its first message: for the fuzz target.
+pub(crate) fn walk_datagram_for_fuzzing(datagram: &[u8]) {
+    let expect = match messages(datagram).next() {
+        Some(Ok((hdr, _))) => Expect {
+            seq: hdr.seq,
+            port: hdr.port,
+        },
+        _ => Expect { seq: 0, port: 0 },
+    };
+    let (mut out, mut skipped) = (Vec::new(), 0);
+    for timer_counters in [false, true] {
+        let _ = walk_datagram(datagram, expect, timer_counters, &mut out, &mut skipped);
+    }
+}
+
 /// The errno that NLMSG_ERROR and NLMSG_DONE start with (negative on failure).
 fn status(payload: &[u8]) -> Result<()> {
     let code = match payload {
