@@ -89,6 +89,10 @@ pub struct Columns {
     pub timer: bool,
     /// `--explain`: a note on teardown and unusual states, last.
     pub note: bool,
+    /// `-i`: tcp_info on a continuation line (a JSON `info` object).
+    pub info: bool,
+    /// `-m`: socket memory on a continuation line (a JSON `memory` object).
+    pub memory: bool,
 }
 
 /// Everything the pipeline needs, validated.

@@ -127,6 +127,8 @@ fn sample_sockets() -> [Socket; 3] {
         inode: 42,
         timer: Timer::OFF,
         shutdown: None,
+        info: None,
+        memory: None,
     };
     [
         socket(Family::Inet, TcpState::Listen, "0.0.0.0", 22, "0.0.0.0", 0),

@@ -26,6 +26,8 @@ pub fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
         inode: 1,
         timer: Timer::OFF,
         shutdown: None,
+        info: None,
+        memory: None,
     }
 }
 

@@ -96,6 +96,8 @@ fn request(states: StateSet, bytecode: Option<Vec<u8>>) -> netlink::Request {
         ipv6: true,
         states,
         timer_counters: false,
+        info: false,
+        memory: false,
         bytecode,
     }
 }

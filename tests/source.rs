@@ -167,6 +167,8 @@ fn dump_lists_own_sockets() {
             ipv6: false,
             states: all_states(),
             timer_counters,
+            info: false,
+            memory: false,
             bytecode: None,
         };
         let rows = dump_until_or_2s(&req, |rows| {
@@ -207,6 +209,8 @@ fn dump_lists_own_sockets() {
         ipv6: false,
         states: StateSet::listening(),
         timer_counters: false,
+        info: false,
+        memory: false,
         bytecode: None,
     };
     let mut rows = Vec::new();
@@ -226,6 +230,8 @@ fn dump_lists_ipv6_and_skips_unwanted_family() {
         ipv6: true,
         states: all_states(),
         timer_counters: true,
+        info: false,
+        memory: false,
         bytecode: None,
     };
     dump(&req, &mut rows).unwrap();
@@ -259,6 +265,8 @@ fn dump_reports_shutdown_and_time_wait() {
         ipv6: false,
         states: all_states(),
         timer_counters: true,
+        info: false,
+        memory: false,
         bytecode: None,
     };
     let rows = dump_until_or_2s(&req, |rows| {

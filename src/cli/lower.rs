@@ -48,6 +48,7 @@ pub fn config(args: &Args) -> Result<Config> {
         _ => (filter, states, ipv4, ipv6),
     };
     let watch = watch_plan(args, mode)?;
+    check_inside(args, mode)?;
     Ok(Config {
         mode,
         watch,
@@ -63,6 +64,8 @@ pub fn config(args: &Args) -> Result<Config> {
             program: args.program,
             timer: args.timers,
             note: args.explain,
+            info: args.info,
+            memory: args.memory,
         },
         format: if args.json {
             Format::Json
@@ -110,6 +113,28 @@ fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
         count: args.count,
         events: args.events,
     }))
+}
+
+/// `-i` and `-m`: rows of the listing, read over netlink only.
+fn check_inside(args: &Args, mode: Mode) -> Result<()> {
+    let flag = match (args.info, args.memory) {
+        (false, false) => return Ok(()),
+        (true, false) => "-i",
+        (false, true) => "-m",
+        (true, true) => "-i and -m",
+    };
+    if mode != Mode::List {
+        return Err(Error::usage(format!(
+            "{flag}: these add to the listing's rows; not with -s or why"
+        )));
+    }
+    if args.source == SourceArg::Proc {
+        return Err(Error::usage(format!(
+            "{flag}: tcp_info and socket memory come only from netlink sock_diag; \
+             /proc/net/tcp has neither (drop --source proc)"
+        )));
+    }
+    Ok(())
 }
 
 /// The filter from the flags and the trailing expression.

@@ -102,6 +102,28 @@ pub struct Args {
     #[arg(short = 'o', long = "timers", help_heading = "Output")]
     pub timers: bool,
 
+    /// Show what the kernel knows inside each connection (tcp_info)
+    ///
+    /// After each socket's line, an indented line in ss's words and units
+    /// (`ss -ti`): congestion control, wscale, rto, rtt/rttvar (ms), mss,
+    /// cwnd, ssthresh, bytes and segments sent and received, send, pacing
+    /// and delivery rates, last send/receive/ack (ms ago), retransmissions,
+    /// losses, reordering, minrtt... With --json, an `info` object per
+    /// socket, units in the key names, fields the kernel did not send left
+    /// out. Sockets in TIME_WAIT and SYN_RECV have none. Needs the netlink
+    /// source.
+    #[arg(short = 'i', long = "info", help_heading = "Output")]
+    pub info: bool,
+
+    /// Show each socket's memory (skmem)
+    ///
+    /// As `ss -m` writes it: `skmem:(r<rmem_alloc>,rb<rcvbuf>,t<wmem_alloc>,
+    /// tb<sndbuf>,f<fwd_alloc>,w<wmem_queued>,o<optmem>,bl<backlog>,
+    /// d<drops>)`, in bytes (drops in packets), on the continuation line.
+    /// With --json, a `memory` object per socket. Needs the netlink source.
+    #[arg(short = 'm', long = "memory", help_heading = "Output")]
+    pub memory: bool,
+
     /// Show the owning user and the socket inode
     #[arg(short = 'e', long = "extend", help_heading = "Output")]
     pub extend: bool,

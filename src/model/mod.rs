@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod event;
+pub mod info;
 pub mod owner;
 pub mod state;
 pub mod time;
@@ -268,6 +269,11 @@ pub struct Socket {
     pub timer: Timer,
     /// Shutdown state where the source reports it (netlink, full sockets).
     pub shutdown: Option<Shutdown>,
+    /// `tcp_info` and its companions, when asked for (`-i`) and sent (full
+    /// sockets over netlink). Boxed: rows without it stay small.
+    pub info: Option<Box<info::TcpInfo>>,
+    /// Socket memory, when asked for (`-m`) and sent.
+    pub memory: Option<Box<info::SkMem>>,
 }
 
 impl Socket {

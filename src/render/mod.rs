@@ -10,6 +10,7 @@
 //! - [`wire`]: every serde type of the JSON output.
 
 pub mod events;
+mod inside;
 pub mod json;
 mod printer;
 pub mod summary;

@@ -161,6 +161,8 @@ mod tests {
                 inode: 0,
                 timer: Timer::OFF,
                 shutdown: None,
+                info: None,
+                memory: None,
             },
             owners: OwnersFrom::Current,
             uid_known: true,

@@ -128,6 +128,9 @@ impl<'a> Table<'a> {
             }
         }
         line.push(b'\n');
+        if cols.info || cols.memory {
+            super::inside::push_continuation(line, s, self.cfg.numeric);
+        }
         w.write_all(line)
     }
 
@@ -479,7 +482,7 @@ mod tests {
             extended: true,
             program: true,
             timer: true,
-            note: false,
+            ..Columns::default()
         };
         write_header(&mut out, Scope::All, all).unwrap();
         write_header(&mut out, Scope::Connected, Columns::default()).unwrap();

@@ -7,6 +7,7 @@
 //! - [`JsonSocket`] (with [`JsonEndpoint`], [`JsonTimer`],
 //!   [`JsonShutdown`], [`JsonProcesses`]): one socket, the element of the
 //!   `--json` array, of a `-c` pass and of an event, and a `why` holder.
+//!   With `-i`/`-m`, its [`JsonTcpInfo`] and [`JsonSkMem`].
 //! - [`JsonPass`]: one line of `-c --json`; [`JsonEvent`]: one line of
 //!   `--events --json`.
 //! - [`JsonSummary`] and its parts: `-s --json`.
@@ -16,9 +17,11 @@
 //! as read from /proc; it is escaped here as the text form escapes it.
 //! Process names in their own fields are kept as read.
 
+mod inside;
 mod summary;
 mod why;
 
+pub use inside::{JsonBbr, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
 pub use summary::{
     JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
     JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
@@ -65,6 +68,13 @@ pub struct JsonSocket<'a> {
     /// With `--explain` only: the note on the socket's state, or null.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explain: Option<Option<Cow<'static, str>>>,
+    /// With `-i`, when the kernel sent `tcp_info` (not for TIME_WAIT and
+    /// request sockets): what it knows inside the connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<JsonTcpInfo>,
+    /// With `-m`, when the kernel sent it: the socket's memory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<JsonSkMem>,
 }
 
 /// An address and port; IPv4-mapped IPv6 addresses in dotted form.
@@ -168,6 +178,8 @@ impl<'a> JsonSocket<'a> {
             shutdown: s.shutdown.map(Into::into),
             processes: processes.map(JsonProcesses),
             explain: None,
+            info: s.info.as_deref().map(JsonTcpInfo::from),
+            memory: s.memory.as_deref().map(JsonSkMem::from),
         }
     }
 

@@ -28,6 +28,10 @@ pub struct Request<'a> {
     /// Exact retransmit and probe counts for every timer kind (costs
     /// `tcp_info` per socket over netlink).
     pub timer_counters: bool,
+    /// Each socket's `tcp_info` and congestion control (`-i`); netlink only.
+    pub info: bool,
+    /// Each socket's memory (`-m`); netlink only.
+    pub memory: bool,
     /// The rows the caller keeps: a source may use it to send fewer (the
     /// kernel runs the port tests as bytecode); the caller still applies it.
     pub filter: &'a Filter,
@@ -70,13 +74,29 @@ pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
         SourceChoice::Auto => match dump_netlink(req, out) {
             Ok(()) => Ok(Used::Netlink),
             Err(e) => {
-                if req.verbose {
-                    note(format_args!("{e}; falling back to /proc/net/tcp"));
+                if req.verbose || req.info || req.memory {
+                    // /proc has no tcp_info: without this line -i and -m
+                    // would print rows silently lacking what was asked.
+                    note(format_args!(
+                        "{e}; falling back to /proc/net/tcp{}",
+                        lacking(req)
+                    ));
                 }
                 read_proc(req, out)?;
                 Ok(Used::Proc)
             }
         },
+    }
+}
+
+/// What a /proc listing lacks of what `req` asked for, as the end of a
+/// note.
+fn lacking(req: &Request<'_>) -> &'static str {
+    match (req.info, req.memory) {
+        (true, true) => ", which has no tcp_info (-i) nor socket memory (-m)",
+        (true, false) => ", which has no tcp_info (-i)",
+        (false, true) => ", which has no socket memory (-m)",
+        (false, false) => "",
     }
 }
 
@@ -90,6 +110,8 @@ fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
         ipv6: req.ipv6,
         states: req.states,
         timer_counters: req.timer_counters,
+        info: req.info,
+        memory: req.memory,
         bytecode: bytecode::compile(req.filter),
     };
     let stats = match netlink::dump(&request, out) {

@@ -324,6 +324,8 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
             probes: probes as u32,
         },
         shutdown: None,
+        info: None,
+        memory: None,
     })
 }
 

@@ -14,6 +14,8 @@ pub fn every_state() -> Request {
         ipv6: true,
         states: StateSet::from_bits(0xfff),
         timer_counters: true,
+        info: false,
+        memory: false,
         bytecode: None,
     }
 }

@@ -19,9 +19,13 @@ use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUE
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6, IPPROTO_TCP};
 
+use super::tcp_info::{
+    parse_bbr, parse_byte, parse_congestion, parse_skmem, parse_tcp_info, parse_vegas,
+};
 use super::wire::{append_attribute, attributes, AttributeError};
 use super::Request;
 use crate::error::{Error, Result};
+use crate::model::info::{SkMem, TcpInfo};
 use crate::model::{Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind};
 
 /// Why one `inet_diag_msg` payload could not be read.
@@ -97,7 +101,45 @@ const OFF_INODE: usize = 68;
 pub(crate) const INET_DIAG_INFO: u16 = 2;
 /// Request attribute carrying a bytecode filter.
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
+const INET_DIAG_VEGASINFO: u16 = 3;
+const INET_DIAG_CONG: u16 = 4;
+const INET_DIAG_TOS: u16 = 5;
+const INET_DIAG_TCLASS: u16 = 6;
+const INET_DIAG_SKMEMINFO: u16 = 7;
 const INET_DIAG_SHUTDOWN: u16 = 8;
+const INET_DIAG_BBRINFO: u16 = 16;
+
+/// What to read from each reply beyond the fixed message: the same
+/// choices as [`Request`] makes for the dump.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Timer counters from `tcp_info`.
+    pub timer_counters: bool,
+    /// The whole `tcp_info` and its companions (`-i`).
+    pub info: bool,
+    /// INET_DIAG_SKMEMINFO (`-m`).
+    pub memory: bool,
+}
+
+impl Extras {
+    /// Everything: what the parser's robustness tests read with.
+    pub const ALL: Extras = Extras {
+        timer_counters: true,
+        info: true,
+        memory: true,
+    };
+}
+
+impl Request {
+    /// What replies to this request are read for.
+    pub(super) fn extras(&self) -> Extras {
+        Extras {
+            timer_counters: self.timer_counters,
+            info: self.info,
+            memory: self.memory,
+        }
+    }
+}
 /// The kernel state of request sockets; the model reports them as SYN_RECV.
 const TCP_NEW_SYN_RECV: u32 = 12;
 
@@ -105,8 +147,19 @@ const TCP_NEW_SYN_RECV: u32 = 12;
 /// the bytecode attribute if any.
 pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u8>> {
     let mut extensions = ExtensionFlags::SHUTDOWN;
-    if req.timer_counters {
+    if req.timer_counters || req.info {
         extensions |= ExtensionFlags::INFO;
+    }
+    if req.info {
+        // VEGASINFO asks the congestion control for its own attribute:
+        // BBR answers it with BBRINFO.
+        extensions |= ExtensionFlags::CONG
+            | ExtensionFlags::VEGASINFO
+            | ExtensionFlags::TOS
+            | ExtensionFlags::TCLASS;
+    }
+    if req.memory {
+        extensions |= ExtensionFlags::SKMEMINFO;
     }
     let socket_id = if family == AF_INET {
         SocketId::new_v4()
@@ -153,11 +206,22 @@ fn kernel_state_mask(states: StateSet) -> u32 {
 /// its attributes) into a [`Socket`]. With `timer_counters`, a `tcp_info`
 /// attribute supplies both timer counters.
 pub fn parse_inet_diag(payload: &[u8], timer_counters: bool) -> Result<Socket, ParseError> {
+    let extras = Extras {
+        timer_counters,
+        ..Extras::default()
+    };
+    parse_inet_diag_with(payload, extras)
+}
+
+/// [`parse_inet_diag`], reading the attributes `extras` asks for: with
+/// `info`, the socket's `tcp_info`; with `memory`, its memory. An
+/// attribute too short for its struct leaves that part absent.
+pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, ParseError> {
     let head: &[u8; INET_DIAG_MSG_LEN] = payload
         .get(..INET_DIAG_MSG_LEN)
         .and_then(|h| h.try_into().ok())
         .ok_or(ParseError::Short { len: payload.len() })?;
-    let attrs = read_attributes(payload.get(INET_DIAG_MSG_LEN..).unwrap_or_default())?;
+    let attrs = read_attributes(payload.get(INET_DIAG_MSG_LEN..).unwrap_or_default(), extras)?;
     let (family, local_addr, remote_addr) = match head[0] {
         AF_INET => (
             Family::Inet,
@@ -193,8 +257,10 @@ pub fn parse_inet_diag(payload: &[u8], timer_counters: bool) -> Result<Socket, P
         send_q,
         uid: ne_u32(head, OFF_UID),
         inode: u64::from(ne_u32(head, OFF_INODE)),
-        timer: timer(head, attrs.tcp_counters.filter(|_| timer_counters)),
+        timer: timer(head, attrs.tcp_counters.filter(|_| extras.timer_counters)),
         shutdown: attrs.shutdown.map(Shutdown::from_kernel),
+        info: attrs.info,
+        memory: attrs.memory,
     })
 }
 
@@ -237,11 +303,27 @@ struct DiagAttributes {
     shutdown: Option<u8>,
     /// `tcpi_retransmits` and `tcpi_probes` from tcp_info.
     tcp_counters: Option<(u8, u8)>,
+    /// The whole tcp_info, with `-i`.
+    info: Option<Box<TcpInfo>>,
+    /// With `-m`.
+    memory: Option<Box<SkMem>>,
+}
+
+/// The companions of tcp_info, gathered before it is known whether
+/// tcp_info itself came (attributes arrive in any order).
+#[derive(Debug, Default)]
+struct Companions {
+    congestion: Option<Box<str>>,
+    tos: Option<u8>,
+    tclass: Option<u8>,
+    vegas: Option<crate::model::info::VegasInfo>,
+    bbr: Option<crate::model::info::BbrInfo>,
 }
 
 /// Reads the attributes after `inet_diag_msg` that we use.
-fn read_attributes(list: &[u8]) -> Result<DiagAttributes, ParseError> {
+fn read_attributes(list: &[u8], extras: Extras) -> Result<DiagAttributes, ParseError> {
     let mut attrs = DiagAttributes::default();
+    let mut with = Companions::default();
     for attribute in attributes(list) {
         let (kind, value) = attribute?;
         let short = ParseError::AttributeValue {
@@ -257,8 +339,34 @@ fn read_attributes(list: &[u8]) -> Result<DiagAttributes, ParseError> {
             (INET_DIAG_SHUTDOWN | INET_DIAG_INFO, _) => return Err(short),
             _ => {}
         }
+        if extras.info {
+            read_info_attribute(kind, value, &mut attrs, &mut with);
+        }
+        if extras.memory && kind == INET_DIAG_SKMEMINFO {
+            attrs.memory = parse_skmem(value).map(Box::new);
+        }
+    }
+    if let Some(info) = &mut attrs.info {
+        info.congestion = with.congestion;
+        info.tos = with.tos;
+        info.tclass = with.tclass;
+        info.vegas = with.vegas;
+        info.bbr = with.bbr;
     }
     Ok(attrs)
+}
+
+/// One attribute of `-i`'s set; a short one leaves its part absent.
+fn read_info_attribute(kind: u16, value: &[u8], attrs: &mut DiagAttributes, with: &mut Companions) {
+    match kind {
+        INET_DIAG_INFO => attrs.info = parse_tcp_info(value).map(Box::new),
+        INET_DIAG_CONG => with.congestion = parse_congestion(value),
+        INET_DIAG_TOS => with.tos = parse_byte(value),
+        INET_DIAG_TCLASS => with.tclass = parse_byte(value),
+        INET_DIAG_VEGASINFO => with.vegas = parse_vegas(value),
+        INET_DIAG_BBRINFO => with.bbr = parse_bbr(value),
+        _ => {}
+    }
 }
 
 /// Hand-built `inet_diag_msg` payloads, for the tests of everything that
@@ -554,6 +662,79 @@ mod tests {
     }
 
     #[test]
+    fn info_and_memory_only_when_asked_and_whole() {
+        let mut info = vec![0u8; 232];
+        info[0] = 1;
+        info[5] = 4; // TCPI_OPT_WSCALE
+        info[6] = 0x97; // snd 7, rcv 9
+        info[80..84].copy_from_slice(&10u32.to_ne_bytes()); // snd_cwnd
+        let skmem: Vec<u8> = (1u32..=9).flat_map(|w| w.to_ne_bytes()).collect();
+        let payload = Row::v4().with(&[
+            attr(INET_DIAG_SKMEMINFO, &skmem),
+            attr(INET_DIAG_INFO, &info),
+            attr(INET_DIAG_CONG, b"cubic\0"),
+            attr(INET_DIAG_TOS, &[0x10]),
+        ]);
+        let plain = parse_inet_diag(&payload, true).unwrap();
+        assert_eq!((plain.info, plain.memory), (None, None));
+        let s = parse_inet_diag_with(&payload, Extras::ALL).unwrap();
+        let i = s.info.unwrap();
+        assert_eq!((i.snd_wscale, i.rcv_wscale, i.snd_cwnd), (7, 9, 10));
+        assert_eq!(
+            (i.congestion.as_deref(), i.tos),
+            (Some("cubic"), Some(0x10))
+        );
+        assert_eq!(i.snd_wnd, Some(0));
+        assert_eq!(i.rcv_wnd, None, "232 bytes end before rcv_wnd");
+        assert_eq!(s.memory.unwrap().drops, Some(9));
+    }
+
+    #[test]
+    fn short_info_or_memory_leaves_them_absent() {
+        for (len, counters) in [(4, true), (103, true)] {
+            let mut info = vec![0u8; len];
+            info[2] = 3;
+            let payload = Row {
+                timer: 1,
+                ..Row::v4()
+            }
+            .with(&[
+                attr(INET_DIAG_INFO, &info),
+                attr(INET_DIAG_SKMEMINFO, &[0; 27]),
+                attr(INET_DIAG_CONG, b"cubic\0"),
+            ]);
+            let s = parse_inet_diag_with(&payload, Extras::ALL).unwrap();
+            assert_eq!((s.info, s.memory), (None, None), "{len}");
+            // The counters at the start are still good.
+            assert_eq!(s.timer.retransmits == 3, counters);
+        }
+        // Oversized: a future kernel's longer struct reads as today's.
+        let payload = Row::v4().with(&[attr(INET_DIAG_INFO, &[0; 400])]);
+        let s = parse_inet_diag_with(&payload, Extras::ALL).unwrap();
+        assert_eq!(s.info.unwrap().rehash, Some(0));
+    }
+
+    #[test]
+    fn extensions_asked_follow_the_flags() {
+        let ext = |info, memory| {
+            let req = Request {
+                ipv4: true,
+                ipv6: false,
+                states: StateSet::from_bits(1 << 1),
+                timer_counters: false,
+                info,
+                memory,
+                bytecode: None,
+            };
+            request_bytes(AF_INET, &req, 1).unwrap()[18]
+        };
+        // SHUTDOWN only; + INFO VEGAS CONG TOS TCLASS; + SKMEMINFO.
+        assert_eq!(ext(false, false), 0x80);
+        assert_eq!(ext(true, false), 0x80 | 0x3e);
+        assert_eq!(ext(false, true), 0x80 | 0x40);
+    }
+
+    #[test]
     fn syn_recv_also_asks_for_request_sockets() {
         assert_eq!(
             kernel_state_mask(StateSet::from_bits(1 << 3)),
@@ -565,6 +746,8 @@ mod tests {
             ipv6: false,
             states: StateSet::from_bits(1 << 3),
             timer_counters: true,
+            info: false,
+            memory: false,
             bytecode: None,
         };
         let bytes = request_bytes(AF_INET, &req, 5).unwrap();
@@ -583,6 +766,8 @@ mod tests {
             ipv6: false,
             states: StateSet::from_bits(1 << 1),
             timer_counters: false,
+            info: false,
+            memory: false,
             bytecode: Some(program.clone()),
         };
         let bytes = request_bytes(AF_INET, &req, 1).unwrap();

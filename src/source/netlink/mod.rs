@@ -6,6 +6,7 @@
 //! reads each socket's message.
 
 pub(super) mod inet_diag;
+pub(super) mod tcp_info;
 pub(super) mod wire;
 
 use std::io;
@@ -18,7 +19,7 @@ use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 use crate::error::{os_text, Error, Result};
 use crate::model::{Socket, StateSet};
 use inet_diag::request_bytes;
-pub use inet_diag::{parse_inet_diag, ParseError};
+pub use inet_diag::{parse_inet_diag, parse_inet_diag_with, Extras, ParseError};
 use wire::messages;
 
 /// What to ask the kernel for.
@@ -33,6 +34,11 @@ pub struct Request {
     /// Ask for `tcp_info` (INET_DIAG_INFO) to get exact retransmit and probe
     /// counts for every timer kind; adds a few hundred bytes per full socket.
     pub timer_counters: bool,
+    /// Ask for all of `tcp_info` and its companions (congestion control,
+    /// its own info, TOS/traffic class) and keep them on each socket (`-i`).
+    pub info: bool,
+    /// Ask for INET_DIAG_SKMEMINFO and keep it on each socket (`-m`).
+    pub memory: bool,
     /// An inet_diag bytecode program (`INET_DIAG_REQ_BYTECODE`) the kernel
     /// runs on each socket, sending only those it accepts; see
     /// [`super::bytecode`]. A program the kernel's audit refuses fails the
@@ -90,6 +96,8 @@ fn listeners_request() -> Request {
         ipv6: true,
         states: StateSet::listening(),
         timer_counters: false,
+        info: false,
+        memory: false,
         bytecode: None,
     }
 }
@@ -174,7 +182,7 @@ fn dump_family(
         if from.port_number() != 0 {
             continue; // not from the kernel
         }
-        match walk_datagram(buf, expect, req.timer_counters, out, skipped)? {
+        match walk_datagram(buf, expect, req.extras(), out, skipped)? {
             Progress::More => {}
             Progress::Done => return Ok(true),
             Progress::Interrupted => return Ok(false),
@@ -219,7 +227,7 @@ enum Progress {
 fn walk_datagram(
     datagram: &[u8],
     expect: Expect,
-    timer_counters: bool,
+    extras: Extras,
     out: &mut Vec<Socket>,
     skipped: &mut usize,
 ) -> Result<Progress> {
@@ -237,7 +245,7 @@ fn walk_datagram(
             return Ok(Progress::Interrupted);
         }
         match hdr.kind {
-            SOCK_DIAG_BY_FAMILY => match parse_inet_diag(payload, timer_counters) {
+            SOCK_DIAG_BY_FAMILY => match parse_inet_diag_with(payload, extras) {
                 Ok(socket) => out.push(socket),
                 Err(_) => *skipped += 1,
             },
@@ -260,8 +268,8 @@ pub(crate) fn walk_datagram_for_fuzzing(datagram: &[u8]) {
         _ => Expect { seq: 0, port: 0 },
     };
     let (mut out, mut skipped) = (Vec::new(), 0);
-    for timer_counters in [false, true] {
-        let _ = walk_datagram(datagram, expect, timer_counters, &mut out, &mut skipped);
+    for extras in [Extras::default(), Extras::ALL] {
+        let _ = walk_datagram(datagram, expect, extras, &mut out, &mut skipped);
     }
 }
 
@@ -323,7 +331,7 @@ mod tests {
             let _ = parse_inet_diag(&bytes, rng.next() & 1 == 0);
             // The same bytes as a datagram must not panic either.
             let expect = Expect { seq: 1, port: 1 };
-            let _ = walk_datagram(&bytes, expect, true, &mut out, &mut skipped);
+            let _ = walk_datagram(&bytes, expect, Extras::ALL, &mut out, &mut skipped);
         }
     }
 
@@ -331,7 +339,7 @@ mod tests {
 
     fn walk(datagram: &[u8]) -> (Result<Progress>, Vec<Socket>, usize) {
         let (mut out, mut skipped) = (Vec::new(), 0);
-        let progress = walk_datagram(datagram, EXPECT, false, &mut out, &mut skipped);
+        let progress = walk_datagram(datagram, EXPECT, Extras::default(), &mut out, &mut skipped);
         (progress, out, skipped)
     }
 
@@ -403,6 +411,8 @@ mod tests {
             inode,
             timer: Timer::OFF,
             shutdown: None,
+            info: None,
+            memory: None,
         }
     }
 

@@ -36,6 +36,8 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         inode,
         timer: Timer::OFF,
         shutdown: None,
+        info: None,
+        memory: None,
     }
 }
 
