@@ -13,6 +13,7 @@ pub mod compare;
 pub mod dump;
 pub mod events;
 pub mod filter_cases;
+pub mod inside;
 pub mod netns;
 pub mod oracle;
 pub mod require;
