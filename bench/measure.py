@@ -41,7 +41,7 @@ DPORT = population.LISTEN_PORT  # the first holder's listener
 PROC_OWNERS = "tcpstat -tanpo --owner-source proc"
 
 
-def suite(tcpstat, kind, with_netstat, with_dport, with_proc_owners):
+def suite(tcpstat, kind, with_netstat, with_dport, with_proc_owners, with_info=False):
     """The commands to measure, as (label, argv); labels are what the report shows."""
     cmds = [("ss -tano", ["ss", "-tano"]),
             ("ss -tanop", ["ss", "-tanop"])]
@@ -56,6 +56,9 @@ def suite(tcpstat, kind, with_netstat, with_dport, with_proc_owners):
     if with_dport:
         cmds += [(f"ss -tan 'dport = :{DPORT}'", ["ss", "-tan", f"dport = :{DPORT}"]),
                  (f"tcpstat -tan --dport {DPORT}", [tcpstat, "-tan", "--dport", str(DPORT)])]
+    if with_info:  # tcp_info per socket (-i), only when tcpstat has it
+        cmds += [("ss -tani", ["ss", "-tani"]),
+                 ("tcpstat -tani", [tcpstat, "-tani"])]
     if kind == "scaling":
         keep = {"ss -tano", "tcpstat -tano", "tcpstat -tanpo"}
         cmds = [c for c in cmds if c[0] in keep]
@@ -153,7 +156,8 @@ def loadavg():
 
 
 def run(args):
-    cmds = suite(args.tcpstat, args.suite, args.netstat, args.dport, args.proc_owners)
+    cmds = suite(args.tcpstat, args.suite, args.netstat, args.dport, args.proc_owners,
+                 args.info)
     os.setpriority(os.PRIO_PROCESS, 0, NICE)
     load_start = loadavg()
     samples = {label: [] for label, _ in cmds}
@@ -200,6 +204,7 @@ TARGETS = [  # (what, numerator, denominator, metric, limit)
     ("time", "tcpstat -tanpo", "ss -tanop", "wall_s", 0.10),
     ("time", "tcpstat -tanpo --json", "tcpstat -tanpo", "wall_s", 1.5),
     ("peak RSS", "tcpstat -tanpo", "ss -tanop", "maxrss_kb", 1.5),
+    ("time", "tcpstat -tani", "ss -tani", "wall_s", 0.8),
 ]
 INFO = [
     ("time", "tcpstat -tano", "netstat -tano", "wall_s"),
@@ -315,6 +320,7 @@ def main():
     p.add_argument("--suite", choices=["full", "scaling"], default="full")
     p.add_argument("--netstat", action="store_true", help="include netstat")
     p.add_argument("--dport", action="store_true", help="include the --dport filter pair")
+    p.add_argument("--info", action="store_true", help="include the -tani pair (tcp_info)")
     p.add_argument("--proc-owners", action="store_true",
                    help="include tcpstat -tanpo reading owners from /proc")
     p.add_argument("--workdir", required=True)

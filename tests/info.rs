@@ -208,6 +208,8 @@ fn absent_without_the_flags_and_refused_from_proc() {
     for socket in doc.as_array().unwrap() {
         assert!(socket.get("info").is_none() && socket.get("memory").is_none());
     }
+    let out = Command::new(TCPSTAT).args(["-s", "-i"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "-s -i is a usage error");
     for flags in [&["-i"][..], &["-m"], &["-im"]] {
         let out = Command::new(TCPSTAT)
             .args(flags)
