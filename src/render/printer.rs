@@ -224,6 +224,60 @@ mod tests {
     }
 
     #[test]
+    fn info_and_memory_follow_their_row_in_listings_and_passes() {
+        use crate::model::info::{SkMem, TcpInfo};
+        let mut row = event(EventKind::New, None, TcpState::Established).socket;
+        row.info = Some(Box::new(TcpInfo {
+            snd_cwnd: 10,
+            reordering: 3,
+            congestion: Some("cubic".into()),
+            ..TcpInfo::default()
+        }));
+        row.memory = Some(Box::new(SkMem {
+            rcvbuf: 4096,
+            ..SkMem::default()
+        }));
+        let bare = event(EventKind::New, None, TcpState::TimeWait).socket;
+        let rows = [row, bare];
+        let want = "\t skmem:(r0,rb4096,t0,tb0,f0,w0,o0) cubic cwnd:10\n";
+        for args in [&["-nim"][..], &["-nim", "-c"]] {
+            let cfg = config(args);
+            let mut printer = Printer::new(&cfg, Duration::from_secs(1));
+            let mut out = Vec::new();
+            if cfg.watch.is_some() {
+                printer
+                    .pass(&mut out, Timestamp::from_millis(0), &rows, None)
+                    .unwrap();
+            } else {
+                printer.listing(&mut out, &rows, None).unwrap();
+            }
+            let text = String::from_utf8(out).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let at = lines
+                .iter()
+                .position(|l| l.contains("ESTABLISHED"))
+                .unwrap();
+            assert_eq!(format!("{}\n", lines[at + 1]), want, "{args:?}:\n{text}");
+            assert!(lines[at + 2].contains("TIME_WAIT"), "{text}");
+            assert_eq!(lines.len(), at + 3, "no line for a socket without: {text}");
+        }
+        // Without the flags, the same rows print no continuation.
+        let cfg = config(&["-n"]);
+        let mut out = Vec::new();
+        Printer::once(&cfg).listing(&mut out, &rows, None).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("skmem"));
+        // JSON: the objects only where the socket has them.
+        let cfg = config(&["-im", "--json"]);
+        let mut out = Vec::new();
+        Printer::once(&cfg).listing(&mut out, &rows, None).unwrap();
+        let doc: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc[0]["info"]["snd_cwnd"], 10);
+        assert_eq!(doc[0]["memory"]["rcvbuf_bytes"], 4096);
+        assert!(doc[0]["memory"].get("drops").is_none(), "not sent: absent");
+        assert!(doc[1].get("info").is_none() && doc[1].get("memory").is_none());
+    }
+
+    #[test]
     fn json_events_and_passes_are_one_object_per_line() {
         let text = printed(
             &["--json"],
