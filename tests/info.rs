@@ -137,6 +137,15 @@ fn info_and_memory_agree_with_ss() {
     idle_b.write_all(b"hi").unwrap();
     idle_a.read_exact(&mut [0; 2]).unwrap();
 
+    // IPv6, idle: its own listener, the traffic class attribute.
+    let b6 = SocketAddr::new(IpAddr::V6(lab.v6(Side::B)), 0);
+    let plain6 = lab.b.enter(|| sock::listen(b6, Some(true), None));
+    let to6 = plain6.local_addr().unwrap();
+    let idle6_a = lab
+        .a
+        .enter(|| sock::connect_from(IpAddr::V6(lab.v6(Side::A)), to6));
+    let (idle6_b, _) = plain6.accept().unwrap();
+
     // Bulk: 16 MiB from A to B, all read.
     let (mut bulk_a, mut bulk_b) = connect(&lab, &plain);
     let reader = std::thread::spawn(move || {
@@ -157,22 +166,27 @@ fn info_and_memory_agree_with_ss() {
 
     let keys = [
         ("idle", key_of(&idle_a)),
+        ("idle over IPv6", key_of(&idle6_a)),
         ("bulk sender", key_of(&bulk_a)),
         ("stalled sender", key_of(&stalled_a)),
     ];
     assert_agrees_with_ss(&lab.a, &keys, 0.25);
     let keys = [
         ("idle receiver", key_of(&idle_b)),
+        ("idle IPv6 receiver", key_of(&idle6_b)),
         ("bulk receiver", key_of(&bulk_b)),
         ("stalled receiver", key_of(&stalled_b)),
     ];
     assert_agrees_with_ss(&lab.b, &keys, 0.25);
     let (_, rows) = tcpstat_inside(&lab.a);
-    let stalled = &rows
-        .iter()
-        .find(|(k, _)| *k == key_of(&stalled_a))
-        .unwrap()
-        .1;
+    let find = |stream: &TcpStream| &rows.iter().find(|(k, _)| *k == key_of(stream)).unwrap().1;
+    let v6 = find(&idle6_a);
+    assert_eq!(v6["proto"], "tcp6");
+    assert!(
+        v6["info"]["tclass"].is_u64(),
+        "IPv6 has a traffic class: {v6}"
+    );
+    let stalled = find(&stalled_a);
     assert!(
         stalled["info"]["rwnd_limited_us"].as_u64() > Some(0),
         "a sender facing a full window is rwnd-limited: {stalled}"
