@@ -715,6 +715,53 @@ mod tests {
     }
 
     #[test]
+    fn every_cut_and_flip_of_the_extras_is_absent_or_whole() {
+        let info: Vec<u8> = (0..240u32).map(|b| b as u8).collect();
+        let skmem: Vec<u8> = (1u32..=9).flat_map(|w| w.to_ne_bytes()).collect();
+        let bbr: Vec<u8> = (1u32..=5).flat_map(|w| w.to_ne_bytes()).collect();
+        let attrs = [
+            attr(INET_DIAG_INFO, &info),
+            attr(INET_DIAG_SKMEMINFO, &skmem),
+            attr(INET_DIAG_CONG, b"cubic\0"),
+            attr(INET_DIAG_BBRINFO, &bbr),
+            attr(INET_DIAG_VEGASINFO, &[1; 16]),
+            attr(INET_DIAG_TOS, &[4]),
+            attr(INET_DIAG_TCLASS, &[8]),
+        ];
+        let valid = Row::v4().with(&attrs);
+        let whole = parse_inet_diag_with(&valid, Extras::ALL).unwrap();
+        assert!(whole
+            .info
+            .as_ref()
+            .is_some_and(|i| i.bbr.is_some() && i.vegas.is_some()));
+        for cut in INET_DIAG_MSG_LEN..valid.len() {
+            // A cut inside an attribute breaks framing: the socket is
+            // refused; a cut between attributes keeps what came whole.
+            if let Ok(s) = parse_inet_diag_with(&valid[..cut], Extras::ALL) {
+                if let Some(info) = &s.info {
+                    assert_eq!(info.rcv_wscale, whole.info.as_ref().unwrap().rcv_wscale);
+                }
+            }
+        }
+        // Each attribute alone, shortened to every length: never a panic,
+        // and a part is either absent or read from what was sent.
+        for a in &attrs {
+            let kind = u16::from_ne_bytes([a[2], a[3]]);
+            let len = usize::from(u16::from_ne_bytes([a[0], a[1]])) - 4;
+            for short in 0..len {
+                let payload = Row::v4().with(&[attr(kind, &a[4..4 + short])]);
+                match parse_inet_diag_with(&payload, Extras::ALL) {
+                    Ok(s) => {
+                        assert!(s.info.is_none() || short >= 104, "{kind} {short}");
+                        assert!(s.memory.is_none() || short >= 28, "{kind} {short}");
+                    }
+                    Err(e) => assert_eq!((kind, short < 4), (INET_DIAG_INFO, true), "{e}"),
+                }
+            }
+        }
+    }
+
+    #[test]
     fn extensions_asked_follow_the_flags() {
         let ext = |info, memory| {
             let req = Request {
