@@ -153,23 +153,7 @@ fn sample_sockets() -> [Socket; 3] {
 
 /// A BTF blob, indexed and asked what the BPF owner iterator asks.
 pub fn btf(bytes: &[u8]) {
-    const WANTED: &[&str] = &[
-        "bpf_iter_task_file",
-        "meta",
-        "task",
-        "fd",
-        "file",
-        "bpf_iter_meta",
-        "seq",
-        "f_inode",
-        "inode",
-        "i_mode",
-        "i_ino",
-        "task_struct",
-        "tgid",
-        "pid",
-    ];
-    let Ok(btf) = Btf::open(bytes.to_vec(), WANTED) else {
+    let Ok(btf) = Btf::open(bytes.to_vec(), crate::owners::bpf::WANTED) else {
         return;
     };
     let _ = btf.function_params_are("bpf_iter_task_file", &["meta", "task", "fd", "file"]);

@@ -496,33 +496,18 @@ impl Unread {
 
     /// The exit status, if tcpstat ends within `timeout`.
     fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        support::child::exit_within(&mut self.child, timeout)
     }
 
     /// Stderr, once tcpstat has ended.
     fn stderr(&mut self) -> String {
-        let mut stderr = String::new();
-        let mut pipe = self.child.stderr.take().unwrap();
-        pipe.read_to_string(&mut stderr).unwrap();
-        stderr
+        support::child::stderr_of(&mut self.child)
     }
 }
 
 impl Drop for Unread {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        support::child::kill_if_running(&mut self.child);
     }
 }
 

@@ -99,8 +99,9 @@ fn parse_records(bytes: &[u8]) -> Vec<(u32, u64)> {
 const ITER_FUNC: &str = "bpf_iter_task_file";
 const ITER_PARAMS: [&str; 4] = ["meta", "task", "fd", "file"];
 
-/// Every name [`Layout::of`] asks BTF about.
-const WANTED: &[&str] = &[
+/// Every name [`Layout::of`] asks BTF about (the fuzz target asks the
+/// same).
+pub(crate) const WANTED: &[&str] = &[
     ITER_FUNC,
     "meta",
     "task",

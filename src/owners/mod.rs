@@ -8,7 +8,7 @@
 //! `policy` decides which, as [`OwnerSource`] asks; [`OwnerScanner`] runs it
 //! pass after pass.
 
-mod bpf;
+pub(crate) mod bpf;
 pub(crate) mod btf;
 mod policy;
 pub(crate) mod procfs;

@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod animal;
+pub mod child;
 pub mod compare;
 pub mod dump;
 pub mod events;
