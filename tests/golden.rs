@@ -51,6 +51,8 @@
 //! tree given by `--proc-root` (it checks for procfs only to split huge
 //! processes between threads).
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::{Read, Write};
@@ -642,7 +644,7 @@ impl Scratch {
         let changing = self.root(Root::Changing);
         fs::create_dir_all(changing.join("net")).unwrap();
         for table in ["net/tcp", "net/tcp6"] {
-            mkfifo(&changing.join(table));
+            support::fifo::mkfifo(&changing.join(table));
         }
         make_processes(&changing);
 
@@ -713,20 +715,6 @@ fn make_processes(root: &Path) {
             fs::write(dir.join("comm"), format!("{comm}\n")).unwrap();
         }
     }
-}
-
-fn mkfifo(path: &Path) {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
-    assert_eq!(
-        rc,
-        0,
-        "mkfifo {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
 }
 
 /// Feeds the `Changing` root's FIFOs, one table per open by tcpstat, in

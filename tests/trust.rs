@@ -8,9 +8,7 @@ mod support;
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver};
@@ -246,19 +244,6 @@ impl Drop for TempDir {
     }
 }
 
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
-    // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::mkfifo(c.as_ptr(), 0o644) };
-    assert_eq!(
-        rc,
-        0,
-        "mkfifo {}: {}",
-        path.display(),
-        std::io::Error::last_os_error()
-    );
-}
-
 /// Address space tcpstat may use in these runs (KiB, for `ulimit -v`):
 /// reading an endless file to its end would pass it and abort.
 const MEMORY_KIB: u32 = 1 << 20;
@@ -305,7 +290,7 @@ fn one_error_line(out: &Output) -> String {
 fn netns_paths_that_are_no_namespace_are_usage_errors_at_once() {
     let dir = TempDir::new("netns");
     let fifo = dir.path("fifo");
-    mkfifo(&fifo);
+    support::fifo::mkfifo(&fifo);
     let file = dir.path("file");
     std::fs::write(&file, "not a namespace\n").unwrap();
     let cases = [
@@ -347,7 +332,7 @@ fn endless_proc_tables_end_in_an_error() {
     // (which cost the parser least: the bound is in bytes, and 1 GiB of
     // rows takes half a minute to parse in a debug build).
     std::fs::remove_file(&tcp).unwrap();
-    mkfifo(&tcp);
+    support::fifo::mkfifo(&tcp);
     let feeder = {
         let tcp = tcp.clone();
         std::thread::spawn(move || {
@@ -381,27 +366,6 @@ const CHURN_LISTINGS: usize = 40;
 /// read in over a hundred pieces.
 const CHURN_POPULATION: usize = 2000;
 
-/// Closes a connection with a reset (SO_LINGER 0), which leaves no
-/// TIME_WAIT behind, so the table stays the same size however long the
-/// churn runs, and no 4-tuple is used up.
-fn abort(stream: TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the option value points at a live linger of the size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            std::ptr::addr_of!(linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
-}
-
 /// Short connections inside `ns` until `stop`: [`CHURN_POPULATION`] of
 /// them, the oldest reset and a new one opened, as fast as a thread can,
 /// so that sockets come and go in every part of the kernel's tables.
@@ -416,7 +380,7 @@ fn churn(ns: &Netns, stop: &AtomicBool, ready: &AtomicBool) -> usize {
             if open.len() >= CHURN_POPULATION {
                 ready.store(true, Ordering::Relaxed);
                 let (client, server): (TcpStream, TcpStream) = open.pop_front().unwrap();
-                abort(client);
+                support::sock::abort(client);
                 drop(server);
             }
             let client = TcpStream::connect(to).unwrap();

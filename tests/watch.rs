@@ -313,28 +313,6 @@ fn connection_between_two_polls_is_reported_from_its_destroy() {
     );
 }
 
-/// Closes `stream` with a reset rather than a FIN (`SO_LINGER` 0): the
-/// kernel aborts the connection with `tcp_disconnect`.
-fn abort(stream: TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: the option value points at a live linger of the size given.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            std::ptr::addr_of!(linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
-    drop(stream);
-}
-
 #[test]
 fn aborted_and_reset_connections_are_gone_once() {
     require!(Need::Netns);
@@ -350,7 +328,7 @@ fn aborted_and_reset_connections_are_gone_once() {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let ends = (client.local_addr().unwrap(), server.local_addr().unwrap());
-        abort(client);
+        support::sock::abort(client);
         drop(server);
         ends
     });
@@ -369,7 +347,7 @@ fn aborted_and_reset_connections_are_gone_once() {
     let (client, server) = connected_pair_on(&ns, &listener);
     let (c2, s2) = (client.local_addr().unwrap(), server.local_addr().unwrap());
     watch.wait_for("the held server", |e| is_socket(e, s2, c2));
-    abort(client);
+    support::sock::abort(client);
     watch.wait_for("the reset server gone", |e| {
         is_socket(e, s2, c2) && e["event"] == "gone"
     });

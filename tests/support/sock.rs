@@ -140,3 +140,25 @@ pub fn can_bind(addr: SocketAddr, reuseaddr: bool, listen: bool) -> bool {
         Err(e) => panic!("bind/listen {addr}: {e}"),
     }
 }
+
+/// Closes `stream` with a reset rather than a FIN (`SO_LINGER` 0): the
+/// kernel aborts the connection (`tcp_disconnect`), leaving no TIME_WAIT
+/// behind.
+pub fn abort(stream: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the option value points at a live linger of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
+    drop(stream);
+}
