@@ -125,6 +125,7 @@ fn sample_sockets() -> [Socket; 3] {
         send_q: 0,
         uid: 1000,
         inode: 42,
+        cookie: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,

@@ -80,6 +80,16 @@ impl Watch {
         );
     }
 
+    /// Reads the lines that come within `span`.
+    fn read_for(&mut self, span: Duration) {
+        let until = Instant::now() + span;
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            if self.next_line(left).is_none() {
+                break;
+            }
+        }
+    }
+
     /// Every line so far, parsed.
     fn events(&self) -> Vec<Value> {
         self.seen.iter().map(|l| parse(l)).collect()
@@ -790,7 +800,8 @@ fn memory_stays_flat_over_2000_passes_of_churn() {
         let took = started.elapsed();
         let (status, _, stderr) = watch.finish();
         assert_eq!(status.code(), Some(0), "{stderr}");
-        assert!(took < Duration::from_secs(20), "2000 passes took {took:?}");
+        // How long 2000 passes take is a benchmark's question (bench/watch),
+        // not this test's: under load it varies tenfold.
         assert!(samples.len() >= 8, "too few samples: {samples:?}");
         // After the first quarter (warm-up: buffers grown, caches filled),
         // the high-water mark must not move much.
@@ -807,4 +818,153 @@ fn memory_stays_flat_over_2000_passes_of_churn() {
             "RSS grew from {warm} to {peak} KiB: {samples:?}"
         );
     });
+}
+
+/// Opens and closes `count` connections to a new listener in `ns`, about
+/// `per_sec` a second, the client closing first (so each client socket
+/// enters TIME_WAIT, the server's is freed). Returns the listener's
+/// address and each client's.
+fn client_closes(ns: &Netns, count: usize, per_sec: u32) -> (SocketAddr, Vec<SocketAddr>) {
+    ns.enter(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let started = Instant::now();
+        let clients = (0..count)
+            .map(|i| {
+                let mut client = TcpStream::connect(addr).unwrap();
+                let (mut server, _) = listener.accept().unwrap();
+                client.write_all(b"x").unwrap();
+                server.read_exact(&mut [0]).unwrap();
+                let local = client.local_addr().unwrap();
+                drop(client);
+                std::thread::sleep(Duration::from_millis(2));
+                drop(server);
+                let due = started + Duration::from_secs(1) * (i as u32 + 1) / per_sec;
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                local
+            })
+            .collect();
+        (addr, clients)
+    })
+}
+
+#[test]
+fn sockets_entering_time_wait_during_a_dump_are_never_gone() {
+    require!(Need::Netns, Need::Tool("sysctl"));
+    let ns = Netns::create("watch", "twdump");
+    // Each connection on a 4-tuple of its own: no TIME_WAIT is reused.
+    ns.stdout("sysctl", &["-qw", "net.ipv4.tcp_tw_reuse=0"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events", "--json"]);
+    let _marker = sync_on_marker(&ns, &mut watch);
+    // Fast enough that many sockets enter TIME_WAIT while a dump runs (a
+    // notification taken then was judged by a dump that never saw its
+    // socket: 18 to 38 false `gone` in 1000 before).
+    let (server, clients) = client_closes(&ns, 1000, 200);
+    let last = *clients.last().unwrap();
+    watch.wait_for("the last client's TIME_WAIT", |e| {
+        is_socket(e, last, server) && e["socket"]["state"] == "TIME_WAIT"
+    });
+    watch.read_for(Duration::from_millis(500));
+    let events = watch.events();
+    for client in &clients {
+        let steps = history(&events, *client, server);
+        // A TIME_WAIT lives 60 s: no client socket may be gone, and each
+        // must be seen there.
+        assert!(
+            steps.iter().all(|(event, ..)| event != "gone"),
+            "client {client}: {steps:?}"
+        );
+        assert_eq!(
+            steps.last().map(|s| s.2.as_str()),
+            Some("TIME_WAIT"),
+            "client {client}: {steps:?}"
+        );
+    }
+}
+
+#[test]
+fn a_time_wait_replaced_by_another_on_its_4_tuple_is_gone() {
+    require!(Need::Netns, Need::Tool("sysctl"));
+    let ns = Netns::create("watch", "twreuse");
+    // A connect may take over a TIME_WAIT on its 4-tuple a second after
+    // that TIME_WAIT's last timestamp.
+    ns.stdout("sysctl", &["-qw", "net.ipv4.tcp_tw_reuse=1"]);
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let server = listener.local_addr().unwrap();
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.2", "--events", "--json"]);
+    let _marker = sync_on_marker(&ns, &mut watch);
+    // A connection from `port`, closed by the client first: its socket
+    // enters TIME_WAIT.
+    let open_and_close = |port: u16| {
+        ns.enter(|| {
+            let fd = support::sock::socket(server.ip(), false);
+            support::sock::set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+            support::sock::bind(&fd, SocketAddr::new(server.ip(), port));
+            support::sock::connect(&fd, server);
+            let client = TcpStream::from(fd);
+            let (accepted, _) = listener.accept().unwrap();
+            let local = client.local_addr().unwrap();
+            drop(client);
+            std::thread::sleep(Duration::from_millis(2));
+            drop(accepted);
+            local
+        })
+    };
+    let client = open_and_close(0);
+    let is_time_wait =
+        |e: &Value| is_socket(e, client, server) && e["socket"]["state"] == "TIME_WAIT";
+    watch.wait_for("the first TIME_WAIT", is_time_wait);
+    std::thread::sleep(Duration::from_millis(1_500));
+    // The same 4-tuple again, opened and closed between two polls: only
+    // the TIME_WAIT's cookie tells it from the first.
+    assert_eq!(open_and_close(client.port()), client);
+    watch.wait_for("the first TIME_WAIT gone", |e| {
+        is_socket(e, client, server) && e["event"] == "gone"
+    });
+    watch.read_for(Duration::from_millis(500));
+    let steps = history(&watch.events(), client, server);
+    let gone = steps.iter().position(|s| s.0 == "gone").unwrap();
+    assert_eq!(
+        steps[gone..]
+            .iter()
+            .map(|s| s.0.as_str())
+            .collect::<Vec<_>>(),
+        ["gone", "new"],
+        "{steps:?}"
+    );
+    assert_eq!(steps[gone].1, "TIME_WAIT", "{steps:?}");
+    assert_eq!(steps[gone + 1].2, "TIME_WAIT", "{steps:?}");
+}
+
+#[test]
+fn aborts_are_reported_within_one_interval_in_time_order() {
+    require!(Need::Netns);
+    let ns = Netns::create("watch", "abortsoon");
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let server = listener.local_addr().unwrap();
+    // Connections from the same address to the same port: an abort's
+    // notification, which lost its remote port, matches each of them.
+    let _others: Vec<_> = (0..3).map(|_| connected_pair_on(&ns, &listener)).collect();
+    let mut watch = Watch::start(&ns, &["-an", "-c", "1", "--events", "--json"]);
+    let _marker = sync_on_marker(&ns, &mut watch);
+    let (client, accepted) = connected_pair_on(&ns, &listener);
+    let aborted_at = Instant::now();
+    support::sock::abort(accepted);
+    drop(client);
+    let gone = watch.wait_for("the aborted server socket", |e| {
+        e["event"] == "gone"
+            && e["socket"]["local"]["port"] == server.port()
+            && e["socket"]["remote"]["port"] == 0
+    });
+    let took = aborted_at.elapsed();
+    // At most one interval to the next pass, plus that pass's own time
+    // (it used to wait two more passes).
+    assert!(took < Duration::from_millis(1_800), "{took:?}: {gone}");
+    watch.read_for(Duration::from_millis(1_200));
+    let times: Vec<String> = watch
+        .events()
+        .iter()
+        .map(|e| e["time"].as_str().unwrap().to_string())
+        .collect();
+    assert!(times.is_sorted(), "{times:?}");
 }

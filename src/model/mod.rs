@@ -266,6 +266,10 @@ pub struct Socket {
     pub uid: u32,
     /// Socket inode; 0 for TIME_WAIT, request and orphaned sockets.
     pub inode: u64,
+    /// The kernel's socket cookie (inet_diag's `idiag_cookie`), unique for
+    /// the kernel's uptime; 0 where the source has none (`/proc`). A
+    /// timewait socket carries its full socket's cookie when that had one.
+    pub cookie: u64,
     pub timer: Timer,
     /// Shutdown state where the source reports it (netlink, full sockets).
     pub shutdown: Option<Shutdown>,

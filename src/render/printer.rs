@@ -159,6 +159,7 @@ mod tests {
                 send_q: 0,
                 uid: 0,
                 inode: 0,
+                cookie: 0,
                 timer: Timer::OFF,
                 shutdown: None,
                 info: None,

@@ -91,6 +91,7 @@ const OFF_SPORT: usize = 4;
 const OFF_DPORT: usize = 6;
 const OFF_SRC: usize = 8;
 const OFF_DST: usize = 24;
+const OFF_COOKIE: usize = 44;
 const OFF_EXPIRES: usize = 52;
 const OFF_RQUEUE: usize = 56;
 const OFF_WQUEUE: usize = 60;
@@ -257,6 +258,8 @@ pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, Pa
         send_q,
         uid: ne_u32(head, OFF_UID),
         inode: u64::from(ne_u32(head, OFF_INODE)),
+        // sock_diag_save_cookie: the low half first, each in host order.
+        cookie: u64::from(ne_u32(head, OFF_COOKIE)) | u64::from(ne_u32(head, OFF_COOKIE + 4)) << 32,
         timer: timer(head, attrs.tcp_counters.filter(|_| extras.timer_counters)),
         shutdown: attrs.shutdown.map(Shutdown::from_kernel),
         info: attrs.info,
@@ -393,6 +396,7 @@ pub(crate) mod fixtures {
         pub(crate) wqueue: u32,
         pub(crate) uid: u32,
         pub(crate) inode: u32,
+        pub(crate) cookie: u64,
     }
 
     impl Row {
@@ -411,6 +415,7 @@ pub(crate) mod fixtures {
                 wqueue: 40,
                 uid: 1000,
                 inode: 123456,
+                cookie: 0x1234_5678_9abc_def0,
             }
         }
 
@@ -423,7 +428,9 @@ pub(crate) mod fixtures {
                 a.resize(16, 0);
                 b.extend(a);
             }
-            b.extend([0; 12]); // interface, cookie
+            b.extend([0; 4]); // interface
+            b.extend((self.cookie as u32).to_ne_bytes());
+            b.extend(((self.cookie >> 32) as u32).to_ne_bytes());
             for v in [self.expires, self.rqueue, self.wqueue, self.uid, self.inode] {
                 b.extend(v.to_ne_bytes());
             }
@@ -465,6 +472,7 @@ mod tests {
         assert_eq!(s.remote.addr, IpAddr::from([192, 168, 1, 7]));
         assert_eq!(s.remote.port, 51000);
         assert_eq!((s.recv_q, s.send_q, s.uid, s.inode), (3, 40, 1000, 123456));
+        assert_eq!(s.cookie, 0x1234_5678_9abc_def0);
         assert_eq!(s.timer, Timer::OFF);
         assert_eq!(s.shutdown, None);
     }

@@ -409,6 +409,7 @@ mod tests {
             send_q: 0,
             uid,
             inode,
+            cookie: 0,
             timer: Timer::OFF,
             shutdown: None,
             info: None,

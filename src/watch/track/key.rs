@@ -8,8 +8,9 @@
 //! the transition `--events` exists to show. A row under a known key is the
 //! same socket when the TCP state machine can lead from the old state to
 //! the new one and the inodes do not contradict it (two different non-zero
-//! inodes); otherwise the old socket is gone and a new one took its 4-tuple
-//! (a TIME_WAIT reused by a new connection).
+//! inodes, nor, where the source gives them, two different cookies);
+//! otherwise the old socket is gone and a new one took its 4-tuple (a
+//! TIME_WAIT reused by a new connection).
 
 use std::cmp::Ordering;
 
@@ -80,6 +81,14 @@ pub(super) fn is_timewait_socket(s: &Socket) -> bool {
 /// in its life.
 pub(super) fn same_socket(old: &Socket, new: &Socket) -> bool {
     if old.inode != 0 && new.inode != 0 && old.inode != new.inode {
+        return false;
+    }
+    // A cookie names one socket for the kernel's uptime, and a timewait
+    // socket takes its full socket's (which a dump gave it). Two TIME_WAITs
+    // on one 4-tuple, with no inode to tell them apart, differ here. A
+    // request socket's child has a cookie of its own, yet goes on with the
+    // handshake the request began.
+    if old.cookie != 0 && new.cookie != 0 && old.cookie != new.cookie && !old.is_request() {
         return false;
     }
     old.state == new.state || may_follow(old.state, new.state)

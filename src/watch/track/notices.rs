@@ -10,6 +10,7 @@
 //! the addresses first; such notifications are matched on what is left
 //! (see [`super::aborts`]).
 
+use std::collections::HashSet;
 use std::time::Instant;
 
 use super::aborts::ByRemains;
@@ -29,8 +30,14 @@ pub(super) struct Notice {
     /// `None` once merged into an event of this pass.
     destroyed: Option<Destroyed>,
     time: Timestamp,
+    /// When it was taken, to tell whether this pass's dump began before.
+    received: Instant,
     /// Passes it has waited through while its socket was still dumped.
     age: u32,
+    /// A later notification came for the same key this pass: this one is
+    /// an earlier connection on that 4-tuple, never the row the dump
+    /// shows under it.
+    superseded: bool,
 }
 
 impl Tracker {
@@ -40,11 +47,14 @@ impl Tracker {
         destroyed: impl IntoIterator<Item = Destroyed>,
         time: Timestamp,
     ) {
+        let received = Instant::now();
         self.notices
             .extend(destroyed.into_iter().map(|destroyed| Notice {
                 destroyed: Some(destroyed),
                 time,
+                received,
                 age: 0,
+                superseded: false,
             }));
     }
 
@@ -56,10 +66,14 @@ impl Tracker {
     /// Finds, for each key, the notification that counts this pass.
     pub(super) fn index_notices(&mut self) {
         self.notice_at.clear();
-        for (i, notice) in self.notices.iter().enumerate() {
-            if let Some(destroyed) = &notice.destroyed {
-                // The latest notification for a key is the one that counts.
-                self.notice_at.insert(Key::of(&destroyed.socket), i);
+        for i in 0..self.notices.len() {
+            let Some(destroyed) = &self.notices[i].destroyed else {
+                continue;
+            };
+            // The latest notification for a key is the one that counts;
+            // the earlier ones are connections the polls never saw.
+            if let Some(earlier) = self.notice_at.insert(Key::of(&destroyed.socket), i) {
+                self.notices[earlier].superseded = true;
             }
         }
     }
@@ -80,8 +94,14 @@ impl Tracker {
     /// opened and closed between two polls. A notification for a socket a
     /// pass reported gone is taken by it; one whose socket is still dumped
     /// waits, or goes stale.
+    ///
+    /// A notification taken after this pass's dump began (`now`) is not
+    /// judged by it: its socket may have entered TIME_WAIT after the dump
+    /// walked past its place, and the next dump shows the timewait socket
+    /// that continues it. It waits one pass.
     pub(super) fn report_unseen_notices(&mut self, view: View<'_>, now: Instant) {
         self.gone.expire(self.pass, now);
+        let mut cookies: Option<HashSet<u64>> = None;
         // For notifications of aborts, which lost part of their addresses:
         // this pass's and the gone sockets by what is left, built once.
         let mut alive: Option<ByRemains> = None;
@@ -94,11 +114,19 @@ impl Tracker {
             let dead = &destroyed.socket;
             let key = Key::of(dead);
             if is_disconnected(dead) {
-                // Its addresses were cleared: match what is left of them.
-                let alive = alive.get_or_insert_with(|| {
-                    ByRemains::new(self.sockets.iter().map(|s| (0, Key::of(s))))
-                });
-                if alive.matching(dead).next().is_some() && notice.age < NOTICE_MAX_AGE {
+                // Its addresses were cleared: its cookie tells whether the
+                // dump still showed it, else what is left of them.
+                let alive = if dead.cookie != 0 {
+                    let cookies = cookies
+                        .get_or_insert_with(|| self.sockets.iter().map(|s| s.cookie).collect());
+                    cookies.contains(&dead.cookie)
+                } else {
+                    let alive = alive.get_or_insert_with(|| {
+                        ByRemains::new(self.sockets.iter().map(|s| (0, Key::of(s))))
+                    });
+                    alive.matching(dead).next().is_some()
+                };
+                if alive && notice.age < NOTICE_MAX_AGE {
                     notice.age += 1;
                     return true;
                 }
@@ -108,16 +136,21 @@ impl Tracker {
                     return false;
                 }
             } else {
-                let alive = self
-                    .sockets
-                    .binary_search_by(|s| Key::of(s).cmp(&key))
-                    .is_ok();
+                let alive = !notice.superseded
+                    && self
+                        .sockets
+                        .binary_search_by(|s| Key::of(s).cmp(&key))
+                        .is_ok();
                 if alive && notice.age < NOTICE_MAX_AGE {
                     notice.age += 1;
                     return true;
                 }
                 if self.gone.take(&key) {
                     return false;
+                }
+                if notice.received > now && notice.age == 0 && !notice.superseded {
+                    notice.age += 1;
+                    return true;
                 }
             }
             // What is left: a connection no dump showed, or one that ended

@@ -34,6 +34,7 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         send_q: 0,
         uid: 1000,
         inode,
+        cookie: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,
@@ -623,4 +624,103 @@ fn aborts_sharing_what_is_left_of_their_addresses_take_one_gone_each() {
     // Three are the sockets just gone; the fourth no dump showed.
     assert_eq!(run.pass(&[]), [(Gone, None, Close, SERVER)]);
     assert_eq!(run.tracker.gone.at.len(), 0);
+}
+
+/// A socket with a cookie, as netlink dumps it.
+fn with_cookie(mut s: Socket, cookie: u64) -> Socket {
+    s.cookie = cookie;
+    s
+}
+
+#[test]
+fn time_waits_with_different_cookies_are_different_sockets() {
+    let mut run = Run::new();
+    run.pass(&[]);
+    let first = with_cookie(timewait(TimeWait), 1);
+    assert_eq!(
+        run.pass(std::slice::from_ref(&first)),
+        [(New, None, TimeWait, CLIENT)]
+    );
+    assert_eq!(run.pass(std::slice::from_ref(&first)), []);
+    let second = with_cookie(timewait(TimeWait), 2);
+    assert_eq!(
+        run.pass(&[second]),
+        [
+            (Gone, Some(TimeWait), TimeWait, CLIENT),
+            (New, None, TimeWait, CLIENT)
+        ]
+    );
+}
+
+#[test]
+fn an_abort_is_reported_at_once_when_no_dump_showed_its_cookie() {
+    let mut run = Run::new();
+    // Other connections to the server from the same address: what an
+    // abort's notification keeps of its addresses matches each of them.
+    let others = [
+        with_cookie(socket(SERVER, CLIENT, Established, 7), 1),
+        with_cookie(socket(SERVER, CLIENT + 1, Established, 8), 2),
+    ];
+    run.pass(&others);
+    let mut aborted = disconnected(SERVER, Ipv4Addr::LOCALHOST);
+    aborted.socket.cookie = 3;
+    run.destroy(aborted);
+    assert_eq!(run.pass(&others), [(Gone, None, Close, SERVER)]);
+    // One the dump did show waits for the pass that misses it.
+    let mut first = disconnected(SERVER, Ipv4Addr::LOCALHOST);
+    first.socket.cookie = 1;
+    run.destroy(first);
+    assert_eq!(run.pass(&others), []);
+    assert_eq!(
+        run.pass(&others[1..]),
+        [(Gone, Some(Established), Established, SERVER)]
+    );
+    assert_eq!(run.pass(&others[1..]), []);
+}
+
+#[test]
+fn a_notice_taken_after_the_dump_began_waits_for_the_next_dump() {
+    let mut run = Run::new();
+    run.pass(&[]);
+    // The client entered TIME_WAIT after the dump walked past its place,
+    // and the notification of its full socket was taken after the dump.
+    run.pass += 1;
+    let now = run.at(run.pass);
+    let view = View {
+        states: run.states,
+        filter: &run.filter,
+    };
+    let mut rows = Vec::new();
+    let pass = run.tracker.update(&mut rows, &NoOwners, view, now).count();
+    assert_eq!(pass, 0);
+    let early = PassTime {
+        instant: Instant::now() - Duration::from_secs(1),
+        ..now
+    };
+    run.tracker
+        .note_destroyed([destroyed(CLIENT, SERVER, 10)], now.time);
+    let events: Vec<_> = run
+        .tracker
+        .update(&mut rows, &NoOwners, view, early)
+        .cloned()
+        .collect();
+    assert!(events.is_empty(), "{events:?}");
+    // The next dump shows the TIME_WAIT: one socket, with its bytes.
+    let events = run.events(&[timewait(TimeWait)]);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].kind, events[0].socket.state), (New, TimeWait));
+    assert_eq!(events[0].bytes_acked, Some(10));
+}
+
+#[test]
+fn of_two_notices_on_one_4_tuple_the_earlier_is_its_own_connection() {
+    let mut run = Run::new();
+    run.pass(&[]);
+    run.destroy(destroyed(CLIENT, SERVER, 10));
+    run.destroy(destroyed(CLIENT, SERVER, 20));
+    // The dump shows the later connection's TIME_WAIT; the earlier one
+    // opened and closed between the polls.
+    let events = run.events(&[timewait(TimeWait)]);
+    let seen: Vec<_> = events.iter().map(|e| (e.kind, e.bytes_acked)).collect();
+    assert_eq!(seen, [(Gone, Some(10)), (New, Some(20))], "{events:?}");
 }
