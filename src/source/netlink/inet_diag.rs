@@ -22,7 +22,7 @@ use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6, IPPROTO_TCP};
 use super::tcp_info::{
     parse_bbr, parse_byte, parse_congestion, parse_skmem, parse_tcp_info, parse_vegas,
 };
-use super::wire::{append_attribute, attributes, AttributeError};
+use super::wire::{append_attribute, attributes, AttributeError, NLMSG_HDRLEN};
 use super::Request;
 use crate::error::{Error, Result};
 use crate::model::info::{SkMem, TcpInfo};
@@ -144,9 +144,65 @@ impl Request {
 /// The kernel state of request sockets; the model reports them as SYN_RECV.
 const TCP_NEW_SYN_RECV: u32 = 12;
 
+/// `TCPDIAG_GETSOCK`: inet_diag's first request type, for TCP alone. The
+/// kernel answers it for both families in one walk of its tables
+/// (`inet_diag_dump_compat` asks with AF_UNSPEC, as ss does), where a
+/// SOCK_DIAG_BY_FAMILY request walks them once per family. Its replies
+/// carry this type too.
+pub(super) const TCPDIAG_GETSOCK: u16 = 18;
+
+/// Size of `struct inet_diag_req`: family, source and destination prefix
+/// lengths, extensions, the 48-byte socket id, states, and `idiag_dbs`.
+const INET_DIAG_REQ_LEN: usize = 60;
+
 /// The request: one family, TCP, the state mask, tcp_info if wanted, and
 /// the bytecode attribute if any.
 pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u8>> {
+    let socket_id = if family == AF_INET {
+        SocketId::new_v4()
+    } else {
+        SocketId::new_v6()
+    };
+    let inner = SockDiagMessage::InetRequest(InetRequest {
+        family,
+        protocol: IPPROTO_TCP,
+        extensions: extensions(req),
+        // from_bits_retain: the crate's flags have no bit for state 12.
+        states: StateFlags::from_bits_retain(kernel_state_mask(req.states)),
+        socket_id,
+    });
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = seq;
+    let mut msg = NetlinkMessage::new(header, inner.into());
+    msg.finalize();
+    let mut bytes = vec![0; msg.buffer_len()];
+    msg.serialize(&mut bytes);
+    with_bytecode(bytes, req)
+}
+
+/// The same request for both families at once, as `TCPDIAG_GETSOCK` (the
+/// crate has no type for it: laid out here).
+pub(super) fn both_families_request_bytes(req: &Request, seq: u32) -> Result<Vec<u8>> {
+    let len = NLMSG_HDRLEN + INET_DIAG_REQ_LEN;
+    let mut bytes = Vec::with_capacity(len);
+    bytes.extend((len as u32).to_ne_bytes());
+    bytes.extend(TCPDIAG_GETSOCK.to_ne_bytes());
+    bytes.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    bytes.extend(seq.to_ne_bytes());
+    bytes.extend(0u32.to_ne_bytes()); // port id: the kernel fills it in
+                                      // The family is ignored (the kernel dumps AF_UNSPEC); ss sends AF_INET.
+    bytes.extend([AF_INET, 0, 0, extensions(req).bits()]);
+    bytes.extend([0; 40]); // ports, addresses, interface: any
+    bytes.extend([0xff; 8]); // INET_DIAG_NOCOOKIE
+    bytes.extend(kernel_state_mask(req.states).to_ne_bytes());
+    bytes.extend(0u32.to_ne_bytes()); // idiag_dbs, unused
+    debug_assert_eq!(bytes.len(), len);
+    with_bytecode(bytes, req)
+}
+
+/// The attributes each reply should carry.
+fn extensions(req: &Request) -> ExtensionFlags {
     let mut extensions = ExtensionFlags::SHUTDOWN;
     if req.timer_counters || req.info {
         extensions |= ExtensionFlags::INFO;
@@ -162,26 +218,11 @@ pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u
     if req.memory {
         extensions |= ExtensionFlags::SKMEMINFO;
     }
-    let socket_id = if family == AF_INET {
-        SocketId::new_v4()
-    } else {
-        SocketId::new_v6()
-    };
-    let inner = SockDiagMessage::InetRequest(InetRequest {
-        family,
-        protocol: IPPROTO_TCP,
-        extensions,
-        // from_bits_retain: the crate's flags have no bit for state 12.
-        states: StateFlags::from_bits_retain(kernel_state_mask(req.states)),
-        socket_id,
-    });
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    header.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(header, inner.into());
-    msg.finalize();
-    let mut bytes = vec![0; msg.buffer_len()];
-    msg.serialize(&mut bytes);
+    extensions
+}
+
+/// Appends the request's bytecode attribute, if any, to a request message.
+fn with_bytecode(mut bytes: Vec<u8>, req: &Request) -> Result<Vec<u8>> {
     if let Some(program) = &req.bytecode {
         append_attribute(&mut bytes, INET_DIAG_REQ_BYTECODE, program).ok_or_else(|| {
             Error::runtime(format!(
@@ -811,6 +852,35 @@ mod tests {
         assert_eq!(&bytes[16..20], &[AF_INET, IPPROTO_TCP, 0x82, 0]);
         assert_eq!(bytes[20..24], (1u32 << 3 | 1 << 12).to_ne_bytes());
         assert_eq!(bytes[8..12], 5u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn both_families_are_one_tcpdiag_getsock_request() {
+        let program = vec![12, 8, 12, 0, 0, 0, 0x58, 0x1b];
+        let req = Request {
+            ipv4: true,
+            ipv6: true,
+            states: StateSet::from_bits(1 << 3),
+            timer_counters: false,
+            info: false,
+            memory: true,
+            bytecode: Some(program.clone()),
+        };
+        let bytes = both_families_request_bytes(&req, 9).unwrap();
+        let attr_at = NLMSG_HDRLEN + INET_DIAG_REQ_LEN;
+        assert_eq!(bytes.len(), attr_at + NLA_HDRLEN + program.len());
+        assert_eq!(bytes[..4], (bytes.len() as u32).to_ne_bytes());
+        assert_eq!(bytes[4..6], 18u16.to_ne_bytes());
+        assert_eq!(bytes[6..8], 0x301u16.to_ne_bytes()); // REQUEST | DUMP
+        assert_eq!(bytes[8..12], 9u32.to_ne_bytes());
+        // family, prefix lengths, extensions (SHUTDOWN, SKMEMINFO)
+        assert_eq!(bytes[16..20], [AF_INET, 0, 0, 0x80 | 0x40]);
+        assert!(bytes[20..60].iter().all(|&b| b == 0));
+        assert_eq!(bytes[60..68], [0xff; 8]);
+        assert_eq!(bytes[68..72], (1u32 << 3 | 1 << 12).to_ne_bytes());
+        assert_eq!(bytes[72..76], [0; 4]);
+        assert_eq!(bytes[attr_at + 2..attr_at + 4], 1u16.to_ne_bytes());
+        assert_eq!(bytes[attr_at + 4..], program[..]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The sock_diag netlink source: asks the kernel for TCP sockets over
-//! `NETLINK_SOCK_DIAG`, one dump per address family, and collects the
-//! replies into [`Socket`]s. A dump the kernel interrupts is started over.
+//! `NETLINK_SOCK_DIAG` and collects the replies into [`Socket`]s. Both
+//! families are one dump, one walk of the kernel's tables; one family is a
+//! dump of its own. A dump the kernel interrupts is started over.
 //!
 //! `wire` reads netlink's framing; `inet_diag` builds the request and
 //! reads each socket's message.
@@ -18,7 +19,7 @@ use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 
 use crate::error::{os_text, Error, Result};
 use crate::model::{Socket, StateSet};
-use inet_diag::request_bytes;
+use inet_diag::{both_families_request_bytes, request_bytes, TCPDIAG_GETSOCK};
 pub use inet_diag::{parse_inet_diag, parse_inet_diag_with, Extras, ParseError};
 use wire::messages;
 
@@ -70,8 +71,8 @@ const SO_RCVBUF_LEN: libc::c_int = 1 << 20;
 const MAX_RESTARTS: usize = 8;
 
 /// Dumps matching TCP sockets into `out` (cleared first; reuse it between
-/// calls). Each family is one dump request; a dump the kernel marks as
-/// interrupted is started over, up to a bound.
+/// calls). Both families are one dump request, one family its own; a dump
+/// the kernel marks as interrupted is started over, up to a bound.
 pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
     let mut stats = dump_all(req, out)?;
     // The kernel sends uid 0 for request sockets; /proc shows their
@@ -118,13 +119,12 @@ fn dump_all(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
     out.clear();
     let mut stats = DumpStats::default();
     let mut buf = Vec::with_capacity(RECV_BUF_LEN);
-    let families = [(req.ipv4, AF_INET), (req.ipv6, AF_INET6)];
     let mut seq = 0u32;
-    for (_, family) in families.into_iter().filter(|(wanted, _)| *wanted) {
+    for walk in Walk::all(req) {
         loop {
             seq = seq.wrapping_add(1);
             let (rows, skipped) = (out.len(), stats.skipped);
-            if dump_family(family, req, seq, &mut buf, out, &mut stats.skipped)? {
+            if dump_walk(walk, req, seq, &mut buf, out, &mut stats.skipped)? {
                 break;
             }
             // Rows of an interrupted dump may be duplicated or missing.
@@ -142,10 +142,45 @@ fn dump_all(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
     Ok(stats)
 }
 
-/// Runs one family's dump on a fresh socket (so an abandoned dump never
-/// blocks the next). Returns false when it must be started over.
-fn dump_family(
-    family: u8,
+/// One walk of the kernel's socket tables: both families, or one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    Both,
+    Family(u8),
+}
+
+impl Walk {
+    /// The walks `req` needs: one, unless it asks for neither family.
+    fn all(req: &Request) -> impl Iterator<Item = Walk> {
+        let walk = match (req.ipv4, req.ipv6) {
+            (true, true) => Some(Walk::Both),
+            (true, false) => Some(Walk::Family(AF_INET)),
+            (false, true) => Some(Walk::Family(AF_INET6)),
+            (false, false) => None,
+        };
+        walk.into_iter()
+    }
+
+    fn request(self, req: &Request, seq: u32) -> Result<Vec<u8>> {
+        match self {
+            Walk::Both => both_families_request_bytes(req, seq),
+            Walk::Family(family) => request_bytes(family, req, seq),
+        }
+    }
+
+    /// The message type of the replies with a socket.
+    fn reply_kind(self) -> u16 {
+        match self {
+            Walk::Both => TCPDIAG_GETSOCK,
+            Walk::Family(_) => SOCK_DIAG_BY_FAMILY,
+        }
+    }
+}
+
+/// Runs one dump on a fresh socket (so an abandoned dump never blocks the
+/// next). Returns false when it must be started over.
+fn dump_walk(
+    walk: Walk,
     req: &Request,
     seq: u32,
     buf: &mut Vec<u8>,
@@ -153,13 +188,13 @@ fn dump_family(
     skipped: &mut usize,
 ) -> Result<bool> {
     let (sock, port) = open_socket()?;
-    sock.send_to(
-        &request_bytes(family, req, seq)?,
-        &NetlinkAddr::new(0, 0),
-        0,
-    )
-    .map_err(|e| io_error("sending the dump request", &e))?;
-    let expect = Expect { seq, port };
+    sock.send_to(&walk.request(req, seq)?, &NetlinkAddr::new(0, 0), 0)
+        .map_err(|e| io_error("sending the dump request", &e))?;
+    let expect = Expect {
+        seq,
+        port,
+        kind: walk.reply_kind(),
+    };
     loop {
         buf.clear();
         // MSG_TRUNC makes netlink return the datagram's real length.
@@ -213,6 +248,8 @@ fn io_error(what: &str, e: &io::Error) -> Error {
 struct Expect {
     seq: u32,
     port: u32,
+    /// The type of the messages that carry a socket.
+    kind: u16,
 }
 
 /// Where a dump stands after one datagram.
@@ -245,7 +282,7 @@ fn walk_datagram(
             return Ok(Progress::Interrupted);
         }
         match hdr.kind {
-            SOCK_DIAG_BY_FAMILY => match parse_inet_diag_with(payload, extras) {
+            kind if kind == expect.kind => match parse_inet_diag_with(payload, extras) {
                 Ok(socket) => out.push(socket),
                 Err(_) => *skipped += 1,
             },
@@ -264,8 +301,13 @@ pub(crate) fn walk_datagram_for_fuzzing(datagram: &[u8]) {
         Some(Ok((hdr, _))) => Expect {
             seq: hdr.seq,
             port: hdr.port,
+            kind: SOCK_DIAG_BY_FAMILY,
         },
-        _ => Expect { seq: 0, port: 0 },
+        _ => Expect {
+            seq: 0,
+            port: 0,
+            kind: SOCK_DIAG_BY_FAMILY,
+        },
     };
     let (mut out, mut skipped) = (Vec::new(), 0);
     for extras in [Extras::default(), Extras::ALL] {
@@ -330,12 +372,20 @@ mod tests {
             bytes.truncate((rng.next() % (bytes.len() as u64 + 1)) as usize);
             let _ = parse_inet_diag(&bytes, rng.next() & 1 == 0);
             // The same bytes as a datagram must not panic either.
-            let expect = Expect { seq: 1, port: 1 };
+            let expect = Expect {
+                seq: 1,
+                port: 1,
+                kind: SOCK_DIAG_BY_FAMILY,
+            };
             let _ = walk_datagram(&bytes, expect, Extras::ALL, &mut out, &mut skipped);
         }
     }
 
-    const EXPECT: Expect = Expect { seq: 7, port: 4242 };
+    const EXPECT: Expect = Expect {
+        seq: 7,
+        port: 4242,
+        kind: SOCK_DIAG_BY_FAMILY,
+    };
 
     fn walk(datagram: &[u8]) -> (Result<Progress>, Vec<Socket>, usize) {
         let (mut out, mut skipped) = (Vec::new(), 0);
