@@ -968,3 +968,34 @@ fn aborts_are_reported_within_one_interval_in_time_order() {
         .collect();
     assert!(times.is_sorted(), "{times:?}");
 }
+
+#[test]
+fn a_pass_longer_than_the_interval_is_said_once() {
+    require!(Need::Netns);
+    let ns = Netns::create("watch", "late");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(["-N", ns.name(), "-an", "--count", "3"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        stderr
+    };
+    // A few sockets, polled every second: on time, nothing said.
+    let (_listener, _client, _server) = connected_pair(&ns);
+    assert_eq!(run(&["-c", "1"]), "");
+    // 3000 sockets written every millisecond: no pass fits in its slot.
+    let _crowd = crowd(&ns, 1500);
+    for args in [&["-c", "0.001"][..], &["-c", "0.001", "--events"]] {
+        let stderr = run(args);
+        let said: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains("longer than the 0.001 s interval"))
+            .collect();
+        assert_eq!(said.len(), 1, "{args:?}: {stderr}");
+        assert!(said[0].starts_with("tcpstat: a pass took "), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}

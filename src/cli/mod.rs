@@ -174,7 +174,9 @@ pub struct Args {
     /// Written `-c`, `-c 2`, `-c2`, `--continuous=2`, or last in a bundle
     /// (`-anpoc 2`); the word after -c is taken as SECS only when it is a
     /// number, so an expression may follow (`tcpstat -c state
-    /// established`). With --events, the time between polls.
+    /// established`). With --events, the time between polls. A pass
+    /// longer than SECS delays the next to the following slot, said once
+    /// on stderr.
     #[arg(
         short = 'c',
         long = "continuous",

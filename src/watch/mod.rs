@@ -34,7 +34,7 @@ use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use track::{PassTime, Tracker, View};
 
 /// Most destroy notifications kept between two passes; more are dropped
@@ -102,6 +102,9 @@ struct Passes {
     count: Option<u64>,
     done: u64,
     schedule: Schedule,
+    interval: Duration,
+    /// Whether a pass that overran the interval was said on stderr.
+    told_late: bool,
 }
 
 impl Passes {
@@ -110,6 +113,8 @@ impl Passes {
             count: plan.count,
             done: 0,
             schedule: Schedule::new(plan.interval),
+            interval: plan.interval,
+            told_late: false,
         }
     }
 
@@ -138,7 +143,24 @@ impl Passes {
         if self.count.is_some_and(|n| self.done >= n) {
             return Ok(Some(Outcome::Done));
         }
-        let deadline = self.schedule.advance(Instant::now());
+        let now = Instant::now();
+        let took = now.saturating_duration_since(self.schedule.current_slot());
+        let (deadline, skipped) = self.schedule.advance(now);
+        if skipped > 0 && !self.told_late {
+            self.told_late = true;
+            note(format_args!(
+                "a pass took {:.2} s, longer than the {} s interval, and the next {} \
+                 skipped: passes are further apart than asked while that lasts \
+                 (said once)",
+                took.as_secs_f64(),
+                self.interval.as_secs_f64(),
+                if skipped == 1 {
+                    "slot is".to_string()
+                } else {
+                    format!("{skipped} slots are")
+                },
+            ));
+        }
         wait(deadline, out.get_ref().hangup_fd())
     }
 }

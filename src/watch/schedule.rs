@@ -24,9 +24,11 @@ impl Schedule {
     }
 
     /// The start of the next pass after the one that started last, as of
-    /// `now`; advances the schedule.
-    pub fn advance(&mut self, now: Instant) -> Instant {
-        let slot = self.next + self.interval;
+    /// `now`, and how many slots the last pass overran (0 when on time);
+    /// advances the schedule.
+    pub fn advance(&mut self, now: Instant) -> (Instant, u64) {
+        let last = self.next;
+        let slot = last + self.interval;
         self.next = if slot > now {
             slot
         } else {
@@ -46,6 +48,16 @@ impl Schedule {
                 .checked_add(offset)
                 .unwrap_or(now + self.interval)
         };
+        let step = self.interval.as_nanos().max(1);
+        let gap = self.next.saturating_duration_since(last).as_nanos() / step;
+        (
+            self.next,
+            u64::try_from(gap.saturating_sub(1)).unwrap_or(u64::MAX),
+        )
+    }
+
+    /// When the pass now running was due (before [`Schedule::advance`]).
+    pub fn current_slot(&self) -> Instant {
         self.next
     }
 }
@@ -59,11 +71,21 @@ mod tests {
         let second = Duration::from_secs(1);
         let mut s = Schedule::new(second);
         let t0 = s.start;
-        assert_eq!(s.advance(t0 + Duration::from_millis(100)), t0 + second);
-        assert_eq!(s.advance(t0 + Duration::from_millis(1200)), t0 + 2 * second);
-        // A pass that ran until 4.5 s: the next starts at 5 s, not at once.
-        assert_eq!(s.advance(t0 + Duration::from_millis(4500)), t0 + 5 * second);
-        assert_eq!(s.advance(t0 + Duration::from_millis(5001)), t0 + 6 * second);
+        assert_eq!(s.advance(t0 + Duration::from_millis(100)), (t0 + second, 0));
+        assert_eq!(
+            s.advance(t0 + Duration::from_millis(1200)),
+            (t0 + 2 * second, 0)
+        );
+        // A pass that ran until 4.5 s: the next starts at 5 s, not at once;
+        // the slots at 3 and 4 s were skipped.
+        assert_eq!(
+            s.advance(t0 + Duration::from_millis(4500)),
+            (t0 + 5 * second, 2)
+        );
+        assert_eq!(
+            s.advance(t0 + Duration::from_millis(5001)),
+            (t0 + 6 * second, 0)
+        );
     }
 
     #[test]
@@ -76,14 +98,14 @@ mod tests {
         let day = Duration::from_secs(86_400);
         for days in [49, 50, 400, 100 * 365] {
             let now = t0 + day * days + Duration::from_micros(1500);
-            let next = s.advance(now);
+            let (next, _) = s.advance(now);
             assert_eq!(next, t0 + day * days + 2 * ms, "after {days} days");
-            assert_eq!(s.advance(next + ms / 2), next + ms, "after {days} days");
+            assert_eq!(s.advance(next + ms / 2).0, next + ms, "after {days} days");
         }
         // Long intervals too: a day, after a century.
         let mut s = Schedule::new(day);
         let t0 = s.start;
         let now = t0 + day * 36_500 + Duration::from_secs(1);
-        assert_eq!(s.advance(now), t0 + day * 36_501);
+        assert_eq!(s.advance(now).0, t0 + day * 36_501);
     }
 }
