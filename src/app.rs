@@ -64,6 +64,10 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
+        // Asks, closes, then writes (and finishes `out`) itself.
+        Mode::Kill(kill) => {
+            return crate::kill::run(&cfg, kill, sockets, owners.as_ref(), &signals, &mut out)
+        }
     };
     // The whole listing is written, even after a stop signal (see
     // watch::output): a JSON array stays valid.

@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod event;
 pub mod info;
+pub mod kill;
 pub mod owner;
 pub mod state;
 pub mod time;
@@ -274,6 +275,22 @@ pub struct Socket {
     pub info: Option<Box<info::TcpInfo>>,
     /// Socket memory, when asked for (`-m`) and sent.
     pub memory: Option<Box<info::SkMem>>,
+    /// What names the socket to sock_diag beyond its addresses, when the
+    /// source is netlink: `-K` sends it back to close exactly this socket.
+    pub diag_id: Option<DiagId>,
+}
+
+/// The parts of `inet_diag_sockid` a dump reports besides the addresses:
+/// the bound interface and the socket's cookie. Sent back in a
+/// SOCK_DESTROY request, they make the kernel close this very socket, not
+/// a later one that reuses its addresses and ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DiagId {
+    /// `idiag_if`: the interface the socket is bound to, 0 for none.
+    pub interface: u32,
+    /// `idiag_cookie`, its two 32-bit halves joined (low half first, as
+    /// the kernel splits it).
+    pub cookie: u64,
 }
 
 impl Socket {

@@ -26,7 +26,9 @@ use super::wire::{append_attribute, attributes, AttributeError};
 use super::Request;
 use crate::error::{Error, Result};
 use crate::model::info::{SkMem, TcpInfo};
-use crate::model::{Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind};
+use crate::model::{
+    DiagId, Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind,
+};
 
 /// Why one `inet_diag_msg` payload could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,8 @@ const OFF_SPORT: usize = 4;
 const OFF_DPORT: usize = 6;
 const OFF_SRC: usize = 8;
 const OFF_DST: usize = 24;
+const OFF_IF: usize = 40;
+const OFF_COOKIE: usize = 44;
 const OFF_EXPIRES: usize = 52;
 const OFF_RQUEUE: usize = 56;
 const OFF_WQUEUE: usize = 60;
@@ -261,6 +265,11 @@ pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, Pa
         shutdown: attrs.shutdown.map(Shutdown::from_kernel),
         info: attrs.info,
         memory: attrs.memory,
+        diag_id: Some(DiagId {
+            interface: ne_u32(head, OFF_IF),
+            cookie: u64::from(ne_u32(head, OFF_COOKIE))
+                | u64::from(ne_u32(head, OFF_COOKIE + 4)) << 32,
+        }),
     })
 }
 

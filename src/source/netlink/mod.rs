@@ -6,6 +6,7 @@
 //! reads each socket's message.
 
 pub(super) mod inet_diag;
+pub mod kill;
 pub(super) mod tcp_info;
 pub(super) mod wire;
 
@@ -413,6 +414,7 @@ mod tests {
             shutdown: None,
             info: None,
             memory: None,
+            diag_id: None,
         }
     }
 
