@@ -66,7 +66,8 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             .map(|answer| status = answer),
         // Asks, closes, then writes (and finishes `out`) itself.
         Mode::Kill(kill) => {
-            return crate::kill::run(&cfg, kill, sockets, owners.as_ref(), &signals, &mut out)
+            let shown = cfg.shown_owners(owners.as_ref());
+            return crate::kill::run(&cfg, kill, sockets, shown, &signals, &mut out);
         }
     };
     // The whole listing is written, even after a stop signal (see

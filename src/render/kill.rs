@@ -2,6 +2,7 @@
 //! table with a RESULT column, the matching sockets left open with the
 //! reason, and the confirmation preview; or, with `--json`, one object.
 //! Addresses are always numeric here: what is closed must be unambiguous.
+//! Owners are shown with `-p`, as in the listing.
 
 use std::io::{self, Write};
 
@@ -32,7 +33,7 @@ pub fn write(
 
 /// The text form: the targets with their result, then what was left open.
 fn write_text(w: &mut impl Write, report: &Report, owners: Option<&ProcessMap>) -> io::Result<()> {
-    let mut table = header(true);
+    let mut table = header(true, owners.is_some());
     for t in &report.targets {
         table.add_row(row(t.socket, owners, Some(result_text(report.dry_run, t))));
     }
@@ -58,7 +59,7 @@ pub fn write_preview(
     owners: Option<&ProcessMap>,
     shown: usize,
 ) -> io::Result<()> {
-    let mut table = header(false);
+    let mut table = header(false, owners.is_some());
     for t in report.targets.iter().take(shown) {
         table.add_row(row(t.socket, owners, None));
     }
@@ -69,15 +70,12 @@ pub fn write_preview(
     }
 }
 
-fn header(with_result: bool) -> Table {
+fn header(with_result: bool, with_program: bool) -> Table {
     let mut table = bare_table();
-    let mut cells = vec![
-        "Proto",
-        "Local Address",
-        "Foreign Address",
-        "State",
-        "PID/Program name",
-    ];
+    let mut cells = vec!["Proto", "Local Address", "Foreign Address", "State"];
+    if with_program {
+        cells.push("PID/Program name");
+    }
     if with_result {
         cells.push("Result");
     }
@@ -86,16 +84,16 @@ fn header(with_result: bool) -> Table {
 }
 
 fn row(s: &Socket, owners: Option<&ProcessMap>, result: Option<String>) -> Vec<String> {
-    let program = owners
-        .and_then(|map| map.owners(s.inode).first().filter(|_| s.inode != 0))
-        .map_or_else(|| "-".to_string(), |o| program_label(o.pid, &o.name));
     let mut cells = vec![
         s.family.proto().to_string(),
         endpoint(&s.local),
         endpoint(&s.remote),
         s.state.name().to_string(),
-        program,
     ];
+    if let Some(map) = owners {
+        let first = map.owners(s.inode).first().filter(|_| s.inode != 0);
+        cells.push(first.map_or_else(|| "-".into(), |o| program_label(o.pid, &o.name)));
+    }
     cells.extend(result);
     cells
 }
@@ -178,7 +176,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&printed(Format::Json, &report)).unwrap();
         assert_eq!(v["dry_run"], true);
         assert_eq!(v["sockets"][0]["result"], serde_json::Value::Null);
-        assert_eq!(v["sockets"][0]["state"], "ESTABLISHED");
+        assert_eq!(v["sockets"][0]["socket"]["state"], "ESTABLISHED");
         assert_eq!(v["left_open"].as_array().unwrap().len(), 0);
     }
 }

@@ -24,8 +24,7 @@ pub struct JsonKill<'a> {
 /// One socket `-K` closed, or tried or would close.
 #[derive(Debug, Serialize)]
 pub struct JsonKilled<'a> {
-    /// The socket as dumped, every key of a listing's object.
-    #[serde(flatten)]
+    /// The socket as dumped, as a listing's object.
     pub socket: JsonSocket<'a>,
     /// `closed`, `gone`, `not_supported`, `permission_denied` or `error`;
     /// null in a dry run, or when a refusal stopped the run before it.
@@ -40,7 +39,6 @@ pub struct JsonKilled<'a> {
 #[derive(Debug, Serialize)]
 pub struct JsonLeftOpen<'a> {
     /// The socket as dumped.
-    #[serde(flatten)]
     pub socket: JsonSocket<'a>,
     /// Why it was left open, and what helps instead.
     pub reason: Cow<'a, str>,
