@@ -104,7 +104,9 @@ fn print_why<W: Write>(
     } else {
         bind::KernelCheck::NotAsked("the sockets were read from a fixture, not this kernel")
     };
-    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now()).with_kernel(kernel);
+    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now())
+        .with_kernel(kernel)
+        .in_namespace(cfg.netns.as_deref());
     render::why::write(out, cfg.format, &verdict)?;
     Ok(if verdict.bindable {
         EXIT_OK

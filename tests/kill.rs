@@ -534,3 +534,42 @@ fn confirmation_on_a_terminal_and_a_socket_gone_meanwhile() {
     let gone = table.iter().find(|l| l.contains(&client)).unwrap();
     assert_eq!(result_of(gone), "gone", "{text}");
 }
+
+/// `why P` ends with the exact `tcpstat -K` command that frees the port
+/// when live connections hold it; run as printed, it does (a plain bind()
+/// succeeds after). With a listener, it says closing would not help.
+#[test]
+fn why_names_the_kill_command_that_frees_the_port() {
+    require!(Need::Netns);
+    let ns = Netns::create("kill", "why");
+    let (listener, kept) = ns.enter(|| {
+        let listener = TcpListener::bind(("127.0.0.1", P)).unwrap();
+        let client = TcpStream::connect(("127.0.0.1", P)).unwrap();
+        let server = listener.accept().unwrap().0;
+        (listener, (client, server))
+    });
+    let why = |port: &str| tcpstat(&["-N", ns.name(), "why", port]);
+    let out = why("7101");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.trim_end()
+            .ends_with("a live listener holds it; stop or reconfigure its program"),
+        "{text}"
+    );
+    drop(listener);
+    let out = why("7101");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last = text.lines().last().unwrap();
+    let netns = format!("/var/run/netns/{}", ns.name());
+    let expected = format!("tcpstat -N {netns} -K sport = :7101");
+    assert_eq!(
+        last,
+        format!("  to free it, close 1 live connection: {expected}")
+    );
+    let words: Vec<&str> = expected.split(' ').skip(1).collect();
+    let out = tcpstat(&words);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(read_errno(&kept.1), Some(libc::ECONNABORTED));
+    assert_eq!(why("7101").status.code(), Some(0), "the port is still held");
+}

@@ -342,8 +342,11 @@ pub enum Command {
     /// Looks at every socket on the port (of the namespace, with -N): a
     /// listener, live connections, or only teardown remnants (TIME_WAIT,
     /// orphaned FIN_WAIT2…) that SO_REUSEADDR can bind past, and when the
-    /// last remnant expires. Exit status 0 when a plain bind() would
-    /// succeed now, 1 when not.
+    /// last remnant expires. Ends with the `tcpstat -K` command line that
+    /// frees the port when live connections hold it, or says why closing
+    /// sockets would not help (a live listener) or is not needed (only
+    /// remnants). Exit status 0 when a plain bind() would succeed now, 1
+    /// when not.
     Why {
         /// The TCP port to bind: a number or a service name (`http`)
         #[arg(value_name = "PORT", value_parser = parse_port)]

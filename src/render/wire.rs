@@ -30,7 +30,7 @@ pub use summary::{
     JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
     JsonSummary, JsonTimewait,
 };
-pub use why::{JsonHeldBy, JsonVerdict};
+pub use why::{JsonHeldBy, JsonKillAdvice, JsonVerdict};
 
 use crate::model::addr::Ntop;
 use crate::model::event::Event;
