@@ -167,7 +167,15 @@ fn read_answer(tty: &mut File, signals: &Signals) -> Result<Answer> {
     let wake = signals
         .wait(far, Some(tty.as_raw_fd()), None)
         .map_err(|e| Error::runtime(format!("waiting for the answer: {}", os_text(&e))))?;
-    if let Wake::Stop(signal) = wake {
+    // A Ctrl-C typed with more after it (`^C` then Enter) leaves the
+    // terminal readable too: the signal wins.
+    let pending = match wake {
+        Wake::Stop(signal) => Some(signal),
+        _ => signals
+            .take()
+            .map_err(|e| Error::runtime(format!("reading signals: {e}")))?,
+    };
+    if let Some(signal) = pending {
         let _ = tty.write_all(b"\n");
         return Ok(Answer::Stop(signal));
     }

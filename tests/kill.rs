@@ -507,6 +507,10 @@ fn confirmation_on_a_terminal_and_a_socket_gone_meanwhile() {
     assert_eq!(status, 1, "{text}");
     assert!(text.contains("not confirmed; nothing was closed"), "{text}");
     assert_eq!(survivors(&ns), before);
+    // Ctrl-C at the prompt (the terminal sends SIGINT): nothing closed.
+    let (status, text) = Prompted::start(&args).answer("\x03");
+    assert_eq!(status, 130, "{text}");
+    assert_eq!(survivors(&ns), before);
 
     let prompted = Prompted::start(&args);
     {
@@ -572,4 +576,64 @@ fn why_names_the_kill_command_that_frees_the_port() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(read_errno(&kept.1), Some(libc::ECONNABORTED));
     assert_eq!(why("7101").status.code(), Some(0), "the port is still held");
+}
+
+/// Binds `stream`'s socket to interface `name` (SO_BINDTODEVICE).
+fn bind_to_device(stream: &impl std::os::fd::AsRawFd, name: &str) {
+    // SAFETY: the option value points at `name`'s bytes, of the length
+    // given, alive for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "SO_BINDTODEVICE: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The request names each socket exactly whatever its kind: IPv4, IPv6,
+/// an IPv4 client of a dual-stack listener (whose server end is AF_INET6
+/// with a mapped address) and a socket bound to an interface (sent back
+/// with its idiag_if).
+#[test]
+fn families_mapped_addresses_and_bound_devices() {
+    require!(Need::Netns, Need::Tool("ss"));
+    let ns = Netns::create("kill", "families");
+    let (listener, clients, servers) = ns.enter(|| {
+        let listener = support::sock::listen("[::]:7101".parse().unwrap(), Some(false), None);
+        let v4 = TcpStream::connect(("127.0.0.1", P)).unwrap();
+        let v6 = TcpStream::connect(("::1", P)).unwrap();
+        let bound = support::sock::socket("127.0.0.1".parse().unwrap(), false);
+        bind_to_device(&bound, "lo");
+        support::sock::connect(&bound, "127.0.0.1:7101".parse().unwrap());
+        let bound = TcpStream::from(bound);
+        let servers: Vec<TcpStream> = (0..3).map(|_| listener.accept().unwrap().0).collect();
+        (listener, [v4, v6, bound], servers)
+    });
+    let (doc, status) = kill_json(&ns, &["sport = :7101"]);
+    assert_eq!(status, 0, "{doc}");
+    let results = states_and_results(&doc);
+    assert_eq!(results.len(), 3, "{doc}");
+    assert!(results.iter().all(|(_, r)| r == "closed"), "{doc}");
+    let protos: Vec<&str> = doc["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["socket"]["proto"].as_str().unwrap())
+        .collect();
+    assert_eq!(protos, ["tcp6"; 3], "{doc}");
+    for (client, server) in clients.iter().zip(&servers) {
+        assert_eq!(read_errno(server), Some(libc::ECONNABORTED));
+        assert_eq!(read_errno(client), Some(libc::ECONNRESET));
+    }
+    assert_eq!(survivors(&ns), ["LISTEN P -> *"]);
+    drop(listener);
 }
