@@ -15,7 +15,7 @@ use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use crate::config::{Config, Kill};
+use crate::config::{Config, Format, Kill};
 use crate::diagnose::kill::Report;
 use crate::error::{exit_after_signal, note, os_text, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::kill::KillResult;
@@ -52,69 +52,86 @@ pub fn run(
             Answer::Stop(signal) => return Ok(exit_after_signal(signal)),
         }
     }
-    let (refusal, stop) = if kill.dry_run {
-        (None, None)
-    } else {
-        destroy_all(&mut report, signals)?
+    let end = match kill.dry_run {
+        true => End::Done,
+        false => destroy_all(&mut report, signals),
     };
-    let nothing_done = report.count(KillResult::Closed) == 0;
-    if refusal.is_none() || !nothing_done {
+    // After a refusal, the report is printed only if something was closed
+    // before it: nothing half-done goes unsaid, and a refusal of the
+    // first request stays one line.
+    if !matches!(end, End::Refused(_)) || report.count(KillResult::Closed) > 0 {
         let written = render::kill::write(&mut *out, cfg.format, &report, owners);
         if let Some(signal) = output::finish(out, written).map_err(Error::Output)? {
             return Ok(exit_after_signal(signal));
         }
     }
-    if let Some(why) = refusal {
-        return Err(Error::runtime(why));
+    match end {
+        End::Refused(why) => Err(Error::runtime(why)),
+        End::Stop(signal) => Ok(exit_after_signal(signal)),
+        End::Done if report.targets.is_empty() && cfg.format == Format::Table => {
+            note(format_args!("-K: no socket to close"));
+            Ok(EXIT_OK)
+        }
+        End::Done if kill.dry_run || report.all_done() => Ok(EXIT_OK),
+        End::Done => Ok(EXIT_RUNTIME),
     }
-    if let Some(signal) = stop {
-        return Ok(exit_after_signal(signal));
-    }
-    if report.targets.is_empty() && cfg.format == crate::config::Format::Table {
-        note(format_args!("-K: no socket to close"));
-    }
-    Ok(if kill.dry_run || report.all_done() {
-        EXIT_OK
-    } else {
-        EXIT_RUNTIME
-    })
+}
+
+/// How the requests ended.
+enum End {
+    /// Every target was asked.
+    Done,
+    /// Stopped at a refusal that holds for the whole namespace, or at a
+    /// failure of the netlink socket: the line to say.
+    Refused(String),
+    /// Stopped at a stop signal.
+    Stop(i32),
 }
 
 /// Asks the kernel to close each target in turn, recording its answer.
 /// Stops at a refusal that holds for every socket of the namespace (no
-/// CAP_NET_ADMIN, no SOCK_DESTROY in the kernel), returning its text, or at
-/// a stop signal, returning it; the targets after it stay untried.
-fn destroy_all(report: &mut Report, signals: &Signals) -> Result<(Option<String>, Option<i32>)> {
-    let mut destroyer = Destroyer::open()?;
+/// CAP_NET_ADMIN, no SOCK_DESTROY in the kernel), at a netlink failure or
+/// at a stop signal; the targets after it stay untried.
+fn destroy_all(report: &mut Report, signals: &Signals) -> End {
+    let mut destroyer = match Destroyer::open() {
+        Ok(d) => d,
+        Err(e) => return End::Refused(format!("-K: {e}; nothing was closed")),
+    };
     for i in 0..report.targets.len() {
-        if let Some(signal) = signals
-            .take()
-            .map_err(|e| Error::runtime(format!("reading signals: {e}")))?
-        {
-            return Ok((None, Some(signal)));
+        match signals.take() {
+            Ok(Some(signal)) => return End::Stop(signal),
+            Ok(None) => {}
+            Err(e) => return refused(report, format!("reading signals: {e}")),
         }
         let socket = report.targets[i].socket;
-        let outcome = destroyer.destroy(socket)?;
-        report.record(i, outcome);
-        let done = report.count(KillResult::Closed);
-        let refusal = match outcome.result {
-            KillResult::PermissionDenied => Some(format!(
-                "-K: not permitted to close sockets: SOCK_DESTROY needs CAP_NET_ADMIN in \
-                 the sockets' network namespace (the kernel answered EPERM); {}",
-                closed_so_far(done)
-            )),
-            KillResult::NotSupported if socket.state != TcpState::TimeWait => Some(format!(
-                "-K: this kernel cannot close sockets: it was built without \
-                 CONFIG_INET_DIAG_DESTROY (SOCK_DESTROY answered EOPNOTSUPP); {}",
-                closed_so_far(done)
-            )),
-            _ => None,
+        let outcome = match destroyer.destroy(socket) {
+            Ok(outcome) => outcome,
+            Err(e) => return refused(report, e.to_string()),
         };
-        if refusal.is_some() {
-            return Ok((refusal, None));
+        report.record(i, outcome);
+        match outcome.result {
+            KillResult::PermissionDenied => {
+                let why = "not permitted to close sockets: SOCK_DESTROY needs CAP_NET_ADMIN \
+                           in the sockets' network namespace (the kernel answered EPERM)";
+                return refused(report, why.into());
+            }
+            KillResult::NotSupported if socket.state != TcpState::TimeWait => {
+                let why = "this kernel cannot close sockets: it was built without \
+                           CONFIG_INET_DIAG_DESTROY (SOCK_DESTROY answered EOPNOTSUPP)";
+                return refused(report, why.into());
+            }
+            _ => {}
         }
     }
-    Ok((None, None))
+    End::Done
+}
+
+/// The refusal `why`, saying what was closed before it.
+fn refused(report: &Report, why: String) -> End {
+    End::Refused(format!(
+        "-K: {why}; {}",
+        closed_so_far(report.count(KillResult::Closed))
+    ))
 }
 
 fn closed_so_far(done: usize) -> String {

@@ -71,7 +71,7 @@ impl<'s> Report<'s> {
         target.help = help(target.socket, outcome);
     }
 
-    /// How many targets have each result, in the order of `KillResult`.
+    /// How many targets the kernel answered with `result`.
     pub fn count(&self, result: KillResult) -> usize {
         self.targets
             .iter()
