@@ -13,7 +13,7 @@
 //! stopped and its accept queue reset.
 //!
 //! Each request asks for an acknowledgement, which carries the errno;
-//! [`read_ack`] reads it from the received bytes, bounded by what arrived.
+//! `read_ack` reads it from the received bytes, bounded by what arrived.
 
 use std::io;
 
