@@ -171,9 +171,10 @@ pub struct Args {
     /// address, state, uid, pid, program or expression); a bare -K is
     /// refused. Without a state named, only connections are closed
     /// (ESTABLISHED, SYN_SENT, FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING,
-    /// as `ss -K`); listeners only with -l or `state listening`, TIME_WAIT
-    /// and SYN_RECV only when named; matching sockets left open are said on
-    /// stderr, with what helps instead. When more than one socket matches,
+    /// as `ss -K`); listeners only with -l or a state list naming them
+    /// (`state listening`, `state all`), TIME_WAIT and SYN_RECV only when
+    /// named; matching sockets left open are listed after the results
+    /// (`left open`), each with what helps instead. When more than one socket matches,
     /// asks on the terminal first (showing the count and the first lines);
     /// with neither stdin nor stdout a terminal, refuses (exit 2) unless
     /// --yes. Prints each socket with its RESULT: closed, gone (closed by
