@@ -243,4 +243,30 @@ mod tests {
         assert_eq!(scope_of(&["--state", "listen,time-wait"]), Scope::All);
         assert_eq!(scope_of(&["-l", "--state", "time-wait"]), Scope::Connected);
     }
+
+    fn kill_states(args: &[&str]) -> StateSet {
+        let matches = crate::cli::command()
+            .try_get_matches_from([&["tcpstat", "-K"], args].concat())
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        match config(&args).unwrap().mode {
+            Mode::Kill(kill) => kill.states,
+            other => panic!("-K lowered to {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kill_closes_listeners_and_time_wait_only_when_named() {
+        use crate::model::TcpState::*;
+        let default = kill_states(&["--port", "80"]);
+        assert_eq!(default, Kill::default_states());
+        for s in [Listen, TimeWait, SynRecv, Close] {
+            assert!(!default.contains(s), "{s}");
+        }
+        assert!(default.contains(Established) && default.contains(CloseWait));
+        assert_eq!(kill_states(&["-l", "--port", "80"]), StateSet::listening());
+        assert!(kill_states(&["state", "all", "sport = :80"]).contains(Listen));
+        let tw = kill_states(&["state", "time-wait"]);
+        assert_eq!(tw, StateSet::of(TimeWait));
+    }
 }
