@@ -36,7 +36,7 @@ pub fn collect(cfg: &Config, states: StateSet) -> collect::Plan<'_> {
     }
 }
 
-/// True when owners must be looked up: shown (`-p`, also by `-K`),
+/// True when owners must be looked up: shown (`-p`, in a listing or `-K`),
 /// filtered on (`--pid`, `--program`), or named by a diagnosis (`-s`,
 /// `why`).
 fn needs_owners(cfg: &Config) -> bool {
