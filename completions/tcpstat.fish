@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -73,6 +73,9 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never tru
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s s -l summary -d 'Summarise instead of listing: counts per state, who holds the teardown states, and plain-language findings'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short note to each socket in a teardown or unusual state'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s K -l kill -d 'Close every socket the filter matches (sock_diag SOCK_DESTROY)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dry-run -d 'With -K: list what would be closed, and close nothing'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l yes -d 'With -K: close without asking for confirmation'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l events -d 'Print what changes: new sockets, state changes, sockets gone'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'

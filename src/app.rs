@@ -64,6 +64,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
+        // Asks, closes, then writes (and finishes `out`) itself.
+        Mode::Kill(kill) => {
+            let shown = cfg.shown_owners(owners.as_ref());
+            return crate::kill::run(&cfg, kill, sockets, shown, &signals, &mut out);
+        }
     };
     // The whole listing is written, even after a stop signal (see
     // watch::output): a JSON array stays valid.
@@ -99,7 +104,9 @@ fn print_why<W: Write>(
     } else {
         bind::KernelCheck::NotAsked("the sockets were read from a fixture, not this kernel")
     };
-    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now()).with_kernel(kernel);
+    let verdict = bind::why(port, addr, sockets, owners, SystemTime::now())
+        .with_kernel(kernel)
+        .in_namespace(cfg.netns.as_deref());
     render::why::write(out, cfg.format, &verdict)?;
     Ok(if verdict.bindable {
         EXIT_OK

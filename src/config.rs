@@ -41,6 +41,37 @@ pub enum Mode {
     Summary,
     /// `why PORT`: whether PORT can be bound now.
     Why { port: u16, addr: Option<IpAddr> },
+    /// `-K`: close the matching sockets.
+    Kill(Kill),
+}
+
+/// What `-K` was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kill {
+    /// The states it closes. Matching sockets in other states (listeners
+    /// and TIME_WAIT unless named) are reported as left open.
+    pub states: StateSet,
+    /// `--dry-run`: list what would be closed, close nothing.
+    pub dry_run: bool,
+    /// `--yes`: close without asking, even many sockets.
+    pub yes: bool,
+}
+
+impl Kill {
+    /// The states `-K` closes when no state is named: those of a live
+    /// connection, as `ss -K` (its default `connected` set without
+    /// SYN_RECV). Listeners, request sockets and TIME_WAIT remnants are
+    /// closed only when the filter names their state.
+    pub fn default_states() -> StateSet {
+        [
+            TcpState::Listen,
+            TcpState::SynRecv,
+            TcpState::TimeWait,
+            TcpState::Close,
+        ]
+        .into_iter()
+        .fold(StateSet::ALL, |set, s| set.without(StateSet::of(s)))
+    }
 }
 
 /// Which rows netstat's scope flags keep.

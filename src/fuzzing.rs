@@ -72,6 +72,11 @@ pub fn inet_diag(bytes: &[u8]) {
     crate::source::netlink::walk_datagram_for_fuzzing(bytes);
 }
 
+/// One datagram answering a `-K` SOCK_DESTROY request (acknowledgements).
+pub fn kill_ack(bytes: &[u8]) {
+    crate::source::netlink::kill::read_ack_for_fuzzing(bytes);
+}
+
 /// One datagram of destroy notifications.
 pub fn destroy(bytes: &[u8]) {
     let (mut out, mut skipped) = (Vec::new(), 0);
@@ -125,11 +130,11 @@ fn sample_sockets() -> [Socket; 3] {
         send_q: 0,
         uid: 1000,
         inode: 42,
-        cookie: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,
         memory: None,
+        diag_id: None,
     };
     [
         socket(Family::Inet, TcpState::Listen, "0.0.0.0", 22, "0.0.0.0", 0),

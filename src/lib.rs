@@ -14,6 +14,7 @@ pub mod escape;
 pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod kill;
 pub mod model;
 pub mod names;
 pub mod netns;

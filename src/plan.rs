@@ -36,10 +36,12 @@ pub fn collect(cfg: &Config, states: StateSet) -> collect::Plan<'_> {
     }
 }
 
-/// True when owners must be looked up: shown (`-p`), filtered on (`--pid`,
-/// `--program`), or named by a diagnosis (`-s`, `why`).
+/// True when owners must be looked up: shown (`-p`, in a listing or `-K`),
+/// filtered on (`--pid`, `--program`), or named by a diagnosis (`-s`,
+/// `why`).
 fn needs_owners(cfg: &Config) -> bool {
-    cfg.columns.program || cfg.filter.needs_owners() || cfg.mode != Mode::List
+    let diagnosis = matches!(cfg.mode, Mode::Summary | Mode::Why { .. });
+    cfg.columns.program || cfg.filter.needs_owners() || diagnosis
 }
 
 /// True when exact timer counters are needed (shown in `-o` or JSON).

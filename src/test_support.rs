@@ -24,11 +24,11 @@ pub fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
         send_q: 0,
         uid: 0,
         inode: 1,
-        cookie: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,
         memory: None,
+        diag_id: None,
     }
 }
 

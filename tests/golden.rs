@@ -170,6 +170,7 @@ const CASES: &[Case] = &[
     case("why-time-wait", Loopback, No, &["why", "47130"]),
     case("why-time-wait-json", Loopback, No, &["why", "47130", "--json"]),
     case("why-v6-time-wait-addr", Loopback, No, &["why", "58450", "--addr", "::1"]),
+    case("why-connection", Loopback, No, &["why", "47134"]),
     case("why-free", Loopback, No, &["why", "5999"]),
     case("why-free-json", Loopback, No, &["why", "5999", "--json"]),
     // Owners.

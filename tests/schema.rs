@@ -1,6 +1,6 @@
-//! `-s --json` and `why PORT --json` against the committed schema
-//! (`#/$defs/summary`, `#/$defs/verdict`), on the /proc fixture and on
-//! sockets this test opens. The listing, `-c` and `--events` are checked
+//! `-s --json`, `why PORT --json` and `-K --dry-run --json` against the
+//! committed schema (`#/$defs/summary`, `#/$defs/verdict`,
+//! `#/$defs/kill`), on the /proc fixture and on sockets this test opens. The listing, `-c` and `--events` are checked
 //! against the same schema in tests/cli.rs and tests/watch.rs.
 
 mod support;
@@ -155,4 +155,30 @@ fn live_summary_and_verdict_validate() {
         u64::from(std::process::id()),
         "{verdict}"
     );
+}
+
+/// `-K --dry-run --json` on live sockets (a dry run needs no privilege and
+/// closes nothing): the connections as targets, the listener and the
+/// TIME_WAIT as left open. The real closing runs are checked against the
+/// same definition in tests/kill.rs.
+#[test]
+fn live_kill_dry_run_validates() {
+    let sockets = Sockets::new();
+    let port = sockets.port().to_string();
+    let (doc, status) = json_line(&["-K", "--dry-run", "--json", "--port", &port]);
+    assert_eq!(status, 0, "{doc}");
+    assert_valid(&validator(Some("kill")), &doc);
+    assert_eq!(doc["sockets"].as_array().unwrap().len(), 2, "{doc}");
+    let left: Vec<&str> = doc["left_open"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["socket"]["state"].as_str().unwrap())
+        .collect();
+    assert!(
+        left.contains(&"LISTEN") && left.contains(&"TIME_WAIT"),
+        "{doc}"
+    );
+    assert!(!validator(Some("verdict")).is_valid(&doc));
+    assert!(!validator(Some("kill")).is_valid(&Value::Array(Vec::new())));
 }

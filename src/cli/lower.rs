@@ -4,7 +4,7 @@
 //! the right of `config` sees clap's types or an invalid combination.
 
 use super::{Args, Command, OwnerSourceArg, SourceArg};
-use crate::config::{Columns, Config, Format, Mode, Scope, Watch, DEFAULT_INTERVAL};
+use crate::config::{Columns, Config, Format, Kill, Mode, Scope, Watch, DEFAULT_INTERVAL};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::{OwnerSource, SourceChoice, StateSet};
@@ -18,7 +18,9 @@ pub fn config(args: &Args) -> Result<Config> {
         (false, true) => (false, true),
         _ => (true, true),
     };
+    let filter = build_filter(args)?;
     let mode = match args.command {
+        _ if args.kill => Mode::Kill(kill_plan(args, &filter)?),
         Some(Command::Why { port, addr }) => Mode::Why { port, addr },
         None if args.summary => Mode::Summary,
         None => Mode::List,
@@ -32,9 +34,10 @@ pub fn config(args: &Args) -> Result<Config> {
     } else {
         Scope::Connected
     };
-    let filter = build_filter(args)?;
     let (states, scope) = match filter.explicit_states() {
         Some(states) => (states, Scope::of_states(states)),
+        // -K dumps every state to say which matching sockets it left open.
+        None if matches!(mode, Mode::Kill(_)) && !args.listening => (StateSet::ALL, Scope::All),
         None => (scope.states(), scope),
     };
     // `why` judges a bind against every socket of the namespace.
@@ -73,6 +76,8 @@ pub fn config(args: &Args) -> Result<Config> {
             Format::Table
         },
         source: match args.source {
+            // -K sends back each socket's cookie, which only netlink gives.
+            _ if args.kill => SourceChoice::Netlink,
             SourceArg::Auto => SourceChoice::Auto,
             SourceArg::Netlink => SourceChoice::Netlink,
             SourceArg::Proc => SourceChoice::Proc,
@@ -92,6 +97,44 @@ pub fn config(args: &Args) -> Result<Config> {
             .as_deref()
             .map(crate::netns::resolve)
             .transpose()?,
+    })
+}
+
+/// `-K`: which states it closes, and the refusals that need no socket:
+/// no filter, a command or mode it cannot be combined with.
+fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
+    let other = [
+        (args.command.is_some(), "why"),
+        (args.summary, "-s"),
+        (args.events || args.continuous.is_some(), "-c and --events"),
+        (args.info || args.memory, "-i and -m"),
+        (args.source == SourceArg::Proc, "--source proc"),
+    ];
+    if let Some((_, what)) = other.iter().find(|(given, _)| *given) {
+        return Err(Error::usage(format!("-K cannot be combined with {what}")));
+    }
+    if filter.keeps_all() {
+        return Err(Error::usage(
+            "-K needs a filter: without one it would close every connection of the namespace; \
+             name what to close (a port, address, state, uid, pid, program or expression), \
+             and check it first with --dry-run",
+        ));
+    }
+    if args.all {
+        return Err(Error::usage(
+            "-K does not take -a: name the states to close (listeners with -l or \
+             `state listening`, TIME_WAIT with `state time-wait`)",
+        ));
+    }
+    let states = match filter.explicit_states() {
+        Some(states) => states,
+        None if args.listening => StateSet::listening(),
+        None => Kill::default_states(),
+    };
+    Ok(Kill {
+        states,
+        dry_run: args.dry_run,
+        yes: args.yes,
     })
 }
 
@@ -199,5 +242,31 @@ mod tests {
         assert_eq!(scope_of(&["-a", "state", "listening"]), Scope::Listening);
         assert_eq!(scope_of(&["--state", "listen,time-wait"]), Scope::All);
         assert_eq!(scope_of(&["-l", "--state", "time-wait"]), Scope::Connected);
+    }
+
+    fn kill_states(args: &[&str]) -> StateSet {
+        let matches = crate::cli::command()
+            .try_get_matches_from([&["tcpstat", "-K"], args].concat())
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        match config(&args).unwrap().mode {
+            Mode::Kill(kill) => kill.states,
+            other => panic!("-K lowered to {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kill_closes_listeners_and_time_wait_only_when_named() {
+        use crate::model::TcpState::*;
+        let default = kill_states(&["--port", "80"]);
+        assert_eq!(default, Kill::default_states());
+        for s in [Listen, TimeWait, SynRecv, Close] {
+            assert!(!default.contains(s), "{s}");
+        }
+        assert!(default.contains(Established) && default.contains(CloseWait));
+        assert_eq!(kill_states(&["-l", "--port", "80"]), StateSet::listening());
+        assert!(kill_states(&["state", "all", "sport = :80"]).contains(Listen));
+        let tw = kill_states(&["state", "time-wait"]);
+        assert_eq!(tw, StateSet::of(TimeWait));
     }
 }

@@ -9,16 +9,20 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
     (
         "0",
         "Success; also when the reader of the output goes away early \
-         (tcpstat -an | head -1). For `why`: a plain bind() of the port would succeed.",
+         (tcpstat -an | head -1). For `why`: a plain bind() of the port would succeed. \
+         For -K: every matching socket was closed (or was gone already), or nothing matched.",
     ),
     (
         "1",
         "A failure at run time (no source could be read, a namespace could not be \
-         entered, …). For `why`: a plain bind() of the port would fail.",
+         entered, …). For `why`: a plain bind() of the port would fail. For -K: a socket \
+         could not be closed, the confirmation was declined, or closing is not permitted \
+         (no CAP_NET_ADMIN) or not built into the kernel.",
     ),
     (
         "2",
-        "A usage error: an unknown flag, a bad value or filter.",
+        "A usage error: an unknown flag, a bad value or filter; -K without a filter, or \
+         -K matching several sockets with no terminal to confirm on and no --yes.",
     ),
     ("129", "Ended by SIGHUP, after the last complete line."),
     (
@@ -80,7 +84,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
 /// What `--json` prints in each mode.
 pub const JSON: &str = "With --json, the listing is one array with one socket object per \
 line; -c prints one object per pass and line ({\"time\", \"sockets\"}); --events one object \
-per event and line; -s and `why` one object each. Keys are always present, numbers are \
+per event and line; -s, `why` and -K one object each (-K: {\"dry_run\", \"sockets\", \"left_open\"}, each \
+socket with its \"result\", \"errno\" and \"help\"). Keys are always present, numbers are \
 numbers and addresses are numeric. The contract is the JSON Schema shipped as \
 schema/tcpstat.schema.json.";
 

@@ -44,7 +44,8 @@ use std::time::Duration;
                   tcpstat why 8080              could a server bind port 8080 now? why not?\n  \
                   tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'\n  \
                   tcpstat -anpc 2               the listing every 2 seconds\n  \
-                  tcpstat -anp --events         connections opening, changing state, closing"
+                  tcpstat -anp --events         connections opening, changing state, closing\n  \
+                  tcpstat -K --dry-run dport = :5432   what -K dport = :5432 would close"
 )]
 pub struct Args {
     /// Show TCP sockets (the default and only protocol; accepted for netstat habit)
@@ -162,6 +163,35 @@ pub struct Args {
     /// it: a `Note` column in the table, an `explain` key in JSON.
     #[arg(long = "explain", help_heading = "Diagnosis")]
     pub explain: bool,
+
+    /// Close every socket the filter matches (sock_diag SOCK_DESTROY)
+    ///
+    /// The kernel aborts each one: its owner's next call fails with
+    /// ECONNABORTED and the peer gets a reset. A filter is required (a port,
+    /// address, state, uid, pid, program or expression); a bare -K is
+    /// refused. Without a state named, only connections are closed
+    /// (ESTABLISHED, SYN_SENT, FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK, CLOSING,
+    /// as `ss -K`); listeners only with -l or a state list naming them
+    /// (`state listening`, `state all`), TIME_WAIT and SYN_RECV only when
+    /// named; matching sockets left open are listed after the results
+    /// (`left open`), each with what helps instead. When more than one socket matches,
+    /// asks on the terminal first (showing the count and the first lines);
+    /// with neither stdin nor stdout a terminal, refuses (exit 2) unless
+    /// --yes. Prints each socket with its RESULT: closed, gone (closed by
+    /// itself since the dump), not_supported, permission_denied or error;
+    /// with --json, one object. Needs CAP_NET_ADMIN in the namespace (-N)
+    /// and the netlink source. Exit 0 when every socket was closed or gone,
+    /// 1 otherwise.
+    #[arg(short = 'K', long = "kill", help_heading = "Action")]
+    pub kill: bool,
+
+    /// With -K: list what would be closed, and close nothing
+    #[arg(long = "dry-run", requires = "kill", help_heading = "Action")]
+    pub dry_run: bool,
+
+    /// With -K: close without asking for confirmation
+    #[arg(long = "yes", requires = "kill", help_heading = "Action")]
+    pub yes: bool,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -315,8 +345,11 @@ pub enum Command {
     /// Looks at every socket on the port (of the namespace, with -N): a
     /// listener, live connections, or only teardown remnants (TIME_WAIT,
     /// orphaned FIN_WAIT2…) that SO_REUSEADDR can bind past, and when the
-    /// last remnant expires. Exit status 0 when a plain bind() would
-    /// succeed now, 1 when not.
+    /// last remnant expires. Ends with the `tcpstat -K` command line that
+    /// frees the port when live connections hold it, or says why closing
+    /// sockets would not help (a live listener) or is not needed (only
+    /// remnants). Exit status 0 when a plain bind() would succeed now, 1
+    /// when not.
     Why {
         /// The TCP port to bind: a number or a service name (`http`)
         #[arg(value_name = "PORT", value_parser = parse_port)]

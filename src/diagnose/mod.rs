@@ -19,6 +19,7 @@
 
 pub mod bind;
 mod explain;
+pub mod kill;
 pub mod summary;
 pub(crate) mod sysctl;
 

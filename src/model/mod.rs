@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod event;
 pub mod info;
+pub mod kill;
 pub mod owner;
 pub mod state;
 pub mod time;
@@ -266,10 +267,6 @@ pub struct Socket {
     pub uid: u32,
     /// Socket inode; 0 for TIME_WAIT, request and orphaned sockets.
     pub inode: u64,
-    /// The kernel's socket cookie (inet_diag's `idiag_cookie`), unique for
-    /// the kernel's uptime; 0 where the source has none (`/proc`). A
-    /// timewait socket carries its full socket's cookie when that had one.
-    pub cookie: u64,
     pub timer: Timer,
     /// Shutdown state where the source reports it (netlink, full sockets).
     pub shutdown: Option<Shutdown>,
@@ -278,9 +275,32 @@ pub struct Socket {
     pub info: Option<Box<info::TcpInfo>>,
     /// Socket memory, when asked for (`-m`) and sent.
     pub memory: Option<Box<info::SkMem>>,
+    /// What names the socket to sock_diag beyond its addresses, when the
+    /// source is netlink: `-K` sends it back to close exactly this socket.
+    pub diag_id: Option<DiagId>,
+}
+
+/// The parts of `inet_diag_sockid` a dump reports besides the addresses:
+/// the bound interface and the socket's cookie. Sent back in a
+/// SOCK_DESTROY request, they make the kernel close this very socket, not
+/// a later one that reuses its addresses and ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DiagId {
+    /// `idiag_if`: the interface the socket is bound to, 0 for none.
+    pub interface: u32,
+    /// `idiag_cookie`, its two 32-bit halves joined (low half first, as
+    /// the kernel splits it).
+    pub cookie: u64,
 }
 
 impl Socket {
+    /// The kernel's socket cookie (from [`DiagId`]), unique for the
+    /// kernel's uptime; 0 where the source has none (`/proc`). A timewait
+    /// socket carries its full socket's cookie when that had one.
+    pub fn cookie(&self) -> u64 {
+        self.diag_id.map_or(0, |id| id.cookie)
+    }
+
     /// A request socket: a SYN_RECV handshake a listener is answering. It
     /// has no inode (nor, over netlink, uid) of its own.
     pub fn is_request(&self) -> bool {

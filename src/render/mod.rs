@@ -12,6 +12,7 @@
 pub mod events;
 mod inside;
 pub mod json;
+pub mod kill;
 mod printer;
 pub mod summary;
 pub mod table;

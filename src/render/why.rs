@@ -1,6 +1,7 @@
 //! `why PORT`: the verdict of [`crate::diagnose::bind::why`] as text (the
-//! answer for each kind of bind, the reason, the holders, any caveats) or
-//! as one JSON object.
+//! answer for each kind of bind, the reason, the holders, any caveats, and
+//! the `tcpstat -K` command that frees the port, or why closing sockets
+//! would not) or as one JSON object.
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -10,8 +11,8 @@ use comfy_table::Table;
 use super::wire::JsonVerdict;
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
-use crate::diagnose::bind::{Holder, KernelCheck, Verdict};
-use crate::diagnose::{owner_label, secs};
+use crate::diagnose::bind::{Holder, KernelCheck, KillAdvice, Verdict};
+use crate::diagnose::{counted, owner_label, secs};
 use crate::model::addr::NtopPort;
 use crate::model::{Endpoint, TcpState, TimerKind};
 
@@ -58,7 +59,47 @@ pub fn write_text(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
     for c in &v.caveats {
         writeln!(w, "  note: {}", sanitize(c))?;
     }
-    Ok(())
+    write_kill_advice(w, v)
+}
+
+/// The last line: the `tcpstat -K` command that frees the port, or why
+/// closing sockets would not.
+fn write_kill_advice(w: &mut impl Write, v: &Verdict) -> io::Result<()> {
+    let command = v.kill.command(v.netns.as_deref()).unwrap_or_default();
+    match &v.kill {
+        KillAdvice::Free => Ok(()),
+        KillAdvice::Close {
+            connections,
+            remnants_left: 0,
+            ..
+        } => writeln!(
+            w,
+            "  to free it, close {}: {}",
+            counted(*connections, "live connection", "live connections"),
+            sanitize(&command)
+        ),
+        KillAdvice::Close {
+            connections,
+            remnants_left,
+            ..
+        } => writeln!(
+            w,
+            "  to free it for SO_REUSEADDR, close {} ({} stay until they expire): {}",
+            counted(*connections, "live connection", "live connections"),
+            counted(*remnants_left, "teardown remnant", "teardown remnants"),
+            sanitize(&command)
+        ),
+        KillAdvice::Listener => writeln!(
+            w,
+            "  closing sockets (-K) would not free it: a live listener holds it; \
+             stop or reconfigure its program"
+        ),
+        KillAdvice::RemnantsOnly => writeln!(
+            w,
+            "  closing sockets (-K) is not needed: only teardown remnants hold it; \
+             bind with SO_REUSEADDR, or wait until they go"
+        ),
+    }
 }
 
 fn endpoint(addr: IpAddr, port: u16) -> String {
@@ -145,6 +186,7 @@ mod tests {
                 "held_by",
                 "holders",
                 "kernel",
+                "kill",
                 "owners_complete",
                 "port",
                 "reason"

@@ -12,22 +12,25 @@
 //!   `--events --json`.
 //! - [`JsonSummary`] and its parts: `-s --json`.
 //! - [`JsonVerdict`] and [`JsonHeldBy`]: `why PORT --json`.
+//! - [`JsonKill`] ([`JsonKilled`], [`JsonLeftOpen`]): `-K --json`.
 //!
 //! Text a diagnosis wrote (findings, reasons, caveats) may name programs
 //! as read from /proc; it is escaped here as the text form escapes it.
 //! Process names in their own fields are kept as read.
 
 mod inside;
+mod kill;
 mod summary;
 mod why;
 
 pub use inside::{JsonBbr, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
+pub use kill::{JsonKill, JsonKilled, JsonLeftOpen};
 pub use summary::{
     JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
     JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
     JsonSummary, JsonTimewait,
 };
-pub use why::{JsonHeldBy, JsonVerdict};
+pub use why::{JsonHeldBy, JsonKillAdvice, JsonVerdict};
 
 use crate::model::addr::Ntop;
 use crate::model::event::Event;

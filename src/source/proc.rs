@@ -317,7 +317,6 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
         send_q: tx_queue,
         uid: uid as u32,
         inode,
-        cookie: 0,
         timer: Timer {
             kind,
             expires_ms,
@@ -327,6 +326,7 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
         shutdown: None,
         info: None,
         memory: None,
+        diag_id: None,
     })
 }
 

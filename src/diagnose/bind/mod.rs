@@ -30,12 +30,14 @@
 //! kernel's word wins, and where it could not be had the verdict says why.
 
 mod conflict;
+mod kill;
 mod probe;
 mod reason;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use kill::KillAdvice;
 pub use probe::{probe, Probe};
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -82,6 +84,11 @@ pub struct Verdict<'a> {
     /// Processes whose descriptors could not be read (without root, other
     /// users'): holders shown without a program may belong to one of them.
     pub unreadable_processes: usize,
+    /// Whether closing sockets with `-K` would free the port, and how.
+    pub kill: KillAdvice,
+    /// The namespace file the dump came from (`-N`), for the `-K` command
+    /// line the advice ends with; `None` for the current namespace.
+    pub netns: Option<std::path::PathBuf>,
 }
 
 /// Whether a real bind() was tried, and what it said.
@@ -204,6 +211,8 @@ pub fn why<'a>(
         expires_ms,
         kernel: KernelCheck::NotAsked("not asked"),
         unreadable_processes: owners.map_or(0, ProcessMap::unreadable),
+        kill: kill::advice(port, address, held_by),
+        netns: None,
     }
     .with_owner_caveat()
 }
@@ -247,6 +256,13 @@ impl Verdict<'_> {
             KernelCheck::NotAsked(_) => {}
         }
         self.kernel = check;
+        self
+    }
+
+    /// Names the namespace (`-N`) the sockets were read in, for the `-K`
+    /// command line.
+    pub fn in_namespace(mut self, netns: Option<&std::path::Path>) -> Self {
+        self.netns = netns.map(std::path::Path::to_path_buf);
         self
     }
 

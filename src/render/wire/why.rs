@@ -39,6 +39,19 @@ pub struct JsonVerdict<'a> {
     /// False when some processes' descriptors could not be read (without
     /// root): a holder without a program may belong to one of them.
     pub owners_complete: bool,
+    /// Whether closing sockets with `-K` would free the port, and how.
+    pub kill: JsonKillAdvice,
+}
+
+/// What `tcpstat -K` could do for the port.
+#[derive(Debug, Serialize)]
+pub struct JsonKillAdvice {
+    /// `free` (nothing to close), `close` (live connections, no
+    /// listener), `listener` (closing would not free it), `remnants_only`
+    /// (nothing to close: SO_REUSEADDR, or wait).
+    pub advice: &'static str,
+    /// The exact command line that frees the port; null unless `close`.
+    pub command: Option<String>,
 }
 
 /// A throwaway bind() in the namespace, without and with SO_REUSEADDR.
@@ -101,6 +114,10 @@ impl<'a, 'v: 'a> From<&'a Verdict<'v>> for JsonVerdict<'a> {
             caveats: v.caveats.iter().map(|c| printable(c)).collect(),
             kernel: (&v.kernel).into(),
             owners_complete: v.unreadable_processes == 0,
+            kill: JsonKillAdvice {
+                advice: v.kill.name(),
+                command: v.kill.command(v.netns.as_deref()),
+            },
         }
     }
 }

@@ -26,7 +26,9 @@ use super::wire::{append_attribute, attributes, AttributeError, NLMSG_HDRLEN};
 use super::Request;
 use crate::error::{Error, Result};
 use crate::model::info::{SkMem, TcpInfo};
-use crate::model::{Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind};
+use crate::model::{
+    DiagId, Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind,
+};
 
 /// Why one `inet_diag_msg` payload could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,7 @@ const OFF_SPORT: usize = 4;
 const OFF_DPORT: usize = 6;
 const OFF_SRC: usize = 8;
 const OFF_DST: usize = 24;
+const OFF_IF: usize = 40;
 const OFF_COOKIE: usize = 44;
 const OFF_EXPIRES: usize = 52;
 const OFF_RQUEUE: usize = 56;
@@ -299,12 +302,15 @@ pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, Pa
         send_q,
         uid: ne_u32(head, OFF_UID),
         inode: u64::from(ne_u32(head, OFF_INODE)),
-        // sock_diag_save_cookie: the low half first, each in host order.
-        cookie: u64::from(ne_u32(head, OFF_COOKIE)) | u64::from(ne_u32(head, OFF_COOKIE + 4)) << 32,
         timer: timer(head, attrs.tcp_counters.filter(|_| extras.timer_counters)),
         shutdown: attrs.shutdown.map(Shutdown::from_kernel),
         info: attrs.info,
         memory: attrs.memory,
+        diag_id: Some(DiagId {
+            interface: ne_u32(head, OFF_IF),
+            cookie: u64::from(ne_u32(head, OFF_COOKIE))
+                | u64::from(ne_u32(head, OFF_COOKIE + 4)) << 32,
+        }),
     })
 }
 
@@ -513,7 +519,7 @@ mod tests {
         assert_eq!(s.remote.addr, IpAddr::from([192, 168, 1, 7]));
         assert_eq!(s.remote.port, 51000);
         assert_eq!((s.recv_q, s.send_q, s.uid, s.inode), (3, 40, 1000, 123456));
-        assert_eq!(s.cookie, 0x1234_5678_9abc_def0);
+        assert_eq!(s.cookie(), 0x1234_5678_9abc_def0);
         assert_eq!(s.timer, Timer::OFF);
         assert_eq!(s.shutdown, None);
     }

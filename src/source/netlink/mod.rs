@@ -7,6 +7,7 @@
 //! reads each socket's message.
 
 pub(super) mod inet_diag;
+pub mod kill;
 pub(super) mod tcp_info;
 pub(super) mod wire;
 
@@ -459,11 +460,11 @@ mod tests {
             send_q: 0,
             uid,
             inode,
-            cookie: 0,
             timer: Timer::OFF,
             shutdown: None,
             info: None,
             memory: None,
+            diag_id: None,
         }
     }
 

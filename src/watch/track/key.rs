@@ -88,7 +88,8 @@ pub(super) fn same_socket(old: &Socket, new: &Socket) -> bool {
     // on one 4-tuple, with no inode to tell them apart, differ here. A
     // request socket's child has a cookie of its own, yet goes on with the
     // handshake the request began.
-    if old.cookie != 0 && new.cookie != 0 && old.cookie != new.cookie && !old.is_request() {
+    let (a, b) = (old.cookie(), new.cookie());
+    if a != 0 && b != 0 && a != b && !old.is_request() {
         return false;
     }
     old.state == new.state || may_follow(old.state, new.state)

@@ -18,6 +18,7 @@ use super::key::Key;
 use super::{Tracker, View};
 use crate::model::event::Event;
 use crate::model::time::Timestamp;
+use crate::model::Socket;
 use crate::source::destroy::{is_disconnected, Destroyed};
 
 /// Passes a notification may wait for its socket to leave the dumps (it
@@ -116,10 +117,10 @@ impl Tracker {
             if is_disconnected(dead) {
                 // Its addresses were cleared: its cookie tells whether the
                 // dump still showed it, else what is left of them.
-                let alive = if dead.cookie != 0 {
+                let alive = if dead.cookie() != 0 {
                     let cookies = cookies
-                        .get_or_insert_with(|| self.sockets.iter().map(|s| s.cookie).collect());
-                    cookies.contains(&dead.cookie)
+                        .get_or_insert_with(|| self.sockets.iter().map(Socket::cookie).collect());
+                    cookies.contains(&dead.cookie())
                 } else {
                     let alive = alive.get_or_insert_with(|| {
                         ByRemains::new(self.sockets.iter().map(|s| (0, Key::of(s))))

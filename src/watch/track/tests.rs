@@ -9,7 +9,7 @@ use super::*;
 use crate::filter::{parse_ports, parse_states};
 use crate::model::event::{EventKind, OwnersFrom};
 use crate::model::StateSet;
-use crate::model::{Endpoint, Family, TcpState, Timer, TimerKind};
+use crate::model::{DiagId, Endpoint, Family, TcpState, Timer, TimerKind};
 use crate::source::destroy::Destroyed;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -34,11 +34,11 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         send_q: 0,
         uid: 1000,
         inode,
-        cookie: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,
         memory: None,
+        diag_id: None,
     }
 }
 
@@ -628,7 +628,10 @@ fn aborts_sharing_what_is_left_of_their_addresses_take_one_gone_each() {
 
 /// A socket with a cookie, as netlink dumps it.
 fn with_cookie(mut s: Socket, cookie: u64) -> Socket {
-    s.cookie = cookie;
+    s.diag_id = Some(DiagId {
+        interface: 0,
+        cookie,
+    });
     s
 }
 
@@ -663,12 +666,12 @@ fn an_abort_is_reported_at_once_when_no_dump_showed_its_cookie() {
     ];
     run.pass(&others);
     let mut aborted = disconnected(SERVER, Ipv4Addr::LOCALHOST);
-    aborted.socket.cookie = 3;
+    aborted.socket = with_cookie(aborted.socket, 3);
     run.destroy(aborted);
     assert_eq!(run.pass(&others), [(Gone, None, Close, SERVER)]);
     // One the dump did show waits for the pass that misses it.
     let mut first = disconnected(SERVER, Ipv4Addr::LOCALHOST);
-    first.socket.cookie = 1;
+    first.socket = with_cookie(first.socket, 1);
     run.destroy(first);
     assert_eq!(run.pass(&others), []);
     assert_eq!(

@@ -1,0 +1,210 @@
+//! `-K`: close the sockets a filter matches. From the rows of one dump
+//! (with owners, so that `--pid`/`--program` work and the preview names
+//! who holds what), the plan ([`Report::plan`]: targets, and matching sockets left
+//! open), then the confirmation when more than one socket would close,
+//! then one SOCK_DESTROY per target ([`Destroyer`]), then the report.
+//!
+//! Refusals that need no socket (no filter, `-a`, another mode) are made in
+//! `cli::lower`; those that do are made here: many sockets and nobody to
+//! ask (exit 2), the answer "no" (exit 1), no CAP_NET_ADMIN or a kernel
+//! without SOCK_DESTROY (exit 1, one line; whatever was closed before is
+//! printed first, so nothing is half-done silently).
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use crate::config::{Config, Format, Kill};
+use crate::diagnose::kill::Report;
+use crate::error::{exit_after_signal, note, os_text, Error, Result, EXIT_OK, EXIT_RUNTIME};
+use crate::model::kill::KillResult;
+use crate::model::{Socket, TcpState};
+use crate::owners::ProcessMap;
+use crate::render;
+use crate::source::netlink::kill::Destroyer;
+use crate::watch::output::{self, Output};
+use crate::watch::signals::{Signals, Wake};
+
+/// Targets shown in the confirmation preview.
+const PREVIEW_ROWS: usize = 10;
+
+/// Runs `-K` on the `rows` one dump matched (with `owners` when scanned),
+/// in the current namespace, writing the report to `out`; the exit status.
+pub fn run(
+    cfg: &Config,
+    kill: Kill,
+    rows: &[Socket],
+    owners: Option<&ProcessMap>,
+    signals: &Signals,
+    out: &mut BufWriter<Output<'_>>,
+) -> Result<i32> {
+    let mut report = Report::plan(rows, kill.states, kill.dry_run);
+    if !kill.dry_run && report.targets.len() > 1 && !kill.yes {
+        match confirm(&report, owners, signals)? {
+            Answer::Yes => {}
+            Answer::No => {
+                return Err(Error::runtime(format!(
+                    "-K: not confirmed; nothing was closed ({} sockets matched)",
+                    report.targets.len()
+                )))
+            }
+            Answer::Stop(signal) => return Ok(exit_after_signal(signal)),
+        }
+    }
+    let end = match kill.dry_run {
+        true => End::Done,
+        false => destroy_all(&mut report, signals),
+    };
+    // After a refusal, the report is printed only if something was closed
+    // before it: nothing half-done goes unsaid, and a refusal of the
+    // first request stays one line.
+    if !matches!(end, End::Refused(_)) || report.count(KillResult::Closed) > 0 {
+        let written = render::kill::write(&mut *out, cfg.format, &report, owners);
+        if let Some(signal) = output::finish(out, written).map_err(Error::Output)? {
+            return Ok(exit_after_signal(signal));
+        }
+    }
+    match end {
+        End::Refused(why) => Err(Error::runtime(why)),
+        End::Stop(signal) => Ok(exit_after_signal(signal)),
+        End::Done if report.targets.is_empty() && cfg.format == Format::Table => {
+            note(format_args!("-K: no socket to close"));
+            Ok(EXIT_OK)
+        }
+        End::Done if kill.dry_run || report.all_done() => Ok(EXIT_OK),
+        End::Done => Ok(EXIT_RUNTIME),
+    }
+}
+
+/// How the requests ended.
+enum End {
+    /// Every target was asked.
+    Done,
+    /// Stopped at a refusal that holds for the whole namespace, or at a
+    /// failure of the netlink socket: the line to say.
+    Refused(String),
+    /// Stopped at a stop signal.
+    Stop(i32),
+}
+
+/// Asks the kernel to close each target in turn, recording its answer.
+/// Stops at a refusal that holds for every socket of the namespace (no
+/// CAP_NET_ADMIN, no SOCK_DESTROY in the kernel), at a netlink failure or
+/// at a stop signal; the targets after it stay untried.
+fn destroy_all(report: &mut Report, signals: &Signals) -> End {
+    let mut destroyer = match Destroyer::open() {
+        Ok(d) => d,
+        Err(e) => return End::Refused(format!("-K: {e}; nothing was closed")),
+    };
+    for i in 0..report.targets.len() {
+        match signals.take() {
+            Ok(Some(signal)) => return End::Stop(signal),
+            Ok(None) => {}
+            Err(e) => return refused(report, format!("reading signals: {e}")),
+        }
+        let socket = report.targets[i].socket;
+        let outcome = match destroyer.destroy(socket) {
+            Ok(outcome) => outcome,
+            Err(e) => return refused(report, e.to_string()),
+        };
+        report.record(i, outcome);
+        match outcome.result {
+            KillResult::PermissionDenied => {
+                let why = "not permitted to close sockets: SOCK_DESTROY needs CAP_NET_ADMIN \
+                           in the sockets' network namespace (the kernel answered EPERM)";
+                return refused(report, why.into());
+            }
+            KillResult::NotSupported if socket.state != TcpState::TimeWait => {
+                let why = "this kernel cannot close sockets: it was built without \
+                           CONFIG_INET_DIAG_DESTROY (SOCK_DESTROY answered EOPNOTSUPP)";
+                return refused(report, why.into());
+            }
+            _ => {}
+        }
+    }
+    End::Done
+}
+
+/// The refusal `why`, saying what was closed before it.
+fn refused(report: &Report, why: String) -> End {
+    End::Refused(format!(
+        "-K: {why}; {}",
+        closed_so_far(report.count(KillResult::Closed))
+    ))
+}
+
+fn closed_so_far(done: usize) -> String {
+    match done {
+        0 => "nothing was closed".into(),
+        n => format!("{n} closed before it, listed above"),
+    }
+}
+
+/// The answer to the confirmation.
+enum Answer {
+    Yes,
+    No,
+    Stop(i32),
+}
+
+/// Asks on the terminal whether to close the targets, showing how many
+/// and the first of them. Without a terminal on stdin or stdout there is
+/// nobody to ask: a usage error pointing at --yes.
+fn confirm(report: &Report, owners: Option<&ProcessMap>, signals: &Signals) -> Result<Answer> {
+    let n = report.targets.len();
+    if !std::io::stdin().is_terminal() && !std::io::stdout().is_terminal() {
+        return Err(Error::usage(format!(
+            "-K would close {n} sockets, and there is no terminal to confirm on: \
+             add --yes (see what would close with --dry-run)"
+        )));
+    }
+    let mut tty = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .map_err(|e| {
+            Error::usage(format!(
+                "-K would close {n} sockets; cannot ask on /dev/tty ({}): add --yes",
+                os_text(&e)
+            ))
+        })?;
+    let mut prompt = Vec::new();
+    writeln!(prompt, "tcpstat: -K would close these {n} sockets:")
+        .and_then(|()| render::kill::write_preview(&mut prompt, report, owners, PREVIEW_ROWS))
+        .and_then(|()| write!(prompt, "Close these {n} sockets? [y/N] "))
+        .and_then(|()| tty.write_all(&prompt))
+        .map_err(|e| Error::runtime(format!("writing to /dev/tty: {}", os_text(&e))))?;
+    read_answer(&mut tty, signals)
+}
+
+/// Reads one line from the terminal; a stop signal ends the wait.
+fn read_answer(tty: &mut File, signals: &Signals) -> Result<Answer> {
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let wake = signals
+        .wait(far, Some(tty.as_raw_fd()), None)
+        .map_err(|e| Error::runtime(format!("waiting for the answer: {}", os_text(&e))))?;
+    // A Ctrl-C typed with more after it (`^C` then Enter) leaves the
+    // terminal readable too: the signal wins.
+    let pending = match wake {
+        Wake::Stop(signal) => Some(signal),
+        _ => signals
+            .take()
+            .map_err(|e| Error::runtime(format!("reading signals: {e}")))?,
+    };
+    if let Some(signal) = pending {
+        let _ = tty.write_all(b"\n");
+        return Ok(Answer::Stop(signal));
+    }
+    let mut line = [0u8; 64];
+    let len = tty
+        .read(&mut line)
+        .map_err(|e| Error::runtime(format!("reading /dev/tty: {}", os_text(&e))))?;
+    let answer = String::from_utf8_lossy(&line[..len])
+        .trim()
+        .to_ascii_lowercase();
+    Ok(match answer.as_str() {
+        "y" | "yes" => Answer::Yes,
+        _ => Answer::No,
+    })
+}
