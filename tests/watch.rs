@@ -446,7 +446,7 @@ fn stop_signals_end_with_128_plus_the_signal_after_a_complete_line() {
             Some(128 + signal),
             "signal {signal} {format}: {stderr}"
         );
-        assert!(stderr.is_empty(), "{stderr}");
+        assert!(support::unless_overran(&stderr).is_empty(), "{stderr}");
         let last = lines.last().unwrap();
         assert!(
             !last.starts_with("<partial>"),
@@ -526,7 +526,7 @@ fn stop_signal_ends_a_pass_stuck_on_a_stalled_reader() {
             "signal {signal} {format}"
         );
         let stderr = tcpstat.stderr();
-        assert!(stderr.is_empty(), "{stderr}");
+        assert!(support::unless_overran(&stderr).is_empty(), "{stderr}");
     }
 }
 
@@ -561,7 +561,7 @@ fn ctrl_c_with_a_slow_reader_ends_after_a_complete_pass() {
     let passes: Vec<Value> = text.lines().map(parse).collect();
     assert!(!passes.is_empty());
     let stderr = tcpstat.stderr();
-    assert!(stderr.is_empty(), "{stderr}");
+    assert!(support::unless_overran(&stderr).is_empty(), "{stderr}");
 }
 
 #[test]
@@ -579,7 +579,7 @@ fn events_end_when_the_reader_closes_though_nothing_changes() {
         };
         assert_eq!(status.code(), Some(0), "delay {delay:?}");
         let stderr = tcpstat.stderr();
-        assert!(stderr.is_empty(), "{stderr}");
+        assert!(support::unless_overran(&stderr).is_empty(), "{stderr}");
     }
     // A file or /dev/null has no reader to lose: every pass is made.
     let path = std::env::temp_dir().join(format!("tcpstat-watch-{}.out", std::process::id()));
@@ -604,7 +604,7 @@ fn events_end_when_the_reader_closes_though_nothing_changes() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(0), "{file:?}");
-        assert!(out.stderr.is_empty(), "{out:?}");
+        assert!(support::unless_overran(&out.stderr).is_empty(), "{out:?}");
         let took = started.elapsed();
         assert!(took >= Duration::from_millis(290), "{file:?}: {took:?}");
     }
@@ -695,7 +695,7 @@ fn closed_pipe_ends_quietly_with_zero() {
         let out = child.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(0), "{format:?}");
         assert!(
-            out.stderr.is_empty(),
+            support::unless_overran(&out.stderr).is_empty(),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
@@ -803,10 +803,12 @@ fn memory_stays_flat_over_2000_passes_of_churn() {
         // How long 2000 passes take is a benchmark's question (bench/watch),
         // not this test's: under load it varies tenfold.
         assert!(samples.len() >= 8, "too few samples: {samples:?}");
-        // After the first quarter (warm-up: buffers grown, caches filled),
-        // the high-water mark must not move much.
-        let quarter = samples.len() / 4;
-        let warm = samples[..quarter].iter().map(|s| s.1).max().unwrap();
+        // The last quarter's high-water mark against the first half's
+        // (warm-up, and the passes a load spike made big, which grow
+        // buffers once): a leak of 100 bytes per connection would add
+        // about 2 MiB between the two.
+        let (half, quarter) = (samples.len() / 2, samples.len() * 3 / 4);
+        let warm = samples[..half].iter().map(|s| s.1).max().unwrap();
         let peak = samples[quarter..].iter().map(|s| s.1).max().unwrap();
         eprintln!(
             "rss: {} KiB after warm-up, peak {peak} KiB later; {} samples over {took:?}, {made} connections made",
