@@ -6,12 +6,14 @@
 //!   one-object lines.
 //! - [`Printer`]: watch mode's passes (`-c`) and [`events`] (`--events`),
 //!   through the same table and wire types as the one-shot listing.
+//! - [`order`]: `--sort`, `--reverse` and `--top`.
 //! - [`summary`]: `-s`; [`why`]: `why PORT`.
 //! - [`wire`]: every serde type of the JSON output.
 
 pub mod events;
 mod inside;
 pub mod json;
+pub mod order;
 mod printer;
 pub mod summary;
 pub mod table;

@@ -21,7 +21,7 @@ mod inside;
 mod summary;
 mod why;
 
-pub use inside::{JsonBbr, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
+pub use inside::{JsonBbr, JsonRates, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
 pub use summary::{
     JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
     JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
@@ -58,6 +58,10 @@ pub struct JsonSocket<'a> {
     pub uid: Option<u32>,
     /// 0 when no file refers to the socket.
     pub inode: u64,
+    /// The kernel's socket cookie (what `ss -e` prints as `sk:`, in
+    /// hex there), unique for the boot; absent from /proc, which has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<u64>,
     /// The socket's one timer.
     pub timer: JsonTimer,
     /// `None` (null) where the source does not tell.
@@ -169,6 +173,7 @@ impl<'a> JsonSocket<'a> {
             send_q: s.send_q,
             uid: Some(s.uid),
             inode: s.inode,
+            cookie: (s.cookie != 0).then_some(s.cookie),
             timer: JsonTimer {
                 kind: s.timer.kind.name(),
                 expires_ms: s.timer.expires_ms,
