@@ -87,10 +87,10 @@ fn watch_listing(
     let mut meter = cfg.needs_info().then(RateMeter::new);
     loop {
         let time = Timestamp::now();
-        let read_at = Instant::now();
+        let started = Instant::now();
         let pass = collector.collect(true)?;
         if let Some(meter) = &mut meter {
-            meter.update(pass.rows, read_at);
+            meter.update(pass.rows, rates::read_at(started));
         }
         crate::render::order::arrange(pass.rows, cfg);
         let shown = cfg.shown_owners(pass.owners.as_ref());
@@ -215,10 +215,10 @@ fn watch_events(
     let mut meter = cfg.needs_info().then(RateMeter::new);
     loop {
         let now = PassTime::now();
-        let read_at = Instant::now();
+        let started = Instant::now();
         let pass = collector.collect(false)?;
         if let Some(meter) = &mut meter {
-            meter.update(pass.rows, read_at);
+            meter.update(pass.rows, rates::read_at(started));
         }
         // Notifications that came during the dump belong to this pass.
         destroy.drain_into(&mut tracker);

@@ -14,6 +14,15 @@ use crate::model::Socket;
 use std::collections::HashMap;
 use std::time::Instant;
 
+/// When a pass that began at `started` and has just ended read the
+/// counters, as the rates take it: the middle of the read. The kernel
+/// reads each socket somewhere inside it; a delay before the dump (the
+/// process preempted on a busy host) then skews an interval by half as
+/// much as timing the pass by its start would.
+pub fn read_at(started: Instant) -> Instant {
+    started + started.elapsed() / 2
+}
+
 /// The counters a rate is made of, as one pass read them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Counters {
