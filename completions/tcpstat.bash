@@ -35,7 +35,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why help"
+            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -47,6 +47,14 @@ _tcpstat() {
                     ;;
                 -N)
                     COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sort)
+                    COMPREPLY=($(compgen -W "rtt retrans send-q recv-q rate bytes" -- "${cur}"))
+                    return 0
+                    ;;
+                --top)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --continuous)

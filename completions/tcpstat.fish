@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -25,6 +25,13 @@ function __fish_tcpstat_using_subcommand
 end
 
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sort -d 'Order the rows by KEY, largest first (each pass with -c)' -r -f -a "rtt\t'smoothed round-trip time (tcp_info)'
+retrans\t'segments retransmitted over the connection\'s life (tcp_info)'
+send-q\t'bytes sent and not yet acknowledged'
+recv-q\t'bytes received and not yet read'
+rate\t'bytes acknowledged plus received per second (tcp_info, needs -c)'
+bytes\t'bytes acknowledged plus received (tcp_info)'"
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l top -d 'Show only the first N rows (after --sort; per pass with -c)' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s c -l continuous -d 'Repeat the listing every SECS seconds, like netstat -c (default 1)' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l count -d 'Stop after N passes of -c or --events' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l port -d 'Only sockets with one of PORTS at either end' -r
@@ -76,6 +83,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s K -l kill -d 'Close every socket the filter matches (sock_diag SOCK_DESTROY)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dry-run -d 'With -K: list what would be closed, and close nothing'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l yes -d 'With -K: close without asking for confirmation'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l reverse -d 'With --sort, smallest first (rows without the key still last)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l events -d 'Print what changes: new sockets, state changes, sockets gone'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -48,6 +48,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     }
     let mut collector = Collector::new(crate::plan::collect(&cfg, cfg.states));
     let pass = collector.collect(true)?;
+    if cfg.mode == Mode::List {
+        render::order::arrange(pass.rows, &cfg);
+    }
     let (sockets, owners) = (pass.rows.as_slice(), pass.owners);
     let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(&signals));
     // A signal that came while the sockets were read: nothing is written.

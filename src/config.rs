@@ -124,6 +124,46 @@ pub struct Columns {
     pub info: bool,
     /// `-m`: socket memory on a continuation line (a JSON `memory` object).
     pub memory: bool,
+    /// `-c -i`: `Send/s Recv/s Retr/s` between passes.
+    pub rates: bool,
+}
+
+/// `--sort KEY`: what orders the rows. Counters and sizes sort largest
+/// first; rows the key does not apply to (no tcp_info, no rate yet) go
+/// last, and rows with equal keys keep the kernel's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Smoothed RTT (tcp_info).
+    Rtt,
+    /// Segments retransmitted over the connection's life (tcp_info).
+    Retrans,
+    /// Send queue.
+    SendQ,
+    /// Receive queue.
+    RecvQ,
+    /// Bytes acknowledged plus received per second (tcp_info, -c).
+    Rate,
+    /// Bytes acknowledged plus received (tcp_info).
+    Bytes,
+}
+
+impl SortKey {
+    /// True when the key is read from tcp_info, which must then be asked
+    /// for even without `-i`.
+    pub fn needs_info(self) -> bool {
+        !matches!(self, SortKey::SendQ | SortKey::RecvQ)
+    }
+}
+
+/// `--sort`, `--reverse` and `--top`: the order and number of rows shown
+/// (per pass with -c).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Order {
+    pub key: Option<SortKey>,
+    /// Smallest first (rows without the key still last).
+    pub reverse: bool,
+    /// Keep the first N rows after sorting.
+    pub top: Option<usize>,
 }
 
 /// Everything the pipeline needs, validated.
@@ -153,6 +193,8 @@ pub struct Config {
     /// list when there is one (it replaces the -a/-l scope, as in ss),
     /// otherwise the scope's.
     pub states: StateSet,
+    /// `--sort`, `--reverse`, `--top`.
+    pub order: Order,
 }
 
 impl Config {
@@ -160,5 +202,11 @@ impl Config {
     /// filter on are not shown.
     pub fn shown_owners<T>(&self, owners: Option<T>) -> Option<T> {
         owners.filter(|_| self.columns.program)
+    }
+
+    /// True when each row's tcp_info must be read: shown (`-i`) or sorted
+    /// on (`--sort rtt|retrans|rate|bytes`).
+    pub fn needs_info(&self) -> bool {
+        self.columns.info || self.order.key.is_some_and(SortKey::needs_info)
     }
 }

@@ -18,7 +18,7 @@ pub fn request(cfg: &Config, states: StateSet) -> source::Request<'_> {
         ipv6: cfg.ipv6,
         states,
         timer_counters: needs_timer_counters(cfg),
-        info: cfg.columns.info,
+        info: cfg.needs_info(),
         memory: cfg.columns.memory,
         filter: &cfg.filter,
         choice: cfg.source,

@@ -4,8 +4,10 @@
 //! segments while the peer's veth is down. Every field ss prints must
 //! equal tcpstat's `--json` value read in the same instant (a tcpstat
 //! read on each side of ss's), or lie within natural drift for the times
-//! and rates; the JSON must also satisfy the schema. And the errors:
-//! `--source proc` refuses `-i`/`-m`.
+//! and rates; the JSON must also satisfy the schema. `--events -i`
+//! follows each text event with the same line. And the errors:
+//! `--source proc` refuses `-i`/`-m`, and when `--source auto` falls back
+//! to /proc it says what the listing lacks.
 
 mod support;
 
@@ -15,6 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::events::first_event_and_next;
 use support::inside::{inside_mismatches, parse_ss_inside};
 use support::netns::{Lab, Netns, Side, VETH};
 use support::oracle::{netstat_form, Key};
@@ -239,4 +242,71 @@ fn absent_without_the_flags_and_refused_from_proc() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn text_events_carry_the_info_line() {
+    require!(Need::Netns);
+    let ns = Netns::create("info", "events");
+    let listener = ns.enter(|| sock::listen("127.0.0.1:0".parse().unwrap(), None, None));
+    let to = listener.local_addr().unwrap();
+    let port = to.port().to_string();
+    let mut made = None;
+    let lines = first_event_and_next(
+        TCPSTAT,
+        &ns,
+        &["--events", "-ni", "--port", &port],
+        |l| l.contains(" new ") && l.contains("ESTABLISHED"),
+        || made = Some(ns.enter(|| (TcpStream::connect(to).unwrap(), listener.accept()))),
+        1,
+    );
+    let info = &lines[1];
+    assert!(info.starts_with("\t "), "{lines:?}");
+    for word in [" cwnd:", " rtt:", " mss:", " rcv_space:"] {
+        assert!(info.contains(word), "no {word} in {info:?}");
+    }
+    drop(made);
+}
+
+#[test]
+fn auto_says_what_the_proc_fallback_lacks() {
+    // Sockets of this host, on a port of this test's own.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let run = |flags: &[&str]| {
+        let mut command = Command::new(TCPSTAT);
+        command
+            .args(flags)
+            .args(["-tln", "--json", "--port", &port]);
+        let out = support::seccomp::deny_netlink(&mut command)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{flags:?}: {stderr}");
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = doc.as_array().unwrap().clone();
+        assert_eq!(rows.len(), 1, "{flags:?}: the listener, from /proc: {doc}");
+        assert!(rows[0].get("info").is_none() && rows[0].get("cookie").is_none());
+        stderr
+    };
+    for (flags, lacks) in [
+        (&["-i"][..], "which has no tcp_info (-i)"),
+        (&["-m"], "which has no socket memory (-m)"),
+        (
+            &["-im"],
+            "which has no tcp_info (-i) nor socket memory (-m)",
+        ),
+    ] {
+        let stderr = run(flags);
+        assert_eq!(stderr.lines().count(), 1, "{flags:?}: {stderr}");
+        assert!(
+            stderr.starts_with("tcpstat: ")
+                && stderr.contains("falling back to /proc/net/tcp, ")
+                && stderr.trim_end().ends_with(lacks),
+            "{flags:?}: {stderr}"
+        );
+    }
+    // Without -i/-m the fallback is silent unless -v.
+    assert_eq!(run(&[]), "");
+    assert!(run(&["-v"]).contains("falling back to /proc/net/tcp"));
 }

@@ -3,8 +3,10 @@
 //! `why` and watch mode accept) is checked here, once, so that nothing to
 //! the right of `config` sees clap's types or an invalid combination.
 
-use super::{Args, Command, OwnerSourceArg, SourceArg};
-use crate::config::{Columns, Config, Format, Kill, Mode, Scope, Watch, DEFAULT_INTERVAL};
+use super::{Args, Command, OwnerSourceArg, SortArg, SourceArg};
+use crate::config::{
+    Columns, Config, Format, Kill, Mode, Order, Scope, SortKey, Watch, DEFAULT_INTERVAL,
+};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::{OwnerSource, SourceChoice, StateSet};
@@ -52,7 +54,9 @@ pub fn config(args: &Args) -> Result<Config> {
     };
     let watch = watch_plan(args, mode)?;
     check_inside(args, mode)?;
+    let order = order(args, mode)?;
     Ok(Config {
+        order,
         mode,
         watch,
         filter,
@@ -69,6 +73,7 @@ pub fn config(args: &Args) -> Result<Config> {
             note: args.explain,
             info: args.info,
             memory: args.memory,
+            rates: args.info && !args.events && args.continuous.is_some(),
         },
         format: if args.json {
             Format::Json
@@ -180,6 +185,47 @@ fn check_inside(args: &Args, mode: Mode) -> Result<()> {
     Ok(())
 }
 
+/// `--sort`, `--reverse` and `--top`: they order the listing's rows, so
+/// not for -s, why or --events; keys read from tcp_info need netlink, and
+/// `rate` needs two passes.
+fn order(args: &Args, mode: Mode) -> Result<Order> {
+    if args.sort.is_none() && args.top.is_none() {
+        return Ok(Order::default());
+    }
+    let flag = if args.sort.is_some() {
+        "--sort"
+    } else {
+        "--top"
+    };
+    if mode != Mode::List || args.events {
+        return Err(Error::usage(format!(
+            "{flag}: only for the listing and -c; not with -s, why or --events"
+        )));
+    }
+    let key = args.sort.map(|k| match k {
+        SortArg::Rtt => SortKey::Rtt,
+        SortArg::Retrans => SortKey::Retrans,
+        SortArg::SendQ => SortKey::SendQ,
+        SortArg::RecvQ => SortKey::RecvQ,
+        SortArg::Rate => SortKey::Rate,
+        SortArg::Bytes => SortKey::Bytes,
+    });
+    if key == Some(SortKey::Rate) && args.continuous.is_none() {
+        return Err(Error::usage("--sort rate compares two passes; it needs -c"));
+    }
+    if key.is_some_and(SortKey::needs_info) && args.source == SourceArg::Proc {
+        return Err(Error::usage(
+            "--sort: this key is read from tcp_info, which only netlink sock_diag gives; \
+             /proc/net/tcp has none (drop --source proc, or sort by send-q or recv-q)",
+        ));
+    }
+    Ok(Order {
+        key,
+        reverse: args.reverse,
+        top: args.top.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    })
+}
+
 /// The filter from the flags and the trailing expression.
 fn build_filter(args: &Args) -> Result<Filter> {
     let uids = args
@@ -230,6 +276,39 @@ mod tests {
             .unwrap();
         let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
         config(&args).unwrap().scope
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let matches = crate::cli::command()
+            .try_get_matches_from([&["tcpstat"], args].concat())
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        match config(&args) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{args:?} accepted"),
+        }
+    }
+
+    #[test]
+    fn sort_and_top_are_for_listings() {
+        for args in [&["--events", "--top", "2"][..], &["-s", "--sort", "rtt"]] {
+            assert!(
+                refused(args).contains("only for the listing and -c"),
+                "{args:?}"
+            );
+        }
+        assert!(refused(&["--sort", "rate"]).contains("needs -c"));
+        assert!(refused(&["--sort", "bytes", "--source", "proc"]).contains("tcp_info"));
+        let matches = crate::cli::command()
+            .try_get_matches_from([
+                "tcpstat", "--sort", "send-q", "--source", "proc", "--top", "1",
+            ])
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        let cfg = config(&args).unwrap();
+        assert_eq!(cfg.order.key, Some(SortKey::SendQ));
+        assert_eq!(cfg.order.top, Some(1));
+        assert!(!cfg.needs_info(), "send-q is in every source's rows");
     }
 
     #[test]

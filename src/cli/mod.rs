@@ -113,6 +113,19 @@ pub struct Args {
     /// socket, units in the key names, fields the kernel did not send left
     /// out. Sockets in TIME_WAIT and SYN_RECV have none. Needs the netlink
     /// source.
+    ///
+    /// With -c, live rates between two passes, per connection (known by
+    /// its socket cookie, so a reused address and port never inherit
+    /// another socket's counters): the table adds `Send/s` (bytes
+    /// acknowledged by the peer per second), `Recv/s` (bytes received per
+    /// second), both in bytes with SI prefixes (`8.0M` = 8,000,000 bytes/s,
+    /// `512K`), and `Retr/s` (segments retransmitted per second). JSON adds
+    /// `info.rates` (`acked_bps`, `received_bps` in bits per second like
+    /// `pacing_rate_bps`; `segs_out_per_sec`, `segs_in_per_sec`,
+    /// `retrans_per_sec`; `interval_us`). The first pass has no rates, nor
+    /// has a connection the previous pass did not list, nor a counter that
+    /// went backwards: shown `-`, left out of JSON. With --events, the
+    /// JSON events carry the same `info.rates`.
     #[arg(short = 'i', long = "info", help_heading = "Output")]
     pub info: bool,
 
@@ -192,6 +205,31 @@ pub struct Args {
     /// With -K: close without asking for confirmation
     #[arg(long = "yes", requires = "kill", help_heading = "Action")]
     pub yes: bool,
+
+    /// Order the rows by KEY, largest first (each pass with -c)
+    ///
+    /// `rtt` (smoothed round-trip time), `retrans` (segments retransmitted
+    /// over the connection's life), `send-q`, `recv-q`, `bytes` (bytes
+    /// acknowledged plus received) and `rate` (the same per second between
+    /// two passes: needs -c). Rows the key does not apply to (no tcp_info:
+    /// TIME_WAIT, SYN_RECV; no rate yet) go last; rows with equal keys keep
+    /// the kernel's order. Keys other than send-q and recv-q read each
+    /// socket's tcp_info even without -i (netlink only).
+    #[arg(long = "sort", value_name = "KEY", value_enum, help_heading = "Output")]
+    pub sort: Option<SortArg>,
+
+    /// With --sort, smallest first (rows without the key still last)
+    #[arg(long = "reverse", requires = "sort", help_heading = "Output")]
+    pub reverse: bool,
+
+    /// Show only the first N rows (after --sort; per pass with -c)
+    #[arg(
+        long = "top",
+        value_name = "N",
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Output"
+    )]
+    pub top: Option<u64>,
 
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -398,6 +436,23 @@ pub enum SourceArg {
     Netlink,
     /// /proc/net/tcp and /proc/net/tcp6
     Proc,
+}
+
+/// `--sort` keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortArg {
+    /// smoothed round-trip time (tcp_info)
+    Rtt,
+    /// segments retransmitted over the connection's life (tcp_info)
+    Retrans,
+    /// bytes sent and not yet acknowledged
+    SendQ,
+    /// bytes received and not yet read
+    RecvQ,
+    /// bytes acknowledged plus received per second (tcp_info, needs -c)
+    Rate,
+    /// bytes acknowledged plus received (tcp_info)
+    Bytes,
 }
 
 /// `--owner-source` values.

@@ -147,6 +147,53 @@ pub struct TcpInfo {
     pub vegas: Option<VegasInfo>,
     /// BBR's model (INET_DIAG_BBRINFO), when the algorithm is BBR.
     pub bbr: Option<BbrInfo>,
+    /// How the counters moved since the previous pass of `-c` or
+    /// `--events` (set by watch mode, never by a source); `None` on a
+    /// first pass, or when the previous pass did not see this socket.
+    /// Boxed: a one-shot listing of 100k rows never fills it.
+    pub rates: Option<Box<Rates>>,
+}
+
+/// How a connection's counters moved between two passes: the increase of
+/// each over `interval_us`. A counter missing from either pass, or lower
+/// than before (it can only grow on one socket: a lower value is another
+/// socket, or a 32-bit counter that wrapped), has no delta.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rates {
+    /// Time between the two passes, µs (never 0).
+    pub interval_us: u64,
+    /// Increase of `bytes_acked`: bytes the peer acknowledged.
+    pub acked_bytes: Option<u64>,
+    /// Increase of `bytes_received`.
+    pub received_bytes: Option<u64>,
+    /// Increase of `segs_out`.
+    pub segs_out: Option<u64>,
+    /// Increase of `segs_in`.
+    pub segs_in: Option<u64>,
+    /// Increase of `total_retrans` (segments retransmitted).
+    pub retrans: Option<u64>,
+}
+
+impl Rates {
+    /// `delta` per second over this interval.
+    pub fn per_sec(&self, delta: Option<u64>) -> Option<f64> {
+        delta.map(|d| d as f64 * 1e6 / self.interval_us.max(1) as f64)
+    }
+
+    /// Bytes acknowledged per second (what the table calls `Send/s`).
+    pub fn acked_per_sec(&self) -> Option<f64> {
+        self.per_sec(self.acked_bytes)
+    }
+
+    /// Bytes received per second (`Recv/s`).
+    pub fn received_per_sec(&self) -> Option<f64> {
+        self.per_sec(self.received_bytes)
+    }
+
+    /// Segments retransmitted per second (`Retr/s`).
+    pub fn retrans_per_sec(&self) -> Option<f64> {
+        self.per_sec(self.retrans)
+    }
 }
 
 /// `struct tcpvegas_info`.

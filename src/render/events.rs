@@ -1,6 +1,8 @@
 //! `--events` as text: one line per change of one socket,
 //! `TIME EVENT PROTO LOCAL -> REMOTE OLD -> NEW [USER] [PID/PROGRAM]
-//! [acked=N received=N]`, the ends named as the table names them. (As
+//! [acked=N received=N]`, the ends named as the table names them; with
+//! `-i`/`-m`, the socket's continuation line follows, as in the table
+//! (none for a socket known only from its destroy notification). (As
 //! JSON, an event is a [`JsonEvent`](super::wire::JsonEvent).)
 
 use super::table::{self, program_label, Names};
@@ -13,6 +15,8 @@ use std::io::{self, Write};
 pub struct EventText {
     local: String,
     remote: String,
+    /// The `-i`/`-m` continuation line being built.
+    inside: Vec<u8>,
 }
 
 impl EventText {
@@ -21,6 +25,7 @@ impl EventText {
         EventText {
             local: String::with_capacity(64),
             remote: String::with_capacity(64),
+            inside: Vec::new(),
         }
     }
 
@@ -55,7 +60,13 @@ impl EventText {
         if let (Some(acked), Some(received)) = (e.bytes_acked, e.bytes_received) {
             write!(w, " acked={acked} received={received}")?;
         }
-        w.write_all(b"\n")
+        w.write_all(b"\n")?;
+        if cfg.columns.info || cfg.columns.memory {
+            self.inside.clear();
+            super::inside::push_continuation(&mut self.inside, &e.socket, cfg.numeric);
+            w.write_all(&self.inside)?;
+        }
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 //! connection, written after the socket's row in `ss -tmi`'s words, order
 //! and units (ms with `%g`, rates in bits/s through ss's `sprint_bw`), so
 //! that whoever reads `ss -ti` reads it at once. A field ss leaves out
-//! when zero or unset is left out here too.
+//! when zero or unset is left out here too. Also the table's rate cells
+//! of `-c -i` (`Send/s Recv/s Retr/s`), from the row's `info.rates`.
 
 use crate::model::info::{option, SkMem, TcpInfo};
 use crate::model::{Socket, TcpState};
@@ -197,6 +198,47 @@ fn nonzero(line: &mut Vec<u8>, word: &str, value: u64) {
     }
 }
 
+/// The headers of the rate columns (`-c -i`), each six wide after a blank.
+pub const RATE_HEADERS: &str = " Send/s Recv/s Retr/s";
+
+/// Appends the three rate cells of `s`, each right-aligned in six after a
+/// blank: bytes acknowledged and received per second, segments
+/// retransmitted per second ([`per_sec`]), `-` where there is no rate.
+pub fn push_rate_cells(line: &mut Vec<u8>, s: &Socket) {
+    let rates = s.info.as_ref().and_then(|i| i.rates.as_deref());
+    for value in [
+        rates.and_then(|r| r.acked_per_sec()),
+        rates.and_then(|r| r.received_per_sec()),
+        rates.and_then(|r| r.retrans_per_sec()),
+    ] {
+        let text = value.map_or_else(|| "-".to_string(), per_sec);
+        let _ = write!(line, " {text:>6}");
+    }
+}
+
+/// A per-second value in at most four characters, SI prefixes (K = 1000,
+/// as ss's rates): `0`, `0.5`, `512`, `8.0K`, `512K`, `8.0M`, `1.2G`; one
+/// decimal below 10, none above.
+fn per_sec(value: f64) -> String {
+    if value <= 0.0 || !value.is_finite() {
+        return "0".into();
+    }
+    let mut value = value;
+    let mut prefix = "";
+    for next in ["K", "M", "G", "T", "P"] {
+        if value < 999.5 {
+            break;
+        }
+        value /= 1000.0;
+        prefix = next;
+    }
+    if value < 9.95 {
+        format!("{value:.1}{prefix}")
+    } else {
+        format!("{value:.0}{prefix}")
+    }
+}
+
 /// Microseconds as ss prints milliseconds: `%g` of `us / 1000`.
 fn ms(us: u32) -> String {
     g(f64::from(us) / 1000.0, 6)
@@ -242,6 +284,46 @@ mod tests {
     use super::*;
     use crate::model::info::BbrInfo;
     use crate::test_support::sock;
+
+    #[test]
+    fn per_second_values_fit_four_characters() {
+        for (value, want) in [
+            (0.0, "0"),
+            (0.5, "0.5"),
+            (9.94, "9.9"),
+            (9.96, "10"),
+            (512.0, "512"),
+            (999.4, "999"),
+            (999.6, "1.0K"),
+            (8_000.0, "8.0K"),
+            (512_000.0, "512K"),
+            (7_960_000.0, "8.0M"),
+            (8_000_000.0, "8.0M"),
+            (12_345_678.0, "12M"),
+            (999_600_000.0, "1.0G"),
+            (1.2e12, "1.2T"),
+        ] {
+            assert_eq!(per_sec(value), want, "{value}");
+        }
+        let mut s = sock(TcpState::Established, "127.0.0.1:1", "127.0.0.1:2");
+        let mut line = Vec::new();
+        push_rate_cells(&mut line, &s);
+        assert_eq!(line, b"      -      -      -", "no info, no rate");
+        s.info = Some(Box::new(TcpInfo {
+            rates: Some(Box::new(crate::model::info::Rates {
+                interval_us: 2_000_000,
+                acked_bytes: Some(16_000_000),
+                received_bytes: None,
+                retrans: Some(3),
+                ..Default::default()
+            })),
+            ..TcpInfo::default()
+        }));
+        line.clear();
+        push_rate_cells(&mut line, &s);
+        assert_eq!(String::from_utf8(line).unwrap(), "   8.0M      -    1.5");
+        assert_eq!(RATE_HEADERS.len(), 3 * 7);
+    }
 
     #[test]
     fn g_matches_c_printf() {

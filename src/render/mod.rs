@@ -6,6 +6,7 @@
 //!   one-object lines.
 //! - [`Printer`]: watch mode's passes (`-c`) and [`events`] (`--events`),
 //!   through the same table and wire types as the one-shot listing.
+//! - [`order`]: `--sort`, `--reverse` and `--top`.
 //! - [`summary`]: `-s`; [`why`]: `why PORT`.
 //! - [`wire`]: every serde type of the JSON output.
 
@@ -13,6 +14,7 @@ pub mod events;
 mod inside;
 pub mod json;
 pub mod kill;
+pub mod order;
 mod printer;
 pub mod summary;
 pub mod table;

@@ -279,6 +279,36 @@ mod tests {
     }
 
     #[test]
+    fn text_events_carry_the_continuation_line_with_i() {
+        use crate::model::info::TcpInfo;
+        let mut new = event(EventKind::New, None, TcpState::Established);
+        new.socket.info = Some(Box::new(TcpInfo {
+            snd_cwnd: 10,
+            reordering: 3,
+            ..TcpInfo::default()
+        }));
+        let gone = event(EventKind::Gone, None, TcpState::Close);
+        let text = printed(&["-ni", "--events"], &[new.clone(), gone.clone()]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[0].contains(" new ") && lines[2].contains(" gone "));
+        assert_eq!(lines[1], "\t cwnd:10");
+        let text = printed(&["-n", "--events"], &[new.clone(), gone]);
+        assert_eq!(text.lines().count(), 2, "without -i: {text}");
+        // As JSON, an event's socket carries its rates under info.
+        new.socket.info.as_mut().unwrap().rates = Some(Box::new(crate::model::info::Rates {
+            interval_us: 1_000_000,
+            acked_bytes: Some(1_000),
+            ..Default::default()
+        }));
+        let json = printed(&["-i", "--events", "--json"], &[new]);
+        let event: Value = serde_json::from_str(json.trim_end()).unwrap();
+        let rates = &event["socket"]["info"]["rates"];
+        assert_eq!(rates["acked_bps"], 8_000, "{json}");
+        assert!(rates.get("received_bps").is_none(), "{json}");
+    }
+
+    #[test]
     fn json_events_and_passes_are_one_object_per_line() {
         let text = printed(
             &["--json"],

@@ -103,6 +103,9 @@ impl<'a> Table<'a> {
         line.push(b' ');
         push_left(line, s.state.name(), 11);
         let cols = self.cfg.columns;
+        if cols.rates {
+            super::inside::push_rate_cells(line, s);
+        }
         if cols.extended {
             let user = self.names.user(s.uid, self.cfg.numeric);
             line.push(b' ');
@@ -172,6 +175,9 @@ pub fn write_header<W: Write>(w: &mut W, scope: Scope, cols: Columns) -> io::Res
     w.write_all(
         b"Proto Recv-Q Send-Q Local Address           Foreign Address         State      ",
     )?;
+    if cols.rates {
+        w.write_all(super::inside::RATE_HEADERS.as_bytes())?;
+    }
     if cols.extended {
         w.write_all(b" User       Inode     ")?;
     }

@@ -23,7 +23,7 @@ mod kill;
 mod summary;
 mod why;
 
-pub use inside::{JsonBbr, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
+pub use inside::{JsonBbr, JsonRates, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
 pub use kill::{JsonKill, JsonKilled, JsonLeftOpen};
 pub use summary::{
     JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
@@ -61,6 +61,10 @@ pub struct JsonSocket<'a> {
     pub uid: Option<u32>,
     /// 0 when no file refers to the socket.
     pub inode: u64,
+    /// The kernel's socket cookie (what `ss -e` prints as `sk:`, in
+    /// hex there), unique for the boot; absent from /proc, which has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<u64>,
     /// The socket's one timer.
     pub timer: JsonTimer,
     /// `None` (null) where the source does not tell.
@@ -172,6 +176,7 @@ impl<'a> JsonSocket<'a> {
             send_q: s.send_q,
             uid: Some(s.uid),
             inode: s.inode,
+            cookie: s.diag_id.map(|id| id.cookie).filter(|&c| c != 0),
             timer: JsonTimer {
                 kind: s.timer.kind.name(),
                 expires_ms: s.timer.expires_ms,

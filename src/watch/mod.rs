@@ -13,9 +13,11 @@
 //! end when its reader is gone, even if nothing is being written), and,
 //! with `--events`, on the kernel's destroy notifications
 //! ([`crate::source::destroy`]), which [`track`] merges into the next
-//! pass.
+//! pass. With tcp_info, [`rates`] measures each connection between
+//! passes.
 
 pub mod output;
+pub mod rates;
 pub mod schedule;
 pub mod signals;
 pub mod track;
@@ -30,6 +32,7 @@ use crate::owners::ProcessMap;
 use crate::render::Printer;
 use crate::source::destroy::{DestroyListener, Destroyed};
 use output::Output;
+use rates::RateMeter;
 use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter};
@@ -81,9 +84,15 @@ fn watch_listing(
     let mut collector = Collector::new(crate::plan::collect(cfg, cfg.states));
     let mut printer = Printer::new(cfg, plan.interval);
     let mut passes = Passes::new(plan);
+    let mut meter = cfg.needs_info().then(RateMeter::new);
     loop {
         let time = Timestamp::now();
+        let started = Instant::now();
         let pass = collector.collect(true)?;
+        if let Some(meter) = &mut meter {
+            meter.update(pass.rows, rates::read_at(started));
+        }
+        crate::render::order::arrange(pass.rows, cfg);
         let shown = cfg.shown_owners(pass.owners.as_ref());
         if let Some(end) = passes.write(out, |out| printer.pass(out, time, pass.rows, shown))? {
             return Ok(end);
@@ -203,9 +212,14 @@ fn watch_events(
         filter: &cfg.filter,
     };
     let mut previous: Option<ProcessMap> = None;
+    let mut meter = cfg.needs_info().then(RateMeter::new);
     loop {
         let now = PassTime::now();
+        let started = Instant::now();
         let pass = collector.collect(false)?;
+        if let Some(meter) = &mut meter {
+            meter.update(pass.rows, rates::read_at(started));
+        }
         // Notifications that came during the dump belong to this pass.
         destroy.drain_into(&mut tracker);
         let owners: &dyn Owners = match &pass.owners {

@@ -23,6 +23,19 @@ pub fn first_event(
     wanted: impl Fn(&str) -> bool,
     act: impl FnOnce(),
 ) -> String {
+    first_event_and_next(tcpstat, ns, args, wanted, act, 0).remove(0)
+}
+
+/// [`first_event`], returning also the `next` stdout lines that follow
+/// the wanted one (an event's continuation line with -i).
+pub fn first_event_and_next(
+    tcpstat: &str,
+    ns: &Netns,
+    args: &[&str],
+    wanted: impl Fn(&str) -> bool,
+    act: impl FnOnce(),
+    next: usize,
+) -> Vec<String> {
     let mut child = {
         let _starting = super::sock::no_fork();
         Command::new("ip")
@@ -60,11 +73,21 @@ pub fn first_event(
         act();
         loop {
             match rx.recv_timeout(WAIT) {
-                Ok((true, l)) if wanted(&l) => break Ok(l),
+                Ok((true, l)) if wanted(&l) => break Ok(vec![l]),
                 Ok(_) => {}
                 Err(e) => break Err(format!("no awaited event: {e}")),
             }
         }
+    });
+    let found = found.and_then(|mut lines| {
+        while lines.len() <= next {
+            match rx.recv_timeout(WAIT) {
+                Ok((true, l)) => lines.push(l),
+                Ok(_) => {}
+                Err(e) => return Err(format!("no line after {lines:?}: {e}")),
+            }
+        }
+        Ok(lines)
     });
     let _ = child.kill();
     let _ = child.wait();

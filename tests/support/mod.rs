@@ -20,6 +20,7 @@ pub mod netns;
 pub mod oracle;
 pub mod require;
 pub mod schema;
+pub mod seccomp;
 pub mod signals;
 pub mod sock;
 pub mod zoo;

@@ -3,7 +3,7 @@
 //! for bits per second, `_bytes`); a key whose field the kernel did not
 //! send is absent, never 0.
 
-use crate::model::info::{option, BbrInfo, SkMem, TcpInfo, VegasInfo};
+use crate::model::info::{option, BbrInfo, Rates, SkMem, TcpInfo, VegasInfo};
 use serde::Serialize;
 
 /// `struct tcp_info` and its companions. Keys follow the kernel's names.
@@ -115,6 +115,45 @@ pub struct JsonTcpInfo {
     pub bbr: Option<JsonBbr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vegas: Option<JsonVegas>,
+    /// With -c or --events, from the second pass that lists the socket:
+    /// how its counters moved since the previous pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rates: Option<JsonRates>,
+}
+
+/// Per-second rates between two passes; a key whose counter the kernel
+/// did not send in both passes, or that went backwards, is absent.
+#[derive(Debug, Serialize)]
+pub struct JsonRates {
+    /// Time between the two passes.
+    pub interval_us: u64,
+    /// Bytes acknowledged by the peer, as bits per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acked_bps: Option<u64>,
+    /// Bytes received, as bits per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_bps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segs_out_per_sec: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segs_in_per_sec: Option<f64>,
+    /// Segments retransmitted per second.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrans_per_sec: Option<f64>,
+}
+
+impl From<&Rates> for JsonRates {
+    fn from(r: &Rates) -> Self {
+        let bits = |bytes: Option<f64>| bytes.map(|b| (b * 8.0).round() as u64);
+        JsonRates {
+            interval_us: r.interval_us,
+            acked_bps: bits(r.acked_per_sec()),
+            received_bps: bits(r.received_per_sec()),
+            segs_out_per_sec: r.per_sec(r.segs_out),
+            segs_in_per_sec: r.per_sec(r.segs_in),
+            retrans_per_sec: r.retrans_per_sec(),
+        }
+    }
 }
 
 /// `tcpi_options` as booleans.
@@ -241,6 +280,7 @@ impl From<&TcpInfo> for JsonTcpInfo {
             tclass: i.tclass,
             bbr: i.bbr.as_ref().map(JsonBbr::from),
             vegas: i.vegas.as_ref().map(JsonVegas::from),
+            rates: i.rates.as_deref().map(JsonRates::from),
         }
     }
 }
