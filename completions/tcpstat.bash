@@ -35,18 +35,18 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why help"
+            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --all-netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --netns)
-                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 -N)
-                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 --sort)
@@ -163,7 +163,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__why)
-            opts="-N -n -v -h --addr --netns --numeric --json --source --owner-source --verbose --help"
+            opts="-N -n -v -h --addr --netns --all-netns --numeric --json --source --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -174,11 +174,11 @@ _tcpstat() {
                     return 0
                     ;;
                 --netns)
-                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 -N)
-                    COMPREPLY=($(compgen -W "$(ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
                 --source)

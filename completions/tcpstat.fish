@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -24,7 +24,7 @@ function __fish_tcpstat_using_subcommand
     contains -- $cmd[1] $argv
 end
 
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sort -d 'Order the rows by KEY, largest first (each pass with -c)' -r -f -a "rtt\t'smoothed round-trip time (tcp_info)'
 retrans\t'segments retransmitted over the connection\'s life (tcp_info)'
 send-q\t'bytes sent and not yet acknowledged'
@@ -70,6 +70,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show liste
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 4 -l inet -d 'Only IPv4 sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 6 -l inet6 -d 'Only IPv6 sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -d 'Show the PID and program name owning each socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -d 'Show the kernel\'s timer of each socket'
@@ -91,17 +92,18 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s V -l version -d 'Print 
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l addr -d 'The address to bind (default: the dual-stack wildcard `[::]`)' -r
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s N -l netns -d 'List the sockets of another network namespace' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tcpstat -s N -l netns -x -a "(ip netns list 2>/dev/null | string replace -r ' .*' '')"
+complete -c tcpstat -s N -l netns -x -a "all (ip netns list 2>/dev/null | string replace -r ' .*' '')"

@@ -2,11 +2,13 @@
 //! render, once; or watch mode, which repeats collect and render. Every
 //! error ends here, as one `tcpstat:` line and an exit status.
 
+use crate::collect::each_netns::Target;
 use crate::collect::Collector;
 use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use crate::render;
 use crate::watch::output::{self, Output};
@@ -46,7 +48,13 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(plan) = cfg.watch {
         return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
     }
-    let mut collector = Collector::new(crate::plan::collect(&cfg, cfg.states));
+    let (targets, labels) = match cfg.all_netns {
+        true => all_namespaces(&cfg),
+        false => Default::default(),
+    };
+    let mut plan = crate::plan::collect(&cfg, cfg.states);
+    plan.namespaces = &targets;
+    let mut collector = Collector::new(plan);
     let pass = collector.collect(true)?;
     if cfg.mode == Mode::List {
         render::order::arrange(pass.rows, &cfg);
@@ -62,7 +70,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let written = match cfg.mode {
         Mode::List => {
             let shown = cfg.shown_owners(owners.as_ref());
-            render::Printer::once(&cfg).listing(&mut out, sockets, shown)
+            let mut printer = render::Printer::once(&cfg);
+            if cfg.all_netns {
+                printer = printer.with_netns(labels);
+            }
+            printer.listing(&mut out, sockets, shown)
         }
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
@@ -79,6 +91,32 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Some(signal) => Ok(exit_after_signal(signal)),
         None => Ok(status),
     }
+}
+
+/// `-N all`: every namespace on the host, to dump one by one, and its
+/// label. The container engine is asked for names when some namespace is
+/// a container's; if it cannot answer, ids stay (said under -v).
+fn all_namespaces(cfg: &Config) -> (Vec<Target>, Labels) {
+    let found = crate::netns::all::discover(&cfg.proc_root);
+    let mut labels: Labels = found
+        .iter()
+        .map(|f| (f.inode, f.label(&cfg.proc_root)))
+        .collect();
+    if let Err(e) = crate::netns::label::ask_engine(&mut labels) {
+        if cfg.verbose > 0 {
+            note(format_args!(
+                "container engine: {e}; containers are named by their short ids"
+            ));
+        }
+    }
+    let targets = found
+        .into_iter()
+        .map(|f| Target {
+            inode: f.inode,
+            path: f.path,
+        })
+        .collect();
+    (targets, labels)
 }
 
 fn print_summary<W: Write>(

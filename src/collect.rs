@@ -10,6 +10,8 @@ use crate::model::{OwnerSource, Socket};
 use crate::owners::{OwnerScanner, ProcessMap};
 use crate::source;
 
+pub mod each_netns;
+
 /// What a collector reads on every pass.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan<'a> {
@@ -20,6 +22,9 @@ pub struct Plan<'a> {
     /// Whether passes repeat (watch mode), which makes loading the BPF
     /// owner iterator pay at once.
     pub repeated: bool,
+    /// The network namespaces to dump one by one (`-N all`), their rows
+    /// tagged with each; empty: the one this process is in.
+    pub namespaces: &'a [each_netns::Target],
 }
 
 /// Reads passes for one plan, reusing its row buffer.
@@ -68,7 +73,10 @@ impl<'a> Collector<'a> {
                 .owners
                 .is_some()
                 .then(|| scope.spawn(|| scanner.scan()));
-            let used = source::collect(&plan.request, rows);
+            let used = match plan.namespaces {
+                [] => source::collect(&plan.request, rows),
+                targets => each_netns::dump_each(&plan.request, targets, rows),
+            };
             (used, scan.map(|h| h.join()))
         });
         let used = used?;

@@ -183,6 +183,8 @@ pub struct Config {
     pub proc_root: PathBuf,
     /// `-N`: the namespace file to enter before reading sockets.
     pub netns: Option<PathBuf>,
+    /// `-N all`: every network namespace on the host.
+    pub all_netns: bool,
     /// Which sockets to keep (flags and expression).
     pub filter: Filter,
     /// What to produce.

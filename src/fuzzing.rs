@@ -130,6 +130,7 @@ fn sample_sockets() -> [Socket; 3] {
         send_q: 0,
         uid: 1000,
         inode: 42,
+        netns: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,
@@ -187,6 +188,13 @@ pub fn services(bytes: &[u8]) {
     for (_, _, aliases) in crate::names::services::tcp_entries(table) {
         let _ = aliases.count();
     }
+}
+
+/// What `-N all` reads from outside: `/proc/self/mountinfo` (mount points
+/// are anyone's choice of path) and the Docker Engine's reply.
+pub fn namespaces(bytes: &[u8]) {
+    let _ = crate::netns::mountinfo::net_namespaces(bytes);
+    let _ = crate::netns::docker::parse_reply(bytes);
 }
 
 /// The small things read from the kernel besides the tables: an fd link

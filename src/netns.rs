@@ -1,5 +1,12 @@
 //! `-N NAME|PATH`: run the listing inside another network namespace, as
 //! `ss -N` does, by moving this process into it before any socket is read.
+//! `-N all`: every namespace on the host ([`all`]), each named as a person
+//! knows it ([`label`], asking the container engine through [`docker`]).
+
+pub mod all;
+pub mod docker;
+pub mod label;
+pub(crate) mod mountinfo;
 
 use crate::error::{os_text, Error, Result};
 use crate::sys::fs::{fstat, fstatfs};
@@ -31,7 +38,12 @@ pub fn resolve(arg: &str) -> Result<PathBuf> {
 /// A path that is not a network namespace is a usage error (exit 2); one
 /// that cannot be opened or entered is a runtime error.
 pub fn enter(path: &Path) -> Result<()> {
-    let file = open(path)?;
+    enter_file(path, &open(path)?)
+}
+
+/// Moves the calling thread into the namespace `file` (opened by [`open`]
+/// from `path`, named in errors).
+pub fn enter_file(path: &Path, file: &File) -> Result<()> {
     if let Err(e) = crate::sys::ns::enter_net(file.as_fd()) {
         if e.raw_os_error() == Some(libc::EINVAL) {
             return Err(not_a_namespace(path, "another kind of namespace"));
@@ -51,7 +63,7 @@ pub fn enter(path: &Path) -> Result<()> {
 /// so the path is first opened `O_PATH`, which opens nothing, and must be
 /// on nsfs; the file is then opened for real, non-blocking, and must be the
 /// same one (the path may have been replaced in between).
-fn open(path: &Path) -> Result<File> {
+pub fn open(path: &Path) -> Result<File> {
     let cannot = |e: std::io::Error| {
         Error::runtime(format!(
             "network namespace {}: {}",

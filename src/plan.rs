@@ -33,6 +33,7 @@ pub fn collect(cfg: &Config, states: StateSet) -> collect::Plan<'_> {
         request: request(cfg, states),
         owners: needs_owners(cfg).then_some(cfg.owner_source),
         repeated: cfg.watch.is_some(),
+        namespaces: &[],
     }
 }
 

@@ -24,6 +24,7 @@ pub fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
         send_q: 0,
         uid: 0,
         inode: 1,
+        netns: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,

@@ -119,14 +119,14 @@ fn visible(cmd: &Command) -> Command {
     out
 }
 
-/// The bash, zsh or fish completion, with `-N` completing the names of
-/// `ip netns` (and paths), which no static generator can list.
+/// The bash, zsh or fish completion, with `-N` completing `all` and the
+/// names of `ip netns` (and paths), which no static generator can list.
 fn completion(shell: Shell) -> Vec<u8> {
     let mut out = Vec::new();
     let mut cmd = visible(&tcpstat::cli::command());
     clap_complete::generate(shell, &mut cmd, "tcpstat", &mut out);
     let text = String::from_utf8(out).unwrap();
-    let names = "ip netns list 2>/dev/null | cut -d' ' -f1";
+    let names = "echo all; ip netns list 2>/dev/null | cut -d' ' -f1";
     let text = match shell {
         Shell::Bash => {
             let files = "                    COMPREPLY=($(compgen -f \"${cur}\"))";
@@ -144,15 +144,15 @@ fn completion(shell: Shell) -> Vec<u8> {
             text
         }
         Shell::Zsh => {
-            let from = ":NAME|PATH:_default'";
+            let from = ":NAME|PATH|all:_default'";
             assert!(text.contains(from), "zsh: no -N spec");
-            let text = text.replace(from, ":NAME|PATH:_tcpstat_netns'");
+            let text = text.replace(from, ":NAME|PATH|all:_tcpstat_netns'");
             format!(
                 "{text}\n_tcpstat_netns() {{\n    compadd -- ${{(f)\"$({names})\"}}\n    _files\n}}\n"
             )
         }
         Shell::Fish => format!(
-            "{text}complete -c tcpstat -s N -l netns -x -a \"(ip netns list 2>/dev/null | string replace -r ' .*' '')\"\n"
+            "{text}complete -c tcpstat -s N -l netns -x -a \"all (ip netns list 2>/dev/null | string replace -r ' .*' '')\"\n"
         ),
         _ => text,
     };

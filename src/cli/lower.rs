@@ -55,6 +55,16 @@ pub fn config(args: &Args) -> Result<Config> {
     let watch = watch_plan(args, mode)?;
     check_inside(args, mode)?;
     let order = order(args, mode)?;
+    let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
+    if all_netns && (watch.is_some() || mode != Mode::List) {
+        // Each of these keeps per-namespace state this step does not
+        // have yet (port conflicts, event identity, findings): refused
+        // rather than computed over namespaces mixed together.
+        return Err(Error::usage(
+            "-N all lists sockets once (table or --json); -c, --events, -s and why \
+             take one namespace: -N NAME",
+        ));
+    }
     Ok(Config {
         order,
         mode,
@@ -100,8 +110,10 @@ pub fn config(args: &Args) -> Result<Config> {
         netns: args
             .netns
             .as_deref()
+            .filter(|name| *name != "all")
             .map(crate::netns::resolve)
             .transpose()?,
+        all_netns,
     })
 }
 

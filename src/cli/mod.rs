@@ -68,20 +68,33 @@ pub struct Args {
     #[arg(short = '6', long = "inet6", help_heading = "Selection")]
     pub inet6: bool,
 
-    /// List the sockets of another network namespace
+    /// List the sockets of another network namespace, or of all (`all`)
     ///
     /// NAME is a namespace made by `ip netns add` (under /var/run/netns);
     /// anything containing a `/` is a path to a namespace file, such as
     /// /proc/PID/ns/net. With -p, owners are still found (process scans are
-    /// not limited to the namespace).
+    /// not limited to the namespace). `-N all` lists every network
+    /// namespace on the host (of processes, `ip netns` names and nsfs
+    /// mounts such as Docker's), each named in a NETNS column by its
+    /// container, service, ip-netns name or first process; the host's is
+    /// `host`. A namespace named `all` is `-N /var/run/netns/all`.
     #[arg(
         short = 'N',
         long = "netns",
-        value_name = "NAME|PATH",
+        value_name = "NAME|PATH|all",
         global = true,
         help_heading = "Selection"
     )]
     pub netns: Option<String>,
+
+    /// Every network namespace on the host: the same as -N all
+    #[arg(
+        long = "all-netns",
+        conflicts_with = "netns",
+        global = true,
+        help_heading = "Selection"
+    )]
+    pub all_netns: bool,
 
     /// Show numeric addresses, ports and users (no name lookups)
     #[arg(short = 'n', long = "numeric", global = true, help_heading = "Output")]

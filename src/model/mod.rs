@@ -267,6 +267,9 @@ pub struct Socket {
     pub uid: u32,
     /// Socket inode; 0 for TIME_WAIT, request and orphaned sockets.
     pub inode: u64,
+    /// The inode of the network namespace the socket is in, when several
+    /// are listed (`-N all`); 0 otherwise.
+    pub netns: u64,
     pub timer: Timer,
     /// Shutdown state where the source reports it (netlink, full sockets).
     pub shutdown: Option<Shutdown>,

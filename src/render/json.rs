@@ -4,22 +4,26 @@
 
 use super::wire::JsonSocket;
 use crate::model::Socket;
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use serde::Serialize;
 use std::io::{self, Write};
 
 /// Writes the sockets as one JSON array, one object per line; with
-/// `explain`, each object carries its note.
+/// `explain`, each object carries its note; with `netns` (`-N all`), its
+/// namespace.
 pub fn write<W: Write>(
     w: &mut W,
     sockets: &[Socket],
     owners: Option<&ProcessMap>,
     explain: bool,
+    netns: Option<&Labels>,
 ) -> io::Result<()> {
     w.write_all(b"[")?;
     for (i, s) in sockets.iter().enumerate() {
         w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *w, &JsonSocket::of(s, owners, explain))?;
+        let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
+        serde_json::to_writer(&mut *w, &object)?;
     }
     w.write_all(b"\n]\n")
 }

@@ -13,6 +13,7 @@ use crate::model::event::{Event, OwnersFrom};
 use crate::model::time::Timestamp;
 use crate::model::Socket;
 use crate::names::hosts::{Resolver, LOOKUP_BUDGET};
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct Printer<'a> {
     interval: Duration,
     names: Names,
     events: EventText,
+    /// The namespaces' labels under `-N all`.
+    netns: Option<Labels>,
 }
 
 impl<'a> Printer<'a> {
@@ -36,7 +39,15 @@ impl<'a> Printer<'a> {
                 users: Default::default(),
             },
             events: EventText::new(),
+            netns: None,
         }
+    }
+
+    /// Rows carry their namespace (`-N all`): a NETNS column, a `netns`
+    /// object, named by `labels`.
+    pub fn with_netns(mut self, labels: Labels) -> Printer<'a> {
+        self.netns = Some(labels);
+        self
     }
 
     /// A printer for a single listing.
@@ -53,10 +64,15 @@ impl<'a> Printer<'a> {
         owners: Option<&ProcessMap>,
     ) -> io::Result<()> {
         match self.cfg.format {
-            Format::Json => super::json::write(w, rows, owners, self.cfg.columns.note),
+            Format::Json => {
+                let netns = self.netns.as_ref();
+                super::json::write(w, rows, owners, self.cfg.columns.note, netns)
+            }
             Format::Table => {
                 self.prefetch(rows);
-                table::Table::new(self.cfg, owners, &mut self.names).write(w, rows)
+                table::Table::new(self.cfg, owners, &mut self.names)
+                    .with_netns(self.netns.as_ref())
+                    .write(w, rows)
             }
         }
     }
@@ -76,6 +92,7 @@ impl<'a> Printer<'a> {
                     rows,
                     owners,
                     explain: self.cfg.columns.note,
+                    netns: self.netns.as_ref(),
                 };
                 write_line(w, &JsonPass { time, sockets })
             }
@@ -83,7 +100,9 @@ impl<'a> Printer<'a> {
                 self.prefetch(rows);
                 let every = self.interval.as_secs_f64();
                 writeln!(w, "tcpstat at {time}, every {every}s")?;
-                table::Table::new(self.cfg, owners, &mut self.names).write(w, rows)
+                table::Table::new(self.cfg, owners, &mut self.names)
+                    .with_netns(self.netns.as_ref())
+                    .write(w, rows)
             }
         }
     }
@@ -159,6 +178,7 @@ mod tests {
                 send_q: 0,
                 uid: 0,
                 inode: 0,
+                netns: 0,
                 timer: Timer::OFF,
                 shutdown: None,
                 info: None,

@@ -9,6 +9,7 @@ use crate::model::addr::Ntop;
 use crate::model::{Endpoint, Socket, Timer};
 use crate::names::hosts::Resolver;
 use crate::names::users::UserNames;
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -19,6 +20,9 @@ use std::net::IpAddr;
 const ADDR_SHORT_LEN: usize = 22;
 /// netstat's width of the PID/Program name column.
 const PROGRAM_WIDTH: usize = 20;
+/// Width of the NETNS column (`-N all`) before truncation (unless `-W`):
+/// a Docker short id.
+const NETNS_WIDTH: usize = 12;
 
 /// Name lookups used when `-n` is not given.
 pub struct Names {
@@ -58,6 +62,8 @@ pub struct Table<'a> {
     /// Each owner's padded ` PID/name` cell, made on first use: rows of
     /// one process repeat it (by owner slot, see `ProcessMap::first_owner`).
     labels: Vec<Option<Box<str>>>,
+    /// Namespace labels, when rows come from several (`-N all`).
+    netns: Option<&'a Labels>,
 }
 
 impl<'a> Table<'a> {
@@ -71,12 +77,21 @@ impl<'a> Table<'a> {
             remote: String::with_capacity(64),
             line: Vec::with_capacity(256),
             labels: Vec::new(),
+            netns: None,
         }
+    }
+
+    /// Rows from several namespaces: a NETNS column first, named by
+    /// `labels`.
+    pub fn with_netns(mut self, labels: Option<&'a Labels>) -> Self {
+        self.netns = labels;
+        self
     }
 
     /// Writes the two header lines, then one line per socket.
     pub fn write<W: Write>(&mut self, w: &mut W, sockets: &[Socket]) -> io::Result<()> {
-        write_header(w, self.cfg.scope, self.cfg.columns)?;
+        let netns = self.netns.map(|_| self.cfg.wide);
+        write_header(w, self.cfg.scope, self.cfg.columns, netns)?;
         for s in sockets {
             self.write_row(w, s)?;
         }
@@ -91,6 +106,10 @@ impl<'a> Table<'a> {
         // through `write!` cost a third of the user time at 100k rows.
         let line = &mut self.line;
         line.clear();
+        if let Some(labels) = self.netns {
+            let name = labels.get(&s.netns).map_or("?", |l| l.name.as_str());
+            push_netns(line, name, self.cfg.wide);
+        }
         push_left(line, s.family.proto(), 4);
         line.extend_from_slice(b"  ");
         push_uint_right(line, s.recv_q.into(), 6);
@@ -165,13 +184,24 @@ impl<'a> Table<'a> {
 }
 
 /// netstat's two header lines for this scope and these columns.
-pub fn write_header<W: Write>(w: &mut W, scope: Scope, cols: Columns) -> io::Result<()> {
+/// `netns` is `Some(wide)` when the NETNS column leads (`-N all`).
+pub fn write_header<W: Write>(
+    w: &mut W,
+    scope: Scope,
+    cols: Columns,
+    netns: Option<bool>,
+) -> io::Result<()> {
     let what = match scope {
         Scope::All => "servers and established",
         Scope::Listening => "only servers",
         Scope::Connected => "w/o servers",
     };
     writeln!(w, "Active Internet connections ({what})")?;
+    if let Some(wide) = netns {
+        let mut cell = Vec::new();
+        push_netns(&mut cell, "NETNS", wide);
+        w.write_all(&cell)?;
+    }
     w.write_all(
         b"Proto Recv-Q Send-Q Local Address           Foreign Address         State      ",
     )?;
@@ -191,6 +221,18 @@ pub fn write_header<W: Write>(w: &mut W, scope: Scope, cols: Columns) -> io::Res
         w.write_all(b"  Note")?;
     }
     w.write_all(b"\n")
+}
+
+/// The NETNS cell and its separating space: the name escaped, cut to
+/// [`NETNS_WIDTH`] (unless `wide`, `-W`) and padded to it.
+fn push_netns(line: &mut Vec<u8>, name: &str, wide: bool) {
+    let name = escape::escape(name);
+    let shown = match name.char_indices().nth(NETNS_WIDTH) {
+        Some((cut, _)) if !wide => &name[..cut],
+        _ => &name[..],
+    };
+    push_left(line, shown, NETNS_WIDTH);
+    line.push(b' ');
 }
 
 /// The timer as netstat prints it: `kind (seconds/retransmits/probes)`.
@@ -490,8 +532,8 @@ mod tests {
             timer: true,
             ..Columns::default()
         };
-        write_header(&mut out, Scope::All, all).unwrap();
-        write_header(&mut out, Scope::Connected, Columns::default()).unwrap();
+        write_header(&mut out, Scope::All, all, None).unwrap();
+        write_header(&mut out, Scope::Connected, Columns::default(), None).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "Active Internet connections (servers and established)\n\

@@ -20,11 +20,13 @@
 
 mod inside;
 mod kill;
+mod netns;
 mod summary;
 mod why;
 
 pub use inside::{JsonBbr, JsonRates, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
 pub use kill::{JsonKill, JsonKilled, JsonLeftOpen};
+pub use netns::{JsonContainer, JsonNetns, JsonPod};
 pub use summary::{
     JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
     JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
@@ -36,6 +38,7 @@ use crate::model::addr::Ntop;
 use crate::model::event::Event;
 use crate::model::time::Timestamp;
 use crate::model::{Endpoint, Shutdown, Socket};
+use crate::netns::label::Labels;
 use crate::owners::{Owner, ProcessMap};
 use serde::{Serialize, Serializer};
 use std::borrow::Cow;
@@ -82,6 +85,9 @@ pub struct JsonSocket<'a> {
     /// With `-m`, when the kernel sent it: the socket's memory.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<JsonSkMem>,
+    /// With `-N all`: the namespace the socket is in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns: Option<JsonNetns<'a>>,
 }
 
 /// An address and port; IPv4-mapped IPv6 addresses in dotted form.
@@ -188,7 +194,15 @@ impl<'a> JsonSocket<'a> {
             explain: None,
             info: s.info.as_deref().map(JsonTcpInfo::from),
             memory: s.memory.as_deref().map(JsonSkMem::from),
+            netns: None,
         }
+    }
+
+    /// Adds the `netns` object when rows come from several namespaces
+    /// (`labels` given, `-N all`).
+    pub fn in_netns(mut self, s: &Socket, labels: Option<&'a Labels>) -> JsonSocket<'a> {
+        self.netns = labels.map(|labels| JsonNetns::new(s.netns, labels, "?"));
+        self
     }
 
     /// Adds the `explain` key (`--explain`).
@@ -227,6 +241,8 @@ pub struct JsonRows<'a> {
     pub owners: Option<&'a ProcessMap>,
     /// Whether each carries its `explain` note.
     pub explain: bool,
+    /// Namespace labels, when rows come from several (`-N all`).
+    pub netns: Option<&'a Labels>,
 }
 
 impl Serialize for JsonRows<'_> {
@@ -234,7 +250,7 @@ impl Serialize for JsonRows<'_> {
         serializer.collect_seq(
             self.rows
                 .iter()
-                .map(|s| JsonSocket::of(s, self.owners, self.explain)),
+                .map(|s| JsonSocket::of(s, self.owners, self.explain).in_netns(s, self.netns)),
         )
     }
 }

@@ -317,6 +317,7 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
         send_q: tx_queue,
         uid: uid as u32,
         inode,
+        netns: 0,
         timer: Timer {
             kind,
             expires_ms,

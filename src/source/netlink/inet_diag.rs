@@ -302,6 +302,7 @@ pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, Pa
         send_q,
         uid: ne_u32(head, OFF_UID),
         inode: u64::from(ne_u32(head, OFF_INODE)),
+        netns: 0,
         timer: timer(head, attrs.tcp_counters.filter(|_| extras.timer_counters)),
         shutdown: attrs.shutdown.map(Shutdown::from_kernel),
         info: attrs.info,

@@ -460,6 +460,7 @@ mod tests {
             send_q: 0,
             uid,
             inode,
+            netns: 0,
             timer: Timer::OFF,
             shutdown: None,
             info: None,

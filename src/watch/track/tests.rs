@@ -34,6 +34,7 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         send_q: 0,
         uid: 1000,
         inode,
+        netns: 0,
         timer: Timer::OFF,
         shutdown: None,
         info: None,

@@ -1,0 +1,310 @@
+//! `-N all` on real namespaces: named by `ip netns`, held only by a bind
+//! mount, and held by processes in runtime-style cgroups (a Docker scope, a
+//! systemd service) or in none. Each namespace's rows must be exactly what
+//! `ss` lists inside it, and each must carry the label its kind gets.
+//! Other namespaces on the machine are listed too; only ours are checked.
+
+mod support;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use support::netns::Netns;
+use support::oracle::{parse_ss, parse_tcpstat_json, Key, View};
+use support::schema::{assert_valid, validator};
+use support::{require, Need};
+
+const ID: &str = "5e0f1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100";
+
+/// The cgroup v2 hierarchy's mount point, from this process's mountinfo.
+fn cgroup2_root() -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(|line| {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let dash = fields.iter().position(|f| *f == "-")?;
+        (fields.get(dash + 1) == Some(&"cgroup2")).then(|| PathBuf::from(fields[4]))
+    })
+}
+
+/// A process in a network namespace of its own, listening on `port` of its
+/// loopback, moved into `cgroup` when given; killed (and its cgroup
+/// removed) on drop.
+struct Holder {
+    child: Child,
+    cgroup: Option<PathBuf>,
+}
+
+impl Holder {
+    fn start(port: u16, cgroup: Option<PathBuf>) -> Holder {
+        let script = format!(
+            "import socket, sys, time\n\
+             s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+             s.bind(('127.0.0.1', {port})); s.listen(8)\n\
+             c = socket.create_connection(('127.0.0.1', {port})); a = s.accept()\n\
+             print('ready', flush=True); time.sleep(120)\n"
+        );
+        let mut child = Command::new("unshare")
+            .args([
+                "--net",
+                "sh",
+                "-c",
+                "ip link set lo up && exec python3 -c \"$0\"",
+            ])
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("unshare");
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert_eq!(line.trim(), "ready");
+        if let Some(dir) = &cgroup {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+        }
+        Holder { child, cgroup }
+    }
+
+    fn ns_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.child.id()))
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self.cgroup {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// A namespace held only by a bind mount (no process, no `ip netns` name),
+/// with a listener and a connected pair made inside it by this process.
+struct Mounted {
+    dir: PathBuf,
+    _sockets: (TcpListener, TcpStream, TcpStream),
+}
+
+impl Mounted {
+    fn create(tag: &str) -> Mounted {
+        let dir = std::env::temp_dir().join(format!("tcpstat-allns-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::File::create(dir.join("ns")).unwrap();
+        let ok = Command::new("unshare")
+            .arg(format!("--net={}", dir.join("ns").display()))
+            .args(["ip", "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let path = dir.join("ns");
+        let sockets = std::thread::scope(|s| {
+            s.spawn(|| {
+                let file = std::fs::File::open(&path).unwrap();
+                tcpstat::sys::ns::enter_net(std::os::fd::AsFd::as_fd(&file)).unwrap();
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                let server = listener.accept().unwrap().0;
+                (listener, client, server)
+            })
+            .join()
+            .unwrap()
+        });
+        Mounted {
+            dir,
+            _sockets: sockets,
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.join("ns")).status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn inode(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().ino()
+}
+
+/// What `ss -tanoeH` lists inside the namespace at `path`.
+fn ss_keys(path: &Path) -> BTreeSet<Key> {
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", path.display()))
+        .args(["ss", "-tanoeH"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    parse_ss(&String::from_utf8(out.stdout).unwrap())
+        .iter()
+        .map(|r| r.key())
+        .collect()
+}
+
+#[test]
+fn every_namespace_is_listed_as_ss_lists_it_and_labelled_by_its_kind() {
+    require!(
+        Need::Netns,
+        Need::Tool("ss"),
+        Need::Tool("unshare"),
+        Need::Tool("nsenter")
+    );
+    require!(Need::Tool("python3"));
+    // Named by ip netns, with sockets this process made inside.
+    let named: Vec<(Netns, TcpListener, TcpStream, TcpStream)> = (0..3)
+        .map(|i| {
+            let ns = Netns::create("allns", &format!("n{i}"));
+            let (listener, client, server) = ns.enter(|| {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                let server = listener.accept().unwrap().0;
+                (listener, client, server)
+            });
+            (ns, listener, client, server)
+        })
+        .collect();
+    let mounted = Mounted::create("m");
+    // Held by processes: in a Docker-style scope, a service, and no cgroup.
+    let cgroups =
+        cgroup2_root().map(|root| root.join(format!("tcpstat-allns-{}", std::process::id())));
+    if cgroups.is_none() {
+        eprintln!("no cgroup2 hierarchy mounted: the container and service cases are skipped");
+    }
+    let docker = Holder::start(
+        7101,
+        cgroups
+            .as_ref()
+            .map(|r| r.join(format!("docker-{ID}.scope"))),
+    );
+    let service = Holder::start(
+        7102,
+        cgroups.as_ref().map(|r| r.join("tcpstat-demo.service")),
+    );
+    let bare = Holder::start(7103, None);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-tan", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let schema = validator(Some("socket"));
+    objects.iter().for_each(|o| assert_valid(&schema, o));
+    let rows = parse_tcpstat_json(&stdout, View::Netlink);
+    let mut listed: HashMap<u64, (BTreeSet<Key>, Value)> = HashMap::new();
+    for (object, row) in objects.iter().zip(&rows) {
+        let netns = &object["netns"];
+        let entry = listed
+            .entry(netns["inode"].as_u64().unwrap())
+            .or_insert_with(|| (BTreeSet::new(), netns.clone()));
+        entry.0.insert(row.key());
+    }
+
+    let mut expected: Vec<(PathBuf, String)> = named
+        .iter()
+        .map(|(ns, ..)| {
+            (
+                PathBuf::from(format!("/run/netns/{}", ns.name())),
+                ns.name().to_string(),
+            )
+        })
+        .collect();
+    let mount = mounted.dir.join("ns");
+    expected.push((mount.clone(), format!("net:[{}]", inode(&mount))));
+    let bare_name = format!("{}:python3", bare.child.id());
+    expected.push((bare.ns_path(), bare_name));
+    if cgroups.is_some() {
+        expected.push((docker.ns_path(), ID[..12].to_string()));
+        expected.push((service.ns_path(), "tcpstat-demo.service".to_string()));
+    }
+    for (path, name) in &expected {
+        let (keys, netns) = listed
+            .get(&inode(path))
+            .unwrap_or_else(|| panic!("{} not listed:\n{stdout}", path.display()));
+        assert_eq!(keys, &ss_keys(path), "{}", path.display());
+        assert_eq!(keys.len(), 3, "a listener and a connected pair");
+        assert_eq!(netns["name"], name.as_str(), "{netns}");
+    }
+    if cgroups.is_some() {
+        let netns = &listed[&inode(&docker.ns_path())].1;
+        assert_eq!(netns["container"]["runtime"], "docker", "{netns}");
+        assert_eq!(netns["container"]["id"], ID, "{netns}");
+        let netns = &listed[&inode(&service.ns_path())].1;
+        assert_eq!(netns["unit"], "tcpstat-demo.service", "{netns}");
+    }
+    // The table: a NETNS column, our namespaces' rows under their names.
+    let table = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-tan"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(table.stdout).unwrap();
+    let header = text.lines().nth(1).unwrap();
+    assert!(header.starts_with("NETNS        Proto Recv-Q"), "{header}");
+    for (ns, ..) in &named {
+        let cut: String = ns.name().chars().take(12).collect();
+        let ours = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{cut} tcp")))
+            .count();
+        assert!(ours >= 3, "{cut}:\n{text}");
+    }
+}
+
+#[test]
+fn all_refuses_what_needs_one_namespace() {
+    for args in [
+        &["-N", "all", "-c", "1"][..],
+        &["-N", "all", "--events"],
+        &["-N", "all", "-s"],
+        &["--all-netns", "why", "80"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            stderr.starts_with("tcpstat: -N all lists sockets once"),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    }
+}
+
+#[test]
+fn without_privilege_all_is_one_error_not_a_partial_list() {
+    require!(
+        Need::Root("it runs tcpstat as another user"),
+        Need::Tool("setpriv")
+    );
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-tan"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing listed");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tcpstat: cannot enter network namespace")
+            && stderr.contains("Operation not permitted"),
+        "{stderr}"
+    );
+}
