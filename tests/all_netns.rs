@@ -3,6 +3,8 @@
 //! systemd service) or in none. Each namespace's rows must be exactly what
 //! `ss` lists inside it, and each must carry the label its kind gets.
 //! Other namespaces on the machine are listed too; only ours are checked.
+//! Where the Docker Engine runs, named containers of an image made here
+//! must carry the names the engine gives them.
 
 mod support;
 
@@ -307,4 +309,115 @@ fn without_privilege_all_is_one_error_not_a_partial_list() {
             && stderr.contains("Operation not permitted"),
         "{stderr}"
     );
+}
+
+/// Named containers of a tiny image made here (no registry: the static
+/// busybox imported as a tarball), removed with their image on drop.
+struct Containers {
+    image: String,
+    names: Vec<String>,
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = docker(&["rm", "-f", name]);
+        }
+        let _ = docker(&["rmi", "-f", &self.image]);
+    }
+}
+
+fn docker(args: &[&str]) -> Option<String> {
+    let out = Command::new("docker").args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+#[test]
+fn docker_containers_are_named_by_the_engine() {
+    require!(Need::Root("it starts containers"), Need::Tool("busybox"));
+    require!(Need::Tool("nsenter"), Need::Tool("ss"));
+    // The engine is the machine's, not something the project can install:
+    // without one answering, the test says so and stops.
+    if docker(&["version", "--format", "{{.Server.Version}}"]).is_none() {
+        eprintln!("skipped: no Docker Engine answers on this machine");
+        return;
+    }
+    let pid = std::process::id();
+    let mut made = Containers {
+        image: format!("tcpstat-test-busybox:{pid}"),
+        names: Vec::new(),
+    };
+    let root = std::env::temp_dir().join(format!("tcpstat-image-{pid}"));
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::copy(which("busybox"), root.join("busybox")).unwrap();
+    let import = format!(
+        "tar -C {} -c . | docker import - {}",
+        root.display(),
+        made.image
+    );
+    let imported = Command::new("sh").args(["-c", &import]).status().unwrap();
+    std::fs::remove_dir_all(&root).unwrap();
+    assert!(imported.success(), "docker import");
+    let mut ids = Vec::new();
+    for (i, port) in ["8080", "8081"].iter().enumerate() {
+        let name = format!("tcpstat-allns-{pid}-{i}");
+        made.names.push(name.clone());
+        let id = docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            &made.image,
+            "/busybox",
+            "httpd",
+            "-f",
+            "-p",
+            port,
+        ])
+        .expect("docker run");
+        ids.push((name, id, port.parse::<u16>().unwrap()));
+    }
+    for (name, id, port) in &ids {
+        let netns = (0..50)
+            .find_map(|_| {
+                let listed = listed_netns(port);
+                if listed.is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+                listed
+            })
+            .unwrap_or_else(|| panic!("{name}'s listener on {port} not listed"));
+        assert_eq!(netns["name"], name.as_str(), "{netns}");
+        assert_eq!(netns["container"]["runtime"], "docker", "{netns}");
+        assert_eq!(netns["container"]["id"], id.as_str(), "{netns}");
+        assert_eq!(netns["container"]["name"], name.as_str(), "{netns}");
+        let state_pid = docker(&["inspect", "-f", "{{.State.Pid}}", id]).unwrap();
+        let path = PathBuf::from(format!("/proc/{state_pid}/ns/net"));
+        assert_eq!(netns["inode"], inode(&path), "{netns}");
+    }
+}
+
+/// The `netns` object of the listener on `port` that `-N all` lists, if
+/// any (only the test's containers listen on 8080 and 8081 and run httpd).
+fn listed_netns(port: &u16) -> Option<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-tlnp", "--json", "--program", "busybox"])
+        .output()
+        .unwrap();
+    let objects: Vec<Value> = serde_json::from_slice(&out.stdout).ok()?;
+    objects
+        .into_iter()
+        .find(|o| o["local"]["port"] == *port)
+        .map(|o| o["netns"].clone())
+}
+
+fn which(tool: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{tool} not on PATH"))
 }
