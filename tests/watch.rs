@@ -1000,4 +1000,26 @@ fn a_pass_longer_than_the_interval_is_said_once() {
         assert!(said[0].starts_with("tcpstat: a pass took "), "{stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
     }
+    // JSON passes count the slots skipped before each.
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args([
+            "-N",
+            ns.name(),
+            "-an",
+            "--count",
+            "3",
+            "-c",
+            "0.001",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let skipped: Vec<u64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| parse(l)["skipped"].as_u64().unwrap())
+        .collect();
+    assert_eq!(skipped.len(), 3);
+    assert_eq!(skipped[0], 0, "the first pass follows none");
+    assert!(skipped[1..].iter().all(|&n| n >= 1), "{skipped:?}");
 }

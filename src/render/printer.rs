@@ -79,10 +79,12 @@ impl<'a> Printer<'a> {
 
     /// Writes one pass of the listing: a header line with the time, then
     /// the table; or one JSON object on one line.
+    /// `skipped` counts the slots the last pass overran (said in the
+    /// header and the JSON object).
     pub fn pass<W: Write>(
         &mut self,
         w: &mut W,
-        time: Timestamp,
+        (time, skipped): (Timestamp, u64),
         rows: &[Socket],
         owners: Option<&ProcessMap>,
     ) -> io::Result<()> {
@@ -94,12 +96,23 @@ impl<'a> Printer<'a> {
                     explain: self.cfg.columns.note,
                     netns: self.netns.as_ref(),
                 };
-                write_line(w, &JsonPass { time, sockets })
+                write_line(
+                    w,
+                    &JsonPass {
+                        time,
+                        skipped,
+                        sockets,
+                    },
+                )
             }
             Format::Table => {
                 self.prefetch(rows);
                 let every = self.interval.as_secs_f64();
-                writeln!(w, "tcpstat at {time}, every {every}s")?;
+                match skipped {
+                    0 => writeln!(w, "tcpstat at {time}, every {every}s")?,
+                    1 => writeln!(w, "tcpstat at {time}, every {every}s (1 pass skipped)")?,
+                    n => writeln!(w, "tcpstat at {time}, every {every}s ({n} passes skipped)")?,
+                }
                 table::Table::new(self.cfg, owners, &mut self.names)
                     .with_netns(self.netns.as_ref())
                     .write(w, rows)
@@ -267,7 +280,7 @@ mod tests {
             let mut out = Vec::new();
             if cfg.watch.is_some() {
                 printer
-                    .pass(&mut out, Timestamp::from_millis(0), &rows, None)
+                    .pass(&mut out, (Timestamp::from_millis(0), 0), &rows, None)
                     .unwrap();
             } else {
                 printer.listing(&mut out, &rows, None).unwrap();
@@ -354,10 +367,10 @@ mod tests {
         let mut out = Vec::new();
         let rows = [self::event(EventKind::New, None, TcpState::Listen).socket];
         printer
-            .pass(&mut out, Timestamp::from_millis(0), &rows, None)
+            .pass(&mut out, (Timestamp::from_millis(0), 0), &rows, None)
             .unwrap();
         printer
-            .pass(&mut out, Timestamp::from_millis(1), &[], None)
+            .pass(&mut out, (Timestamp::from_millis(1), 0), &[], None)
             .unwrap();
         let text = String::from_utf8(out).unwrap();
         let passes: Vec<Value> = text

@@ -228,6 +228,9 @@ pub struct JsonPass<'a> {
     /// When the pass read its sockets.
     #[serde(serialize_with = "rfc3339")]
     pub time: Timestamp,
+    /// Passes of the schedule skipped before this one because the last
+    /// took longer than the interval (0 when on time).
+    pub skipped: u64,
     /// The sockets, as the `--json` array lists them.
     pub sockets: JsonRows<'a>,
 }

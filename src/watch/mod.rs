@@ -94,7 +94,8 @@ fn watch_listing(
         }
         crate::render::order::arrange(pass.rows, cfg);
         let shown = cfg.shown_owners(pass.owners.as_ref());
-        if let Some(end) = passes.write(out, |out| printer.pass(out, time, pass.rows, shown))? {
+        let when = (time, passes.skipped);
+        if let Some(end) = passes.write(out, |out| printer.pass(out, when, pass.rows, shown))? {
             return Ok(end);
         }
         let wait = |deadline, hangup| sleep(signals, deadline, None, hangup, || {});
@@ -114,6 +115,8 @@ struct Passes {
     interval: Duration,
     /// Whether a pass that overran the interval was said on stderr.
     told_late: bool,
+    /// Slots skipped before the coming pass, because the last overran.
+    skipped: u64,
 }
 
 impl Passes {
@@ -124,6 +127,7 @@ impl Passes {
             schedule: Schedule::new(plan.interval),
             interval: plan.interval,
             told_late: false,
+            skipped: 0,
         }
     }
 
@@ -155,6 +159,7 @@ impl Passes {
         let now = Instant::now();
         let took = now.saturating_duration_since(self.schedule.current_slot());
         let (deadline, skipped) = self.schedule.advance(now);
+        self.skipped = skipped;
         if skipped > 0 && !self.told_late {
             self.told_late = true;
             note(format_args!(
