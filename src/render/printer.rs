@@ -168,6 +168,7 @@ mod tests {
             uid_known: true,
             bytes_acked: Some(12),
             bytes_received: None,
+            exact: None,
         }
     }
 
