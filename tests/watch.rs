@@ -226,7 +226,7 @@ fn four_way_close_is_reported_step_by_step() {
     let ns = Netns::create("watch", "close");
     let (_listener, client, server) = connected_pair(&ns);
     let (c, s) = (client.local_addr().unwrap(), server.local_addr().unwrap());
-    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
 
     // Each step is read from the pipe while tcpstat runs.
@@ -280,7 +280,7 @@ fn connection_between_two_polls_is_reported_from_its_destroy() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "destroy");
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
-    let mut watch = Watch::start(&ns, &["-an", "-c", "2", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "2", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     // A pass was just read; the next is 2 s away.
     let started = Instant::now();
@@ -318,7 +318,7 @@ fn aborted_and_reset_connections_are_gone_once() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "abort");
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
-    let mut watch = Watch::start(&ns, &["-an", "-c", "0.5", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.5", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     let schema = validator(Some("event"));
 
@@ -561,7 +561,7 @@ fn events_end_when_the_reader_closes_though_nothing_changes() {
     let _crowd = crowd(&ns, 50);
     // Closed before the baseline, and while tcpstat sleeps between polls.
     for delay in [Duration::ZERO, Duration::from_millis(300)] {
-        let mut tcpstat = Unread::start(&ns, &["-an", "--events", "--json", "-c", "0.01"]);
+        let mut tcpstat = Unread::start(&ns, &["-an", "--events=sampled", "--json", "-c", "0.01"]);
         std::thread::sleep(delay);
         drop(tcpstat.child.stdout.take());
         let Some(status) = tcpstat.exit_within(Duration::from_secs(2)) else {
@@ -584,7 +584,7 @@ fn events_end_when_the_reader_closes_though_nothing_changes() {
                 "-N",
                 ns.name(),
                 "-an",
-                "--events",
+                "--events=sampled",
                 "-c",
                 "0.01",
                 "--count",
@@ -645,7 +645,15 @@ fn out_of_descriptors(args: &[&str], stderr: Stdio) -> std::process::Output {
 fn verbose_notes_never_panic_on_a_closed_stderr() {
     // No -N: opening the namespace would need a fifth descriptor. Nothing
     // is read: the dump's socket cannot be opened either (exit 1).
-    let args = ["-an", "-v", "--events", "-c", "0.01", "--count", "2"];
+    let args = [
+        "-an",
+        "-v",
+        "--events=sampled",
+        "-c",
+        "0.01",
+        "--count",
+        "2",
+    ];
     let out = out_of_descriptors(&args, Stdio::piped());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot join"), "{stderr}");
@@ -661,7 +669,7 @@ fn closed_pipe_ends_quietly_with_zero() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "epipe");
     let _crowd = crowd(&ns, 50);
-    for format in [&["--json"][..], &[], &["--events"]] {
+    for format in [&["--json"][..], &[], &["--events=sampled"]] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
             .args(["-N", ns.name(), "-an", "-c", "0.01"])
             .args(format)
@@ -670,7 +678,7 @@ fn closed_pipe_ends_quietly_with_zero() {
             .spawn()
             .unwrap();
         let mut stdout = child.stdout.take().unwrap();
-        if format != ["--events"] {
+        if format != ["--events=sampled"] {
             stdout.read_exact(&mut [0; 64]).unwrap();
         }
         drop(stdout);
@@ -721,8 +729,12 @@ fn count_stops_after_that_many_passes() {
         .count();
     assert_eq!(headers, 3, "{text}");
     assert_eq!(text.lines().count(), 3 * (3 + 3), "{text}");
-    // Nothing changes: the baseline and two quiet polls.
-    assert_eq!(run(&["--events", "-c", "0.05"]), "");
+    // Nothing changes: the baseline and two quiet polls, under the header
+    // that names the mode.
+    assert_eq!(
+        run(&["--events=sampled", "-c", "0.05"]),
+        "tcpstat events: sampled (polls every 0.05s and destroy notifications)\n"
+    );
 }
 
 /// Resident set size of `pid` in KiB.
@@ -774,7 +786,13 @@ fn memory_stays_flat_over_2000_passes_of_churn() {
         let mut watch = Watch::start(
             &ns,
             &[
-                "-anp", "-c", "0.001", "--count", "2000", "--events", "--json",
+                "-anp",
+                "-c",
+                "0.001",
+                "--count",
+                "2000",
+                "--events=sampled",
+                "--json",
             ],
         );
         let pid = watch.child.id();

@@ -3,8 +3,8 @@
 //! `why` and watch mode accept) is checked here, once, so that nothing to
 //! the right of `config` sees clap's types or an invalid combination.
 
-use super::{Args, Command, OwnerSourceArg, SourceArg};
-use crate::config::{Columns, Config, Format, Mode, Scope, Watch, DEFAULT_INTERVAL};
+use super::{Args, Command, EventsArg, OwnerSourceArg, SourceArg};
+use crate::config::{Columns, Config, EventSource, Format, Mode, Scope, Watch, DEFAULT_INTERVAL};
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::{OwnerSource, SourceChoice, StateSet};
@@ -97,7 +97,7 @@ pub fn config(args: &Args) -> Result<Config> {
 
 /// `-c`, `--events` and `--count`.
 fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
-    if !args.events && args.continuous.is_none() {
+    if args.events.is_none() && args.continuous.is_none() {
         return match args.count {
             Some(_) => Err(Error::usage("--count needs -c or --events")),
             None => Ok(None),
@@ -111,7 +111,12 @@ fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
     Ok(Some(Watch {
         interval: args.continuous.unwrap_or(DEFAULT_INTERVAL),
         count: args.count,
-        events: args.events,
+        events: args.events.is_some(),
+        event_source: match (args.events, args.source) {
+            (Some(EventsArg::Exact), _) => EventSource::Exact,
+            (Some(EventsArg::Sampled), _) | (_, SourceArg::Proc) => EventSource::Sampled,
+            _ => EventSource::Auto,
+        },
     }))
 }
 

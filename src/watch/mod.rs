@@ -13,8 +13,11 @@
 //! end when its reader is gone, even if nothing is being written), and,
 //! with `--events`, on the kernel's destroy notifications
 //! ([`crate::source::destroy`]), which [`track`] merges into the next
-//! pass.
+//! pass. That is `--events` sampled; exact `--events` ([`exact`]) hears
+//! every state change from a kernel tracepoint instead, where it can be
+//! loaded.
 
+pub mod exact;
 pub mod output;
 pub mod schedule;
 pub mod signals;
@@ -170,6 +173,9 @@ fn watch_events(
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
+    if let Some(changes) = exact::choose(plan)? {
+        return exact::run(cfg, plan, signals, out, changes);
+    }
     let tracked = track::tracking_states(cfg.states);
     let mut destroy = Notifications::join(cfg);
     let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
@@ -181,6 +187,10 @@ fn watch_events(
         filter: &cfg.filter,
     };
     let mut previous: Option<ProcessMap> = None;
+    let header = printer.events_header(out, false, false);
+    if let Some(end) = end_pass(out, header)? {
+        return Ok(end);
+    }
     loop {
         let now = PassTime::now();
         let pass = collector.collect(false)?;
