@@ -42,9 +42,9 @@ const RINGBUF_BUSY_BIT: u32 = 1 << 31;
 const RINGBUF_DISCARD_BIT: u32 = 1 << 30;
 const RINGBUF_HDR_SZ: u64 = 8;
 
-/// Bytes of ring: 4 MiB holds 52,000 records (80 bytes each with their
-/// header), a second and more of a heavy burst between two reads.
-pub const RING_BYTES: usize = 4 << 20;
+/// Bytes of ring: 2 MiB holds 26,000 records (80 bytes each with their
+/// header), 26 s of changes at 1,000 a second should the reader stall.
+pub const RING_BYTES: usize = 2 << 20;
 
 /// The loaded and attached programs and their ring.
 pub struct StateChanges {

@@ -2,7 +2,7 @@
 //! offsets of the running kernel's BTF (as `owners::bpf` does for its
 //! iterator: no compiler, nothing built against one kernel's layout).
 //!
-//! Both write the same fixed [`record`](super::record) into one ring
+//! Both write the same fixed [`record`] into one ring
 //! buffer and count, in an array map, each record the ring had no room
 //! for:
 //!
