@@ -36,6 +36,10 @@ use std::time::Instant;
 /// Most transitions read from the ring at once before they are printed.
 const BATCH: usize = 4096;
 
+/// Most sockets whose inode is remembered: a CLOSE the ring had no room
+/// for would otherwise leave its entry for good.
+const MAX_REMEMBERED: usize = 1 << 20;
+
 /// The programs loaded for this run, or `None` to run sampled: per the
 /// mode asked, and saying why when auto falls back.
 pub fn choose(plan: Watch) -> Result<Option<StateChanges>> {
@@ -213,6 +217,9 @@ impl<'c> Exact<'c> {
         let mut e = Event::transition(t, time);
         let cookie = t.exact.cookie;
         if t.socket.inode != 0 {
+            if self.inodes.len() >= MAX_REMEMBERED {
+                self.inodes.clear();
+            }
             self.inodes.insert(cookie, t.socket.inode);
         } else if let Some(&inode) = self.inodes.get(&cookie) {
             e.socket.inode = inode;
