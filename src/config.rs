@@ -21,6 +21,20 @@ pub struct Watch {
     pub count: Option<u64>,
     /// Print changes (`--events`) rather than the listing (`-c`).
     pub events: bool,
+    /// Where `--events` hears changes from.
+    pub event_source: EventSource,
+}
+
+/// `--events=MODE`: how changes are heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// Exact where the privilege and the kernel allow it, else sampled.
+    Auto,
+    /// Every state change from the kernel's tracepoint; refused (exit 1)
+    /// when it cannot be loaded.
+    Exact,
+    /// Polls and destroy notifications.
+    Sampled,
 }
 
 /// How to print the rows.

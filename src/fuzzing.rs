@@ -158,8 +158,12 @@ fn sample_sockets() -> [Socket; 3] {
     ]
 }
 
-/// A BTF blob, indexed and asked what the BPF owner iterator asks.
+/// A BTF blob, indexed and asked what the BPF owner iterator asks, and
+/// what exact mode's state-change programs ask.
 pub fn btf(bytes: &[u8]) {
+    if let Ok(btf) = Btf::open(bytes.to_vec(), crate::source::transitions::program::WANTED) {
+        let _ = crate::source::transitions::program::Layout::of(&btf);
+    }
     let Ok(btf) = Btf::open(bytes.to_vec(), crate::owners::bpf::WANTED) else {
         return;
     };
@@ -174,6 +178,21 @@ pub fn btf(bytes: &[u8]) {
         ("task_struct", "pid"),
     ] {
         let _ = btf.member(name, member);
+    }
+}
+
+/// Exact mode's ring-buffer records: the bytes whole, cut or padded to the
+/// size the programs write, and cut into records of that size.
+pub fn transition_record(bytes: &[u8]) {
+    use crate::source::transitions::record;
+    let _ = record::parse(bytes);
+    let mut one = [0u8; record::LEN];
+    let n = bytes.len().min(record::LEN);
+    one[..n].copy_from_slice(&bytes[..n]);
+    for chunk in std::iter::once(&one[..]).chain(bytes.chunks(record::LEN)) {
+        if let Ok(t) = record::parse(chunk) {
+            assert!(!t.socket.state.name().is_empty());
+        }
     }
 }
 

@@ -206,7 +206,7 @@ fn ipv4_compatible_and_mapped_addresses_read_as_netstat_writes_them() {
     // A connection opened after the first pass: `new` events.
     let mut late = None;
     let on_port = |l: &str| l.contains(&format!(":{port} "));
-    let event = first_event(TCPSTAT, &ns, &["-tan", "--events"], on_port, || {
+    let event = first_event(TCPSTAT, &ns, &["-tan", "--events=sampled"], on_port, || {
         late = Some(ns.enter(|| TcpStream::connect((compat, port)).unwrap()));
     });
     assert!(event.contains(&format!("{local} ")), "{event}");
@@ -216,7 +216,7 @@ fn ipv4_compatible_and_mapped_addresses_read_as_netstat_writes_them() {
     let event = first_event(
         TCPSTAT,
         &ns,
-        &["-tan", "--events", "--json"],
+        &["-tan", "--events=sampled", "--json"],
         on_port,
         || {
             late_json = Some(ns.enter(|| TcpStream::connect((compat, port)).unwrap()));

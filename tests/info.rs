@@ -255,7 +255,7 @@ fn text_events_carry_the_info_line() {
     let lines = first_event_and_next(
         TCPSTAT,
         &ns,
-        &["--events", "-ni", "--port", &port],
+        &["--events=sampled", "-ni", "--port", &port],
         |l| l.contains(" new ") && l.contains("ESTABLISHED"),
         || made = Some(ns.enter(|| (TcpStream::connect(to).unwrap(), listener.accept()))),
         1,

@@ -352,7 +352,7 @@ fn events_end_with_a_complete_line(signal: libc::c_int, code: i32) {
     std::thread::scope(|scope| {
         scope.spawn(|| churn_tables(&root, &stop));
         let _stop_churn = SetOnDrop(&stop);
-        let args = ["-an", "-c", "0.01", "--events", "--json"];
+        let args = ["-an", "-c", "0.01", "--events=sampled", "--json"];
         let tcpstat = Tcpstat::start(&root, &args, Start::Default);
         let text = stop_mid_line(tcpstat, signal, code);
         assert!(!text.is_empty(), "signal {signal}: no event at all");

@@ -185,7 +185,16 @@ fn forged_destroy_notifications_are_dropped_and_said() {
     let (mut forger, mut said) = start_forger();
     // setpriv and unshare exec in place: the pid is python's.
     let netns = format!("/proc/{}/ns/net", forger.id());
-    let watch = Running::start(&["-N", &netns, "-an", "-c", "0.2", "--events", "--json", "-v"]);
+    let watch = Running::start(&[
+        "-N",
+        &netns,
+        "-an",
+        "-c",
+        "0.2",
+        "--events=sampled",
+        "--json",
+        "-v",
+    ]);
     let deadline = Instant::now() + Duration::from_secs(5);
     let port = loop {
         if let Some(port) = destroy_listener_port(watch.child.id()) {

@@ -236,7 +236,7 @@ fn four_way_close_is_reported_step_by_step() {
     let ns = Netns::create("watch", "close");
     let (_listener, client, server) = connected_pair(&ns);
     let (c, s) = (client.local_addr().unwrap(), server.local_addr().unwrap());
-    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
 
     // Each step is read from the pipe while tcpstat runs.
@@ -290,7 +290,7 @@ fn connection_between_two_polls_is_reported_from_its_destroy() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "destroy");
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
-    let mut watch = Watch::start(&ns, &["-an", "-c", "2", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "2", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     // A pass was just read; the next is 2 s away.
     let started = Instant::now();
@@ -328,7 +328,7 @@ fn aborted_and_reset_connections_are_gone_once() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "abort");
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
-    let mut watch = Watch::start(&ns, &["-an", "-c", "0.5", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.5", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     let schema = validator(Some("event"));
 
@@ -571,7 +571,7 @@ fn events_end_when_the_reader_closes_though_nothing_changes() {
     let _crowd = crowd(&ns, 50);
     // Closed before the baseline, and while tcpstat sleeps between polls.
     for delay in [Duration::ZERO, Duration::from_millis(300)] {
-        let mut tcpstat = Unread::start(&ns, &["-an", "--events", "--json", "-c", "0.01"]);
+        let mut tcpstat = Unread::start(&ns, &["-an", "--events=sampled", "--json", "-c", "0.01"]);
         std::thread::sleep(delay);
         drop(tcpstat.child.stdout.take());
         let Some(status) = tcpstat.exit_within(Duration::from_secs(2)) else {
@@ -594,7 +594,7 @@ fn events_end_when_the_reader_closes_though_nothing_changes() {
                 "-N",
                 ns.name(),
                 "-an",
-                "--events",
+                "--events=sampled",
                 "-c",
                 "0.01",
                 "--count",
@@ -655,7 +655,15 @@ fn out_of_descriptors(args: &[&str], stderr: Stdio) -> std::process::Output {
 fn verbose_notes_never_panic_on_a_closed_stderr() {
     // No -N: opening the namespace would need a fifth descriptor. Nothing
     // is read: the dump's socket cannot be opened either (exit 1).
-    let args = ["-an", "-v", "--events", "-c", "0.01", "--count", "2"];
+    let args = [
+        "-an",
+        "-v",
+        "--events=sampled",
+        "-c",
+        "0.01",
+        "--count",
+        "2",
+    ];
     let out = out_of_descriptors(&args, Stdio::piped());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("cannot join"), "{stderr}");
@@ -671,7 +679,7 @@ fn closed_pipe_ends_quietly_with_zero() {
     require!(Need::Netns);
     let ns = Netns::create("watch", "epipe");
     let _crowd = crowd(&ns, 50);
-    for format in [&["--json"][..], &[], &["--events"]] {
+    for format in [&["--json"][..], &[], &["--events=sampled"]] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
             .args(["-N", ns.name(), "-an", "-c", "0.01"])
             .args(format)
@@ -680,7 +688,7 @@ fn closed_pipe_ends_quietly_with_zero() {
             .spawn()
             .unwrap();
         let mut stdout = child.stdout.take().unwrap();
-        if format != ["--events"] {
+        if format != ["--events=sampled"] {
             stdout.read_exact(&mut [0; 64]).unwrap();
         }
         drop(stdout);
@@ -731,8 +739,12 @@ fn count_stops_after_that_many_passes() {
         .count();
     assert_eq!(headers, 3, "{text}");
     assert_eq!(text.lines().count(), 3 * (3 + 3), "{text}");
-    // Nothing changes: the baseline and two quiet polls.
-    assert_eq!(run(&["--events", "-c", "0.05"]), "");
+    // Nothing changes: the baseline and two quiet polls, under the header
+    // that names the mode.
+    assert_eq!(
+        run(&["--events=sampled", "-c", "0.05"]),
+        "tcpstat events: sampled (polls every 0.05s and destroy notifications)\n"
+    );
 }
 
 /// Resident set size of `pid` in KiB.
@@ -784,7 +796,13 @@ fn memory_stays_flat_over_2000_passes_of_churn() {
         let mut watch = Watch::start(
             &ns,
             &[
-                "-anp", "-c", "0.001", "--count", "2000", "--events", "--json",
+                "-anp",
+                "-c",
+                "0.001",
+                "--count",
+                "2000",
+                "--events=sampled",
+                "--json",
             ],
         );
         let pid = watch.child.id();
@@ -856,7 +874,7 @@ fn sockets_entering_time_wait_during_a_dump_are_never_gone() {
     let ns = Netns::create("watch", "twdump");
     // Each connection on a 4-tuple of its own: no TIME_WAIT is reused.
     ns.stdout("sysctl", &["-qw", "net.ipv4.tcp_tw_reuse=0"]);
-    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.1", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     // Fast enough that many sockets enter TIME_WAIT while a dump runs (a
     // notification taken then was judged by a dump that never saw its
@@ -893,7 +911,7 @@ fn a_time_wait_replaced_by_another_on_its_4_tuple_is_gone() {
     ns.stdout("sysctl", &["-qw", "net.ipv4.tcp_tw_reuse=1"]);
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
     let server = listener.local_addr().unwrap();
-    let mut watch = Watch::start(&ns, &["-an", "-c", "0.2", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "0.2", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     // A connection from `port`, closed by the client first: its socket
     // enters TIME_WAIT.
@@ -947,7 +965,7 @@ fn aborts_are_reported_within_one_interval_in_time_order() {
     // Connections from the same address to the same port: an abort's
     // notification, which lost its remote port, matches each of them.
     let _others: Vec<_> = (0..3).map(|_| connected_pair_on(&ns, &listener)).collect();
-    let mut watch = Watch::start(&ns, &["-an", "-c", "1", "--events", "--json"]);
+    let mut watch = Watch::start(&ns, &["-an", "-c", "1", "--events=sampled", "--json"]);
     let _marker = sync_on_marker(&ns, &mut watch);
     let (client, accepted) = connected_pair_on(&ns, &listener);
     let aborted_at = Instant::now();
@@ -990,7 +1008,7 @@ fn a_pass_longer_than_the_interval_is_said_once() {
     assert_eq!(run(&["-c", "1"]), "");
     // 3000 sockets written every millisecond: no pass fits in its slot.
     let _crowd = crowd(&ns, 1500);
-    for args in [&["-c", "0.001"][..], &["-c", "0.001", "--events"]] {
+    for args in [&["-c", "0.001"][..], &["-c", "0.001", "--events=sampled"]] {
         let stderr = run(args);
         let said: Vec<&str> = stderr
             .lines()

@@ -3,9 +3,10 @@
 //! `why` and watch mode accept) is checked here, once, so that nothing to
 //! the right of `config` sees clap's types or an invalid combination.
 
-use super::{Args, Command, OwnerSourceArg, SortArg, SourceArg};
+use super::{Args, Command, EventsArg, OwnerSourceArg, SortArg, SourceArg};
 use crate::config::{
-    Columns, Config, Format, Kill, Mode, Order, Scope, SortKey, Watch, DEFAULT_INTERVAL,
+    Columns, Config, EventSource, Format, Kill, Mode, Order, Scope, SortKey, Watch,
+    DEFAULT_INTERVAL,
 };
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
@@ -83,7 +84,7 @@ pub fn config(args: &Args) -> Result<Config> {
             note: args.explain,
             info: args.info,
             memory: args.memory,
-            rates: args.info && !args.events && args.continuous.is_some(),
+            rates: args.info && args.events.is_none() && args.continuous.is_some(),
         },
         format: if args.json {
             Format::Json
@@ -123,7 +124,10 @@ fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
     let other = [
         (args.command.is_some(), "why"),
         (args.summary, "-s"),
-        (args.events || args.continuous.is_some(), "-c and --events"),
+        (
+            args.events.is_some() || args.continuous.is_some(),
+            "-c and --events",
+        ),
         (args.info || args.memory, "-i and -m"),
         (args.source == SourceArg::Proc, "--source proc"),
     ];
@@ -157,7 +161,7 @@ fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
 
 /// `-c`, `--events` and `--count`.
 fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
-    if !args.events && args.continuous.is_none() {
+    if args.events.is_none() && args.continuous.is_none() {
         return match args.count {
             Some(_) => Err(Error::usage("--count needs -c or --events")),
             None => Ok(None),
@@ -171,7 +175,12 @@ fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
     Ok(Some(Watch {
         interval: args.continuous.unwrap_or(DEFAULT_INTERVAL),
         count: args.count,
-        events: args.events,
+        events: args.events.is_some(),
+        event_source: match (args.events, args.source) {
+            (Some(EventsArg::Exact), _) => EventSource::Exact,
+            (Some(EventsArg::Sampled), _) | (_, SourceArg::Proc) => EventSource::Sampled,
+            _ => EventSource::Auto,
+        },
     }))
 }
 
@@ -209,7 +218,7 @@ fn order(args: &Args, mode: Mode) -> Result<Order> {
     } else {
         "--top"
     };
-    if mode != Mode::List || args.events {
+    if mode != Mode::List || args.events.is_some() {
         return Err(Error::usage(format!(
             "{flag}: only for the listing and -c; not with -s, why or --events"
         )));

@@ -272,16 +272,43 @@ pub struct Args {
 
     /// Print what changes: new sockets, state changes, sockets gone
     ///
-    /// Polls every second (or every SECS of -c) and prints one line per
-    /// change: `new`, `state` (with the old state) or `gone`; with --json,
-    /// one object per line, `{"time", "event", "old_state", "socket",
-    /// "bytes_acked", "bytes_received"}`. The first poll only sets the
-    /// baseline. It also hears the kernel's socket-destroy notifications,
-    /// so a connection that opens and closes between two polls is still
-    /// reported, with the byte counts it ended with. A socket that matches the filters once is followed until it
-    /// is gone.
-    #[arg(long = "events", help_heading = "Watch")]
-    pub events: bool,
+    /// MODE is `auto` (the default), `exact` or `sampled`.
+    ///
+    /// Exact: every state change as the kernel makes it, from its
+    /// `sock:inet_sock_set_state` tracepoint through a small BPF program
+    /// (needs root, or CAP_BPF and CAP_PERFMON, and kernel BTF): one line
+    /// per change, `state OLD -> NEW` with the kernel's time, including
+    /// SYN_SENT, SYN_RECV and the final CLOSE; with --json each object also
+    /// carries the socket's cookie (the kernel's id for it, the same in
+    /// every change of one connection) and its network namespace. Changes
+    /// the kernel could not hand over (a full ring) are counted and
+    /// printed as `lost` lines. The kernel replaces a socket that enters
+    /// TIME_WAIT with a timewait socket; the tracepoint shows that as
+    /// `FIN_WAIT2 -> CLOSE` (or `CLOSING -> CLOSE`), and the TIME_WAIT
+    /// entry itself is shown only where `tcp_time_wait` can be traced.
+    ///
+    /// Sampled: polls every second (or every SECS of -c) and prints one
+    /// line per change seen between polls: `new`, `state` (with the old
+    /// state) or `gone`. The first poll only sets the baseline. It also
+    /// hears the kernel's socket-destroy notifications, so a connection
+    /// that opens and closes between two polls is still reported, with the
+    /// byte counts it ended with. A socket that matches the filters once is
+    /// followed until it is gone.
+    ///
+    /// Auto is exact where the privilege and the kernel allow it, else
+    /// sampled (with --source proc, sampled), and the first line says
+    /// which. With --json, one object per line, `{"time", "event",
+    /// "old_state", "socket", "bytes_acked", "bytes_received", "mode",
+    /// "cookie", "netns"}`.
+    #[arg(
+        long = "events",
+        value_name = "MODE",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "auto",
+        help_heading = "Watch"
+    )]
+    pub events: Option<EventsArg>,
 
     /// Stop after N passes of -c or --events
     #[arg(
@@ -466,6 +493,17 @@ pub enum SortArg {
     Rate,
     /// bytes acknowledged plus received (tcp_info)
     Bytes,
+}
+
+/// `--events` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventsArg {
+    /// exact where the privilege and the kernel allow it, else sampled
+    Auto,
+    /// every state change from the kernel's tracepoint (BPF; needs root)
+    Exact,
+    /// polls and destroy notifications, as without privilege
+    Sampled,
 }
 
 /// `--owner-source` values.

@@ -54,6 +54,8 @@ pub struct Event {
     pub bytes_acked: Option<u64>,
     /// From the destroy notification: `tcpi_bytes_received`.
     pub bytes_received: Option<u64>,
+    /// Exact mode's cookie, namespace and kernel time; none when sampled.
+    pub exact: Option<Exact>,
 }
 
 impl Event {
@@ -73,6 +75,7 @@ impl Event {
             uid_known: true,
             bytes_acked: None,
             bytes_received: None,
+            exact: None,
         }
     }
 
@@ -87,6 +90,7 @@ impl Event {
             uid_known: true,
             bytes_acked: None,
             bytes_received: None,
+            exact: None,
         }
     }
 
@@ -108,6 +112,7 @@ impl Event {
             uid_known: last_seen.is_some(),
             bytes_acked: None,
             bytes_received: None,
+            exact: None,
         };
         event.add_bytes(destroyed);
         event
@@ -130,4 +135,48 @@ pub struct Destroyed {
     pub bytes_acked: Option<u64>,
     /// `tcpi_bytes_received`: bytes received from the peer.
     pub bytes_received: Option<u64>,
+}
+
+/// What exact mode knows of an event that a sampled pass does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exact {
+    /// The socket's cookie: the kernel's id for it, the one inet_diag
+    /// reports (`ss -e` shows it as `sk:`), kept by its timewait socket.
+    pub cookie: u64,
+    /// Inode number of the socket's network namespace.
+    pub netns: u32,
+    /// `CLOCK_MONOTONIC` nanoseconds when the kernel made the change.
+    pub kernel_ns: u64,
+}
+
+/// One state change as the kernel made it (exact mode), read from its
+/// `sock:inet_sock_set_state` tracepoint or from `tcp_time_wait`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub exact: Exact,
+    /// The state it left. The kernel's NEW_SYN_RECV (a request socket)
+    /// reads as SYN_RECV, as everywhere in tcpstat; no full socket is
+    /// ever in it.
+    pub old: TcpState,
+    /// Family, addresses and `state` (the state it entered); the inode
+    /// is the socket file's (0 once the process has closed it), uid and
+    /// queues are 0.
+    pub socket: Socket,
+}
+
+impl Event {
+    /// A state change the kernel reported, seen at wall-clock `time`.
+    pub fn transition(t: &Transition, time: Timestamp) -> Event {
+        Event {
+            time,
+            kind: EventKind::State,
+            old_state: Some(t.old),
+            socket: t.socket.clone(),
+            owners: OwnersFrom::Current,
+            uid_known: false,
+            bytes_acked: None,
+            bytes_received: None,
+            exact: Some(t.exact),
+        }
+    }
 }

@@ -21,15 +21,15 @@
 //! anything is missing, the caller falls back to `/proc`.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::btf::{Btf, Member, Shape, Source};
+use crate::sys::bpf::{
+    bpf_fd as bpf, insn, load_tracing_program, AttachTo, Attr, Insn, BPF_ITER_CREATE,
+    BPF_LINK_CREATE,
+};
 
 // include/uapi/linux/bpf.h
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_LINK_CREATE: libc::c_long = 28;
-const BPF_ITER_CREATE: libc::c_long = 33;
-const BPF_PROG_TYPE_TRACING: u32 = 26;
 const BPF_TRACE_ITER: u32 = 28;
 const BPF_FUNC_SEQ_WRITE: i32 = 127;
 
@@ -165,32 +165,6 @@ impl Layout {
     }
 }
 
-/// One instruction, encoded as the kernel reads it.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Insn {
-    code: u8,
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    // The kernel's `dst_reg:4, src_reg:4` bitfield: dst in the low nibble
-    // on little-endian machines, in the high one on big-endian ones.
-    let regs = if cfg!(target_endian = "little") {
-        src << 4 | dst
-    } else {
-        dst << 4 | src
-    };
-    Insn {
-        code,
-        regs,
-        off,
-        imm,
-    }
-}
-
 // Opcodes used below: class | size/op | source.
 const LDX_DW: u8 = 0x79; // BPF_LDX | BPF_MEM | BPF_DW
 const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
@@ -258,85 +232,13 @@ fn program(l: &Layout) -> Vec<Insn> {
     p
 }
 
-/// `BPF_PROG_LOAD`; on failure, loads again with the verifier's log and
-/// puts its last line in the error.
+/// Loads the iterator program, attached to `attach_id`.
 fn load_program(insns: &[Insn], attach_id: u32) -> io::Result<OwnedFd> {
-    let license = c"GPL"; // bpf_seq_write is for GPL programs only
-    let load = |log: &mut [u8]| {
-        let mut attr = Attr::new();
-        attr.put_u32(0, BPF_PROG_TYPE_TRACING);
-        attr.put_u32(4, insns.len() as u32);
-        attr.put_u64(8, insns.as_ptr() as u64);
-        attr.put_u64(16, license.as_ptr() as u64);
-        if !log.is_empty() {
-            attr.put_u32(24, 1); // log_level
-            attr.put_u32(28, log.len() as u32);
-            attr.put_u64(32, log.as_mut_ptr() as u64);
-        }
-        attr.bytes[48..48 + 12].copy_from_slice(b"tcpstat_fds\0"); // prog_name
-        attr.put_u32(68, BPF_TRACE_ITER); // expected_attach_type
-        attr.put_u32(108, attach_id); // attach_btf_id
-        bpf(BPF_PROG_LOAD, &mut attr)
+    let to = AttachTo {
+        expected_type: BPF_TRACE_ITER,
+        btf_id: attach_id,
     };
-    load(&mut []).or_else(|e| {
-        // Missing privilege (EPERM) needs no log; a verifier rejection
-        // (EACCES, EINVAL) is worth one.
-        if e.raw_os_error() == Some(libc::EPERM) {
-            return Err(e);
-        }
-        let mut log = vec![0u8; 64 * 1024];
-        let again = load(&mut log);
-        let text = String::from_utf8_lossy(&log[..log.iter().position(|&b| b == 0).unwrap_or(0)])
-            .lines()
-            .rfind(|l| !l.trim().is_empty())
-            .map(str::to_owned);
-        match (again, text) {
-            (Ok(fd), _) => Ok(fd),
-            (Err(e), Some(line)) => Err(io::Error::new(e.kind(), format!("{e}: verifier: {line}"))),
-            (Err(e), None) => Err(e),
-        }
-    })
-}
-
-/// A zeroed `union bpf_attr` (144 bytes on Linux 6.x; the kernel accepts a
-/// shorter or longer one as long as unknown bytes are zero).
-#[repr(C, align(8))]
-struct Attr {
-    bytes: [u8; 144],
-}
-
-impl Attr {
-    fn new() -> Attr {
-        Attr { bytes: [0; 144] }
-    }
-
-    fn put_u32(&mut self, at: usize, v: u32) {
-        self.bytes[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-
-    fn put_u64(&mut self, at: usize, v: u64) {
-        self.bytes[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-    }
-}
-
-/// The `bpf(2)` system call for commands that return a new descriptor.
-fn bpf(cmd: libc::c_long, attr: &mut Attr) -> io::Result<OwnedFd> {
-    // SAFETY: `attr` is a valid, writable bpf_attr of the size passed; every
-    // pointer stored in it (instructions, license, log) is alive for the call,
-    // which is the only time the kernel reads them.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr.bytes.as_mut_ptr(),
-            attr.bytes.len() as libc::c_uint,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this new descriptor; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    load_tracing_program(insns, "tcpstat_fds", to)
 }
 
 #[cfg(test)]

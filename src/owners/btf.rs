@@ -310,6 +310,23 @@ impl<S: Source + ?Sized> Btf<S> {
             .ok_or_else(|| err(format!("no function {name}")))
     }
 
+    /// The id of typedef `name` (a `btf_trace_*` typedef is what a
+    /// BTF-typed tracepoint program attaches to) and the number of
+    /// parameters of the function it points to, if it points to one.
+    pub fn typedef_id(&self, name: &str) -> Result<(u32, Option<usize>), BtfError> {
+        let id = self
+            .find(KIND_TYPEDEF, name)
+            .ok_or_else(|| err(format!("no typedef {name}")))?;
+        let params = self
+            .record(id)
+            .and_then(|t| self.record(t.size_or_type))
+            .filter(|p| p.kind == KIND_PTR)
+            .and_then(|p| self.record(p.size_or_type))
+            .filter(|f| f.kind == KIND_FUNC_PROTO)
+            .map(|f| f.vlen);
+        Ok((id, params))
+    }
+
     /// Member `member` of `struct name`, looking into anonymous structs and
     /// unions as C does.
     pub fn member(&self, name: &str, member: &str) -> Result<Member, BtfError> {

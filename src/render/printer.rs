@@ -7,7 +7,7 @@
 use super::events::EventText;
 use super::json::write_line;
 use super::table::{self, Names};
-use super::wire::{JsonEvent, JsonPass, JsonRows};
+use super::wire::{JsonEvent, JsonLost, JsonPass, JsonRows};
 use crate::config::{Config, Format};
 use crate::model::event::{Event, OwnersFrom};
 use crate::model::time::Timestamp;
@@ -149,6 +149,64 @@ impl<'a> Printer<'a> {
         Ok(())
     }
 
+    /// The first line of `--events` as text: which mode it runs in (JSON
+    /// says it in every object instead). `time_wait` says whether exact
+    /// mode sees TIME_WAIT entries.
+    pub fn events_header<W: Write>(
+        &mut self,
+        w: &mut W,
+        exact: bool,
+        time_wait: bool,
+    ) -> io::Result<()> {
+        if self.cfg.format == Format::Json {
+            return Ok(());
+        }
+        if !exact {
+            let every = self.interval.as_secs_f64();
+            return writeln!(
+                w,
+                "tcpstat events: sampled (polls every {every}s and destroy notifications)"
+            );
+        }
+        let tw = if time_wait {
+            ""
+        } else {
+            "; TIME_WAIT entry shows as the full socket's move to CLOSE"
+        };
+        writeln!(
+            w,
+            "tcpstat events: exact (every state change from the kernel's tracepoint \
+             sock:inet_sock_set_state{tw})"
+        )
+    }
+
+    /// Says that the kernel lost `lost` changes (`total` since the start).
+    pub fn lost<W: Write>(
+        &mut self,
+        w: &mut W,
+        time: Timestamp,
+        lost: u64,
+        total: u64,
+    ) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => write_line(
+                w,
+                &JsonLost {
+                    time,
+                    event: "lost",
+                    mode: "exact",
+                    lost,
+                    lost_total: total,
+                },
+            ),
+            Format::Table => writeln!(
+                w,
+                "{time} lost  {lost} state change(s) the kernel's ring buffer had no room for \
+                 ({total} in all)"
+            ),
+        }
+    }
+
     /// Names the ends of `sockets`, holding a pass up no longer than the
     /// lookup budget or the interval.
     fn prefetch<'s>(&mut self, sockets: impl IntoIterator<Item = &'s Socket>) {
@@ -202,6 +260,7 @@ mod tests {
             uid_known: true,
             bytes_acked: Some(12),
             bytes_received: None,
+            exact: None,
         }
     }
 

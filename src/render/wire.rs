@@ -275,6 +275,32 @@ pub struct JsonEvent<'a> {
     pub bytes_acked: Option<u64>,
     /// `tcpi_bytes_received` from the destroy notification; null if none.
     pub bytes_received: Option<u64>,
+    /// `exact` (from the kernel's tracepoint) or `sampled` (polls).
+    pub mode: &'static str,
+    /// Exact mode: the socket's cookie, the same in every change of one
+    /// connection; null when sampled.
+    pub cookie: Option<u64>,
+    /// Exact mode: the inode of the socket's network namespace.
+    pub netns: Option<u32>,
+    /// Exact mode: `CLOCK_MONOTONIC` nanoseconds of the change, to order
+    /// changes finer than `time` does.
+    pub kernel_ns: Option<u64>,
+}
+
+/// A line of exact `--events --json` saying how many changes the kernel
+/// could not hand over (its ring buffer was full).
+#[derive(Serialize)]
+pub struct JsonLost {
+    #[serde(serialize_with = "rfc3339")]
+    pub time: Timestamp,
+    /// Always `lost`.
+    pub event: &'static str,
+    /// Always `exact`.
+    pub mode: &'static str,
+    /// Changes lost since the previous such line.
+    pub lost: u64,
+    /// Changes lost since the start.
+    pub lost_total: u64,
 }
 
 impl<'a> JsonEvent<'a> {
@@ -291,6 +317,14 @@ impl<'a> JsonEvent<'a> {
             },
             bytes_acked: e.bytes_acked,
             bytes_received: e.bytes_received,
+            mode: if e.exact.is_some() {
+                "exact"
+            } else {
+                "sampled"
+            },
+            cookie: e.exact.map(|x| x.cookie),
+            netns: e.exact.map(|x| x.netns),
+            kernel_ns: e.exact.map(|x| x.kernel_ns),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod bytecode;
 pub mod destroy;
 pub mod netlink;
 pub mod proc;
+pub mod transitions;
 
 use crate::error::{note, Result};
 use crate::filter::Filter;

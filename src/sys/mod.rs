@@ -1,7 +1,5 @@
 //! The unsafe FFI edge: every libc call tcpstat makes, behind small safe
-//! functions. Nothing else in the crate writes `unsafe` (the BPF loader in
-//! `owners/bpf.rs` aside, whose attribute block carries raw pointers that
-//! no safe signature could vouch for).
+//! functions. Nothing else in the crate writes `unsafe`.
 //!
 //! The functions here are thin: they make one call (or a short fixed
 //! sequence), turn its return value into an `io::Result` or an `Option`,
@@ -12,8 +10,10 @@
 //! (socket options, addresses, bind), [`name`] (reverse DNS and
 //! `inet_ntop`), [`ns`] (namespaces), [`user`] (the user database and our
 //! own uid), [`signal`] (blocked signals read from a signalfd), [`poll`],
+//! [`bpf`] (the bpf(2) call, program loading, maps, ring-buffer memory),
 //! and [`process`] (limits and constants of this process).
 
+pub mod bpf;
 pub mod fs;
 pub mod name;
 pub mod ns;

@@ -30,3 +30,32 @@ pub fn set_open_files_limit(limit: &libc::rlimit) -> io::Result<()> {
         _ => Err(io::Error::last_os_error()),
     }
 }
+
+/// The size of a memory page.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+/// `CLOCK_MONOTONIC` and `CLOCK_REALTIME` read back to back, in
+/// nanoseconds: what turns a kernel timestamp (`bpf_ktime_get_ns`) into
+/// wall-clock time.
+pub fn monotonic_and_realtime_ns() -> (u64, i128) {
+    let read = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write; both clocks exist on Linux.
+        unsafe { libc::clock_gettime(clock, &mut ts) };
+        ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
+    };
+    let mono = read(libc::CLOCK_MONOTONIC);
+    let real = read(libc::CLOCK_REALTIME);
+    (mono as u64, real)
+}

@@ -14,8 +14,11 @@
 //! with `--events`, on the kernel's destroy notifications
 //! ([`crate::source::destroy`]), which [`track`] merges into the next
 //! pass. With tcp_info, [`rates`] measures each connection between
-//! passes.
+//! passes. That is `--events` sampled; exact `--events` ([`exact`]) hears
+//! every state change from a kernel tracepoint instead, where it can be
+//! loaded.
 
+pub mod exact;
 pub mod output;
 pub mod rates;
 pub mod schedule;
@@ -206,6 +209,9 @@ fn watch_events(
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
+    if let Some(changes) = exact::choose(plan)? {
+        return exact::run(cfg, plan, signals, out, changes);
+    }
     let tracked = track::tracking_states(cfg.states);
     let mut destroy = Notifications::join(cfg);
     let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
@@ -218,6 +224,10 @@ fn watch_events(
     };
     let mut previous: Option<ProcessMap> = None;
     let mut meter = cfg.needs_info().then(RateMeter::new);
+    let header = printer.events_header(out, false, false);
+    if let Some(end) = end_pass(out, header)? {
+        return Ok(end);
+    }
     loop {
         let now = PassTime::now();
         let started = Instant::now();
