@@ -43,6 +43,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
+    if let Some(serve) = &cfg.serve {
+        return crate::serve::run(&cfg, serve, &signals);
+    }
     if let Some(plan) = cfg.watch {
         return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
     }
@@ -64,6 +67,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
+        Mode::Serve => unreachable!("serve returned above"),
     };
     // The whole listing is written, even after a stop signal (see
     // watch::output): a JSON array stays valid.

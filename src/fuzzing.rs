@@ -129,6 +129,7 @@ fn sample_sockets() -> [Socket; 3] {
         shutdown: None,
         info: None,
         memory: None,
+        backlog: None,
     };
     [
         socket(Family::Inet, TcpState::Listen, "0.0.0.0", 22, "0.0.0.0", 0),

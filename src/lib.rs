@@ -20,6 +20,7 @@ pub mod netns;
 pub mod owners;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod source;
 pub mod sys;
 #[cfg(test)]

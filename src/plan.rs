@@ -32,7 +32,7 @@ pub fn collect(cfg: &Config, states: StateSet) -> collect::Plan<'_> {
     collect::Plan {
         request: request(cfg, states),
         owners: needs_owners(cfg).then_some(cfg.owner_source),
-        repeated: cfg.watch.is_some(),
+        repeated: cfg.watch.is_some() || cfg.mode == Mode::Serve,
     }
 }
 

@@ -28,6 +28,7 @@ pub fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
         shutdown: None,
         info: None,
         memory: None,
+        backlog: None,
     }
 }
 

@@ -274,6 +274,10 @@ pub struct Socket {
     pub info: Option<Box<info::TcpInfo>>,
     /// Socket memory, when asked for (`-m`) and sent.
     pub memory: Option<Box<info::SkMem>>,
+    /// For a listener read over netlink, the limit of its accept queue
+    /// (listen()'s backlog, capped by net.core.somaxconn), which ss shows
+    /// as Send-Q; `None` for every other socket and from /proc.
+    pub backlog: Option<u32>,
 }
 
 impl Socket {

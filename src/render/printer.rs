@@ -163,6 +163,7 @@ mod tests {
                 shutdown: None,
                 info: None,
                 memory: None,
+                backlog: None,
             },
             owners: OwnersFrom::Current,
             uid_known: true,

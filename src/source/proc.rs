@@ -326,6 +326,7 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
         shutdown: None,
         info: None,
         memory: None,
+        backlog: None,
     })
 }
 

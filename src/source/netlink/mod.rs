@@ -413,6 +413,7 @@ mod tests {
             shutdown: None,
             info: None,
             memory: None,
+            backlog: None,
         }
     }
 

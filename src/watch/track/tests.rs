@@ -38,6 +38,7 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         shutdown: None,
         info: None,
         memory: None,
+        backlog: None,
     }
 }
 
