@@ -39,7 +39,7 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest life of one connection, however busy.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
 /// Kept from a scrape's timeout to send the answer in.
-const ANSWER_MARGIN: Duration = Duration::from_millis(250);
+pub const ANSWER_MARGIN: Duration = Duration::from_millis(250);
 
 /// What every request handler shares.
 pub struct Shared {

@@ -53,7 +53,11 @@ pub fn run(cfg: &Config, serve: &Serve, signals: &Signals) -> Result<i32> {
     let (quitting, quit) = std::io::pipe().map_err(|e| Error::runtime(format!("pipe: {e}")))?;
     let served = std::thread::scope(|scope| {
         let dumper = Arc::clone(&shared);
-        scope.spawn(move || dumper.dumps.serve(requests, &mut collector));
+        scope.spawn(move || {
+            dumper
+                .dumps
+                .serve(requests, || scrape::dump(&mut collector))
+        });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         scope.spawn(move || watch_signals(signals, &quitting, stop));
         let served = http::run(listener, stopped, Arc::clone(&shared));

@@ -78,10 +78,11 @@ impl Dumps {
     }
 
     /// Runs the dumps asked for, on the calling thread, until
-    /// [`Dumps::close`].
-    pub fn serve(&self, requests: Requests, collector: &mut Collector<'_>) {
+    /// [`Dumps::close`]: `dump` is [`dump`] on the serve's collector
+    /// (a test's stand-in in the unit tests).
+    pub fn serve(&self, requests: Requests, mut dump: impl FnMut() -> DumpResult) {
         while requests.0.recv().is_ok() {
-            let result = dump(collector);
+            let result = dump();
             if let Err(why) = &result {
                 self.own.errors.inc();
                 note(format_args!("{why}"));
@@ -109,4 +110,50 @@ pub fn dump(collector: &mut Collector<'_>) -> DumpResult {
     let mut tally = Tally::of(pass.rows, pass.owners.as_ref(), Sysctls::read(), pass.used);
     tally.duration = start.elapsed();
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Two scrapes that arrive while a dump runs get that dump, not a
+    /// second one; a scrape after it ends gets a new one.
+    #[test]
+    fn scrapes_during_a_dump_share_it() {
+        let (dumps, requests) = Dumps::new(Telemetry::default());
+        let (release, released) = mpsc::channel::<()>();
+        let dumped = AtomicUsize::new(0);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        std::thread::scope(|scope| {
+            let (shared, count) = (&dumps, &dumped);
+            scope.spawn(move || {
+                shared.serve(requests, move || {
+                    released.recv().unwrap();
+                    let n = count.fetch_add(1, Ordering::SeqCst) + 1;
+                    Err(format!("dump {n}"))
+                })
+            });
+            // Both scrapes ask at once; the dump ends well after both wait.
+            let release_later = release.clone();
+            scope.spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                release_later.send(()).unwrap();
+            });
+            let (first, second) =
+                runtime.block_on(async { tokio::join!(dumps.next(), dumps.next()) });
+            let (first, second) = (first.unwrap(), second.unwrap());
+            assert!(Arc::ptr_eq(&first, &second));
+            assert_eq!(first.as_ref().as_ref().unwrap_err(), "dump 1");
+            release.send(()).unwrap();
+            let third = runtime.block_on(dumps.next()).unwrap();
+            assert_eq!(third.as_ref().as_ref().unwrap_err(), "dump 2");
+            dumps.close();
+        });
+        assert_eq!(dumped.load(Ordering::SeqCst), 2);
+    }
 }
