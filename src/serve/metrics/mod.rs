@@ -72,6 +72,7 @@ pub fn build(outcome: Outcome<'_>, own: &Telemetry, max_series: usize) -> Regist
         limits(&mut registry, tally);
         findings(&mut registry, tally);
         listeners(&mut registry, &mut budget, tally);
+        port_connections(&mut registry, &mut budget, tally);
         teardown(&mut registry, &mut budget, tally);
         ephemeral(&mut registry, &mut budget, tally);
     }
@@ -260,6 +261,9 @@ fn listeners(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
          (ss's Send-Q; absent when read from /proc)",
         limits,
     );
+}
+
+fn port_connections(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
     let connections = tally
         .port_states
         .iter()
@@ -354,33 +358,7 @@ fn exporter(registry: &mut Registry, budget: &Budget, outcome: Outcome<'_>, own:
         i64::from(tally.is_some()),
     );
     if let Some(t) = tally {
-        let seconds = Gauge::<f64, AtomicU64>::default();
-        seconds.set(t.duration.as_secs_f64());
-        registry.register_with_unit(
-            "tcpstat_scrape_duration",
-            "Time the dump, process scan and counting of this answer took",
-            Unit::Seconds,
-            seconds,
-        );
-        gauge(
-            registry,
-            "tcpstat_scrape_sockets",
-            "Sockets seen in the dump of this answer",
-            count(t.sockets()),
-        );
-        let source = match t.source {
-            Used::Netlink => "netlink",
-            Used::Proc => "proc",
-        };
-        // A gauge rather than OpenMetrics' info type, which the 0.0.4
-        // format lacks: both expositions then say the same.
-        gauges(
-            registry,
-            "tcpstat_source_info",
-            "Where the sockets were read from: netlink (sock_diag) or proc (/proc/net/tcp, \
-             no accept-queue limits, not a snapshot)",
-            vec![(vec![("source", source.to_string())], 1)],
-        );
+        dump_facts(registry, t);
     }
     let dropped = budget
         .dropped
@@ -393,6 +371,42 @@ fn exporter(registry: &mut Registry, budget: &Budget, outcome: Outcome<'_>, own:
         "Series left out of a metric by --max-series in this answer",
         dropped,
     );
+    counters(registry, own);
+}
+
+/// How the dump of this answer went: its time, its sockets, its source.
+fn dump_facts(registry: &mut Registry, t: &Tally) {
+    let seconds = Gauge::<f64, AtomicU64>::default();
+    seconds.set(t.duration.as_secs_f64());
+    registry.register_with_unit(
+        "tcpstat_scrape_duration",
+        "Time the dump, process scan and counting of this answer took",
+        Unit::Seconds,
+        seconds,
+    );
+    gauge(
+        registry,
+        "tcpstat_scrape_sockets",
+        "Sockets seen in the dump of this answer",
+        count(t.sockets()),
+    );
+    let source = match t.source {
+        Used::Netlink => "netlink",
+        Used::Proc => "proc",
+    };
+    // A gauge rather than OpenMetrics' info type, which the 0.0.4
+    // format lacks: both expositions then say the same.
+    gauges(
+        registry,
+        "tcpstat_source_info",
+        "Where the sockets were read from: netlink (sock_diag) or proc (/proc/net/tcp, \
+         no accept-queue limits, not a snapshot)",
+        vec![(vec![("source", source.to_string())], 1)],
+    );
+}
+
+/// The counters that live as long as the exporter.
+fn counters(registry: &mut Registry, own: &Telemetry) {
     let counters = [
         (
             "tcpstat_scrapes",
@@ -413,5 +427,4 @@ fn exporter(registry: &mut Registry, budget: &Budget, outcome: Outcome<'_>, own:
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;
