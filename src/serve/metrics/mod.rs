@@ -19,6 +19,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::tally::{LocalPort, Tally};
+use crate::diagnose::summary::{Finding, Subject};
 use crate::model::addr::Ntop;
 use crate::source::Used;
 
@@ -200,26 +201,17 @@ fn limits(registry: &mut Registry, tally: &Tally) {
 }
 
 fn findings(registry: &mut Registry, tally: &Tally) {
-    let mut by_kind: BTreeMap<(&str, &str), i64> = BTreeMap::new();
+    let mut found: BTreeMap<Labels, i64> = BTreeMap::new();
     for f in &tally.summary.findings {
-        *by_kind.entry((f.kind, f.severity.name())).or_default() += 1;
+        *found.entry(finding_labels(f)).or_default() += 1;
     }
-    let rows = by_kind
-        .into_iter()
-        .map(|((kind, severity), n)| {
-            let labels = vec![
-                ("kind", kind.to_string()),
-                ("severity", severity.to_string()),
-            ];
-            (labels, n)
-        })
-        .collect();
     gauges(
         registry,
-        "tcpstat_findings",
-        "Active findings of tcpstat -s per kind and severity (one per program, port or \
-         endpoint concerned; absent when none)",
-        rows,
+        "tcpstat_finding",
+        "Active findings of tcpstat -s, by kind, severity and what they are about (program, \
+         port or remote endpoint); more than 1 when several processes of one name are found \
+         alike; absent when none",
+        found.into_iter().collect(),
     );
     gauge(
         registry,
@@ -228,6 +220,24 @@ fn findings(registry: &mut Registry, tally: &Tally) {
          sockets are counted under program \"-\"",
         count(tally.summary.unreadable_processes),
     );
+}
+
+/// `kind`, `severity`, and the program, port or remote endpoint.
+fn finding_labels(f: &Finding) -> Labels {
+    let mut labels = vec![
+        ("kind", f.kind.to_string()),
+        ("severity", f.severity.name().to_string()),
+    ];
+    match &f.subject {
+        Subject::Whole => {}
+        Subject::Program(name) => labels.push(("program", name.clone())),
+        Subject::Port(port) => labels.push(("port", port.to_string())),
+        Subject::Remote(address, port) => {
+            labels.push(("remote_address", Ntop(*address).to_string()));
+            labels.push(("remote_port", port.to_string()));
+        }
+    }
+    labels
 }
 
 fn listeners(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {

@@ -122,11 +122,11 @@ fn every_metric_counts_the_dump() {
     );
     assert_eq!(get("tcpstat_orphan_sockets_limit"), 1000.0);
     assert_eq!(
-        get(r#"tcpstat_findings{kind="close_wait",severity="medium"}"#),
+        get(r#"tcpstat_finding{kind="close_wait",severity="medium",program="web"}"#),
         1.0
     );
     assert_eq!(
-        get(r#"tcpstat_findings{kind="timewait_limit",severity="high"}"#),
+        get(r#"tcpstat_finding{kind="timewait_limit",severity="high"}"#),
         1.0
     );
     assert_eq!(get("tcpstat_scrape_success"), 1.0);
