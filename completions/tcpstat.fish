@@ -95,7 +95,7 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Pr
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l listen -d 'Answer scrapes on ADDR (default 127.0.0.1:9923)' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l textfile -d 'Write the metrics to PATH instead of serving them' -r -F
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l interval -d 'With --textfile: write every SECS seconds until SIGTERM or SIGINT' -r
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l max-series -d 'Most series the per-port, per-program and per-endpoint metrics may add (default 5000)' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l max-series -d 'Most series the per-port, per-program and per-endpoint metrics may add' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s N -l netns -d 'List the sockets of another network namespace' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'

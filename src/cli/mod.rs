@@ -367,7 +367,7 @@ pub enum Command {
         #[arg(long = "interval", value_name = "SECS", value_parser = parse_interval, requires = "textfile")]
         interval: Option<Duration>,
         /// Most series the per-port, per-program and per-endpoint metrics
-        /// may add (default 5000)
+        /// may add
         ///
         /// Within each such metric the largest values are kept; what is
         /// left out is counted in tcpstat_scrape_series_dropped{metric}.
