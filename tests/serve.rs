@@ -244,7 +244,12 @@ fn own_comm() -> String {
 
 #[test]
 fn every_metric_matches_ss_on_the_same_sockets() {
-    require!(Need::Netns, Need::Tool("ss"), Need::Tool("sysctl"));
+    require!(
+        Need::Netns,
+        Need::Ipv6,
+        Need::Tool("ss"),
+        Need::Tool("sysctl")
+    );
     let ns = Netns::create("serve", "counts");
     let _population = Population::build(&ns);
     let _server = Server::start_http(&ns, &[]);
@@ -424,6 +429,11 @@ fn findings_match_the_summary(ns: &Netns, m: &BTreeMap<String, f64>) {
         );
         *expected.entry(key).or_default() += 1.0;
     }
+    // Whether some process (of the whole machine, not of this test) could
+    // not be read changes from one scan to the next, as processes come and
+    // go: that finding is compared with the same scrape's count instead.
+    let incomplete = r#"kind="owners_incomplete",severity="low""#;
+    expected.remove(incomplete);
     let mut found: BTreeMap<String, f64> = BTreeMap::new();
     for (series, n) in m {
         if let Some(labels) = series.strip_prefix("tcpstat_finding{") {
@@ -432,6 +442,8 @@ fn findings_match_the_summary(ns: &Netns, m: &BTreeMap<String, f64>) {
             *found.entry(key).or_default() += n;
         }
     }
+    let unreadable = value(m, "tcpstat_owners_unreadable_processes");
+    assert_eq!(found.remove(incomplete).is_some(), unreadable > 0.0);
     assert_eq!(found, expected);
     let series = format!(
         r#"tcpstat_finding{{kind="close_wait",severity="medium",program="{}"}}"#,
@@ -442,7 +454,12 @@ fn findings_match_the_summary(ns: &Netns, m: &BTreeMap<String, f64>) {
 
 #[test]
 fn promtool_accepts_the_output() {
-    require!(Need::Netns, Need::Tool("promtool"), Need::Tool("sysctl"));
+    require!(
+        Need::Netns,
+        Need::Ipv6,
+        Need::Tool("promtool"),
+        Need::Tool("sysctl")
+    );
     let ns = Netns::create("serve", "promtool");
     let _population = Population::build(&ns);
     let _server = Server::start_http(&ns, &[]);
@@ -509,7 +526,12 @@ impl Drop for TempDir {
 
 #[test]
 fn prometheus_scrapes_and_queries_the_series() {
-    require!(Need::Netns, Need::Tool("prometheus"), Need::Tool("sysctl"));
+    require!(
+        Need::Netns,
+        Need::Ipv6,
+        Need::Tool("prometheus"),
+        Need::Tool("sysctl")
+    );
     let ns = Netns::create("serve", "prom");
     let _population = Population::build(&ns);
     let _server = Server::start_http(&ns, &[]);
@@ -586,7 +608,7 @@ fn prometheus_ready(ns: &Netns) -> bool {
 
 #[test]
 fn bad_requests_get_errors_within_bounded_time() {
-    require!(Need::Netns);
+    require!(Need::Netns, Need::Ipv6);
     let ns = Netns::create("serve", "bad");
     let _server = Server::start_http(&ns, &[]);
     let quick = Duration::from_secs(2);
@@ -627,7 +649,7 @@ fn bad_requests_get_errors_within_bounded_time() {
 
 #[test]
 fn a_scrape_the_dump_outlasts_gets_only_the_exporters_metrics() {
-    require!(Need::Netns);
+    require!(Need::Netns, Need::Ipv6);
     let ns = Netns::create("serve", "timeout");
     let _server = Server::start_http(&ns, &[]);
     // 0.0001 s: the dump (and its process scan) cannot be done in half.
@@ -647,7 +669,7 @@ fn a_scrape_the_dump_outlasts_gets_only_the_exporters_metrics() {
 
 #[test]
 fn stop_signals_end_the_server_with_their_status() {
-    require!(Need::Netns);
+    require!(Need::Netns, Need::Ipv6);
     let ns = Netns::create("serve", "signals");
     for (signal, status) in [(libc::SIGTERM, 143), (libc::SIGINT, 130)] {
         let mut server = Server::start_http(&ns, &[]);
