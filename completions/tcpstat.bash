@@ -19,11 +19,17 @@ _tcpstat() {
             tcpstat,help)
                 cmd="tcpstat__subcmd__help"
                 ;;
+            tcpstat,serve)
+                cmd="tcpstat__subcmd__serve"
+                ;;
             tcpstat,why)
                 cmd="tcpstat__subcmd__why"
                 ;;
             tcpstat__subcmd__help,help)
                 cmd="tcpstat__subcmd__help__subcmd__help"
+                ;;
+            tcpstat__subcmd__help,serve)
+                cmd="tcpstat__subcmd__help__subcmd__serve"
                 ;;
             tcpstat__subcmd__help,why)
                 cmd="tcpstat__subcmd__help__subcmd__why"
@@ -35,7 +41,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --all-netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why help"
+            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --all-netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -125,7 +131,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__help)
-            opts="why help"
+            opts="why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -152,6 +158,20 @@ _tcpstat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tcpstat__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tcpstat__subcmd__help__subcmd__why)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -159,6 +179,52 @@ _tcpstat() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpstat__subcmd__serve)
+            opts="-N -n -v -h --listen --textfile --interval --max-series --netns --all-netns --numeric --json --source --owner-source --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --textfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-series)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -N)
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

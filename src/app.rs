@@ -45,6 +45,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
+    if let Some(serve) = &cfg.serve {
+        return crate::serve::run(&cfg, serve, &signals);
+    }
     if let Some(plan) = cfg.watch {
         return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
     }
@@ -84,6 +87,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             let shown = cfg.shown_owners(owners.as_ref());
             return crate::kill::run(&cfg, kill, sockets, shown, &signals, &mut out);
         }
+        Mode::Serve => unreachable!("serve returned above"),
     };
     // The whole listing is written, even after a stop signal (see
     // watch::output): a JSON array stays valid.

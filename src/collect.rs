@@ -44,6 +44,8 @@ pub struct Pass<'r> {
     pub rows: &'r mut Vec<Socket>,
     /// The owner map, when the config needs owners.
     pub owners: Option<ProcessMap>,
+    /// The source that read the rows.
+    pub used: source::Used,
 }
 
 impl<'a> Collector<'a> {
@@ -104,6 +106,7 @@ impl<'a> Collector<'a> {
         Ok(Pass {
             rows: &mut self.rows,
             owners,
+            used,
         })
     }
 }

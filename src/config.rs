@@ -5,7 +5,7 @@
 
 use crate::filter::Filter;
 use crate::model::{OwnerSource, SourceChoice, StateSet, TcpState};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -57,6 +57,30 @@ pub enum Mode {
     Why { port: u16, addr: Option<IpAddr> },
     /// `-K`: close the matching sockets.
     Kill(Kill),
+    /// `serve`: metrics for Prometheus (the details in [`Config::serve`]).
+    Serve,
+}
+
+/// `serve`: where the metrics go and how many series they may have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Serve {
+    /// An HTTP endpoint or a textfile.
+    pub output: ServeOutput,
+    /// Most series the port, process and endpoint metrics may add.
+    pub max_series: usize,
+}
+
+/// Where `serve` puts the metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServeOutput {
+    /// `--listen ADDR`: answer scrapes on this address.
+    Http(SocketAddr),
+    /// `--textfile PATH [--interval SECS]`: write the file once, or every
+    /// interval until a stop signal.
+    Textfile {
+        path: PathBuf,
+        interval: Option<Duration>,
+    },
 }
 
 /// What `-K` was asked to do.
@@ -205,6 +229,8 @@ pub struct Config {
     pub mode: Mode,
     /// `-c`/`--events`: repeat the pipeline; `None` for one pass.
     pub watch: Option<Watch>,
+    /// `serve`'s settings; `Some` exactly when the mode is `Serve`.
+    pub serve: Option<Serve>,
     /// The states to ask the source for: the explicit `--state`/`state`
     /// list when there is one (it replaces the -a/-l scope, as in ss),
     /// otherwise the scope's.

@@ -136,6 +136,7 @@ fn sample_sockets() -> [Socket; 3] {
         info: None,
         memory: None,
         diag_id: None,
+        backlog: None,
     };
     [
         socket(Family::Inet, TcpState::Listen, "0.0.0.0", 22, "0.0.0.0", 0),

@@ -21,6 +21,7 @@ pub mod netns;
 pub mod owners;
 pub mod plan;
 pub mod render;
+pub mod serve;
 pub mod source;
 pub mod sys;
 #[cfg(test)]

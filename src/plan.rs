@@ -32,16 +32,17 @@ pub fn collect(cfg: &Config, states: StateSet) -> collect::Plan<'_> {
     collect::Plan {
         request: request(cfg, states),
         owners: needs_owners(cfg).then_some(cfg.owner_source),
-        repeated: cfg.watch.is_some(),
+        repeated: cfg.watch.is_some() || cfg.mode == Mode::Serve,
         namespaces: &[],
     }
 }
 
 /// True when owners must be looked up: shown (`-p`, in a listing or `-K`),
 /// filtered on (`--pid`, `--program`), or named by a diagnosis (`-s`,
-/// `why`).
+/// `why`) or a metric (`serve`).
 fn needs_owners(cfg: &Config) -> bool {
-    let diagnosis = matches!(cfg.mode, Mode::Summary | Mode::Why { .. });
+    // serve's metrics name the programs holding teardown states.
+    let diagnosis = matches!(cfg.mode, Mode::Summary | Mode::Why { .. } | Mode::Serve);
     cfg.columns.program || cfg.filter.needs_owners() || diagnosis
 }
 

@@ -30,6 +30,7 @@ pub fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
         info: None,
         memory: None,
         diag_id: None,
+        backlog: None,
     }
 }
 

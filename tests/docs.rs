@@ -85,6 +85,48 @@ fn why_page() -> Vec<u8> {
     out
 }
 
+/// `tcpstat-serve(1)`: the subcommand's page.
+fn serve_page() -> Vec<u8> {
+    let mut cmd = tcpstat::cli::command();
+    cmd.build();
+    let serve = cmd
+        .find_subcommand("serve")
+        .expect("a serve subcommand")
+        .clone()
+        .name("tcpstat-serve")
+        .bin_name("tcpstat serve");
+    let man = Man::new(serve);
+    let mut out = Vec::new();
+    man.render(&mut out).unwrap();
+    let status = &[
+        (
+            "0",
+            "With --textfile and no --interval: the file was written from a complete dump.",
+        ),
+        (
+            "1",
+            "The address could not be listened on, the file not written, or (once) the \
+             sockets not read.",
+        ),
+        ("2", "A usage error."),
+        ("130", "Stopped by SIGINT."),
+        ("143", "Stopped by SIGTERM."),
+    ];
+    let mut roff = Roff::default();
+    definitions(&mut roff, "EXIT STATUS", status);
+    roff.to_writer(&mut out).unwrap();
+    see_also(&[
+        "tcpstat(1)",
+        "prometheus(1)",
+        "promtool(1)",
+        "ss(8)",
+        "tcp(7)",
+    ])
+    .to_writer(&mut out)
+    .unwrap();
+    out
+}
+
 /// A section of `.TP` definitions: a bold term, then its text.
 fn definitions(roff: &mut Roff, title: &str, items: &[(&str, &str)]) {
     roff.control("SH", [title]);
@@ -182,6 +224,7 @@ fn generated_docs_match_the_cli() {
     let files: Vec<(PathBuf, Vec<u8>)> = vec![
         (r.join("man/tcpstat.1"), man_page()),
         (r.join("man/tcpstat-why.1"), why_page()),
+        (r.join("man/tcpstat-serve.1"), serve_page()),
         (r.join("completions/tcpstat.bash"), completion(Shell::Bash)),
         (r.join("completions/_tcpstat"), completion(Shell::Zsh)),
         (r.join("completions/tcpstat.fish"), completion(Shell::Fish)),
@@ -218,6 +261,8 @@ fn man_page_has_the_sections_people_look_for() {
     assert!(page.contains("tcpstat\\-why(1)"), "SEE ALSO lacks why");
     let why = String::from_utf8(why_page()).unwrap();
     assert!(why.contains("tcpstat\\-why") && why.contains("\\-\\-addr"));
+    let serve = String::from_utf8(serve_page()).unwrap();
+    assert!(serve.contains("tcpstat\\-serve") && serve.contains("\\-\\-max\\-series"));
 }
 
 /// Every column the manual describes is a header the table prints, in the

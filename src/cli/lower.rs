@@ -5,8 +5,8 @@
 
 use super::{Args, Command, EventsArg, OwnerSourceArg, SortArg, SourceArg};
 use crate::config::{
-    Columns, Config, EventSource, Format, Kill, Mode, Order, Scope, SortKey, Watch,
-    DEFAULT_INTERVAL,
+    Columns, Config, EventSource, Format, Kill, Mode, Order, Scope, Serve, ServeOutput, SortKey,
+    Watch, DEFAULT_INTERVAL,
 };
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
@@ -25,6 +25,7 @@ pub fn config(args: &Args) -> Result<Config> {
     let mode = match args.command {
         _ if args.kill => Mode::Kill(kill_plan(args, &filter)?),
         Some(Command::Why { port, addr }) => Mode::Why { port, addr },
+        Some(Command::Serve { .. }) => Mode::Serve,
         None if args.summary => Mode::Summary,
         None => Mode::List,
     };
@@ -50,8 +51,19 @@ pub fn config(args: &Args) -> Result<Config> {
                 "why judges a bind against every socket; filters, -4 and -6 do not apply to it",
             ));
         }
-        Mode::Why { .. } => (Filter::new(), StateSet::ALL, true, true),
+        Mode::Serve if !filter.keeps_all() || args.inet != args.inet6 || args.json => {
+            return Err(Error::usage(
+                "serve counts every socket of the namespace; filters, -4, -6 and --json do not \
+                 apply to it",
+            ));
+        }
+        Mode::Why { .. } | Mode::Serve => (Filter::new(), StateSet::ALL, true, true),
         _ => (filter, states, ipv4, ipv6),
+    };
+    let scope = if mode == Mode::Serve {
+        Scope::All
+    } else {
+        scope
     };
     let watch = watch_plan(args, mode)?;
     check_inside(args, mode)?;
@@ -104,6 +116,7 @@ pub fn config(args: &Args) -> Result<Config> {
             OwnerSourceArg::Proc => OwnerSource::Proc,
         },
         verbose: args.verbose,
+        serve: serve_plan(args),
         proc_root: args
             .proc_root
             .clone()
@@ -169,7 +182,7 @@ fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
     }
     if mode != Mode::List {
         return Err(Error::usage(
-            "-c and --events repeat the listing; they cannot be combined with -s or why",
+            "-c and --events repeat the listing; they cannot be combined with -s, why or serve",
         ));
     }
     Ok(Some(Watch {
@@ -184,6 +197,30 @@ fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
     }))
 }
 
+/// `serve`'s output and series cap.
+fn serve_plan(args: &Args) -> Option<Serve> {
+    let Some(Command::Serve {
+        listen,
+        textfile,
+        interval,
+        max_series,
+    }) = &args.command
+    else {
+        return None;
+    };
+    let output = match textfile {
+        Some(path) => ServeOutput::Textfile {
+            path: path.clone(),
+            interval: *interval,
+        },
+        None => ServeOutput::Http(listen.unwrap_or(super::listen::DEFAULT_LISTEN)),
+    };
+    Some(Serve {
+        output,
+        max_series: usize::try_from(*max_series).unwrap_or(usize::MAX),
+    })
+}
+
 /// `-i` and `-m`: rows of the listing, read over netlink only.
 fn check_inside(args: &Args, mode: Mode) -> Result<()> {
     let flag = match (args.info, args.memory) {
@@ -194,7 +231,7 @@ fn check_inside(args: &Args, mode: Mode) -> Result<()> {
     };
     if mode != Mode::List {
         return Err(Error::usage(format!(
-            "{flag}: these add to the listing's rows; not with -s or why"
+            "{flag}: these add to the listing's rows; not with -s, why or serve"
         )));
     }
     if args.source == SourceArg::Proc {

@@ -92,6 +92,7 @@ schema/tcpstat.schema.json.";
 /// Related manual pages.
 pub const SEE_ALSO: &[&str] = &[
     "tcpstat-why(1)",
+    "tcpstat-serve(1)",
     "netstat(8)",
     "ss(8)",
     "ip-netns(8)",

@@ -3,6 +3,7 @@
 //! types. [`argv`] rewrites the one netstat habit clap cannot express.
 
 pub mod argv;
+pub mod listen;
 pub mod lower;
 pub mod manual;
 
@@ -42,6 +43,7 @@ use std::time::Duration;
                   tcpstat -anp --state close-wait --program nginx\n  \
                   tcpstat -s                    summary and findings about teardown states\n  \
                   tcpstat why 8080              could a server bind port 8080 now? why not?\n  \
+                  tcpstat serve                 metrics for Prometheus on 127.0.0.1:9923\n  \
                   tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'\n  \
                   tcpstat -anpc 2               the listing every 2 seconds\n  \
                   tcpstat -anp --events         connections opening, changing state, closing\n  \
@@ -435,6 +437,57 @@ pub enum Command {
         /// The address to bind (default: the dual-stack wildcard `[::]`)
         #[arg(long = "addr", value_name = "ADDR")]
         addr: Option<IpAddr>,
+    },
+    /// Serve connection-state metrics for Prometheus, or write them for
+    /// node_exporter's textfile collector
+    ///
+    /// Each scrape of /metrics reads the sockets once, as `-s` does (of the
+    /// namespace, with -N; every state, both families), and answers with
+    /// sockets per state, family and protocol; per listening port the
+    /// accept queue, its limit and the connections per state; CLOSE_WAIT
+    /// and FIN_WAIT2 per program and local port, TIME_WAIT per local port;
+    /// timewait sockets against net.ipv4.tcp_max_tw_buckets, ephemeral ports
+    /// per remote endpoint (the top 5) against ip_local_port_range, orphans
+    /// against tcp_max_orphans; the findings of -s; and the exporter's own
+    /// scrape duration, sockets seen and errors. Nothing is read between
+    /// scrapes; scrapes that arrive while a dump runs wait for it and share
+    /// it. The exposition is OpenMetrics when the Accept header asks for it,
+    /// the Prometheus text format 0.0.4 otherwise. `/` is a short page
+    /// linking to /metrics. A scrape that the dump outlasts
+    /// (X-Prometheus-Scrape-Timeout-Seconds, less a quarter second) gets
+    /// only the exporter's own metrics, with tcpstat_scrape_success 0:
+    /// never a partial count. SIGTERM or SIGINT stop it (exit 143 or 130).
+    Serve {
+        /// Answer scrapes on ADDR (default 127.0.0.1:9923)
+        ///
+        /// `PORT` or `:PORT` mean 127.0.0.1:PORT, `localhost:PORT` too. Any
+        /// other address must be written out as an IP literal
+        /// (`0.0.0.0:9923`, `[::]:9923`, `192.0.2.7:9923`): a host name is
+        /// refused, so that the metrics are never served beyond the host
+        /// unless the address that exposes them was typed.
+        #[arg(long = "listen", value_name = "ADDR", value_parser = listen::parse_listen, conflicts_with = "textfile")]
+        listen: Option<std::net::SocketAddr>,
+        /// Write the metrics to PATH instead of serving them
+        ///
+        /// For node_exporter's textfile collector (PATH ending in `.prom`
+        /// in its --collector.textfile.directory), in the Prometheus text
+        /// format: written to a temporary file in the same directory, then
+        /// renamed over PATH, so the collector never reads half a file.
+        /// Once and exit, unless --interval is given.
+        #[arg(long = "textfile", value_name = "PATH")]
+        textfile: Option<PathBuf>,
+        /// With --textfile: write every SECS seconds until SIGTERM or SIGINT
+        #[arg(long = "interval", value_name = "SECS", value_parser = parse_interval, requires = "textfile")]
+        interval: Option<Duration>,
+        /// Most series the per-port, per-program and per-endpoint metrics
+        /// may add
+        ///
+        /// Within each such metric the largest values are kept; what is
+        /// left out is counted in tcpstat_scrape_series_dropped{metric}.
+        /// Sockets per state, the limits, the findings and the exporter's
+        /// own metrics are always written.
+        #[arg(long = "max-series", value_name = "N", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+        max_series: u64,
     },
 }
 

@@ -281,6 +281,10 @@ pub struct Socket {
     /// What names the socket to sock_diag beyond its addresses, when the
     /// source is netlink: `-K` sends it back to close exactly this socket.
     pub diag_id: Option<DiagId>,
+    /// For a listener read over netlink, the limit of its accept queue
+    /// (listen()'s backlog, capped by net.core.somaxconn), which ss shows
+    /// as Send-Q; `None` for every other socket and from /proc.
+    pub backlog: Option<u32>,
 }
 
 /// The parts of `inet_diag_sockid` a dump reports besides the addresses:

@@ -255,6 +255,7 @@ mod tests {
                 info: None,
                 memory: None,
                 diag_id: None,
+                backlog: None,
             },
             owners: OwnersFrom::Current,
             uid_known: true,

@@ -328,6 +328,7 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
         info: None,
         memory: None,
         diag_id: None,
+        backlog: None,
     })
 }
 

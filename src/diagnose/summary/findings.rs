@@ -40,6 +40,22 @@ pub struct Finding {
     pub kind: &'static str,
     /// The problem in a sentence; program names as read (untrusted).
     pub message: String,
+    /// What it is about, for a face that names it apart from the sentence
+    /// (serve's metric labels).
+    pub subject: Subject,
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The namespace as a whole (a limit, a count of all sockets).
+    Whole,
+    /// A program, by its name as read from /proc (untrusted).
+    Program(String),
+    /// A local port.
+    Port(u16),
+    /// A remote endpoint (IPv4-mapped addresses in dotted form).
+    Remote(std::net::IpAddr, u16),
 }
 
 /// CLOSE_WAIT sockets one program may hold before it is called a leak, and
@@ -103,10 +119,21 @@ fn detail(s: &Summary, state: TcpState) -> &StateDetail {
 }
 
 fn push(out: &mut Vec<Finding>, severity: Severity, kind: &'static str, message: String) {
+    push_about(out, severity, kind, Subject::Whole, message);
+}
+
+fn push_about(
+    out: &mut Vec<Finding>,
+    severity: Severity,
+    kind: &'static str,
+    subject: Subject,
+    message: String,
+) {
     out.push(Finding {
         severity,
         kind,
         message,
+        subject,
     });
 }
 
@@ -134,7 +161,8 @@ fn close_wait(d: &StateDetail, out: &mut Vec<Finding>) {
             owner_label(p.pid, &p.name),
             p.count
         );
-        push(out, severity, "close_wait", msg);
+        let program = Subject::Program(p.name.clone());
+        push_about(out, severity, "close_wait", program, msg);
     }
 }
 
@@ -178,7 +206,8 @@ fn ephemeral(e: &EphemeralUse, out: &mut Vec<Finding>) {
             e.ports,
             r.percent
         );
-        push(out, severity, "ephemeral_ports", msg);
+        let remote = Subject::Remote(r.address, r.port);
+        push_about(out, severity, "ephemeral_ports", remote, msg);
     }
 }
 
@@ -224,7 +253,13 @@ fn syn_recv(d: &StateDetail, out: &mut Vec<Finding>) {
              handshake (a SYN flood, or their ACKs are lost)",
             p.port, p.count
         );
-        push(out, Severity::Medium, "syn_recv", msg);
+        push_about(
+            out,
+            Severity::Medium,
+            "syn_recv",
+            Subject::Port(p.port),
+            msg,
+        );
     }
 }
 
@@ -237,7 +272,8 @@ fn half_closed(d: &StateDetail, out: &mut Vec<Finding>) {
             owner_label(p.pid, &p.name),
             p.count
         );
-        push(out, Severity::Low, "half_closed", msg);
+        let program = Subject::Program(p.name.clone());
+        push_about(out, Severity::Low, "half_closed", program, msg);
     }
 }
 

@@ -10,7 +10,7 @@
 
 mod findings;
 
-pub use findings::{Finding, Severity};
+pub use findings::{Finding, Severity, Subject};
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;

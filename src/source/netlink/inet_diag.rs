@@ -300,6 +300,7 @@ pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, Pa
         },
         recv_q: ne_u32(head, OFF_RQUEUE),
         send_q,
+        backlog: (state == TcpState::Listen).then(|| ne_u32(head, OFF_WQUEUE)),
         uid: ne_u32(head, OFF_UID),
         inode: u64::from(ne_u32(head, OFF_INODE)),
         netns: 0,
@@ -651,6 +652,7 @@ mod tests {
         };
         let s = parse_inet_diag(&row.bytes(), false).unwrap();
         assert_eq!((s.state, s.recv_q, s.send_q), (TcpState::Listen, 2, 0));
+        assert_eq!(s.backlog, Some(4096));
     }
 
     #[test]

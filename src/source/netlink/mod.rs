@@ -466,6 +466,7 @@ mod tests {
             info: None,
             memory: None,
             diag_id: None,
+            backlog: None,
         }
     }
 

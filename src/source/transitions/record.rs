@@ -108,6 +108,7 @@ pub fn parse(bytes: &[u8]) -> Result<Transition, BadRecord> {
         // The interface it may be bound to is not read: no identity to
         // send back to the kernel (the cookie is in `Exact`).
         diag_id: None,
+        backlog: None,
         netns: u64::from(u32::from_ne_bytes(
             bytes[NETNS..NETNS + 4].try_into().expect("4 bytes"),
         )),

@@ -40,6 +40,7 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         info: None,
         memory: None,
         diag_id: None,
+        backlog: None,
     }
 }
 
