@@ -1,5 +1,5 @@
 //! `-N all`: one dump per network namespace. Worker threads (as many as
-//! there are CPUs, at most [`MAX_WORKERS`]) take the namespaces in turn,
+//! there are CPUs, at most `MAX_WORKERS`) take the namespaces in turn,
 //! enter each with setns (which moves only the calling thread), dump it
 //! with a socket opened there, and tag its rows with its inode. Owners need
 //! no namespace: socket inodes are unique on the host, so one process scan
