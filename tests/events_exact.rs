@@ -590,3 +590,30 @@ fn the_header_says_which_mode_runs() {
     assert!(first_line("--events=sampled").starts_with("tcpstat events: sampled"));
     let _ = std::io::stdout().flush();
 }
+
+/// `-i` and `-m` ask for what the tracepoint does not carry: exact mode
+/// says so in one line on stderr instead of printing events without it.
+#[test]
+fn exact_mode_says_it_shows_no_tcp_info() {
+    require!(Need::Root("loads the tracepoint program"), Need::Btf);
+    let stderr = |args: &[&str]| {
+        let out = Command::new(TCPSTAT)
+            .args(["--events=exact", "--count", "1", "-c", "0.05"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    for (args, asked) in [
+        (&["-i"][..], "no tcp_info (-i):"),
+        (&["-m"], "no socket memory (-m):"),
+        (&["-im"], "no tcp_info (-i) nor socket memory (-m):"),
+    ] {
+        let said = stderr(args);
+        assert_eq!(said.lines().count(), 1, "{args:?}: {said}");
+        assert!(said.starts_with("tcpstat: exact --events shows "), "{said}");
+        assert!(said.contains(asked), "{args:?}: {said}");
+    }
+    assert_eq!(stderr(&[]), "");
+}

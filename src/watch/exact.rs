@@ -62,6 +62,16 @@ pub fn choose(plan: Watch) -> Result<Option<StateChanges>> {
     }
 }
 
+/// What of `-i`/`-m` was asked for, which exact events cannot show.
+fn inside_asked(cfg: &Config) -> Option<&'static str> {
+    match (cfg.columns.info, cfg.columns.memory) {
+        (true, true) => Some("tcp_info (-i) nor socket memory (-m)"),
+        (true, false) => Some("tcp_info (-i)"),
+        (false, true) => Some("socket memory (-m)"),
+        (false, false) => None,
+    }
+}
+
 /// Why the programs could not be loaded, in one line.
 fn refusal(e: &io::Error) -> String {
     match e.raw_os_error() {
@@ -83,6 +93,14 @@ pub fn run(
     out: &mut BufWriter<Output<'_>>,
     changes: StateChanges,
 ) -> Result<Outcome> {
+    if let Some(asked) = inside_asked(cfg) {
+        // The tracepoint tells the state and the addresses, nothing from
+        // inside the connection: say so rather than print lines lacking it.
+        note(format_args!(
+            "exact --events shows no {asked}: the kernel's tracepoint carries only \
+             the state change (--events=sampled shows it on each event)"
+        ));
+    }
     let mut printer = Printer::new(cfg, plan.interval);
     let mut run = Exact::new(cfg, changes);
     run.refresh_owners()?;
