@@ -79,6 +79,16 @@ impl Holder {
     }
 }
 
+/// A directory removed (when empty) on drop: the parent of the holders'
+/// cgroups.
+struct RemoveDir(PathBuf);
+
+impl Drop for RemoveDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
 impl Drop for Holder {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -178,6 +188,8 @@ fn every_namespace_is_listed_as_ss_lists_it_and_labelled_by_its_kind() {
     // Held by processes: in a Docker-style scope, a service, and no cgroup.
     let cgroups =
         cgroup2_root().map(|root| root.join(format!("tcpstat-allns-{}", std::process::id())));
+    // Declared before the holders, so removed after their cgroups are.
+    let _cgroups_dir = cgroups.clone().map(RemoveDir);
     if cgroups.is_none() {
         eprintln!("no cgroup2 hierarchy mounted: the container and service cases are skipped");
     }
