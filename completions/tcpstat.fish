@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -88,6 +88,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s K -l kill -d 'Close eve
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l dry-run -d 'With -K: list what would be closed, and close nothing'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l yes -d 'With -K: close without asking for confirmation'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l reverse -d 'With --sort, smallest first (rows without the key still last)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l lifetime -d 'With --events: when a connection closes, how long it lived'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s V -l version -d 'Print version'

@@ -23,6 +23,9 @@ pub struct Watch {
     pub events: bool,
     /// Where `--events` hears changes from.
     pub event_source: EventSource,
+    /// `--lifetime`: a `lifetime` event when a connection whose opening
+    /// was seen closes (exact mode).
+    pub lifetime: bool,
 }
 
 /// `--events=MODE`: how changes are heard.

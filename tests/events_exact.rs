@@ -617,3 +617,123 @@ fn exact_mode_says_it_shows_no_tcp_info() {
     }
     assert_eq!(stderr(&[]), "");
 }
+
+/// `--lifetime`: after a connection's change to CLOSE, one `lifetime`
+/// event whose duration is exactly the time between its opening and that
+/// change, by the kernel's own timestamps on the events around it.
+#[test]
+fn lifetimes_span_a_connection_from_opening_to_close() {
+    require!(Need::Netns, Need::Btf);
+    let ns = Netns::create("exact", "life");
+    let ports = Ports {
+        server: 27932,
+        closed: 27933,
+        marker: 27934,
+    };
+    let reader = Reader::start(Command::new(TCPSTAT).args([
+        "-N",
+        ns.name(),
+        "-an",
+        "--events=exact",
+        "--lifetime",
+        "--json",
+    ]));
+    sync_one(&ns, ports, &reader);
+    let held = Duration::from_millis(300);
+    let (client, server) = ns.enter(|| {
+        let listener = TcpListener::bind(("127.0.0.1", ports.server)).unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let ends = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        std::thread::sleep(held);
+        drop(client);
+        std::thread::sleep(Duration::from_millis(20));
+        drop(server);
+        ends
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lifetimes = |r: &Reader| {
+        r.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("\"lifetime\""))
+            .count()
+    };
+    while lifetimes(&reader) < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, lines, _) = reader.stop(libc::SIGINT);
+    let events: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let schema = validator(Some("event"));
+    for (local, remote, opening) in [
+        (client, server, ("CLOSE", "SYN_SENT")),
+        (server, client, ("LISTEN", "SYN_RECV")),
+    ] {
+        // The connecting side has no local port yet when it enters
+        // SYN_SENT: a socket's changes are found by its cookie.
+        let closed = events
+            .iter()
+            .find(|e| {
+                e["event"] == "state"
+                    && e["socket"]["state"] == "CLOSE"
+                    && e["socket"]["local"]["port"] == local.port()
+                    && e["socket"]["remote"]["port"] == remote.port()
+            })
+            .unwrap_or_else(|| panic!("no close of {local}: {events:#?}"));
+        let mine: Vec<&Value> = events
+            .iter()
+            .filter(|e| e["cookie"] == closed["cookie"])
+            .collect();
+        let opened = mine
+            .iter()
+            .find(|e| {
+                (e["old_state"].as_str(), e["socket"]["state"].as_str())
+                    == (Some(opening.0), Some(opening.1))
+            })
+            .unwrap_or_else(|| panic!("no opening of {local}: {mine:#?}"));
+        let life = mine
+            .iter()
+            .find(|e| e["event"] == "lifetime")
+            .unwrap_or_else(|| panic!("no lifetime of {local}: {mine:#?}"));
+        assert_valid(&schema, life);
+        let span_ns = closed["kernel_ns"].as_u64().unwrap() - opened["kernel_ns"].as_u64().unwrap();
+        assert_eq!(
+            life["lifetime_us"].as_u64().unwrap(),
+            span_ns / 1000,
+            "{life}"
+        );
+        assert_eq!(life["cookie"], closed["cookie"]);
+        assert!(span_ns >= held.as_nanos() as u64, "{local}: {span_ns} ns");
+        assert_eq!(mine.iter().filter(|e| e["event"] == "lifetime").count(), 1);
+    }
+}
+
+/// Sampled mode cannot time a connection's life: `--lifetime` there says
+/// so in one line; without `--events` it is a usage error.
+#[test]
+fn lifetime_needs_exact_mode_and_events() {
+    let out = Command::new(TCPSTAT)
+        .args([
+            "--events=sampled",
+            "--lifetime",
+            "--count",
+            "1",
+            "-c",
+            "0.05",
+        ])
+        .output()
+        .unwrap();
+    let stderr = support::unless_overran(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("tcpstat: --lifetime needs exact --events"),
+        "{stderr}"
+    );
+    let out = Command::new(TCPSTAT).args(["--lifetime"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

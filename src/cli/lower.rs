@@ -194,6 +194,7 @@ fn watch_plan(args: &Args, mode: Mode) -> Result<Option<Watch>> {
             (Some(EventsArg::Sampled), _) | (_, SourceArg::Proc) => EventSource::Sampled,
             _ => EventSource::Auto,
         },
+        lifetime: args.lifetime,
     }))
 }
 

@@ -312,6 +312,16 @@ pub struct Args {
     )]
     pub events: Option<EventsArg>,
 
+    /// With --events: when a connection closes, how long it lived
+    ///
+    /// One more event, `lifetime`, after the change to CLOSE of a
+    /// connection whose opening was seen (CLOSE -> SYN_SENT, LISTEN ->
+    /// SYN_RECV): the time between the two, from the kernel's timestamps
+    /// (JSON `lifetime_us`). Exact mode only: sampled mode cannot time a
+    /// connection's life and says so.
+    #[arg(long = "lifetime", requires = "events", help_heading = "Watch")]
+    pub lifetime: bool,
+
     /// Stop after N passes of -c or --events
     #[arg(
         long = "count",

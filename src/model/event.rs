@@ -13,6 +13,8 @@ pub enum EventKind {
     State,
     /// No longer there.
     Gone,
+    /// Exact mode, `--lifetime`: a connection closed; how long it lived.
+    Lifetime,
 }
 
 impl EventKind {
@@ -22,6 +24,7 @@ impl EventKind {
             EventKind::New => "new",
             EventKind::State => "state",
             EventKind::Gone => "gone",
+            EventKind::Lifetime => "lifetime",
         }
     }
 }
@@ -56,6 +59,9 @@ pub struct Event {
     pub bytes_received: Option<u64>,
     /// Exact mode's cookie, namespace and kernel time; none when sampled.
     pub exact: Option<Exact>,
+    /// A `lifetime` event's: nanoseconds from the connection's opening
+    /// to its close, by the kernel's clock.
+    pub lifetime_ns: Option<u64>,
 }
 
 impl Event {
@@ -76,6 +82,7 @@ impl Event {
             bytes_acked: None,
             bytes_received: None,
             exact: None,
+            lifetime_ns: None,
         }
     }
 
@@ -91,6 +98,7 @@ impl Event {
             bytes_acked: None,
             bytes_received: None,
             exact: None,
+            lifetime_ns: None,
         }
     }
 
@@ -113,6 +121,7 @@ impl Event {
             bytes_acked: None,
             bytes_received: None,
             exact: None,
+            lifetime_ns: None,
         };
         event.add_bytes(destroyed);
         event
@@ -165,6 +174,17 @@ pub struct Transition {
 }
 
 impl Event {
+    /// The `lifetime` event of `close` (the change to CLOSE of a
+    /// connection opened `born_ns` by the kernel's clock).
+    pub fn lifetime(close: &Event, born_ns: u64) -> Option<Event> {
+        let closed_ns = close.exact?.kernel_ns;
+        Some(Event {
+            kind: EventKind::Lifetime,
+            lifetime_ns: Some(closed_ns.saturating_sub(born_ns)),
+            ..close.clone()
+        })
+    }
+
     /// A state change the kernel reported, seen at wall-clock `time`.
     pub fn transition(t: &Transition, time: Timestamp) -> Event {
         Event {
@@ -177,6 +197,7 @@ impl Event {
             bytes_acked: None,
             bytes_received: None,
             exact: Some(t.exact),
+            lifetime_ns: None,
         }
     }
 }

@@ -49,13 +49,18 @@ impl EventText {
         };
         write!(
             w,
-            "{} {:<5} {:<4} {:<23} -> {:<23} {old:>11} -> {new:<11}",
+            "{} {:<5} {:<4} {:<23} -> {:<23} ",
             e.time,
             e.kind.name(),
             e.socket.family.proto(),
             self.local,
             self.remote,
         )?;
+        match e.lifetime_ns {
+            // Milliseconds with three decimals: tcplife's unit.
+            Some(ns) => write!(w, "lived {:.3} ms", ns as f64 / 1e6)?,
+            None => write!(w, "{old:>11} -> {new:<11}")?,
+        }
         write_owner(w, e, owners, cfg, names)?;
         if let (Some(acked), Some(received)) = (e.bytes_acked, e.bytes_received) {
             write!(w, " acked={acked} received={received}")?;

@@ -262,6 +262,7 @@ mod tests {
             bytes_acked: Some(12),
             bytes_received: None,
             exact: None,
+            lifetime_ns: None,
         }
     }
 

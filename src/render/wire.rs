@@ -285,6 +285,10 @@ pub struct JsonEvent<'a> {
     /// Exact mode: `CLOCK_MONOTONIC` nanoseconds of the change, to order
     /// changes finer than `time` does.
     pub kernel_ns: Option<u64>,
+    /// A `lifetime` event's: microseconds from the connection's opening
+    /// to its close.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lifetime_us: Option<u64>,
 }
 
 /// A line of exact `--events --json` saying how many changes the kernel
@@ -325,6 +329,7 @@ impl<'a> JsonEvent<'a> {
             cookie: e.exact.map(|x| x.cookie),
             netns: e.exact.map(|x| x.netns),
             kernel_ns: e.exact.map(|x| x.kernel_ns),
+            lifetime_us: e.lifetime_ns.map(|ns| ns / 1000),
         }
     }
 }

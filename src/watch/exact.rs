@@ -102,7 +102,7 @@ pub fn run(
         ));
     }
     let mut printer = Printer::new(cfg, plan.interval);
-    let mut run = Exact::new(cfg, changes);
+    let mut run = Exact::new(cfg, changes, plan.lifetime);
     run.refresh_owners()?;
     let header = printer.events_header(out, true, run.changes.covers_time_wait());
     if let Some(end) = end_pass(out, header)? {
@@ -155,10 +155,13 @@ struct Exact<'c> {
     events: Vec<Event>,
     lost: u64,
     malformed: usize,
+    /// `--lifetime`: when each connection whose opening was seen opened,
+    /// by cookie (kernel ns).
+    births: Option<HashMap<u64, u64>>,
 }
 
 impl<'c> Exact<'c> {
-    fn new(cfg: &'c Config, changes: StateChanges) -> Exact<'c> {
+    fn new(cfg: &'c Config, changes: StateChanges, lifetime: bool) -> Exact<'c> {
         let plan = crate::plan::collect(cfg, cfg.states);
         let scanner = plan
             .owners
@@ -175,6 +178,7 @@ impl<'c> Exact<'c> {
             events: Vec::with_capacity(BATCH),
             lost: 0,
             malformed: 0,
+            births: lifetime.then(HashMap::new),
         }
     }
 
@@ -201,8 +205,11 @@ impl<'c> Exact<'c> {
             self.note_malformed(drained.malformed);
             self.events.clear();
             for t in std::mem::take(&mut self.batch) {
+                let born = self.birth(&t);
                 if let Some(e) = self.event(&t) {
+                    let lifetime = born.and_then(|born| Event::lifetime(&e, born));
                     self.events.push(e);
+                    self.events.extend(lifetime);
                 }
                 self.batch.push(t);
             }
@@ -226,6 +233,26 @@ impl<'c> Exact<'c> {
             if drained.read < BATCH {
                 return Ok(None);
             }
+        }
+    }
+
+    /// With `--lifetime`: remembers when connections open (the change from
+    /// CLOSE to SYN_SENT of a connecting socket, from LISTEN to SYN_RECV of
+    /// an accepted one), and for a change to CLOSE of one whose opening was
+    /// seen, returns when that was.
+    fn birth(&mut self, t: &Transition) -> Option<u64> {
+        let births = self.births.as_mut()?;
+        let cookie = t.exact.cookie;
+        match (t.old, t.socket.state) {
+            (TcpState::Close, TcpState::SynSent) | (TcpState::Listen, TcpState::SynRecv) => {
+                if births.len() >= MAX_REMEMBERED {
+                    births.clear();
+                }
+                births.insert(cookie, t.exact.kernel_ns);
+                None
+            }
+            (_, TcpState::Close) => births.remove(&cookie),
+            _ => None,
         }
     }
 

@@ -212,6 +212,12 @@ fn watch_events(
     if let Some(changes) = exact::choose(plan)? {
         return exact::run(cfg, plan, signals, out, changes);
     }
+    if plan.lifetime {
+        note(format_args!(
+            "--lifetime needs exact --events (root and kernel BTF): polls cannot time a \
+             connection's life, so sampled mode prints no lifetime lines"
+        ));
+    }
     let tracked = track::tracking_states(cfg.states);
     let mut destroy = Notifications::join(cfg);
     let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
