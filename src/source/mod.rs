@@ -116,7 +116,7 @@ fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
         bytecode: bytecode::compile(req.filter),
     };
     let stats = match netlink::dump(&request, out) {
-        Err(e) if request.bytecode.is_some() => {
+        Err(e) if request.bytecode.is_some() && netlink::kernel_refused(&e) => {
             // The program only saves work: a kernel that refuses it (one
             // older than its port equality ops, say) gets none.
             if req.verbose {

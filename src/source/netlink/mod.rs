@@ -331,10 +331,17 @@ fn status(payload: &[u8]) -> Result<()> {
         return Ok(());
     }
     let errno = io::Error::from_raw_os_error(code.saturating_neg());
-    Err(Error::runtime(format!(
-        "netlink sock_diag dump failed: {}",
-        os_text(&errno)
-    )))
+    Err(Error::runtime(format!("{DUMP_REFUSED}{}", os_text(&errno))))
+}
+
+/// How an error reply of the kernel to a dump request begins.
+const DUMP_REFUSED: &str = "netlink sock_diag dump failed: ";
+
+/// True when `e` is the kernel's error reply to the request (as for a
+/// bytecode it does not accept), not a failure to reach it at all (a
+/// socket that cannot be opened, say).
+pub fn kernel_refused(e: &Error) -> bool {
+    e.to_string().starts_with(DUMP_REFUSED)
 }
 
 #[cfg(test)]
@@ -417,11 +424,18 @@ mod tests {
         let mut err = (-libc::EPERM).to_ne_bytes().to_vec();
         err.extend([0; 16]);
         let (progress, _, _) = walk(&nlmsg(NLMSG_ERROR, 0, 7, 4242, &err));
-        let msg = progress.unwrap_err().to_string();
+        let refused = progress.unwrap_err();
         assert_eq!(
-            msg,
+            refused.to_string(),
             "netlink sock_diag dump failed: Operation not permitted"
         );
+        // The kernel's answer, which a dump without bytecode may avoid;
+        // not a socket that could not be opened.
+        assert!(kernel_refused(&refused));
+        assert!(!kernel_refused(&io_error(
+            "opening the socket",
+            &io::Error::from_raw_os_error(libc::EAFNOSUPPORT)
+        )));
 
         let (progress, _, _) = walk(&nlmsg(NLMSG_DONE, 2, 7, 4242, &(-4i32).to_ne_bytes()));
         assert!(progress.is_err());
