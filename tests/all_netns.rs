@@ -285,6 +285,8 @@ fn all_refuses_what_needs_one_namespace() {
         &["-N", "all", "--events"],
         &["-N", "all", "-s"],
         &["--all-netns", "why", "80"],
+        &["-N", "all", "-K", "--dport", "80"],
+        &["-N", "all", "serve"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
             .args(args)

@@ -71,11 +71,12 @@ pub fn config(args: &Args) -> Result<Config> {
     let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
     if all_netns && (watch.is_some() || mode != Mode::List) {
         // Each of these keeps per-namespace state this step does not
-        // have yet (port conflicts, event identity, findings): refused
-        // rather than computed over namespaces mixed together.
+        // have yet (port conflicts, event identity, findings, the sockets
+        // to close, metric labels): refused rather than computed over
+        // namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets once (table or --json); -c, --events, -s and why \
-             take one namespace: -N NAME",
+            "-N all lists sockets once (table or --json); -c, --events, -s, why, -K \
+             and serve take one namespace: -N NAME",
         ));
     }
     Ok(Config {
