@@ -33,7 +33,11 @@ fn man_page() -> Vec<u8> {
     man.render_subcommands_section(&mut out).unwrap();
     let mut roff = Roff::default();
     definitions(&mut roff, "EXIT STATUS", manual::EXIT_STATUS);
-    definitions(&mut roff, "COLUMNS", manual::COLUMNS);
+    definitions(
+        &mut roff,
+        "COLUMNS",
+        &[manual::COLUMNS, manual::MODE_COLUMNS].concat(),
+    );
     roff.control("SH", ["JSON"]).text([roman(manual::JSON)]);
     roff.to_writer(&mut out).unwrap();
     examples().to_writer(&mut out).unwrap();
@@ -278,6 +282,28 @@ fn manual_columns_are_the_tables_headers() {
     let header = text.lines().nth(1).expect("a header line");
     let mut at = 0;
     for (name, _) in manual::COLUMNS {
+        let found = header[at..]
+            .find(name)
+            .unwrap_or_else(|| panic!("{name:?} not in (or out of order in) {header:?}"));
+        at += found + name.len();
+    }
+}
+
+/// The columns of `-N all` and `-c -i` are the headers the table writes
+/// with them, in the manual's order.
+#[test]
+fn manual_mode_columns_are_the_tables_headers() {
+    let columns = tcpstat::config::Columns {
+        rates: true,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    let scope = tcpstat::config::Scope::All;
+    tcpstat::render::table::write_header(&mut out, scope, columns, Some(false)).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let header = text.lines().nth(1).expect("a header line");
+    let mut at = 0;
+    for (name, _) in manual::MODE_COLUMNS {
         let found = header[at..]
             .find(name)
             .unwrap_or_else(|| panic!("{name:?} not in (or out of order in) {header:?}"));

@@ -81,6 +81,31 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The columns other modes add to the table: the namespace first with
+/// `-N all`, the rates after State with `-c -i`. Described after
+/// [`COLUMNS`] in the manual.
+pub const MODE_COLUMNS: &[(&str, &str)] = &[
+    (
+        "NETNS",
+        "With -N all, first: the namespace's name (container, service, ip netns name, \
+         PID:comm, host), cut to 12 characters unless -W.",
+    ),
+    (
+        "Send/s",
+        "With -c -i: bytes the peer acknowledged per second since the last pass \
+         (K, M, G: thousands, millions, billions); `-` on the first pass or when \
+         a counter went back.",
+    ),
+    (
+        "Recv/s",
+        "With -c -i: bytes received per second since the last pass.",
+    ),
+    (
+        "Retr/s",
+        "With -c -i: segments retransmitted per second since the last pass.",
+    ),
+];
+
 /// What `--json` prints in each mode.
 pub const JSON: &str = "With --json, the listing is one array with one socket object per \
 line; -c prints one object per pass and line ({\"time\", \"sockets\"}); --events one object \
