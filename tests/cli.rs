@@ -8,9 +8,10 @@ use serde_json::Value;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use support::netns::Netns;
+use support::tempdir::TempDir;
 use support::{require, Need};
 
 fn tcpstat(args: &[&str]) -> Output {
@@ -32,28 +33,6 @@ fn stderr_line(out: &Output) -> String {
         "stderr must start with 'tcpstat: ': {err:?}"
     );
     err
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tcpstat-cli-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("net")).unwrap();
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.0.join(name), text).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// The fixture /proc with a few sockets of every kind.
@@ -155,7 +134,7 @@ fn usage_errors_exit_two_with_one_line() {
 
 #[test]
 fn malformed_proc_file_is_a_runtime_error_naming_file_and_line() {
-    let dir = TempDir::new("malformed");
+    let dir = TempDir::new("cli", "malformed");
     dir.write(
         "net/tcp",
         &format!(
@@ -189,7 +168,7 @@ fn missing_proc_root_is_a_runtime_error() {
 
 #[test]
 fn closed_pipe_ends_quietly_with_zero() {
-    let dir = TempDir::new("pipe");
+    let dir = TempDir::new("cli", "pipe");
     let rows: String = (0..5000)
         .map(|i| established_row(i, 1024 + i as u16, 80))
         .collect();

@@ -13,11 +13,12 @@ use serde_json::Value;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use support::events::first_event;
 use support::netns::Netns;
+use support::tempdir::TempDir;
 use support::{require, Need};
 
 const TCPSTAT: &str = env!("CARGO_BIN_EXE_tcpstat");
@@ -56,24 +57,6 @@ fn text_of(what: &str, out: Output) -> String {
     assert_no_raw_controls(what, &stdout);
     assert_no_raw_controls(what, &stderr);
     stdout
-}
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tcpstat-escape-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A copy of sleep(1) named [`HOSTILE_COMM`], holding sockets at
@@ -147,7 +130,7 @@ fn a_hostile_process_name_is_escaped_in_every_text_output_and_exact_in_json() {
         (listener, server)
     });
     let port = listener.local_addr().unwrap().port().to_string();
-    let dir = TempDir::new("comm");
+    let dir = TempDir::new("escape", "comm");
     let mut holder = Some(Holder::spawn(
         &dir.0,
         &[listener.as_raw_fd(), server.as_raw_fd()],
@@ -232,7 +215,7 @@ fn run_with_etc(ns: &Netns, etc: &Path, args: &[&str]) -> Output {
 
 /// Fixture /etc files naming [`HOST_ADDR`] and uid [`HOSTILE_UID`].
 fn hostile_etc() -> TempDir {
-    let dir = TempDir::new("etc");
+    let dir = TempDir::new("escape", "etc");
     let files = [
         (
             "hosts",

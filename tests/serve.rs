@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use support::child::{exit_within, kill_if_running, stderr_of};
 use support::netns::Netns;
 use support::signals::default_signals;
 use support::sock::{listen, no_fork};
+use support::tempdir::TempDir;
 use support::{require, Need};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tcpstat");
@@ -506,24 +506,6 @@ fn promtool_accepts_the_output() {
         .contains("# TYPE tcpstat_scrapes counter\ntcpstat_scrapes_total"));
 }
 
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("tcpstat-serve-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn prometheus_scrapes_and_queries_the_series() {
     require!(
@@ -535,7 +517,7 @@ fn prometheus_scrapes_and_queries_the_series() {
     let ns = Netns::create("serve", "prom");
     let _population = Population::build(&ns);
     let _server = Server::start_http(&ns, &[]);
-    let dir = TempDir::new("prom");
+    let dir = TempDir::new("serve", "prom");
     let config = dir.0.join("prometheus.yml");
     std::fs::write(
         &config,
@@ -687,7 +669,7 @@ fn stop_signals_end_the_server_with_their_status() {
 fn textfile_is_written_whole_once_or_until_a_signal() {
     require!(Need::Netns, Need::Tool("promtool"));
     let ns = Netns::create("serve", "textfile");
-    let dir = TempDir::new("textfile");
+    let dir = TempDir::new("serve", "textfile");
     let path = dir.0.join("tcpstat.prom");
     let path_text = path.to_str().unwrap();
     let mut once = Server::start(&ns, &["--textfile", path_text]);

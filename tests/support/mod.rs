@@ -23,6 +23,7 @@ pub mod schema;
 pub mod seccomp;
 pub mod signals;
 pub mod sock;
+pub mod tempdir;
 pub mod zoo;
 
 /// `stderr` without the line watch mode prints, once, when a pass overran
