@@ -22,7 +22,7 @@ use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6, IPPROTO_TCP};
 use super::tcp_info::{
     parse_bbr, parse_byte, parse_congestion, parse_skmem, parse_tcp_info, parse_vegas,
 };
-use super::wire::{append_attribute, attributes, AttributeError, NLMSG_HDRLEN};
+use super::wire::{append_attribute, attributes, request_header, AttributeError, NLMSG_HDRLEN};
 use super::Request;
 use crate::error::{Error, Result};
 use crate::model::info::{SkMem, TcpInfo};
@@ -188,13 +188,8 @@ pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u
 /// crate has no type for it: laid out here).
 pub(super) fn both_families_request_bytes(req: &Request, seq: u32) -> Result<Vec<u8>> {
     let len = NLMSG_HDRLEN + INET_DIAG_REQ_LEN;
-    let mut bytes = Vec::with_capacity(len);
-    bytes.extend((len as u32).to_ne_bytes());
-    bytes.extend(TCPDIAG_GETSOCK.to_ne_bytes());
-    bytes.extend((NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    bytes.extend(seq.to_ne_bytes());
-    bytes.extend(0u32.to_ne_bytes()); // port id: the kernel fills it in
-                                      // The family is ignored (the kernel dumps AF_UNSPEC); ss sends AF_INET.
+    let mut bytes = request_header(len, TCPDIAG_GETSOCK, NLM_F_REQUEST | NLM_F_DUMP, seq);
+    // The family is ignored (the kernel dumps AF_UNSPEC); ss sends AF_INET.
     bytes.extend([AF_INET, 0, 0, extensions(req).bits()]);
     bytes.extend([0; 40]); // ports, addresses, interface: any
     bytes.extend([0xff; 8]); // INET_DIAG_NOCOOKIE

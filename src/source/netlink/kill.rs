@@ -21,7 +21,7 @@ use netlink_packet_core::{NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_packet_sock_diag::{AF_INET, AF_INET6, IPPROTO_TCP};
 use netlink_sys::SocketAddr as NetlinkAddr;
 
-use super::wire::{messages, Framing, NLMSG_HDRLEN};
+use super::wire::{messages, request_header, Framing, NLMSG_HDRLEN};
 use super::{io_error, open_socket};
 use crate::error::{Error, Result};
 use crate::model::kill::KillOutcome;
@@ -96,12 +96,7 @@ impl Destroyer {
 /// acknowledgement, then `inet_diag_req_v2` with the socket's id.
 pub(crate) fn request_bytes(s: &Socket, id: DiagId, seq: u32) -> Vec<u8> {
     let total = NLMSG_HDRLEN + INET_DIAG_REQ_V2_LEN;
-    let mut b = Vec::with_capacity(total);
-    b.extend((total as u32).to_ne_bytes());
-    b.extend(SOCK_DESTROY.to_ne_bytes());
-    b.extend((NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    b.extend(seq.to_ne_bytes());
-    b.extend(0u32.to_ne_bytes()); // the kernel fills in our port id
+    let mut b = request_header(total, SOCK_DESTROY, NLM_F_REQUEST | NLM_F_ACK, seq);
     let family = match s.family {
         Family::Inet => AF_INET,
         Family::Inet6 => AF_INET6,

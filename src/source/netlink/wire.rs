@@ -131,6 +131,18 @@ impl<'a> Iterator for Attributes<'a> {
     }
 }
 
+/// A request message of `total` bytes begun: its netlink header (the
+/// kernel fills in our port id), with room for the rest.
+pub(crate) fn request_header(total: usize, kind: u16, flags: u16, seq: u32) -> Vec<u8> {
+    let mut msg = Vec::with_capacity(total);
+    msg.extend(u32::try_from(total).unwrap_or(u32::MAX).to_ne_bytes());
+    msg.extend(kind.to_ne_bytes());
+    msg.extend(flags.to_ne_bytes());
+    msg.extend(seq.to_ne_bytes());
+    msg.extend(0u32.to_ne_bytes());
+    msg
+}
+
 /// Appends a netlink attribute, padded to 4 bytes, to the message in
 /// `msg` and fixes its `nlmsg_len`. `None` (and `msg` unchanged) when the
 /// value is too long for an attribute.
