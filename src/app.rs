@@ -8,7 +8,7 @@ use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
-use crate::netns::label::Labels;
+use crate::netns::label::{Label, Labels};
 use crate::owners::ProcessMap;
 use crate::render;
 use crate::watch::output::{self, Output};
@@ -104,7 +104,7 @@ fn all_namespaces(cfg: &Config) -> (Vec<Target>, Labels) {
     let found = crate::netns::all::discover(&cfg.proc_root);
     let mut labels: Labels = found
         .iter()
-        .map(|f| (f.inode, f.label(&cfg.proc_root)))
+        .map(|f| (f.inode, Label::of(f, &cfg.proc_root)))
         .collect();
     if let Err(e) = crate::netns::label::ask_engine(&mut labels) {
         if cfg.verbose > 0 {

@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::label::Label;
 use super::mountinfo;
 use crate::sys::fs::read_bounded;
 
@@ -36,14 +35,6 @@ pub struct Found {
     pub names: Vec<String>,
     /// Whether it is the host's (pid 1's) namespace.
     pub host: bool,
-}
-
-impl Found {
-    /// The name a person recognises (see [`Label`]), from what was found
-    /// and what `proc_root` says of its first process.
-    pub fn label(&self, proc_root: &Path) -> Label {
-        Label::of(self, proc_root)
-    }
 }
 
 /// Every network namespace under `proc_root` (normally `/proc`) and the

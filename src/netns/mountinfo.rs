@@ -24,7 +24,7 @@ pub fn net_namespaces(text: &[u8]) -> Vec<(u64, PathBuf)> {
 }
 
 /// One mountinfo line, if it is an nsfs mount of a network namespace.
-pub(crate) fn net_namespace(line: &[u8]) -> Option<(u64, PathBuf)> {
+fn net_namespace(line: &[u8]) -> Option<(u64, PathBuf)> {
     let mut fields = line.split(|&b| b == b' ');
     let root = fields.nth(3)?;
     let mount_point = fields.next()?;

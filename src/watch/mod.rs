@@ -40,7 +40,7 @@ use schedule::Schedule;
 use signals::{Signals, Wake};
 use std::io::{self, BufWriter};
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use track::{PassTime, Tracker, View};
 
 /// Most destroy notifications kept between two passes; more are dropped
@@ -115,7 +115,6 @@ struct Passes {
     count: Option<u64>,
     done: u64,
     schedule: Schedule,
-    interval: Duration,
     /// Whether a pass that overran the interval was said on stderr.
     told_late: bool,
     /// Slots skipped before the coming pass, because the last overran.
@@ -128,7 +127,6 @@ impl Passes {
             count: plan.count,
             done: 0,
             schedule: Schedule::new(plan.interval),
-            interval: plan.interval,
             told_late: false,
             skipped: 0,
         }
@@ -170,7 +168,7 @@ impl Passes {
                  skipped: passes are further apart than asked while that lasts \
                  (said once)",
                 took.as_secs_f64(),
-                self.interval.as_secs_f64(),
+                self.schedule.interval().as_secs_f64(),
                 if skipped == 1 {
                     "slot is".to_string()
                 } else {

@@ -56,6 +56,11 @@ impl Schedule {
         )
     }
 
+    /// The time between two passes.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
     /// When the pass now running was due (before [`Schedule::advance`]).
     pub fn current_slot(&self) -> Instant {
         self.next

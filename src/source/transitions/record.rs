@@ -90,6 +90,7 @@ pub fn parse(bytes: &[u8]) -> Result<Transition, BadRecord> {
             }
         }
     };
+    let netns = u32::from_ne_bytes(bytes[NETNS..NETNS + 4].try_into().expect("4 bytes"));
     let socket = Socket {
         family,
         state: new,
@@ -109,9 +110,7 @@ pub fn parse(bytes: &[u8]) -> Result<Transition, BadRecord> {
         // send back to the kernel (the cookie is in `Exact`).
         diag_id: None,
         backlog: None,
-        netns: u64::from(u32::from_ne_bytes(
-            bytes[NETNS..NETNS + 4].try_into().expect("4 bytes"),
-        )),
+        netns: u64::from(netns),
         timer: Timer::OFF,
         shutdown: None,
         info: None,
@@ -119,7 +118,7 @@ pub fn parse(bytes: &[u8]) -> Result<Transition, BadRecord> {
     };
     let exact = Exact {
         cookie: u64_at(COOKIE),
-        netns: u32::from_ne_bytes(bytes[NETNS..NETNS + 4].try_into().expect("4 bytes")),
+        netns,
         kernel_ns: u64_at(TIME),
     };
     Ok(Transition { exact, old, socket })
