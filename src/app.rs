@@ -4,7 +4,7 @@
 
 use crate::collect::each_netns::Target;
 use crate::collect::Collector;
-use crate::config::{Config, Mode};
+use crate::config::{Config, Format, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
@@ -58,6 +58,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let mut plan = crate::plan::collect(&cfg, cfg.states);
     plan.namespaces = &targets;
     let mut collector = Collector::new(plan);
+    if streams(&cfg) {
+        return list_streaming(&cfg, &mut collector, &signals);
+    }
     let pass = collector.collect(true)?;
     if cfg.mode == Mode::List {
         render::order::arrange(pass.rows, &cfg);
@@ -94,6 +97,70 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     match output::finish(&mut out, written).map_err(Error::Output)? {
         Some(signal) => Ok(exit_after_signal(signal)),
         None => Ok(status),
+    }
+}
+
+/// Whether the listing can be written as it is read: nothing in it needs
+/// every row first (sorting, `--top`, names looked up together within a
+/// budget, several namespaces' rows gathered).
+fn streams(cfg: &Config) -> bool {
+    cfg.mode == Mode::List
+        && cfg.order.key.is_none()
+        && cfg.order.top.is_none()
+        && (cfg.numeric || cfg.format == Format::Json)
+        && !cfg.all_netns
+}
+
+/// The one-shot listing, written batch by batch as the dump reads it, so
+/// that memory stays flat however many sockets there are.
+fn list_streaming(cfg: &Config, collector: &mut Collector<'_>, signals: &Signals) -> Result<i32> {
+    let mut listing = Streaming {
+        out: BufWriter::with_capacity(1 << 16, Output::stdout(signals)),
+        printer: render::Printer::once(cfg),
+        begun: false,
+        early: None,
+    };
+    let streamed = collector.stream(&mut |rows, owners| {
+        listing.begin()?;
+        render::order::arrange(rows, cfg);
+        let owners = cfg.shown_owners(owners);
+        listing.printer.listing_rows(&mut listing.out, rows, owners)
+    })?;
+    let written = streamed.written.and_then(|()| {
+        listing.begin()?;
+        listing.printer.listing_end(&mut listing.out)
+    });
+    if let Some(signal) = listing.early {
+        return Ok(exit_after_signal(signal));
+    }
+    match output::finish(&mut listing.out, written).map_err(Error::Output)? {
+        Some(signal) => Ok(exit_after_signal(signal)),
+        None => Ok(EXIT_OK),
+    }
+}
+
+/// A listing being written as it is read.
+struct Streaming<'a> {
+    out: BufWriter<Output<'a>>,
+    printer: render::Printer<'a>,
+    begun: bool,
+    /// A stop signal that came before anything was written.
+    early: Option<libc::c_int>,
+}
+
+impl Streaming<'_> {
+    /// Writes the listing's start, once; but nothing at all after a stop
+    /// signal that came while the first rows were read.
+    fn begin(&mut self) -> io::Result<()> {
+        if self.begun {
+            return Ok(());
+        }
+        self.begun = true;
+        self.early = self.out.get_mut().stop_requested()?;
+        match self.early {
+            Some(_) => Err(io::Error::other("stopped before writing")),
+            None => self.printer.listing_begin(&mut self.out),
+        }
     }
 }
 

@@ -11,6 +11,9 @@ use crate::owners::{OwnerScanner, ProcessMap};
 use crate::source;
 
 pub mod each_netns;
+mod stream;
+
+pub use stream::Streamed;
 
 /// What a collector reads on every pass.
 #[derive(Debug, Clone, Copy)]

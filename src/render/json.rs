@@ -19,13 +19,44 @@ pub fn write<W: Write>(
     explain: bool,
     netns: Option<&Labels>,
 ) -> io::Result<()> {
-    w.write_all(b"[")?;
-    for (i, s) in sockets.iter().enumerate() {
-        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
-        serde_json::to_writer(&mut *w, &object)?;
+    let mut array = Array::default();
+    array.objects(w, sockets, owners, explain, netns)?;
+    array.close(w)
+}
+
+/// A JSON array of sockets written as they come: `[`, then one object per
+/// line, then `]`; the same bytes as [`write`] of all of them at once.
+#[derive(Debug, Default)]
+pub struct Array {
+    written: usize,
+}
+
+impl Array {
+    /// Writes more objects (opening the array before the first).
+    pub fn objects<W: Write>(
+        &mut self,
+        w: &mut W,
+        sockets: &[Socket],
+        owners: Option<&ProcessMap>,
+        explain: bool,
+        netns: Option<&Labels>,
+    ) -> io::Result<()> {
+        for s in sockets {
+            w.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+            self.written += 1;
+            let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
+            serde_json::to_writer(&mut *w, &object)?;
+        }
+        Ok(())
     }
-    w.write_all(b"\n]\n")
+
+    /// Ends the array.
+    pub fn close<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.written {
+            0 => w.write_all(b"[\n]\n"),
+            _ => w.write_all(b"\n]\n"),
+        }
+    }
 }
 
 /// Writes `object` as one line of JSON.

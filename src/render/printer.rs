@@ -26,6 +26,8 @@ pub struct Printer<'a> {
     events: EventText,
     /// The namespaces' labels under `-N all`.
     netns: Option<Labels>,
+    /// A JSON listing written as it is read: how far it got.
+    array: super::json::Array,
 }
 
 impl<'a> Printer<'a> {
@@ -40,6 +42,7 @@ impl<'a> Printer<'a> {
             },
             events: EventText::new(),
             netns: None,
+            array: Default::default(),
         }
     }
 
@@ -74,6 +77,49 @@ impl<'a> Printer<'a> {
                     .with_netns(self.netns.as_ref())
                     .write(w, rows)
             }
+        }
+    }
+
+    /// Starts a one-shot listing written as its rows are read
+    /// ([`listing_rows`](Self::listing_rows) for each batch, then
+    /// [`listing_end`](Self::listing_end)): the same bytes as
+    /// [`listing`](Self::listing) of all rows at once.
+    pub fn listing_begin<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => Ok(()), // `[` comes with the first object
+            Format::Table => table::Table::new(self.cfg, None, &mut self.names)
+                .with_netns(self.netns.as_ref())
+                .write_header(w),
+        }
+    }
+
+    /// Writes the next rows of a listing begun with
+    /// [`listing_begin`](Self::listing_begin).
+    pub fn listing_rows<W: Write>(
+        &mut self,
+        w: &mut W,
+        rows: &[Socket],
+        owners: Option<&ProcessMap>,
+    ) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => {
+                let (explain, netns) = (self.cfg.columns.note, self.netns.as_ref());
+                self.array.objects(w, rows, owners, explain, netns)
+            }
+            Format::Table => {
+                self.prefetch(rows);
+                table::Table::new(self.cfg, owners, &mut self.names)
+                    .with_netns(self.netns.as_ref())
+                    .write_rows(w, rows)
+            }
+        }
+    }
+
+    /// Ends a listing begun with [`listing_begin`](Self::listing_begin).
+    pub fn listing_end<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => std::mem::take(&mut self.array).close(w),
+            Format::Table => Ok(()),
         }
     }
 

@@ -90,12 +90,23 @@ impl<'a> Table<'a> {
 
     /// Writes the two header lines, then one line per socket.
     pub fn write<W: Write>(&mut self, w: &mut W, sockets: &[Socket]) -> io::Result<()> {
-        let netns = self.netns.map(|_| self.cfg.wide);
-        write_header(w, self.cfg.scope, self.cfg.columns, netns)?;
+        self.write_header(w)?;
+        self.write_rows(w, sockets)
+    }
+
+    /// Writes one line per socket, without the header: the next rows of a
+    /// listing written as it is read.
+    pub fn write_rows<W: Write>(&mut self, w: &mut W, sockets: &[Socket]) -> io::Result<()> {
         for s in sockets {
             self.write_row(w, s)?;
         }
         Ok(())
+    }
+
+    /// Writes the two header lines.
+    pub fn write_header<W: Write>(&self, w: &mut W) -> io::Result<()> {
+        let netns = self.netns.map(|_| self.cfg.wide);
+        write_header(w, self.cfg.scope, self.cfg.columns, netns)
     }
 
     fn write_row<W: Write>(&mut self, w: &mut W, s: &Socket) -> io::Result<()> {

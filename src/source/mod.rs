@@ -14,6 +14,7 @@ use crate::error::{note, Result};
 use crate::filter::Filter;
 use crate::model::{Protocol, Socket, SourceChoice, StateSet};
 use std::path::Path;
+pub use netlink::Flush;
 
 /// What a listing asks its source for.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +55,14 @@ pub enum Used {
 /// Fills `out` with the sockets `req` asks for, from its source. Under
 /// `auto`, a netlink failure falls back to /proc (said on stderr under -v).
 pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
+    stream(req, out, &mut |_| Ok(()))
+}
+
+/// [`collect`], handing rows to `flush` as they are read: after each
+/// datagram from netlink, once at the end from /proc. Rows `flush` leaves
+/// in `out` stay there. Once it has taken rows, a failure is an error,
+/// never a fallback that would list them again.
+pub fn stream(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<Used> {
     let Protocol::Tcp = req.protocol;
     if req.states.is_empty() {
         // Nothing can match; a zero mask must not reach the kernel.
@@ -63,17 +72,25 @@ pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
             _ => Used::Netlink,
         });
     }
+    let taken = std::cell::Cell::new(false);
+    let mut flush = |rows: &mut Vec<Socket>| {
+        let before = rows.len();
+        let flushed = flush(rows);
+        taken.set(taken.get() || rows.len() < before);
+        flushed
+    };
     match req.choice {
         SourceChoice::Proc => {
-            read_proc(req, out)?;
+            read_proc(req, out, &mut flush)?;
             Ok(Used::Proc)
         }
         SourceChoice::Netlink => {
-            dump_netlink(req, out)?;
+            dump_netlink(req, out, &mut flush)?;
             Ok(Used::Netlink)
         }
-        SourceChoice::Auto => match dump_netlink(req, out) {
+        SourceChoice::Auto => match dump_netlink(req, out, &mut flush) {
             Ok(()) => Ok(Used::Netlink),
+            Err(e) if taken.get() => Err(e),
             Err(e) => {
                 if req.verbose || req.info || req.memory {
                     // /proc has no tcp_info: without this line -i and -m
@@ -83,7 +100,7 @@ pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
                         lacking(req)
                     ));
                 }
-                read_proc(req, out)?;
+                read_proc(req, out, &mut flush)?;
                 Ok(Used::Proc)
             }
         },
@@ -101,11 +118,13 @@ fn lacking(req: &Request<'_>) -> &'static str {
     }
 }
 
-fn read_proc(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
-    proc::read(req.proc_root, req.ipv4, req.ipv6, req.states, out)
+/// Reads /proc's tables whole, then hands the rows over.
+fn read_proc(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<()> {
+    proc::read(req.proc_root, req.ipv4, req.ipv6, req.states, out)?;
+    flush(out)
 }
 
-fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
+fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<()> {
     let mut request = netlink::Request {
         ipv4: req.ipv4,
         ipv6: req.ipv6,
@@ -115,7 +134,7 @@ fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
         memory: req.memory,
         bytecode: bytecode::compile(req.filter),
     };
-    let stats = match netlink::dump(&request, out) {
+    let stats = match netlink::dump_flushing(&request, out, flush) {
         Err(e) if request.bytecode.is_some() && netlink::kernel_refused(&e) => {
             // The program only saves work: a kernel that refuses it (one
             // older than its port equality ops, say) gets none.
@@ -123,7 +142,7 @@ fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<()> {
                 note(format_args!("{e}; dumping again without the port filter"));
             }
             request.bytecode = None;
-            netlink::dump(&request, out)?
+            netlink::dump_flushing(&request, out, flush)?
         }
         result => result?,
     };

@@ -75,23 +75,86 @@ const MAX_RESTARTS: usize = 8;
 /// calls). Both families are one dump request, one family its own; a dump
 /// the kernel marks as interrupted is started over, up to a bound.
 pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
-    let mut stats = dump_all(req, out)?;
-    // The kernel sends uid 0 for request sockets; /proc shows their
-    // listener's uid. Listeners are few, so when there are requests, fetch
-    // them all (the main dump's filter may have left them out) to fill it in.
-    if out.iter().any(Socket::is_request) {
-        let mut listeners = Vec::new();
-        let more = dump_all(&listeners_request(), &mut listeners)?;
-        stats.skipped += more.skipped;
-        stats.restarts += more.restarts;
-        fill_request_uids(out, &listeners);
-    }
-    Ok(stats)
+    dump_flushing(req, out, &mut |_| Ok(()))
 }
 
-/// Every listener of both families, without extras or filter: where
-/// request sockets find their uid. A dual-stack IPv6 listener takes IPv4
-/// connections, so both families count whatever the main dump asked for.
+/// What a streaming dump does with the rows read so far: called after each
+/// datagram with every row not yet taken (in `out`'s order), it may take
+/// some or all of them.
+pub type Flush<'f> = dyn FnMut(&mut Vec<Socket>) -> Result<()> + 'f;
+
+/// [`dump`], handing the rows to `flush` after each datagram instead of
+/// only collecting them. Once `flush` has taken rows, an interrupted dump
+/// can no longer be started over without repeating them: it is an error
+/// then, never a listing with rows twice.
+pub fn dump_flushing(req: &Request, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<DumpStats> {
+    out.clear();
+    let mut dump = Dump {
+        stats: DumpStats::default(),
+        listeners: None,
+        taken: false,
+    };
+    let mut buf = Vec::with_capacity(RECV_BUF_LEN);
+    let mut seq = 0u32;
+    for walk in Walk::all(req) {
+        loop {
+            seq = seq.wrapping_add(1);
+            let (rows, skipped) = (out.len(), dump.stats.skipped);
+            if dump_walk(walk, req, seq, &mut buf, out, &mut dump, flush)? {
+                break;
+            }
+            if dump.taken {
+                return Err(Error::runtime(
+                    "netlink sock_diag dump interrupted after rows were written; run again",
+                ));
+            }
+            out.truncate(rows);
+            dump.stats.skipped = skipped;
+            dump.stats.restarts += 1;
+            if dump.stats.restarts > MAX_RESTARTS {
+                return Err(Error::runtime(format!(
+                    "netlink sock_diag dump interrupted {} times, giving up",
+                    dump.stats.restarts
+                )));
+            }
+        }
+    }
+    Ok(dump.stats)
+}
+
+/// One dump's progress across its walks and restarts.
+struct Dump {
+    stats: DumpStats,
+    /// The listeners, dumped when the first request socket comes: its uid
+    /// is its listener's.
+    listeners: Option<Vec<Socket>>,
+    /// Whether `flush` took rows.
+    taken: bool,
+}
+
+impl Dump {
+    /// Gives request sockets among `rows` (just read) their listener's uid,
+    /// then lets `flush` take what it wants.
+    fn settle(&mut self, out: &mut Vec<Socket>, from: usize, flush: &mut Flush<'_>) -> Result<()> {
+        let rows = &mut out[from..];
+        if rows.iter().any(Socket::is_request) {
+            if self.listeners.is_none() {
+                let mut listeners = Vec::new();
+                let more = dump(&listeners_request(), &mut listeners)?;
+                self.stats.skipped += more.skipped;
+                self.stats.restarts += more.restarts;
+                self.listeners = Some(listeners);
+            }
+            fill_request_uids(rows, self.listeners.as_deref().unwrap_or_default());
+        }
+        let before = out.len();
+        flush(out)?;
+        self.taken |= out.len() < before;
+        Ok(())
+    }
+}
+
+/// Every listener of both families, to find request sockets' uids.
 fn listeners_request() -> Request {
     Request {
         ipv4: true,
@@ -104,9 +167,8 @@ fn listeners_request() -> Request {
     }
 }
 
-/// Gives each request socket the uid of the listener it arrived on, as
-/// /proc does (`sock_i_uid(req->rsk_listener)`). `listeners` may hold other
-/// rows, which are ignored.
+/// A request socket has no uid of its own over netlink; netstat (reading
+/// /proc) shows its listener's, and so do we.
 fn fill_request_uids(rows: &mut [Socket], listeners: &[Socket]) {
     for row in rows.iter_mut().filter(|s| s.is_request()) {
         if let Some(listener) = row.listener_among(listeners) {
@@ -115,35 +177,6 @@ fn fill_request_uids(rows: &mut [Socket], listeners: &[Socket]) {
     }
 }
 
-/// The dump itself, for exactly the states asked.
-fn dump_all(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
-    out.clear();
-    let mut stats = DumpStats::default();
-    let mut buf = Vec::with_capacity(RECV_BUF_LEN);
-    let mut seq = 0u32;
-    for walk in Walk::all(req) {
-        loop {
-            seq = seq.wrapping_add(1);
-            let (rows, skipped) = (out.len(), stats.skipped);
-            if dump_walk(walk, req, seq, &mut buf, out, &mut stats.skipped)? {
-                break;
-            }
-            // Rows of an interrupted dump may be duplicated or missing.
-            out.truncate(rows);
-            stats.skipped = skipped;
-            stats.restarts += 1;
-            if stats.restarts > MAX_RESTARTS {
-                return Err(Error::runtime(format!(
-                    "netlink sock_diag dump interrupted {} times, giving up",
-                    stats.restarts
-                )));
-            }
-        }
-    }
-    Ok(stats)
-}
-
-/// One walk of the kernel's socket tables: both families, or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Walk {
     Both,
@@ -186,7 +219,8 @@ fn dump_walk(
     seq: u32,
     buf: &mut Vec<u8>,
     out: &mut Vec<Socket>,
-    skipped: &mut usize,
+    dump: &mut Dump,
+    flush: &mut Flush<'_>,
 ) -> Result<bool> {
     let (sock, port) = open_socket()?;
     sock.send_to(&walk.request(req, seq)?, &NetlinkAddr::new(0, 0), 0)
@@ -218,9 +252,11 @@ fn dump_walk(
         if from.port_number() != 0 {
             continue; // not from the kernel
         }
-        match walk_datagram(buf, expect, req.extras(), out, skipped)? {
-            Progress::More => {}
-            Progress::Done => return Ok(true),
+        let start = out.len();
+        let progress = walk_datagram(buf, expect, req.extras(), out, &mut dump.stats.skipped)?;
+        match progress {
+            Progress::More => dump.settle(out, start, flush)?,
+            Progress::Done => return dump.settle(out, start, flush).map(|()| true),
             Progress::Interrupted => return Ok(false),
         }
     }
