@@ -4,7 +4,7 @@
 
 use crate::collect::each_netns::Target;
 use crate::collect::Collector;
-use crate::config::{Config, Format, Mode};
+use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
@@ -58,7 +58,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let mut plan = crate::plan::collect(&cfg, cfg.states);
     plan.namespaces = &targets;
     let mut collector = Collector::new(plan);
-    if streams(&cfg) {
+    if cfg.mode == Mode::List && cfg.streams() {
         return list_streaming(&cfg, &mut collector, &signals);
     }
     let pass = collector.collect(true)?;
@@ -98,17 +98,6 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         Some(signal) => Ok(exit_after_signal(signal)),
         None => Ok(status),
     }
-}
-
-/// Whether the listing can be written as it is read: nothing in it needs
-/// every row first (sorting, `--top`, names looked up together within a
-/// budget, several namespaces' rows gathered).
-fn streams(cfg: &Config) -> bool {
-    cfg.mode == Mode::List
-        && cfg.order.key.is_none()
-        && cfg.order.top.is_none()
-        && (cfg.numeric || cfg.format == Format::Json)
-        && !cfg.all_netns
 }
 
 /// The one-shot listing, written batch by batch as the dump reads it, so

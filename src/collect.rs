@@ -13,7 +13,7 @@ use crate::source;
 pub mod each_netns;
 mod stream;
 
-pub use stream::Streamed;
+pub use stream::{Batch, Streamed};
 
 /// What a collector reads on every pass.
 #[derive(Debug, Clone, Copy)]

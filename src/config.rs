@@ -254,4 +254,14 @@ impl Config {
     pub fn needs_info(&self) -> bool {
         self.columns.info || self.order.key.is_some_and(SortKey::needs_info)
     }
+
+    /// Whether a listing (or each `-c` pass) can be written as it is read:
+    /// nothing in it needs every row first (sorting, `--top`, names looked
+    /// up together within a budget, several namespaces' rows gathered).
+    pub fn streams(&self) -> bool {
+        self.order.key.is_none()
+            && self.order.top.is_none()
+            && (self.numeric || self.format == Format::Json)
+            && !self.all_netns
+    }
 }

@@ -18,6 +18,10 @@ use crate::source;
 /// per-batch costs (a name lookup round, a writer call) small.
 const BATCH: usize = 4096;
 
+/// What takes each batch of a streamed pass: the rows (filtered; it may
+/// keep or take them) and the owner map when the plan needs owners.
+pub type Batch<'b> = dyn FnMut(&mut Vec<Socket>, Option<&ProcessMap>) -> io::Result<()> + 'b;
+
 /// What a streamed pass read, once its rows are written.
 pub struct Streamed {
     /// The source that read the rows.
@@ -79,10 +83,7 @@ impl Collector<'_> {
     /// read, with the owner map when the plan needs owners. A write error
     /// from `each` stops the dump; it is returned in
     /// [`Streamed::written`].
-    pub fn stream(
-        &mut self,
-        each: &mut dyn FnMut(&mut Vec<Socket>, Option<&ProcessMap>) -> io::Result<()>,
-    ) -> Result<Streamed> {
+    pub fn stream(&mut self, each: &mut Batch<'_>) -> Result<Streamed> {
         let plan = self.plan;
         let filter = plan.request.filter;
         let (rows, scanner) = (&mut self.rows, &mut self.owners);

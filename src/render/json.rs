@@ -25,7 +25,7 @@ pub fn write<W: Write>(
 }
 
 /// A JSON array of sockets written as they come: `[`, then one object per
-/// line, then `]`; the same bytes as [`write`] of all of them at once.
+/// line, then `]`; the same bytes as [`write()`] of all of them at once.
 #[derive(Debug, Default)]
 pub struct Array {
     written: usize,
@@ -43,11 +43,41 @@ impl Array {
     ) -> io::Result<()> {
         for s in sockets {
             w.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
-            self.written += 1;
-            let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
-            serde_json::to_writer(&mut *w, &object)?;
+            self.object(w, s, owners, explain, netns)?;
         }
         Ok(())
+    }
+
+    /// Writes more objects as elements of an array already opened, on
+    /// one line (a `-c --json` pass's `sockets`).
+    pub fn elements<W: Write>(
+        &mut self,
+        w: &mut W,
+        sockets: &[Socket],
+        owners: Option<&ProcessMap>,
+        explain: bool,
+        netns: Option<&Labels>,
+    ) -> io::Result<()> {
+        for s in sockets {
+            if self.written > 0 {
+                w.write_all(b",")?;
+            }
+            self.object(w, s, owners, explain, netns)?;
+        }
+        Ok(())
+    }
+
+    fn object<W: Write>(
+        &mut self,
+        w: &mut W,
+        s: &Socket,
+        owners: Option<&ProcessMap>,
+        explain: bool,
+        netns: Option<&Labels>,
+    ) -> io::Result<()> {
+        self.written += 1;
+        let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
+        serde_json::to_writer(&mut *w, &object).map_err(io::Error::from)
     }
 
     /// Ends the array.

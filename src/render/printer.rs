@@ -153,16 +153,94 @@ impl<'a> Printer<'a> {
             }
             Format::Table => {
                 self.prefetch(rows);
-                let every = self.interval.as_secs_f64();
-                match skipped {
-                    0 => writeln!(w, "tcpstat at {time}, every {every}s")?,
-                    1 => writeln!(w, "tcpstat at {time}, every {every}s (1 pass skipped)")?,
-                    n => writeln!(w, "tcpstat at {time}, every {every}s ({n} passes skipped)")?,
-                }
+                self.write_pass_header(w, time, skipped)?;
                 table::Table::new(self.cfg, owners, &mut self.names)
                     .with_netns(self.netns.as_ref())
                     .write(w, rows)
             }
+        }
+    }
+
+    /// Starts one pass written as its rows are read
+    /// ([`pass_rows`](Self::pass_rows) for each batch, then
+    /// [`pass_end`](Self::pass_end)): the same bytes as
+    /// [`pass`](Self::pass) of all rows at once.
+    pub fn pass_begin<W: Write>(
+        &mut self,
+        w: &mut W,
+        (time, skipped): (Timestamp, u64),
+    ) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => {
+                // The pass object with no sockets, cut before its `]}`:
+                // serde writes every byte but the rows'.
+                let mut head = Vec::with_capacity(96);
+                write_line(
+                    &mut head,
+                    &JsonPass {
+                        time,
+                        skipped,
+                        sockets: self.no_rows(),
+                    },
+                )?;
+                let cut = head.len().saturating_sub(b"]}\n".len());
+                self.array = Default::default();
+                w.write_all(&head[..cut])
+            }
+            Format::Table => {
+                self.write_pass_header(w, time, skipped)?;
+                self.listing_begin(w)
+            }
+        }
+    }
+
+    /// Writes the next rows of a pass begun with
+    /// [`pass_begin`](Self::pass_begin).
+    pub fn pass_rows<W: Write>(
+        &mut self,
+        w: &mut W,
+        rows: &[Socket],
+        owners: Option<&ProcessMap>,
+    ) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => {
+                let (explain, netns) = (self.cfg.columns.note, self.netns.as_ref());
+                self.array.elements(w, rows, owners, explain, netns)
+            }
+            Format::Table => self.listing_rows(w, rows, owners),
+        }
+    }
+
+    /// Ends a pass begun with [`pass_begin`](Self::pass_begin).
+    pub fn pass_end<W: Write>(&mut self, w: &mut W) -> io::Result<()> {
+        match self.cfg.format {
+            Format::Json => w.write_all(b"]}\n"),
+            Format::Table => Ok(()),
+        }
+    }
+
+    /// A pass with no sockets, for its JSON framing.
+    fn no_rows(&self) -> JsonRows<'_> {
+        JsonRows {
+            rows: &[],
+            owners: None,
+            explain: self.cfg.columns.note,
+            netns: self.netns.as_ref(),
+        }
+    }
+
+    /// The line before each `-c` pass's table.
+    fn write_pass_header<W: Write>(
+        &self,
+        w: &mut W,
+        time: Timestamp,
+        skipped: u64,
+    ) -> io::Result<()> {
+        let every = self.interval.as_secs_f64();
+        match skipped {
+            0 => writeln!(w, "tcpstat at {time}, every {every}s"),
+            1 => writeln!(w, "tcpstat at {time}, every {every}s (1 pass skipped)"),
+            n => writeln!(w, "tcpstat at {time}, every {every}s ({n} passes skipped)"),
         }
     }
 

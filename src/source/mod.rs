@@ -13,8 +13,8 @@ pub mod transitions;
 use crate::error::{note, Result};
 use crate::filter::Filter;
 use crate::model::{Protocol, Socket, SourceChoice, StateSet};
-use std::path::Path;
 pub use netlink::Flush;
+use std::path::Path;
 
 /// What a listing asks its source for.
 #[derive(Debug, Clone, Copy)]

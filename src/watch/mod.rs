@@ -88,6 +88,9 @@ fn watch_listing(
     let mut printer = Printer::new(cfg, plan.interval);
     let mut passes = Passes::new(plan);
     let mut meter = cfg.needs_info().then(RateMeter::new);
+    if meter.is_none() && cfg.streams() {
+        return watch_streaming(cfg, &mut collector, &mut printer, &mut passes, signals, out);
+    }
     loop {
         let time = Timestamp::now();
         let started = Instant::now();
@@ -111,6 +114,45 @@ fn watch_listing(
 /// The rhythm both watch modes keep: a pass is written unless a stop
 /// signal came while it was read, and flushed; after `--count` passes the
 /// loop is done, otherwise it waits for the next slot of the schedule.
+/// `-c` with each pass written as its rows are read: memory stays flat
+/// whatever the number of sockets (nothing needs a whole pass: no rates,
+/// no sorting).
+fn watch_streaming(
+    cfg: &Config,
+    collector: &mut Collector<'_>,
+    printer: &mut Printer<'_>,
+    passes: &mut Passes,
+    signals: &Signals,
+    out: &mut BufWriter<Output<'_>>,
+) -> Result<Outcome> {
+    loop {
+        if let Some(stopped) = stop_before_pass(out)? {
+            return Ok(stopped);
+        }
+        let when = (Timestamp::now(), passes.skipped);
+        let mut begun = false;
+        let streamed = collector.stream(&mut |rows, owners| {
+            if !std::mem::replace(&mut begun, true) {
+                printer.pass_begin(out, when)?;
+            }
+            printer.pass_rows(out, rows, cfg.shown_owners(owners))
+        })?;
+        let written = streamed.written.and_then(|()| {
+            if !begun {
+                printer.pass_begin(out, when)?;
+            }
+            printer.pass_end(out)
+        });
+        if let Some(end) = end_pass(out, written)? {
+            return Ok(end);
+        }
+        let wait = |deadline, hangup| sleep(signals, deadline, None, hangup, || {});
+        if let Some(end) = passes.next(out, wait)? {
+            return Ok(end);
+        }
+    }
+}
+
 struct Passes {
     count: Option<u64>,
     done: u64,

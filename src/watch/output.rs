@@ -25,8 +25,8 @@
 //! that it, and its last line, is complete; [`finish`] then says to end.
 //! A JSON listing thus stays one valid array. (Stopping at the next line
 //! instead would leave an array that only parses once closed, and a
-//! closed one would pass a truncated listing off as whole; the rows are
-//! in memory already, and writing them costs only the reader's time.) A
+//! closed one would pass a truncated listing off as whole; the rest of
+//! the rows cost only the dump's and the reader's time.) A
 //! signal that came before anything was written ends the program with
 //! nothing written ([`Output::stop_requested`]).
 //!

@@ -87,7 +87,11 @@ pub type Flush<'f> = dyn FnMut(&mut Vec<Socket>) -> Result<()> + 'f;
 /// only collecting them. Once `flush` has taken rows, an interrupted dump
 /// can no longer be started over without repeating them: it is an error
 /// then, never a listing with rows twice.
-pub fn dump_flushing(req: &Request, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<DumpStats> {
+pub fn dump_flushing(
+    req: &Request,
+    out: &mut Vec<Socket>,
+    flush: &mut Flush<'_>,
+) -> Result<DumpStats> {
     out.clear();
     let mut dump = Dump {
         stats: DumpStats::default(),

@@ -1,0 +1,159 @@
+//! A listing is written as the dump reads it (in batches), and it is the
+//! same listing as one gathered whole: with thousands of sockets, so that
+//! several batches and netlink datagrams are involved, `-tanp` and `--json`
+//! equal the same command with `--top` (which gathers every row before
+//! writing), from both sources; and a reader that goes away after one line
+//! ends tcpstat quietly.
+
+mod support;
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+
+use support::netns::Netns;
+use support::{require, Need};
+
+/// Connections held open: both ends in the namespace, so twice as many
+/// sockets, more than one 4096-row batch.
+const CONNECTIONS: usize = 3000;
+
+/// Raises this test process's open-file limit to what the sockets need.
+fn allow_descriptors(wanted: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit write or read only the struct passed.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = wanted.min(limit.rlim_max);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+        }
+    }
+}
+
+/// A listener and `CONNECTIONS` connections to it, both ends kept.
+fn population(ns: &Netns) -> (TcpListener, Vec<TcpStream>) {
+    allow_descriptors(2 * CONNECTIONS as u64 + 256);
+    ns.enter(|| {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let to: SocketAddr = listener.local_addr().unwrap();
+        let mut held = Vec::with_capacity(2 * CONNECTIONS);
+        for _ in 0..CONNECTIONS {
+            held.push(TcpStream::connect(to).unwrap());
+            held.push(listener.accept().unwrap().0);
+        }
+        (listener, held)
+    })
+}
+
+#[test]
+fn a_streamed_listing_equals_one_gathered_whole() {
+    require!(Need::Netns);
+    let ns = Netns::create("stream", "same");
+    let _held = population(&ns);
+    let tcpstat = env!("CARGO_BIN_EXE_tcpstat");
+    let mut failures = Vec::new();
+    for flags in [
+        &["-tanp"][..],
+        &["-tanp", "--json"],
+        &["-tan", "--dport", "1-65535"],
+    ] {
+        for source in ["netlink", "proc"] {
+            let mut streamed: Vec<&str> = flags.to_vec();
+            streamed.extend(["--source", source]);
+            let mut gathered = streamed.clone();
+            gathered.extend(["--top", "1000000"]);
+            let (a, b) = (ns.stdout(tcpstat, &streamed), ns.stdout(tcpstat, &gathered));
+            let rows = a.lines().count();
+            if rows < 2 * CONNECTIONS {
+                failures.push(format!("{streamed:?}: {rows} lines"));
+            }
+            if a != b {
+                failures.push(format!("{streamed:?} differs from {gathered:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_reader_leaving_mid_listing_ends_it_quietly() {
+    require!(Need::Netns);
+    let ns = Netns::create("stream", "pipe");
+    let _held = population(&ns);
+    for flags in [&["-tanp"][..], &["-tan", "--json"]] {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_tcpstat")])
+            .args(flags)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 64];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "{flags:?}: {} {stderr}",
+            out.status
+        );
+    }
+}
+
+/// `-c` passes, each with its header line (which carries the time) and,
+/// in JSON, its `time`, `skipped` and every timer left out: what stays is
+/// the rows;
+/// and how many rows each has.
+fn passes(ns: &Netns, flags: &[&str]) -> Vec<(usize, String)> {
+    let out = ns.stdout(env!("CARGO_BIN_EXE_tcpstat"), flags);
+    if !flags.contains(&"--json") {
+        return out
+            .split("tcpstat at ")
+            .filter(|pass| !pass.is_empty())
+            .map(|pass| pass.split_once('\n').map_or("", |(_, rows)| rows))
+            .map(|rows| (rows.lines().count() - 2, rows.to_owned()))
+            .collect();
+    }
+    out.lines()
+        .map(|line| {
+            let mut pass: serde_json::Value = serde_json::from_str(line).unwrap();
+            let object = pass.as_object_mut().unwrap();
+            assert!(object.remove("time").is_some() && object.remove("skipped").is_some());
+            let sockets = object["sockets"].as_array_mut().unwrap();
+            for socket in sockets.iter_mut() {
+                socket.as_object_mut().unwrap().remove("timer");
+            }
+            (sockets.len(), pass.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn streamed_watch_passes_equal_passes_gathered_whole() {
+    require!(Need::Netns);
+    let ns = Netns::create("stream", "watch");
+    let _held = population(&ns);
+    for flags in [&["-tanp"][..], &["-tanp", "--json"]] {
+        let mut streamed = flags.to_vec();
+        streamed.extend(["-c", "0.2", "--count", "2"]);
+        let mut gathered = streamed.clone();
+        gathered.extend(["--top", "1000000"]);
+        let (a, b) = (passes(&ns, &streamed), passes(&ns, &gathered));
+        assert_eq!(a.len(), 2, "{streamed:?}");
+        assert!(
+            a.iter().all(|(rows, _)| *rows >= 2 * CONNECTIONS),
+            "{streamed:?}"
+        );
+        assert!(a == b, "{streamed:?} differs from {gathered:?}");
+    }
+}
