@@ -42,9 +42,10 @@ TIMEWAIT_PORT = 8000
 TIMEWAIT_FIRST_NET = 200  # TIME_WAIT sources: 127.(200 + generation).b.1
 
 
-def split(total_sockets):
-    """Return (connections, holders, timewait) for a population of `total_sockets`."""
-    connections = round(total_sockets * ESTABLISHED_SHARE / 2)
+def split(total_sockets, share=ESTABLISHED_SHARE):
+    """Return (connections, holders, timewait) for a population of `total_sockets`,
+    `share` of them ESTABLISHED."""
+    connections = round(total_sockets * share / 2)
     timewait = total_sockets - 2 * connections
     holders = max(MIN_HOLDERS, -(-2 * connections // FDS_PER_HOLDER))
     return connections, holders, timewait
@@ -98,10 +99,10 @@ def holder(index, connections, ready_fd):
         signal.pause()
 
 
-def hold(total_sockets):
+def hold(total_sockets, share=ESTABLISHED_SHARE):
     die_with_parent()  # bench/run killed even with SIGKILL: no stray holders
-    connections, holders, _ = split(total_sockets)
-    if holders > 45:  # source nets 127.10.. would reach the TIME_WAIT ones
+    connections, holders, _ = split(total_sockets, share)
+    if holders > 180:  # source nets 127.10.. would reach the TIME_WAIT ones (127.200..)
         sys.exit(f"population: {total_sockets} sockets need too many holders")
     read_fd, write_fd = os.pipe()
     pids = []
@@ -172,6 +173,8 @@ def main():
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("hold", help="build and hold the ESTABLISHED part")
     p.add_argument("--sockets", type=int, required=True, help="whole population size")
+    p.add_argument("--share", type=float, default=ESTABLISHED_SHARE,
+                   help="the part of it that is ESTABLISHED (held here)")
     p = sub.add_parser("timewait", help="create TIME_WAIT sockets")
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--generation", type=int, default=0)
@@ -180,7 +183,7 @@ def main():
     sub.add_parser("states", help="print socket counts by state")
     args = parser.parse_args()
     if args.cmd == "hold":
-        hold(args.sockets)
+        hold(args.sockets, args.share)
     elif args.cmd == "timewait":
         make_timewait(args.count, args.generation)
     elif args.cmd == "split":
