@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp u/udp U/udplite w/raw x/unix A/query= f/family= a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide H/no-header json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -24,6 +24,8 @@ function __fish_tcpstat_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s A -l query -l socket -d 'Show the sockets of these tables, as ss\'s -A (comma-separated)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s f -l family -d 'Only sockets of FAMILY, as ss\'s -f: `inet`, `inet6` or `unix`' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sort -d 'Order the rows by KEY, largest first (each pass with -c)' -r -f -a "rtt\t'smoothed round-trip time (tcp_info)'
 retrans\t'segments retransmitted over the connection\'s life (tcp_info)'
@@ -68,7 +70,11 @@ proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default when no protocol is named)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s u -l udp -d 'Show UDP sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s U -l udplite -d 'Show UDP-Lite sockets (netstat\'s `udpl`)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s w -l raw -d 'Show raw sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s x -l unix -d 'Show unix domain sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 4 -l inet -d 'Only IPv4 sockets'
@@ -81,6 +87,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s i -l info -d 'Show what
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s m -l memory -d 'Show each socket\'s memory (skmem)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s e -l extend -d 'Show the owning user and the socket inode'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never truncate addresses or program names'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s H -l no-header -d 'Leave out the table\'s header lines, as ss -H'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s s -l summary -d 'Summarise instead of listing: counts per state, who holds the teardown states, and plain-language findings'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short note to each socket in a teardown or unusual state'

@@ -50,9 +50,65 @@ use std::time::Duration;
                   tcpstat -K --dry-run dport = :5432   what -K dport = :5432 would close"
 )]
 pub struct Args {
-    /// Show TCP sockets (the default and only protocol; accepted for netstat habit)
+    /// Show TCP sockets (the default when no protocol is named)
+    ///
+    /// Without -t, -u, -U, -w, -x, -A or -f unix, tcpstat lists TCP
+    /// sockets alone. Protocol flags combine: `-tu` lists TCP and UDP,
+    /// `-tuw` adds raw sockets, in netstat's order under one header.
     #[arg(short = 't', long = "tcp", help_heading = "Selection")]
     pub tcp: bool,
+
+    /// Show UDP sockets
+    ///
+    /// As netstat: connected sockets (State ESTABLISHED) by default,
+    /// unconnected bound ones (an empty State) with -l, both with -a.
+    #[arg(short = 'u', long = "udp", help_heading = "Selection")]
+    pub udp: bool,
+
+    /// Show UDP-Lite sockets (netstat's `udpl`)
+    #[arg(short = 'U', long = "udplite", help_heading = "Selection")]
+    pub udplite: bool,
+
+    /// Show raw sockets
+    ///
+    /// The local port is the socket's IP protocol (1 for ICMP, 58 for
+    /// ICMPv6) and the State column the kernel's state number (7
+    /// unconnected, 1 connected), as netstat prints them.
+    #[arg(short = 'w', long = "raw", help_heading = "Selection")]
+    pub raw: bool,
+
+    /// Show unix domain sockets
+    #[arg(short = 'x', long = "unix", help_heading = "Selection")]
+    pub unix: bool,
+
+    /// Show the sockets of these tables, as ss's -A (comma-separated)
+    ///
+    /// `tcp`, `udp`, `udplite`, `raw`, `unix`, `inet` (tcp, udp, udplite
+    /// and raw) or `all` (inet and unix). Adds to -t, -u, -U, -w and -x.
+    #[arg(
+        short = 'A',
+        long = "query",
+        visible_alias = "socket",
+        value_name = "QUERY",
+        value_parser = parse_query,
+        action = ArgAction::Append,
+        help_heading = "Selection"
+    )]
+    pub query: Vec<Vec<Query>>,
+
+    /// Only sockets of FAMILY, as ss's -f: `inet`, `inet6` or `unix`
+    ///
+    /// `inet` and `inet6` are -4 and -6 (and keep TCP the default
+    /// protocol); `unix` is -x. Given several times, any of them.
+    #[arg(
+        short = 'f',
+        long = "family",
+        value_name = "FAMILY",
+        value_parser = parse_family,
+        action = ArgAction::Append,
+        help_heading = "Selection"
+    )]
+    pub family: Vec<FamilyArg>,
 
     /// Show listening and non-listening sockets
     #[arg(short = 'a', long = "all", help_heading = "Selection")]
@@ -160,6 +216,10 @@ pub struct Args {
     /// Never truncate addresses or program names
     #[arg(short = 'W', long = "wide", help_heading = "Output")]
     pub wide: bool,
+
+    /// Leave out the table's header lines, as ss -H
+    #[arg(short = 'H', long = "no-header", help_heading = "Output")]
+    pub no_header: bool,
 
     /// Print JSON instead of text
     ///
@@ -527,6 +587,61 @@ impl clap::builder::TypedValueParser for StatesParser {
                 .into_iter()
                 .map(clap::builder::PossibleValue::new),
         ))
+    }
+}
+
+/// A word of `-A/--query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    Tcp,
+    Udp,
+    UdpLite,
+    Raw,
+    Unix,
+    /// tcp, udp, udplite and raw.
+    Inet,
+    /// inet and unix.
+    All,
+}
+
+/// The words `-A/--query` accepts, as its error lists them.
+const QUERY_NAMES: &str = "tcp, udp, udplite, raw, unix, inet, all";
+
+/// `-A/--query`: a comma-separated list of socket tables.
+pub fn parse_query(text: &str) -> std::result::Result<Vec<Query>, String> {
+    text.split(',')
+        .map(|word| match word.trim().to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Query::Tcp),
+            "udp" => Ok(Query::Udp),
+            "udplite" => Ok(Query::UdpLite),
+            "raw" => Ok(Query::Raw),
+            "unix" | "unix_stream" | "unix_dgram" | "unix_seqpacket" => Ok(Query::Unix),
+            "inet" => Ok(Query::Inet),
+            "all" => Ok(Query::All),
+            _ => Err(format!(
+                "unknown socket table {word:?}; accepted: {QUERY_NAMES}"
+            )),
+        })
+        .collect()
+}
+
+/// A value of `-f/--family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyArg {
+    Inet,
+    Inet6,
+    Unix,
+}
+
+/// `-f/--family`: `inet`, `inet6` or `unix`.
+pub fn parse_family(text: &str) -> std::result::Result<FamilyArg, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "inet" | "4" => Ok(FamilyArg::Inet),
+        "inet6" | "6" => Ok(FamilyArg::Inet6),
+        "unix" | "local" => Ok(FamilyArg::Unix),
+        _ => Err(format!(
+            "unknown family {text:?}; accepted: inet, inet6, unix"
+        )),
     }
 }
 

@@ -256,6 +256,7 @@ mod tests {
                 memory: None,
                 diag_id: None,
                 backlog: None,
+                protocol: crate::model::Protocol::Tcp,
             },
             owners: OwnersFrom::Current,
             uid_known: true,

@@ -6,7 +6,7 @@
 use crate::config::{Columns, Config, Scope};
 use crate::escape::{self, Escaped};
 use crate::model::addr::Ntop;
-use crate::model::{Endpoint, Socket, Timer};
+use crate::model::{Endpoint, Protocol, Socket, TcpState, Timer};
 use crate::names::hosts::Resolver;
 use crate::names::users::UserNames;
 use crate::netns::label::Labels;
@@ -88,10 +88,12 @@ impl<'a> Table<'a> {
         self
     }
 
-    /// Writes the two header lines, then one line per socket.
+    /// Writes the two header lines (unless `-H`), then one line per socket.
     pub fn write<W: Write>(&mut self, w: &mut W, sockets: &[Socket]) -> io::Result<()> {
         let netns = self.netns.map(|_| self.cfg.wide);
-        write_header(w, self.cfg.scope, self.cfg.columns, netns)?;
+        if !self.cfg.no_header {
+            write_header(w, self.cfg.scope, self.cfg.columns, netns)?;
+        }
         for s in sockets {
             self.write_row(w, s)?;
         }
@@ -100,8 +102,9 @@ impl<'a> Table<'a> {
 
     fn write_row<W: Write>(&mut self, w: &mut W, s: &Socket) -> io::Result<()> {
         let resolver = self.names.resolver.as_ref();
-        format_endpoint(&mut self.local, &s.local, resolver, self.cfg.wide);
-        format_endpoint(&mut self.remote, &s.remote, resolver, self.cfg.wide);
+        let named = resolver.map(|r| (r, s.protocol));
+        format_endpoint(&mut self.local, &s.local, named, self.cfg.wide);
+        format_endpoint(&mut self.remote, &s.remote, named, self.cfg.wide);
         // The row is built in one buffer and written at once; formatting
         // through `write!` cost a third of the user time at 100k rows.
         let line = &mut self.line;
@@ -110,8 +113,10 @@ impl<'a> Table<'a> {
             let name = labels.get(&s.netns).map_or("?", |l| l.name.as_str());
             push_netns(line, name, self.cfg.wide);
         }
-        push_left(line, s.family.proto(), 4);
-        line.extend_from_slice(b"  ");
+        // netstat writes `%-4s  ` for tcp and raw, `%-5s ` for udp: the
+        // same but for `udpl6`.
+        push_left(line, s.proto(), 5);
+        line.push(b' ');
         push_uint_right(line, s.recv_q.into(), 6);
         line.push(b' ');
         push_uint_right(line, s.send_q.into(), 6);
@@ -120,7 +125,7 @@ impl<'a> Table<'a> {
         line.push(b' ');
         push_left(line, &self.remote, 23);
         line.push(b' ');
-        push_left(line, s.state.name(), 11);
+        push_state(line, s);
         let cols = self.cfg.columns;
         if cols.rates {
             super::inside::push_rate_cells(line, s);
@@ -180,6 +185,19 @@ impl<'a> Table<'a> {
             format!(" {label:<PROGRAM_WIDTH$}").into_boxed_str()
         });
         self.line.extend_from_slice(label.as_bytes());
+    }
+}
+
+/// The State cell as netstat writes it per protocol: TCP's state name;
+/// for UDP `ESTABLISHED` when connected, nothing when not (and `UNKNOWN`
+/// for a state UDP never has); for raw sockets the kernel's state number.
+fn push_state(line: &mut Vec<u8>, s: &Socket) {
+    match (s.protocol, s.state) {
+        (Protocol::Tcp, state) => push_left(line, state.name(), 11),
+        (Protocol::Raw, state) => push_uint_left(line, state as u64, 11),
+        (_, TcpState::Established) => push_left(line, "ESTABLISHED", 11),
+        (_, TcpState::Close) => push_left(line, "", 11),
+        (_, _) => push_left(line, "UNKNOWN", 11),
     }
 }
 
@@ -310,14 +328,27 @@ fn push_left(line: &mut Vec<u8>, text: &str, width: usize) {
 }
 
 /// Formats `addr:port` into `out` as netstat does: names when a resolver is
-/// given (escaped for a terminal: they come from DNS and /etc files),
+/// given (ports named as the socket's protocol names them) (escaped for a terminal: they come from DNS and /etc files),
 /// addresses as `inet_ntop(3)` writes them, `*` for port 0, and (unless
 /// `wide`) the address cut so the whole fits in 23 characters. Lengths
 /// and cuts are those of the escaped text, and never split an escape.
-pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolver>, wide: bool) {
+pub fn format_endpoint(
+    out: &mut String,
+    e: &Endpoint,
+    resolver: Option<(&Resolver, Protocol)>,
+    wide: bool,
+) {
     out.clear();
+    let (resolver, protocol) = match resolver {
+        Some((r, p)) => (Some(r), p),
+        None => (None, Protocol::Tcp),
+    };
     let addr = e.display_addr();
-    let name = resolver.and_then(|r| r.host(addr));
+    // netstat asks getnameinfo(3) for an IPv4-mapped address as an IPv6
+    // one, which hosts(5) does not name: it prints it dotted, never as
+    // `localhost`.
+    let mapped = addr != e.addr;
+    let name = resolver.filter(|_| !mapped).and_then(|r| r.host(addr));
     match (name, addr) {
         (Some(name), _) => escape::push_escaped(out, name),
         // netstat spells the IPv6 wildcard `[::]` when resolving names.
@@ -329,7 +360,7 @@ pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolve
     }
     let addr_len = out.len();
     out.push(':');
-    match resolver.and_then(|r| r.service(e.port)) {
+    match resolver.and_then(|r| r.service_of(protocol, e.port)) {
         _ if e.port == 0 => out.push('*'),
         Some(service) => escape::push_escaped(out, service),
         None => push_decimal(out, e.port.into()),
@@ -407,7 +438,7 @@ mod tests {
         let e = crate::test_support::endpoint(e);
         resolver.prefetch([e.addr], std::time::Duration::from_secs(5));
         let mut out = String::new();
-        format_endpoint(&mut out, &e, Some(&resolver), wide);
+        format_endpoint(&mut out, &e, Some((&resolver, Protocol::Tcp)), wide);
         std::fs::remove_file(&path).unwrap();
         out
     }

@@ -47,9 +47,13 @@ use std::net::IpAddr;
 /// One socket as JSON.
 #[derive(Debug, Serialize)]
 pub struct JsonSocket<'a> {
-    /// `tcp` or `tcp6`.
+    /// netstat's Proto column: `tcp`, `tcp6`, `udp`, `udp6`, `udpl`,
+    /// `udpl6`, `raw`, `raw6`.
     pub proto: &'static str,
-    /// The state in netstat's spelling.
+    /// The protocol alone: `tcp`, `udp`, `udplite` or `raw`.
+    pub protocol: &'static str,
+    /// The state in netstat's spelling (UDP and raw sockets are
+    /// `ESTABLISHED` when connected, `CLOSE` when not).
     pub state: &'static str,
     /// The local end.
     pub local: JsonEndpoint,
@@ -174,7 +178,8 @@ impl<'a> JsonSocket<'a> {
     /// were not looked up).
     pub fn owned_by(s: &Socket, processes: Option<&'a [Owner]>) -> JsonSocket<'a> {
         JsonSocket {
-            proto: s.family.proto(),
+            proto: s.proto(),
+            protocol: s.protocol.name(),
             state: s.state.name(),
             local: (&s.local).into(),
             remote: (&s.remote).into(),
