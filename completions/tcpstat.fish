@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp u/udp U/udplite w/raw x/unix A/query= f/family= a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide H/no-header json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp u/udp U/udplite w/raw x/unix A/query= f/family= a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs users o/timers i/info m/memory e/extend W/wide H/no-header json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -82,6 +82,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 6 -l inet6 -d 'Only IPv
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -d 'Show the PID and program name owning each socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l users -d 'Show every process holding each socket, ss style (implies -p)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -d 'Show the kernel\'s timer of each socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s i -l info -d 'Show what the kernel knows inside each connection (tcp_info)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s m -l memory -d 'Show each socket\'s memory (skmem)'

@@ -218,6 +218,9 @@ pub struct Columns {
     pub extended: bool,
     /// `-p`: PID/Program name.
     pub program: bool,
+    /// `--users`: every owner with its descriptor, as ss's
+    /// `users:((…))`, in place of PID/Program name (implies `program`).
+    pub users: bool,
     /// `-o`: Timer.
     pub timer: bool,
     /// `--explain`: a note on teardown and unusual states, last.

@@ -135,3 +135,105 @@ fn udp_udplite_and_raw_tables_equal_netstats() {
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
     drop(held);
 }
+
+/// One socket as both listings can say it: protocol, state in ss's words,
+/// local port and the entries of ss's `users:((…))`, sorted (ss lists a
+/// socket's users last found first; tcpstat in pid and fd order).
+type Seen = (String, String, u16, Vec<String>);
+
+/// The entries of a `users:((…),(…))` text.
+fn users(text: &str) -> Vec<String> {
+    let inner = text
+        .strip_prefix("users:(")
+        .and_then(|t| t.strip_suffix(')'))
+        .unwrap_or("");
+    let mut entries: Vec<String> = inner
+        .split("),(")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.trim_matches(|c| c == '(' || c == ')').to_string())
+        .collect();
+    entries.sort();
+    entries
+}
+
+/// `ss -tulpnH`'s rows.
+fn ss_rows(text: &str) -> Vec<Seen> {
+    let mut rows: Vec<Seen> = text
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let port = f[4].rsplit(':').next().unwrap().parse().unwrap();
+            let users = users(f.get(6).copied().unwrap_or(""));
+            (f[0].to_string(), f[1].to_string(), port, users)
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// tcpstat's JSON rows, in the same words.
+fn json_rows(doc: &serde_json::Value) -> Vec<Seen> {
+    let mut rows: Vec<Seen> = doc
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let state = match s["state"].as_str().unwrap() {
+                "CLOSE" => "UNCONN",
+                "ESTABLISHED" => "ESTAB",
+                other => other,
+            };
+            let users: Vec<String> = s["processes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    format!(
+                        "({:?},pid={},fd={})",
+                        p["name"].as_str().unwrap(),
+                        p["pid"],
+                        p["fd"]
+                    )
+                })
+                .collect();
+            let users = match users.is_empty() {
+                true => String::new(),
+                false => format!("users:({})", users.join(",")),
+            };
+            let port = s["local"]["port"].as_u64().unwrap() as u16;
+            let protocol = s["protocol"].as_str().unwrap().to_string();
+            (protocol, state.to_string(), port, self::users(&users))
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn json_validates_and_agrees_with_ss_on_sockets_states_and_owners() {
+    require!(Need::Netns, Need::Tool("ss"));
+    let ns = Netns::create("udp", "json");
+    let held = fixture(&ns);
+    // A listener too, and a socket shared by two descriptors: ss lists
+    // each.
+    let (listener, dup) = ns.enter(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let shared = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let dup = shared.try_clone().unwrap();
+        (listener, (shared, dup))
+    });
+    let validator = support::schema::validator(None);
+    for source in ["netlink", "proc"] {
+        let out = ns.stdout(
+            env!("CARGO_BIN_EXE_tcpstat"),
+            &["-tulpn", "--json", "--source", source],
+        );
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        support::schema::assert_valid(&validator, &doc);
+        let ss = ns.stdout("ss", &["-tulpnH"]);
+        let (want, got) = (ss_rows(&ss), json_rows(&doc));
+        assert_eq!(want, got, "--source {source}\n{ss}\n{out}");
+        assert!(got.iter().any(|r| r.3.len() == 2), "{got:?}");
+    }
+    drop((held, listener, dup));
+}

@@ -95,7 +95,8 @@ pub fn config(args: &Args) -> Result<Config> {
         wide: args.wide,
         columns: Columns {
             extended: args.extend,
-            program: args.program,
+            program: args.program || args.users,
+            users: args.users,
             timer: args.timers,
             note: args.explain,
             info: args.info,

@@ -167,6 +167,15 @@ pub struct Args {
     #[arg(short = 'p', long = "programs", help_heading = "Output")]
     pub program: bool,
 
+    /// Show every process holding each socket, ss style (implies -p)
+    ///
+    /// In place of netstat's one-owner PID/Program name column, a Users
+    /// column written as ss -p writes it: `users:(("nginx",pid=812,fd=6),
+    /// ("nginx",pid=813,fd=6))`, one entry per descriptor, in pid then fd
+    /// order. JSON always lists every owner with its fd under -p.
+    #[arg(long = "users", help_heading = "Output")]
+    pub users: bool,
+
     /// Show the kernel's timer of each socket
     ///
     /// Written as netstat does: `kind (seconds/retransmits/probes)`, for

@@ -140,7 +140,9 @@ impl<'a> Table<'a> {
             line.push(b' ');
             push_uint_left(line, s.inode, 10);
         }
-        if cols.program {
+        if cols.users {
+            self.push_users(s.inode);
+        } else if cols.program {
             self.push_program(s.inode);
         }
         let line = &mut self.line;
@@ -161,10 +163,36 @@ impl<'a> Table<'a> {
         w.write_all(line)
     }
 
-    /// Appends the ` PID/Program name` cell.
+    /// Appends the `--users` cell: every owner as ss writes them,
+    /// `users:(("nginx",pid=1,fd=6),…)`, names escaped.
+    fn push_users(&mut self, inode: u64) {
+        let mut cell = String::new();
+        if let Some(map) = self.owners.filter(|_| inode != 0) {
+            for (_, o) in map.owners_with_slots(inode) {
+                cell.push_str(if cell.is_empty() { "users:((" } else { ",(" });
+                let _ = write!(cell, "\"{}\",pid={},fd={})", Escaped(&o.name), o.pid, o.fd);
+            }
+        }
+        if cell.is_empty() {
+            cell.push('-');
+        } else {
+            cell.push(')');
+        }
+        self.line.push(b' ');
+        push_left(&mut self.line, &cell, PROGRAM_WIDTH);
+    }
+
+    /// Appends the ` PID/Program name` cell: the socket's first owner, or
+    /// under `--pid`/`--program` the first one they match.
     fn push_program(&mut self, inode: u64) {
+        let filter = &self.cfg.filter;
         let owner = match self.owners {
-            Some(map) if inode != 0 => map.first_owner(inode).map(|o| (map, o)),
+            Some(map) if inode != 0 => {
+                let mut owners = map.owners_with_slots(inode);
+                let first = map.first_owner(inode);
+                let matched = owners.find(|(_, o)| filter.owner_matches(o));
+                matched.or(first).map(|o| (map, o))
+            }
             _ => None,
         };
         let Some((map, (slot, owner))) = owner else {
@@ -229,7 +257,9 @@ pub fn write_header<W: Write>(
     if cols.extended {
         w.write_all(b" User       Inode     ")?;
     }
-    if cols.program {
+    if cols.users {
+        write!(w, " {:<PROGRAM_WIDTH$}", "Users")?;
+    } else if cols.program {
         write!(w, " {:<PROGRAM_WIDTH$}", "PID/Program name")?;
     }
     if cols.timer {

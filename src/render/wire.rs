@@ -127,8 +127,8 @@ pub struct JsonShutdown {
     pub write: bool,
 }
 
-/// The processes holding a socket: an array of `{"pid", "name"}`, the name
-/// as read from /proc. Serialised straight from the owner map's slice.
+/// The processes holding a socket: an array of `{"pid", "name", "fd"}`,
+/// one per descriptor, the name as read from /proc. Serialised straight from the owner map's slice.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonProcesses<'a>(pub &'a [Owner]);
 
@@ -139,6 +139,8 @@ pub struct JsonProcess<'a> {
     pub pid: u32,
     /// Its comm, as read (untrusted).
     pub name: &'a str,
+    /// The descriptor through which it holds the socket.
+    pub fd: u32,
 }
 
 impl Serialize for JsonProcesses<'_> {
@@ -146,6 +148,7 @@ impl Serialize for JsonProcesses<'_> {
         serializer.collect_seq(self.0.iter().map(|o| JsonProcess {
             pid: o.pid,
             name: &o.name,
+            fd: o.fd,
         }))
     }
 }
