@@ -279,7 +279,14 @@ pub struct Config {
     pub scope: Scope,
     /// `-H`: no header lines above the table.
     pub no_header: bool,
+    /// `-n`: no name lookups at all.
     pub numeric: bool,
+    /// `-n` or `--numeric-hosts`: addresses stay numeric.
+    pub numeric_hosts: bool,
+    /// `-n` or `--numeric-ports`: ports stay numeric.
+    pub numeric_ports: bool,
+    /// `-n` or `--numeric-users`: uids stay numeric.
+    pub numeric_users: bool,
     pub wide: bool,
     pub columns: Columns,
     pub format: Format,

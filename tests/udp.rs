@@ -108,7 +108,10 @@ fn udp_udplite_and_raw_tables_equal_netstats() {
         assert!(listing.contains(want), "no {want:?} in\n{listing}");
     }
     let mut problems = Vec::new();
-    let flag_sets: [&[&str]; 12] = [
+    let flag_sets: [&[&str]; 15] = [
+        &["-tuwa", "--numeric-hosts"],
+        &["-tuwa", "--numeric-ports"],
+        &["-tuwae", "--numeric-users"],
         &["-tulpn"],
         &["-uanpo"],
         &["-wan"],

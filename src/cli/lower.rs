@@ -92,6 +92,9 @@ pub fn config(args: &Args) -> Result<Config> {
         scope,
         no_header: args.no_header,
         numeric: args.numeric,
+        numeric_hosts: args.numeric || args.numeric_hosts,
+        numeric_ports: args.numeric || args.numeric_ports,
+        numeric_users: args.numeric || args.numeric_users,
         wide: args.wide,
         columns: Columns {
             extended: args.extend,

@@ -158,13 +158,30 @@ pub struct Args {
     #[arg(short = 'n', long = "numeric", global = true, help_heading = "Output")]
     pub numeric: bool,
 
+    /// Show numeric addresses (netstat's --numeric-hosts)
+    #[arg(long = "numeric-hosts", global = true, help_heading = "Output")]
+    pub numeric_hosts: bool,
+
+    /// Show numeric ports (netstat's --numeric-ports)
+    #[arg(long = "numeric-ports", global = true, help_heading = "Output")]
+    pub numeric_ports: bool,
+
+    /// Show numeric user ids (netstat's --numeric-users)
+    #[arg(long = "numeric-users", global = true, help_heading = "Output")]
+    pub numeric_users: bool,
+
     /// Show the PID and program name owning each socket
     ///
     /// Maps socket inodes to processes once per run, by a BPF iterator over
     /// every process's descriptors or by reading /proc/*/fd (see
     /// --owner-source). Sockets without an inode (TIME_WAIT, orphans) and sockets of
     /// processes that could not be read show `-`.
-    #[arg(short = 'p', long = "programs", help_heading = "Output")]
+    #[arg(
+        short = 'p',
+        long = "programs",
+        visible_alias = "processes",
+        help_heading = "Output"
+    )]
     pub program: bool,
 
     /// Show every process holding each socket, ss style (implies -p)
@@ -180,7 +197,12 @@ pub struct Args {
     ///
     /// Written as netstat does: `kind (seconds/retransmits/probes)`, for
     /// example `keepalive (7197.16/0/0)` or `on (0.56/3/0)`.
-    #[arg(short = 'o', long = "timers", help_heading = "Output")]
+    #[arg(
+        short = 'o',
+        long = "timers",
+        visible_alias = "options",
+        help_heading = "Output"
+    )]
     pub timers: bool,
 
     /// Show what the kernel knows inside each connection (tcp_info)
@@ -219,7 +241,12 @@ pub struct Args {
     pub memory: bool,
 
     /// Show the owning user and the socket inode
-    #[arg(short = 'e', long = "extend", help_heading = "Output")]
+    #[arg(
+        short = 'e',
+        long = "extend",
+        visible_alias = "extended",
+        help_heading = "Output"
+    )]
     pub extend: bool,
 
     /// Never truncate addresses or program names
@@ -752,10 +779,41 @@ fn clap_error_line(e: &clap::Error) -> String {
     } else {
         msg
     };
-    match tips.as_slice() {
-        [] => format!("{msg} (see --help)"),
-        tips => format!("{msg}; {} (see --help)", tips.join("; ")),
+    let hint = e
+        .get(clap::error::ContextKind::InvalidArg)
+        .map(ToString::to_string)
+        .and_then(|arg| habit_hint(&arg))
+        .filter(|_| e.kind() == clap::error::ErrorKind::UnknownArgument);
+    match (tips.as_slice(), hint) {
+        (_, Some(hint)) => format!("{msg}; {hint} (see --help)"),
+        ([], None) => format!("{msg} (see --help)"),
+        (tips, None) => format!("{msg}; {} (see --help)", tips.join("; ")),
     }
+}
+
+/// What tcpstat offers instead of a netstat or ss flag it does not take,
+/// in a few words; `None` for a flag neither tool has.
+fn habit_hint(arg: &str) -> Option<&'static str> {
+    Some(match arg {
+        "-r" | "--route" => "netstat -r lists routes, which tcpstat does not: use `ip route`",
+        "--interfaces" => "netstat -i lists interfaces, which tcpstat does not: use `ip -s link`",
+        "-g" | "--groups" => "netstat -g lists multicast groups: use `ip maddr`",
+        "-M" | "--masquerade" | "--mptcp" => {
+            "tcpstat lists tcp (-t), udp (-u), udplite (-U), raw (-w) sockets; not masqueraded \
+             connections (conntrack -L) nor MPTCP"
+        }
+        "-S" | "--sctp" | "-d" | "--dccp" | "-0" | "--packet" | "--vsock" | "--tipc" | "--xdp"
+        | "--netlink" => "tcpstat lists tcp (-t), udp (-u), udplite (-U) and raw (-w) sockets only",
+        "--resolve" => "tcpstat resolves names unless -n",
+        "-Z" | "--context" | "-z" | "--contexts" => "tcpstat shows no SELinux contexts",
+        "-C" | "--cache" | "-F" | "--fib" => "netstat -C/-F are routing options: use `ip route`",
+        "-E" => "for socket events use --events",
+        "-O" | "--oneline" => "tcpstat prints one line per socket unless -i or -m",
+        "-D" | "--diag" | "-b" | "--bpf" | "-T" | "--threads" => {
+            "not offered; --json gives every field tcpstat reads"
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -772,6 +830,30 @@ mod tests {
         let a = Args::try_parse_from(["tcpstat", "-tanpoe"]).unwrap();
         assert!(a.tcp && a.all && a.numeric && a.program && a.timers && a.extend);
         assert!(!a.listening && !a.json);
+    }
+
+    #[test]
+    fn unknown_netstat_and_ss_flags_get_a_hint() {
+        let line = |args: &[&str]| {
+            let argv = std::iter::once("tcpstat").chain(args.iter().copied());
+            let Err(e) = parse(argv.map(OsString::from)) else {
+                panic!("{args:?} accepted");
+            };
+            e.to_string()
+        };
+        let route = line(&["-tunr"]);
+        assert!(
+            route.contains("'-r'") && route.contains("ip route"),
+            "{route}"
+        );
+        assert!(!route.contains('\n'), "{route}");
+        assert!(line(&["--sctp"]).contains("-u"), "udp is offered");
+        // Flags neither tool has get clap's line alone.
+        assert!(line(&["--frobnicate"]).ends_with("(see --help)"));
+        // ss's long spellings are accepted.
+        let a = Args::try_parse_from(["tcpstat", "--processes", "--extended", "--options"]);
+        let a = a.unwrap();
+        assert!(a.program && a.extend && a.timers);
     }
 
     #[test]

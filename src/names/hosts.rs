@@ -160,6 +160,11 @@ impl Resolver {
         }
     }
 
+    /// True when host names are looked up (not `--numeric-hosts`).
+    pub fn names_hosts(&self) -> bool {
+        self.resolve_hosts
+    }
+
     /// The name of `addr`, if looked up and answered; `None` means print it
     /// numerically. The name comes from the network: it is untrusted text.
     pub fn host(&self, addr: IpAddr) -> Option<&str> {

@@ -95,7 +95,7 @@ fn write_owner<W: Write>(
     if cfg.columns.extended && !e.uid_known {
         w.write_all(b" -")?;
     } else if cfg.columns.extended {
-        match names.user(s.uid, cfg.numeric) {
+        match names.user(s.uid, cfg.numeric_users) {
             Some(user) => write!(w, " {user}")?,
             None => write!(w, " {}", s.uid)?,
         }

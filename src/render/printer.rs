@@ -35,7 +35,8 @@ impl<'a> Printer<'a> {
             cfg,
             interval,
             names: Names {
-                resolver: (!cfg.numeric).then(|| Resolver::new(true, true)),
+                resolver: (!cfg.numeric_hosts || !cfg.numeric_ports)
+                    .then(|| Resolver::new(!cfg.numeric_hosts, !cfg.numeric_ports)),
                 users: Default::default(),
             },
             events: EventText::new(),

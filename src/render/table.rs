@@ -131,7 +131,7 @@ impl<'a> Table<'a> {
             super::inside::push_rate_cells(line, s);
         }
         if cols.extended {
-            let user = self.names.user(s.uid, self.cfg.numeric);
+            let user = self.names.user(s.uid, self.cfg.numeric_users);
             line.push(b' ');
             match user {
                 Some(user) => push_left(line, &user, 10),
@@ -382,7 +382,11 @@ pub fn format_endpoint(
     match (name, addr) {
         (Some(name), _) => escape::push_escaped(out, name),
         // netstat spells the IPv6 wildcard `[::]` when resolving names.
-        (None, IpAddr::V6(v6)) if resolver.is_some() && v6.is_unspecified() => out.push_str("[::]"),
+        (None, IpAddr::V6(v6))
+            if resolver.is_some_and(Resolver::names_hosts) && v6.is_unspecified() =>
+        {
+            out.push_str("[::]")
+        }
         (None, IpAddr::V4(v4)) => push_ipv4(out, v4),
         (None, addr) => {
             let _ = write!(out, "{}", Ntop(addr));
