@@ -272,7 +272,8 @@ pub struct Args {
     /// teardown states, and plain-language findings
     ///
     /// From the same dump as the listing (filters and -N apply): counts per
-    /// state for tcp and tcp6; for TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and
+    /// state for tcp and tcp6 (with -u, -U or -w, their sockets counted
+    /// apart: connected and unconnected per protocol); for TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and
     /// SYN_RECV the top local ports, remote endpoints and owning processes;
     /// orphaned sockets; TIME_WAIT against net.ipv4.tcp_max_tw_buckets; use
     /// of the ephemeral port range per remote endpoint; idle connections
