@@ -41,12 +41,32 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --all-netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why serve help"
+            opts="-t -u -U -w -x -A -f -a -l -4 -6 -N -n -p -o -i -m -e -W -H -s -K -c -v -h -V --tcp --udp --udplite --raw --unix --socket --query --family --all --listening --inet --inet6 --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --processes --programs --users --options --timers --info --memory --extended --extend --wide --no-header --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --query)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -A)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --family)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -f)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --netns)
                     COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
@@ -187,7 +207,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__serve)
-            opts="-N -n -v -h --listen --textfile --interval --max-series --netns --all-netns --numeric --json --source --owner-source --verbose --help"
+            opts="-N -n -v -h --listen --textfile --interval --max-series --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --source --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -233,7 +253,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__why)
-            opts="-N -n -v -h --addr --netns --all-netns --numeric --json --source --owner-source --verbose --help"
+            opts="-N -n -v -h --addr --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --source --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

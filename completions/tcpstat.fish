@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp u/udp U/udplite w/raw x/unix A/query= f/family= a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric numeric-hosts numeric-ports numeric-users p/programs users o/timers i/info m/memory e/extend W/wide H/no-header json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -24,6 +24,8 @@ function __fish_tcpstat_using_subcommand
     contains -- $cmd[1] $argv
 end
 
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s A -l query -l socket -d 'Show the sockets of these tables, as ss\'s -A (comma-separated)' -r
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s f -l family -d 'Only sockets of FAMILY, as ss\'s -f: `inet`, `inet6` or `unix`' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l sort -d 'Order the rows by KEY, largest first (each pass with -c)' -r -f -a "rtt\t'smoothed round-trip time (tcp_info)'
 retrans\t'segments retransmitted over the connection\'s life (tcp_info)'
@@ -68,19 +70,28 @@ proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default when no protocol is named)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s u -l udp -d 'Show UDP sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s U -l udplite -d 'Show UDP-Lite sockets (netstat\'s `udpl`)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s w -l raw -d 'Show raw sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s x -l unix -d 'Show unix domain sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 4 -l inet -d 'Only IPv4 sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 6 -l inet6 -d 'Only IPv6 sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -d 'Show the PID and program name owning each socket'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -d 'Show the kernel\'s timer of each socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l numeric-hosts -d 'Show numeric addresses (netstat\'s --numeric-hosts)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l numeric-ports -d 'Show numeric ports (netstat\'s --numeric-ports)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l numeric-users -d 'Show numeric user ids (netstat\'s --numeric-users)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s p -l programs -l processes -d 'Show the PID and program name owning each socket'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l users -d 'Show every process holding each socket, ss style (implies -p)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s o -l timers -l options -d 'Show the kernel\'s timer of each socket'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s i -l info -d 'Show what the kernel knows inside each connection (tcp_info)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s m -l memory -d 'Show each socket\'s memory (skmem)'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s e -l extend -d 'Show the owning user and the socket inode'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s e -l extend -l extended -d 'Show the owning user and the socket inode'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s W -l wide -d 'Never truncate addresses or program names'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s H -l no-header -d 'Leave out the table\'s header lines, as ss -H'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s s -l summary -d 'Summarise instead of listing: counts per state, who holds the teardown states, and plain-language findings'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l explain -d 'Add a short note to each socket in a teardown or unusual state'
@@ -105,6 +116,9 @@ bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l numeric-hosts -d 'Show numeric addresses (netstat\'s --numeric-hosts)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l numeric-ports -d 'Show numeric ports (netstat\'s --numeric-ports)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l numeric-users -d 'Show numeric user ids (netstat\'s --numeric-users)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -121,6 +135,9 @@ bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l numeric-hosts -d 'Show numeric addresses (netstat\'s --numeric-hosts)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l numeric-ports -d 'Show numeric ports (netstat\'s --numeric-ports)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l numeric-users -d 'Show numeric user ids (netstat\'s --numeric-users)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -4,7 +4,7 @@
 //! types. A leaf: it names only the model and the typed filter.
 
 use crate::filter::Filter;
-use crate::model::{OwnerSource, SourceChoice, StateSet, TcpState};
+use crate::model::{OwnerSource, Protocol, ProtocolSet, SourceChoice, StateSet, TcpState};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -136,6 +136,20 @@ impl Scope {
         }
     }
 
+    /// The states of UDP, UDP-Lite and raw sockets this scope lists, as
+    /// netstat selects them: connected ones by default, unconnected ones
+    /// with `-l` (netstat tells them by their remote address, which only a
+    /// connected socket has), both with `-a`.
+    pub fn datagram_states(self) -> StateSet {
+        let connected = StateSet::of(TcpState::Established);
+        let unconnected = StateSet::of(TcpState::Close);
+        match self {
+            Scope::All => connected.union(unconnected),
+            Scope::Listening => unconnected,
+            Scope::Connected => connected,
+        }
+    }
+
     /// The scope that names a set of states in the table's header:
     /// explicit states replace -a/-l, and `--state listen` lists "only
     /// servers".
@@ -150,6 +164,53 @@ impl Scope {
     }
 }
 
+/// Which kinds of socket a listing shows: `-t`, `-u`, `-U`, `-w`, `-x`,
+/// ss's `-A/--query` and `-f/--family`. Without any of them, TCP alone
+/// (tcpstat stays TCP-first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Protocols {
+    /// `-t`: TCP.
+    pub tcp: bool,
+    /// `-u`: UDP.
+    pub udp: bool,
+    /// `-U`: UDP-Lite.
+    pub udplite: bool,
+    /// `-w`: raw sockets.
+    pub raw: bool,
+    /// `-x`: unix domain sockets (their own listing and table).
+    pub unix: bool,
+}
+
+impl Protocols {
+    /// TCP alone: the listing without a protocol flag.
+    pub const TCP: Protocols = Protocols {
+        tcp: true,
+        udp: false,
+        udplite: false,
+        raw: false,
+        unix: false,
+    };
+
+    /// The internet protocols among them, for the source.
+    pub fn inet(self) -> ProtocolSet {
+        [
+            (self.tcp, Protocol::Tcp),
+            (self.udp, Protocol::Udp),
+            (self.udplite, Protocol::UdpLite),
+            (self.raw, Protocol::Raw),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, p)| p)
+        .collect()
+    }
+
+    /// True when TCP is the only protocol asked for.
+    pub fn tcp_only(self) -> bool {
+        self == Protocols::TCP
+    }
+}
+
 /// Which table columns beyond netstat's basic six are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Columns {
@@ -157,6 +218,9 @@ pub struct Columns {
     pub extended: bool,
     /// `-p`: PID/Program name.
     pub program: bool,
+    /// `--users`: every owner with its descriptor, as ss's
+    /// `users:((…))`, in place of PID/Program name (implies `program`).
+    pub users: bool,
     /// `-o`: Timer.
     pub timer: bool,
     /// `--explain`: a note on teardown and unusual states, last.
@@ -213,7 +277,16 @@ pub struct Config {
     pub ipv4: bool,
     pub ipv6: bool,
     pub scope: Scope,
+    /// `-H`: no header lines above the table.
+    pub no_header: bool,
+    /// `-n`: no name lookups at all.
     pub numeric: bool,
+    /// `-n` or `--numeric-hosts`: addresses stay numeric.
+    pub numeric_hosts: bool,
+    /// `-n` or `--numeric-ports`: ports stay numeric.
+    pub numeric_ports: bool,
+    /// `-n` or `--numeric-users`: uids stay numeric.
+    pub numeric_users: bool,
     pub wide: bool,
     pub columns: Columns,
     pub format: Format,
@@ -226,6 +299,8 @@ pub struct Config {
     pub netns: Option<PathBuf>,
     /// `-N all`: every network namespace on the host.
     pub all_netns: bool,
+    /// Which kinds of socket to list.
+    pub protocols: Protocols,
     /// Which sockets to keep (flags and expression).
     pub filter: Filter,
     /// What to produce.
@@ -238,6 +313,11 @@ pub struct Config {
     /// list when there is one (it replaces the -a/-l scope, as in ss),
     /// otherwise the scope's.
     pub states: StateSet,
+    /// The states of UDP, UDP-Lite and raw sockets to list: the explicit
+    /// list when there is one, otherwise netstat's scope for them
+    /// (ESTABLISHED is a connected socket, CLOSE an unconnected one, which
+    /// `-l` lists as netstat does).
+    pub datagram_states: StateSet,
     /// `--sort`, `--reverse`, `--top`.
     pub order: Order,
 }

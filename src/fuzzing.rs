@@ -8,7 +8,7 @@
 //! runaway allocation is a bug in the parser it drives.
 
 use crate::filter::{parse_expression, Filter, NoOwners};
-use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer};
+use crate::model::{Endpoint, Family, Protocol, Socket, StateSet, TcpState, Timer};
 use crate::owners::btf::Btf;
 use crate::source::proc::{parse_table, read_table, ParseErrorKind, Table, TableError};
 
@@ -45,6 +45,29 @@ pub fn proc_table(bytes: &[u8]) {
         if let Err(e) = parsed {
             let _ = e.to_string();
         }
+    }
+}
+
+/// A /proc/net/{udp,udplite,raw}{,6} table, streamed as the source reads
+/// it: every row it keeps is of the protocol and family of the table.
+pub fn proc_datagram_table(bytes: &[u8]) {
+    let Some((&first, text)) = bytes.split_first() else {
+        return;
+    };
+    let family = if first & 1 == 0 {
+        Family::Inet
+    } else {
+        Family::Inet6
+    };
+    let protocol = [Protocol::Udp, Protocol::UdpLite, Protocol::Raw][usize::from(first >> 1) % 3];
+    let states = StateSet::from_bits(1 << 1 | 1 << 7);
+    let mut rows = Vec::new();
+    let mut table = Table::new(family, 100, states).of(protocol);
+    let _ = read_table(&mut Pieces(text, usize::from(first)), &mut table, &mut rows);
+    for row in &rows {
+        assert_eq!((row.protocol, row.family), (protocol, family));
+        assert!(states.contains(row.state));
+        assert_eq!(row.proto(), family.proto(protocol));
     }
 }
 
@@ -137,6 +160,7 @@ fn sample_sockets() -> [Socket; 3] {
         memory: None,
         diag_id: None,
         backlog: None,
+        protocol: crate::model::Protocol::Tcp,
     };
     [
         socket(Family::Inet, TcpState::Listen, "0.0.0.0", 22, "0.0.0.0", 0),

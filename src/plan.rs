@@ -6,17 +6,18 @@
 
 use crate::collect;
 use crate::config::{Config, Format, Mode};
-use crate::model::{Protocol, StateSet};
+use crate::model::StateSet;
 use crate::source;
 
 /// The source request for `cfg`, asking for `states`: the config's own,
 /// or more when a face needs to see sockets leave its states (`--events`).
 pub fn request(cfg: &Config, states: StateSet) -> source::Request<'_> {
     source::Request {
-        protocol: Protocol::Tcp,
+        protocols: cfg.protocols.inet(),
         ipv4: cfg.ipv4,
         ipv6: cfg.ipv6,
         states,
+        datagram_states: cfg.datagram_states,
         timer_counters: needs_timer_counters(cfg),
         info: cfg.needs_info(),
         memory: cfg.columns.memory,

@@ -31,6 +31,7 @@ pub fn sock(state: TcpState, local: &str, remote: &str) -> Socket {
         memory: None,
         diag_id: None,
         backlog: None,
+        protocol: crate::model::Protocol::Tcp,
     }
 }
 

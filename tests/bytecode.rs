@@ -92,6 +92,7 @@ const EVERY: StateSet = StateSet::from_bits(0xfff);
 
 fn request(states: StateSet, bytecode: Option<Vec<u8>>) -> netlink::Request {
     netlink::Request {
+        protocol: tcpstat::model::Protocol::Tcp,
         ipv4: true,
         ipv6: true,
         states,

@@ -39,6 +39,7 @@ fn man_page() -> Vec<u8> {
         &[manual::COLUMNS, manual::MODE_COLUMNS].concat(),
     );
     roff.control("SH", ["JSON"]).text([roman(manual::JSON)]);
+    definitions(&mut roff, "COMPATIBILITY", manual::COMPATIBILITY);
     roff.to_writer(&mut out).unwrap();
     examples().to_writer(&mut out).unwrap();
     man.render_version_section(&mut out).unwrap();

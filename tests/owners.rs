@@ -100,7 +100,9 @@ fn ok(out: Output, what: &str) -> String {
     String::from_utf8(out.stdout).expect("UTF-8")
 }
 
-/// The owners tcpstat's JSON gives each socket.
+/// The processes tcpstat's JSON gives each socket (one entry per
+/// descriptor there, as in ss; each process once here, as `ss_owners`;
+/// tests/udp.rs compares the descriptors with ss's).
 fn tcpstat_owners(json: &str) -> Owners {
     let doc: Value = serde_json::from_str(json).expect("JSON");
     doc.as_array()
@@ -117,6 +119,7 @@ fn tcpstat_owners(json: &str) -> Owners {
                 })
                 .collect();
             owners.sort();
+            owners.dedup();
             (s["inode"].as_u64().expect("inode"), owners)
         })
         .filter(|(inode, _)| *inode != 0)

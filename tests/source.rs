@@ -14,7 +14,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::{require, Need};
-use tcpstat::model::{Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind};
+use tcpstat::model::{
+    Endpoint, Family, Protocol, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind,
+};
 use tcpstat::source::destroy::{DestroyListener, Destroyed};
 use tcpstat::source::netlink::{dump, Request};
 use tcpstat::source::proc::read;
@@ -68,7 +70,14 @@ fn reads_own_ipv4_sockets_from_proc() {
     let (server, client_addr) = listener.accept().unwrap();
     let (server_at, client_at) = (server_addr.to_string(), client_addr.to_string());
     let mut rows = Vec::new();
-    read(Path::new("/proc"), true, true, all_states(), &mut rows).unwrap();
+    read(
+        Path::new("/proc"),
+        Protocol::Tcp,
+        (true, true),
+        all_states(),
+        &mut rows,
+    )
+    .unwrap();
 
     let l = find(&rows, server_addr, "0.0.0.0:0", TcpState::Listen).unwrap();
     assert_eq!(
@@ -87,8 +96,8 @@ fn reads_own_ipv4_sockets_from_proc() {
     for _ in 0..100 {
         read(
             Path::new("/proc"),
-            true,
-            false,
+            Protocol::Tcp,
+            (true, false),
             StateSet::of(TcpState::TimeWait),
             &mut rows,
         )
@@ -115,7 +124,14 @@ fn reads_own_ipv6_sockets_from_proc() {
     let client = TcpStream::connect(server_addr).unwrap();
     let (_server, client_addr) = listener.accept().unwrap();
     let mut rows = Vec::new();
-    read(Path::new("/proc"), false, true, all_states(), &mut rows).unwrap();
+    read(
+        Path::new("/proc"),
+        Protocol::Tcp,
+        (false, true),
+        all_states(),
+        &mut rows,
+    )
+    .unwrap();
     assert!(rows.iter().all(|s| s.family == Family::Inet6));
     let l = find(&rows, server_addr, "[::]:0", TcpState::Listen).unwrap();
     assert_eq!(l.inode, socket_inode(&listener));
@@ -163,6 +179,7 @@ fn dump_lists_own_sockets() {
 
     for timer_counters in [false, true] {
         let req = Request {
+            protocol: Protocol::Tcp,
             ipv4: true,
             ipv6: false,
             states: all_states(),
@@ -205,6 +222,7 @@ fn dump_lists_own_sockets() {
 
     // The state mask is honoured by the kernel.
     let req = Request {
+        protocol: Protocol::Tcp,
         ipv4: true,
         ipv6: false,
         states: StateSet::listening(),
@@ -226,6 +244,7 @@ fn dump_lists_ipv6_and_skips_unwanted_family() {
     let port = listener.local_addr().unwrap().port();
     let mut rows = Vec::new();
     let mut req = Request {
+        protocol: Protocol::Tcp,
         ipv4: false,
         ipv6: true,
         states: all_states(),
@@ -242,6 +261,7 @@ fn dump_lists_ipv6_and_skips_unwanted_family() {
     assert!(rows.iter().all(|s| s.family == Family::Inet6));
 
     req = Request {
+        protocol: Protocol::Tcp,
         ipv4: true,
         ipv6: false,
         ..req
@@ -261,6 +281,7 @@ fn dump_reports_shutdown_and_time_wait() {
     client.shutdown(Direction::Write).unwrap();
 
     let req = Request {
+        protocol: Protocol::Tcp,
         ipv4: true,
         ipv6: false,
         states: all_states(),

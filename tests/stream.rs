@@ -1,14 +1,14 @@
 //! A listing is written as the dump reads it (in batches), and it is the
 //! same listing as one gathered whole: with thousands of sockets, so that
-//! several batches and netlink datagrams are involved, `-tanp` and `--json`
-//! equal the same command with `--top` (which gathers every row before
-//! writing), from both sources; and a reader that goes away after one line
+//! several batches and netlink datagrams are involved, `-tanp`, `--json`
+//! and `-tuanp` (TCP's rows, then UDP's) equal the same command with
+//! `--top` (which gathers every row before writing), from both sources; and a reader that goes away after one line
 //! ends tcpstat quietly.
 
 mod support;
 
 use std::io::Read;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
 
 use support::netns::Netns;
@@ -16,7 +16,12 @@ use support::{require, Need};
 
 /// Connections held open: both ends in the namespace, so twice as many
 /// sockets, more than one 4096-row batch.
-const CONNECTIONS: usize = 3000;
+const CONNECTIONS: usize = 2100;
+
+/// UDP sockets bound beside them, in one test: a second protocol with
+/// more than a batch of its own, listed after TCP's. (The tests of one
+/// binary share its open-file limit: 20000 at most.)
+const DATAGRAMS: usize = 4200;
 
 /// Raises this test process's open-file limit to what the sockets need.
 fn allow_descriptors(wanted: u64) {
@@ -34,9 +39,10 @@ fn allow_descriptors(wanted: u64) {
     }
 }
 
-/// A listener and `CONNECTIONS` connections to it, both ends kept.
-fn population(ns: &Netns) -> (TcpListener, Vec<TcpStream>) {
-    allow_descriptors(2 * CONNECTIONS as u64 + 256);
+/// A listener and `CONNECTIONS` connections to it, both ends kept, and
+/// `datagrams` bound UDP sockets.
+fn population(ns: &Netns, datagrams: usize) -> (TcpListener, Vec<TcpStream>, Vec<UdpSocket>) {
+    allow_descriptors(20000);
     ns.enter(|| {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let to: SocketAddr = listener.local_addr().unwrap();
@@ -45,7 +51,10 @@ fn population(ns: &Netns) -> (TcpListener, Vec<TcpStream>) {
             held.push(TcpStream::connect(to).unwrap());
             held.push(listener.accept().unwrap().0);
         }
-        (listener, held)
+        let bound = (0..datagrams)
+            .map(|_| UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap())
+            .collect();
+        (listener, held, bound)
     })
 }
 
@@ -53,7 +62,7 @@ fn population(ns: &Netns) -> (TcpListener, Vec<TcpStream>) {
 fn a_streamed_listing_equals_one_gathered_whole() {
     require!(Need::Netns);
     let ns = Netns::create("stream", "same");
-    let _held = population(&ns);
+    let _held = population(&ns, DATAGRAMS);
     let tcpstat = env!("CARGO_BIN_EXE_tcpstat");
     let mut failures = Vec::new();
     for flags in [
@@ -83,7 +92,7 @@ fn a_streamed_listing_equals_one_gathered_whole() {
 fn a_reader_leaving_mid_listing_ends_it_quietly() {
     require!(Need::Netns);
     let ns = Netns::create("stream", "pipe");
-    let _held = population(&ns);
+    let _held = population(&ns, 0);
     for flags in [&["-tanp"][..], &["-tan", "--json"]] {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_tcpstat")])
@@ -142,7 +151,7 @@ fn passes(ns: &Netns, flags: &[&str]) -> Vec<(usize, String)> {
 fn streamed_watch_passes_equal_passes_gathered_whole() {
     require!(Need::Netns);
     let ns = Netns::create("stream", "watch");
-    let _held = population(&ns);
+    let _held = population(&ns, 0);
     for flags in [&["-tanp"][..], &["-tanp", "--json"]] {
         let mut streamed = flags.to_vec();
         streamed.extend(["-c", "0.2", "--count", "2"]);

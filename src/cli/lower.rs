@@ -3,10 +3,10 @@
 //! `why` and watch mode accept) is checked here, once, so that nothing to
 //! the right of `config` sees clap's types or an invalid combination.
 
-use super::{Args, Command, EventsArg, OwnerSourceArg, SortArg, SourceArg};
+use super::{Args, Command, EventsArg, FamilyArg, OwnerSourceArg, Query, SortArg, SourceArg};
 use crate::config::{
-    Columns, Config, EventSource, Format, Kill, Mode, Order, Scope, Serve, ServeOutput, SortKey,
-    Watch, DEFAULT_INTERVAL,
+    Columns, Config, EventSource, Format, Kill, Mode, Order, Protocols, Scope, Serve, ServeOutput,
+    SortKey, Watch, DEFAULT_INTERVAL,
 };
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
@@ -15,12 +15,8 @@ use std::path::PathBuf;
 
 /// Resolves parsed arguments into a config.
 pub fn config(args: &Args) -> Result<Config> {
-    // netstat's -4/-6 restrict; given both, both families are shown.
-    let (ipv4, ipv6) = match (args.inet, args.inet6) {
-        (true, false) => (true, false),
-        (false, true) => (false, true),
-        _ => (true, true),
-    };
+    let (ipv4, ipv6) = families(args);
+    let protocols = protocols(args);
     let filter = build_filter(args)?;
     let mode = match args.command {
         _ if args.kill => Mode::Kill(kill_plan(args, &filter)?),
@@ -38,6 +34,9 @@ pub fn config(args: &Args) -> Result<Config> {
     } else {
         Scope::Connected
     };
+    let datagram_states = filter
+        .explicit_states()
+        .unwrap_or_else(|| scope.datagram_states());
     let (states, scope) = match filter.explicit_states() {
         Some(states) => (states, Scope::of_states(states)),
         // -K dumps every state to say which matching sockets it left open.
@@ -66,6 +65,7 @@ pub fn config(args: &Args) -> Result<Config> {
         scope
     };
     let watch = watch_plan(args, mode)?;
+    check_protocols(protocols, mode, watch)?;
     check_inside(args, mode)?;
     let order = order(args, mode)?;
     let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
@@ -85,14 +85,21 @@ pub fn config(args: &Args) -> Result<Config> {
         watch,
         filter,
         states,
+        datagram_states,
+        protocols,
         ipv4,
         ipv6,
         scope,
+        no_header: args.no_header,
         numeric: args.numeric,
+        numeric_hosts: args.numeric || args.numeric_hosts,
+        numeric_ports: args.numeric || args.numeric_ports,
+        numeric_users: args.numeric || args.numeric_users,
         wide: args.wide,
         columns: Columns {
             extended: args.extend,
-            program: args.program,
+            program: args.program || args.users,
+            users: args.users,
             timer: args.timers,
             note: args.explain,
             info: args.info,
@@ -130,6 +137,70 @@ pub fn config(args: &Args) -> Result<Config> {
             .transpose()?,
         all_netns,
     })
+}
+
+/// The address families: netstat's -4/-6 and ss's `-f inet|inet6`
+/// restrict; given both (or neither), both are shown.
+fn families(args: &Args) -> (bool, bool) {
+    let v4 = args.inet || args.family.contains(&FamilyArg::Inet);
+    let v6 = args.inet6 || args.family.contains(&FamilyArg::Inet6);
+    match (v4, v6) {
+        (false, false) => (true, true),
+        given => given,
+    }
+}
+
+/// The kinds of socket to list: the protocol flags, `-A` and `-f unix`;
+/// TCP when none is named (`-f inet` alone names no protocol).
+fn protocols(args: &Args) -> Protocols {
+    let mut p = Protocols {
+        tcp: args.tcp,
+        udp: args.udp,
+        udplite: args.udplite,
+        raw: args.raw,
+        unix: args.unix || args.family.contains(&FamilyArg::Unix),
+    };
+    for query in args.query.iter().flatten() {
+        let inet = matches!(query, Query::Inet | Query::All);
+        p.tcp |= inet || *query == Query::Tcp;
+        p.udp |= inet || *query == Query::Udp;
+        p.udplite |= inet || *query == Query::UdpLite;
+        p.raw |= inet || *query == Query::Raw;
+        p.unix |= matches!(query, Query::Unix | Query::All);
+    }
+    if p == Protocols::default() {
+        p.tcp = true;
+    }
+    p
+}
+
+/// What the protocols other than TCP do not take yet: `why`, `serve`,
+/// `-K` and `--events` follow TCP alone. Unix sockets have a listing of
+/// their own, which this build does not have yet.
+fn check_protocols(
+    protocols: Protocols,
+    mode: Mode,
+    watch: Option<crate::config::Watch>,
+) -> Result<()> {
+    if protocols.unix {
+        return Err(Error::usage(
+            "unix domain sockets (-x, -A unix, -f unix) are not listed by this build yet; \
+             accepted: tcp (-t), udp (-u), udplite (-U), raw (-w)",
+        ));
+    }
+    if protocols.tcp_only() {
+        return Ok(());
+    }
+    let what = match mode {
+        Mode::Why { .. } => "why",
+        Mode::Serve => "serve",
+        Mode::Kill(_) => "-K",
+        _ if watch.is_some_and(|w| w.events) => "--events",
+        _ => return Ok(()),
+    };
+    Err(Error::usage(format!(
+        "{what} follows TCP sockets only; -u, -U, -w and -A other than tcp do not apply to it"
+    )))
 }
 
 /// `-K`: which states it closes, and the refusals that need no socket:
@@ -381,6 +452,72 @@ mod tests {
         assert_eq!(scope_of(&["-a", "state", "listening"]), Scope::Listening);
         assert_eq!(scope_of(&["--state", "listen,time-wait"]), Scope::All);
         assert_eq!(scope_of(&["-l", "--state", "time-wait"]), Scope::Connected);
+    }
+
+    fn lowered(args: &[&str]) -> Config {
+        let matches = crate::cli::command()
+            .try_get_matches_from([&["tcpstat"], args].concat())
+            .unwrap();
+        let args = <Args as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        config(&args).unwrap()
+    }
+
+    #[test]
+    fn protocol_flags_combine_and_tcp_is_the_default() {
+        use crate::model::Protocol::*;
+        let inet = |args: &[&str]| lowered(args).protocols.inet().iter().collect::<Vec<_>>();
+        assert_eq!(inet(&[]), [Tcp]);
+        assert_eq!(inet(&["-f", "inet"]), [Tcp]);
+        assert_eq!(inet(&["-u"]), [Udp]);
+        assert_eq!(inet(&["-tulpn"]), [Tcp, Udp]);
+        assert_eq!(inet(&["-wUt"]), [Tcp, UdpLite, Raw]);
+        assert_eq!(inet(&["-A", "udp,raw"]), [Udp, Raw]);
+        assert_eq!(inet(&["-A", "inet"]), [Tcp, Udp, UdpLite, Raw]);
+        assert_eq!(inet(&["--query", "tcp", "-u"]), [Tcp, Udp]);
+        let v6 = lowered(&["-u", "-f", "inet6"]);
+        assert_eq!((v6.ipv4, v6.ipv6), (false, true));
+        let both = lowered(&["-f", "inet", "-f", "inet6"]);
+        assert_eq!((both.ipv4, both.ipv6), (true, true));
+    }
+
+    #[test]
+    fn udp_scope_follows_netstat() {
+        use crate::model::TcpState::*;
+        assert_eq!(lowered(&["-u"]).datagram_states, StateSet::of(Established));
+        assert_eq!(lowered(&["-ul"]).datagram_states, StateSet::of(Close));
+        let all = lowered(&["-ua"]).datagram_states;
+        assert!(all.contains(Close) && all.contains(Established));
+        // -plant lists all, as netstat.
+        assert!(lowered(&["-pluant"]).datagram_states.contains(Close));
+        let explicit = lowered(&["-u", "state", "established"]).datagram_states;
+        assert_eq!(explicit, StateSet::of(Established));
+    }
+
+    #[test]
+    fn other_protocols_are_refused_where_tcp_alone_is_followed() {
+        assert!(refused(&["-x"]).contains("unix domain sockets"));
+        assert!(refused(&["-f", "unix"]).contains("unix domain sockets"));
+        assert!(refused(&["-A", "all"]).contains("unix domain sockets"));
+        assert!(refused(&["-u", "--events"]).contains("--events follows TCP"));
+        assert!(refused(&["-u", "why", "53"]).contains("why follows TCP"));
+        assert!(refused(&["-uK", "--port", "53"]).contains("-K follows TCP"));
+    }
+
+    #[test]
+    fn unknown_tables_and_families_name_what_is_accepted() {
+        let err = crate::cli::command()
+            .try_get_matches_from(["tcpstat", "-A", "tcp,sctp"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("\"sctp\"") && err.contains("accepted: tcp, udp, udplite, raw, unix"),
+            "{err}"
+        );
+        let err = crate::cli::command()
+            .try_get_matches_from(["tcpstat", "-f", "link"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("accepted: inet, inet6, unix"), "{err}");
     }
 
     fn kill_states(args: &[&str]) -> StateSet {

@@ -36,7 +36,8 @@ pub const EXIT_STATUS: &[(&str, &str)] = &[
 pub const COLUMNS: &[(&str, &str)] = &[
     (
         "Proto",
-        "tcp for IPv4 sockets, tcp6 for IPv6 ones (IPv4-mapped included).",
+        "tcp, udp, udpl (UDP-Lite) or raw for IPv4 sockets, with a 6 for IPv6 ones \
+         (IPv4-mapped included), as netstat spells them.",
     ),
     (
         "Recv-Q",
@@ -58,7 +59,9 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "State",
-        "The TCP state, in netstat's spelling (ESTABLISHED, TIME_WAIT, …).",
+        "The TCP state, in netstat's spelling (ESTABLISHED, TIME_WAIT, …); for UDP \
+         ESTABLISHED when connected and empty when not; for raw sockets the kernel's \
+         state number (7 unconnected, 1 connected), as netstat.",
     ),
     ("User", "With -e: the owning user (a uid with -n)."),
     (
@@ -67,8 +70,10 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ),
     (
         "PID/Program name",
-        "With -p: the process holding the socket; `-` when none does or it could not \
-         be read.",
+        "With -p: the process holding the socket (the first, or the one --pid or \
+         --program matched, when several do); `-` when none does or it could not be \
+         read. With --users, a Users column instead, ss's users:((\"name\",pid=N,fd=M),…) \
+         with every owner.",
     ),
     (
         "Timer",
@@ -113,6 +118,69 @@ per event and line; -s, `why` and -K one object each (-K: {\"dry_run\", \"socket
 socket with its \"result\", \"errno\" and \"help\"). Keys are always present, numbers are \
 numbers and addresses are numeric. The contract is the JSON Schema shipped as \
 schema/tcpstat.schema.json.";
+
+/// Where tcpstat deliberately differs from netstat and ss: a list, not a
+/// surprise (the man page's COMPATIBILITY section; README's twin).
+pub const COMPATIBILITY: &[(&str, &str)] = &[
+    (
+        "No protocol flag",
+        "lists TCP alone (netstat lists every protocol). -u, -U, -w, -A or -f unix \
+         add the others.",
+    ),
+    (
+        "-A",
+        "takes ss's socket tables (tcp, udp, udplite, raw, unix, inet, all), not \
+         netstat's address families: for netstat's -A inet6 use -6 or -f inet6.",
+    ),
+    (
+        "-f inet, -f inet6",
+        "restrict the family and keep TCP the default protocol (ss lists every inet \
+         protocol with -f inet).",
+    ),
+    (
+        "-x, -A unix, -f unix",
+        "unix domain sockets are not listed by this build yet: refused (exit 2).",
+    ),
+    (
+        "-l with -u, -U, -w",
+        "unconnected sockets, as netstat; tcpstat tells them by the kernel's state \
+         (CLOSE), netstat by the remote address only a connected socket has: the same \
+         sockets.",
+    ),
+    (
+        "Raw sockets over netlink",
+        "need the kernel's raw_diag module; without it --source auto reads \
+         /proc/net/raw (as ss does) and --source netlink fails saying so.",
+    ),
+    (
+        "-p",
+        "names a process by its comm (/proc/PID/comm); netstat by the basename of \
+         argv[0], which a program may rewrite.",
+    ),
+    (
+        "-W",
+        "also keeps program names whole (netstat's -W widens addresses only).",
+    ),
+    (
+        "--users and JSON processes",
+        "list one owner per descriptor in pid then fd order; ss lists the last found \
+         first.",
+    ),
+    (
+        "JSON state of UDP and raw sockets",
+        "ESTABLISHED or CLOSE, the kernel's names (ss writes ESTAB and UNCONN); the \
+         table prints netstat's.",
+    ),
+    (
+        "-s",
+        "summarises the listed sockets (per state, findings; UDP and raw per protocol); \
+         netstat -s prints the kernel's SNMP counters.",
+    ),
+    (
+        "why, serve, -K, --events",
+        "follow TCP sockets only: -u, -U, -w are refused with them.",
+    ),
+];
 
 /// Related manual pages.
 pub const SEE_ALSO: &[&str] = &[

@@ -50,9 +50,65 @@ use std::time::Duration;
                   tcpstat -K --dry-run dport = :5432   what -K dport = :5432 would close"
 )]
 pub struct Args {
-    /// Show TCP sockets (the default and only protocol; accepted for netstat habit)
+    /// Show TCP sockets (the default when no protocol is named)
+    ///
+    /// Without -t, -u, -U, -w, -x, -A or -f unix, tcpstat lists TCP
+    /// sockets alone. Protocol flags combine: `-tu` lists TCP and UDP,
+    /// `-tuw` adds raw sockets, in netstat's order under one header.
     #[arg(short = 't', long = "tcp", help_heading = "Selection")]
     pub tcp: bool,
+
+    /// Show UDP sockets
+    ///
+    /// As netstat: connected sockets (State ESTABLISHED) by default,
+    /// unconnected bound ones (an empty State) with -l, both with -a.
+    #[arg(short = 'u', long = "udp", help_heading = "Selection")]
+    pub udp: bool,
+
+    /// Show UDP-Lite sockets (netstat's `udpl`)
+    #[arg(short = 'U', long = "udplite", help_heading = "Selection")]
+    pub udplite: bool,
+
+    /// Show raw sockets
+    ///
+    /// The local port is the socket's IP protocol (1 for ICMP, 58 for
+    /// ICMPv6) and the State column the kernel's state number (7
+    /// unconnected, 1 connected), as netstat prints them.
+    #[arg(short = 'w', long = "raw", help_heading = "Selection")]
+    pub raw: bool,
+
+    /// Show unix domain sockets
+    #[arg(short = 'x', long = "unix", help_heading = "Selection")]
+    pub unix: bool,
+
+    /// Show the sockets of these tables, as ss's -A (comma-separated)
+    ///
+    /// `tcp`, `udp`, `udplite`, `raw`, `unix`, `inet` (tcp, udp, udplite
+    /// and raw) or `all` (inet and unix). Adds to -t, -u, -U, -w and -x.
+    #[arg(
+        short = 'A',
+        long = "query",
+        visible_alias = "socket",
+        value_name = "QUERY",
+        value_parser = parse_query,
+        action = ArgAction::Append,
+        help_heading = "Selection"
+    )]
+    pub query: Vec<Vec<Query>>,
+
+    /// Only sockets of FAMILY, as ss's -f: `inet`, `inet6` or `unix`
+    ///
+    /// `inet` and `inet6` are -4 and -6 (and keep TCP the default
+    /// protocol); `unix` is -x. Given several times, any of them.
+    #[arg(
+        short = 'f',
+        long = "family",
+        value_name = "FAMILY",
+        value_parser = parse_family,
+        action = ArgAction::Append,
+        help_heading = "Selection"
+    )]
+    pub family: Vec<FamilyArg>,
 
     /// Show listening and non-listening sockets
     #[arg(short = 'a', long = "all", help_heading = "Selection")]
@@ -102,20 +158,51 @@ pub struct Args {
     #[arg(short = 'n', long = "numeric", global = true, help_heading = "Output")]
     pub numeric: bool,
 
+    /// Show numeric addresses (netstat's --numeric-hosts)
+    #[arg(long = "numeric-hosts", global = true, help_heading = "Output")]
+    pub numeric_hosts: bool,
+
+    /// Show numeric ports (netstat's --numeric-ports)
+    #[arg(long = "numeric-ports", global = true, help_heading = "Output")]
+    pub numeric_ports: bool,
+
+    /// Show numeric user ids (netstat's --numeric-users)
+    #[arg(long = "numeric-users", global = true, help_heading = "Output")]
+    pub numeric_users: bool,
+
     /// Show the PID and program name owning each socket
     ///
     /// Maps socket inodes to processes once per run, by a BPF iterator over
     /// every process's descriptors or by reading /proc/*/fd (see
     /// --owner-source). Sockets without an inode (TIME_WAIT, orphans) and sockets of
     /// processes that could not be read show `-`.
-    #[arg(short = 'p', long = "programs", help_heading = "Output")]
+    #[arg(
+        short = 'p',
+        long = "programs",
+        visible_alias = "processes",
+        help_heading = "Output"
+    )]
     pub program: bool,
+
+    /// Show every process holding each socket, ss style (implies -p)
+    ///
+    /// In place of netstat's one-owner PID/Program name column, a Users
+    /// column written as ss -p writes it: `users:(("nginx",pid=812,fd=6),
+    /// ("nginx",pid=813,fd=6))`, one entry per descriptor, in pid then fd
+    /// order. JSON always lists every owner with its fd under -p.
+    #[arg(long = "users", help_heading = "Output")]
+    pub users: bool,
 
     /// Show the kernel's timer of each socket
     ///
     /// Written as netstat does: `kind (seconds/retransmits/probes)`, for
     /// example `keepalive (7197.16/0/0)` or `on (0.56/3/0)`.
-    #[arg(short = 'o', long = "timers", help_heading = "Output")]
+    #[arg(
+        short = 'o',
+        long = "timers",
+        visible_alias = "options",
+        help_heading = "Output"
+    )]
     pub timers: bool,
 
     /// Show what the kernel knows inside each connection (tcp_info)
@@ -154,12 +241,21 @@ pub struct Args {
     pub memory: bool,
 
     /// Show the owning user and the socket inode
-    #[arg(short = 'e', long = "extend", help_heading = "Output")]
+    #[arg(
+        short = 'e',
+        long = "extend",
+        visible_alias = "extended",
+        help_heading = "Output"
+    )]
     pub extend: bool,
 
     /// Never truncate addresses or program names
     #[arg(short = 'W', long = "wide", help_heading = "Output")]
     pub wide: bool,
+
+    /// Leave out the table's header lines, as ss -H
+    #[arg(short = 'H', long = "no-header", help_heading = "Output")]
+    pub no_header: bool,
 
     /// Print JSON instead of text
     ///
@@ -176,7 +272,8 @@ pub struct Args {
     /// teardown states, and plain-language findings
     ///
     /// From the same dump as the listing (filters and -N apply): counts per
-    /// state for tcp and tcp6; for TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and
+    /// state for tcp and tcp6 (with -u, -U or -w, their sockets counted
+    /// apart: connected and unconnected per protocol); for TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and
     /// SYN_RECV the top local ports, remote endpoints and owning processes;
     /// orphaned sockets; TIME_WAIT against net.ipv4.tcp_max_tw_buckets; use
     /// of the ephemeral port range per remote endpoint; idle connections
@@ -530,6 +627,61 @@ impl clap::builder::TypedValueParser for StatesParser {
     }
 }
 
+/// A word of `-A/--query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    Tcp,
+    Udp,
+    UdpLite,
+    Raw,
+    Unix,
+    /// tcp, udp, udplite and raw.
+    Inet,
+    /// inet and unix.
+    All,
+}
+
+/// The words `-A/--query` accepts, as its error lists them.
+const QUERY_NAMES: &str = "tcp, udp, udplite, raw, unix, inet, all";
+
+/// `-A/--query`: a comma-separated list of socket tables.
+pub fn parse_query(text: &str) -> std::result::Result<Vec<Query>, String> {
+    text.split(',')
+        .map(|word| match word.trim().to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Query::Tcp),
+            "udp" => Ok(Query::Udp),
+            "udplite" => Ok(Query::UdpLite),
+            "raw" => Ok(Query::Raw),
+            "unix" | "unix_stream" | "unix_dgram" | "unix_seqpacket" => Ok(Query::Unix),
+            "inet" => Ok(Query::Inet),
+            "all" => Ok(Query::All),
+            _ => Err(format!(
+                "unknown socket table {word:?}; accepted: {QUERY_NAMES}"
+            )),
+        })
+        .collect()
+}
+
+/// A value of `-f/--family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FamilyArg {
+    Inet,
+    Inet6,
+    Unix,
+}
+
+/// `-f/--family`: `inet`, `inet6` or `unix`.
+pub fn parse_family(text: &str) -> std::result::Result<FamilyArg, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "inet" | "4" => Ok(FamilyArg::Inet),
+        "inet6" | "6" => Ok(FamilyArg::Inet6),
+        "unix" | "local" => Ok(FamilyArg::Unix),
+        _ => Err(format!(
+            "unknown family {text:?}; accepted: inet, inet6, unix"
+        )),
+    }
+}
+
 /// `--source` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SourceArg {
@@ -628,10 +780,41 @@ fn clap_error_line(e: &clap::Error) -> String {
     } else {
         msg
     };
-    match tips.as_slice() {
-        [] => format!("{msg} (see --help)"),
-        tips => format!("{msg}; {} (see --help)", tips.join("; ")),
+    let hint = e
+        .get(clap::error::ContextKind::InvalidArg)
+        .map(ToString::to_string)
+        .and_then(|arg| habit_hint(&arg))
+        .filter(|_| e.kind() == clap::error::ErrorKind::UnknownArgument);
+    match (tips.as_slice(), hint) {
+        (_, Some(hint)) => format!("{msg}; {hint} (see --help)"),
+        ([], None) => format!("{msg} (see --help)"),
+        (tips, None) => format!("{msg}; {} (see --help)", tips.join("; ")),
     }
+}
+
+/// What tcpstat offers instead of a netstat or ss flag it does not take,
+/// in a few words; `None` for a flag neither tool has.
+fn habit_hint(arg: &str) -> Option<&'static str> {
+    Some(match arg {
+        "-r" | "--route" => "netstat -r lists routes, which tcpstat does not: use `ip route`",
+        "--interfaces" => "netstat -i lists interfaces, which tcpstat does not: use `ip -s link`",
+        "-g" | "--groups" => "netstat -g lists multicast groups: use `ip maddr`",
+        "-M" | "--masquerade" | "--mptcp" => {
+            "tcpstat lists tcp (-t), udp (-u), udplite (-U), raw (-w) sockets; not masqueraded \
+             connections (conntrack -L) nor MPTCP"
+        }
+        "-S" | "--sctp" | "-d" | "--dccp" | "-0" | "--packet" | "--vsock" | "--tipc" | "--xdp"
+        | "--netlink" => "tcpstat lists tcp (-t), udp (-u), udplite (-U) and raw (-w) sockets only",
+        "--resolve" => "tcpstat resolves names unless -n",
+        "-Z" | "--context" | "-z" | "--contexts" => "tcpstat shows no SELinux contexts",
+        "-C" | "--cache" | "-F" | "--fib" => "netstat -C/-F are routing options: use `ip route`",
+        "-E" => "for socket events use --events",
+        "-O" | "--oneline" => "tcpstat prints one line per socket unless -i or -m",
+        "-D" | "--diag" | "-b" | "--bpf" | "-T" | "--threads" => {
+            "not offered; --json gives every field tcpstat reads"
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
@@ -648,6 +831,30 @@ mod tests {
         let a = Args::try_parse_from(["tcpstat", "-tanpoe"]).unwrap();
         assert!(a.tcp && a.all && a.numeric && a.program && a.timers && a.extend);
         assert!(!a.listening && !a.json);
+    }
+
+    #[test]
+    fn unknown_netstat_and_ss_flags_get_a_hint() {
+        let line = |args: &[&str]| {
+            let argv = std::iter::once("tcpstat").chain(args.iter().copied());
+            let Err(e) = parse(argv.map(OsString::from)) else {
+                panic!("{args:?} accepted");
+            };
+            e.to_string()
+        };
+        let route = line(&["-tunr"]);
+        assert!(
+            route.contains("'-r'") && route.contains("ip route"),
+            "{route}"
+        );
+        assert!(!route.contains('\n'), "{route}");
+        assert!(line(&["--sctp"]).contains("-u"), "udp is offered");
+        // Flags neither tool has get clap's line alone.
+        assert!(line(&["--frobnicate"]).ends_with("(see --help)"));
+        // ss's long spellings are accepted.
+        let a = Args::try_parse_from(["tcpstat", "--processes", "--extended", "--options"]);
+        let a = a.unwrap();
+        assert!(a.program && a.extend && a.timers);
     }
 
     #[test]

@@ -94,13 +94,14 @@ impl Collector<'_> {
                 Some(_) => Scan::Running(scope.spawn(|| scanner.scan())),
                 None => Scan::Unneeded,
             };
-            let mut pending = 0usize; // rows in `rows` not yet filtered
+            // Rows held back stay in the vector the source handed over, and
+            // the source keeps them (a later protocol's dump goes elsewhere
+            // until they are taken).
             let mut hand_over = |rows: &mut Vec<Socket>, last: bool| -> Result<()> {
-                read += rows.len() - pending;
-                pending = rows.len();
                 if (rows.len() < BATCH && !last) || !scan.settle(last)? {
                     return Ok(());
                 }
+                read += rows.len();
                 match scan.map() {
                     Some(map) => rows.retain(|s| filter.matches(s, map)),
                     None if !filter.keeps_all() => rows.retain(|s| filter.matches(s, &NoOwners)),
@@ -108,7 +109,6 @@ impl Collector<'_> {
                 }
                 let result = each(rows, scan.map());
                 rows.clear();
-                pending = 0;
                 result.map_err(|e| {
                     written = Err(e);
                     Error::runtime("output failed")

@@ -233,6 +233,14 @@ impl Filter {
             && self.dports.as_ref().is_none_or(|p| p.contains(remote))
     }
 
+    /// True when `owner` alone satisfies the `--pid` and `--program`
+    /// filters (always, without them): the owner a one-owner column shows
+    /// of a socket the filter kept through it.
+    pub fn owner_matches(&self, owner: &Owner) -> bool {
+        any_or_empty(&self.pids, |&pid| owner.pid == pid)
+            && any_or_empty(&self.programs, |name| comm_matches(name, &owner.name))
+    }
+
     fn owners_match(&self, owners: &[Owner]) -> bool {
         any_or_empty(&self.pids, |&pid| owners.iter().any(|o| o.pid == pid))
             && any_or_empty(&self.programs, |name| {

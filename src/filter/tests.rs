@@ -347,6 +347,7 @@ impl Owners for FakeOwners {
 fn owner(pid: u32, name: &str) -> crate::model::Owner {
     crate::model::Owner {
         pid,
+        fd: 3,
         name: name.to_string(),
     }
 }

@@ -18,12 +18,99 @@ pub use state::StateSet;
 use std::fmt;
 use std::net::IpAddr;
 
-/// A transport protocol tcpstat lists. Each has its own module in
-/// `source/`; a listing asks for one or several.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// An internet protocol tcpstat lists; a listing asks for one or several
+/// (a [`ProtocolSet`]). Every one is read through inet_diag (raw through
+/// raw_diag) or its /proc/net tables, into the same [`Socket`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub enum Protocol {
     /// TCP, from inet_diag or /proc/net/tcp{,6}.
+    #[default]
     Tcp,
+    /// UDP, from inet_diag or /proc/net/udp{,6}.
+    Udp,
+    /// UDP-Lite, from inet_diag or /proc/net/udplite{,6}.
+    UdpLite,
+    /// Raw IP sockets, from raw_diag or /proc/net/raw{,6}; a row's local
+    /// port is its IP protocol number, as the kernel reports it.
+    Raw,
+}
+
+impl Protocol {
+    /// Every protocol, in the order netstat lists them.
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Tcp,
+        Protocol::Udp,
+        Protocol::UdpLite,
+        Protocol::Raw,
+    ];
+
+    /// The name in JSON and messages: `tcp`, `udp`, `udplite`, `raw`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::UdpLite => "udplite",
+            Protocol::Raw => "raw",
+        }
+    }
+
+    /// The IP protocol number the kernel's sock_diag knows it by.
+    pub fn ip_protocol(self) -> u8 {
+        match self {
+            Protocol::Tcp => 6,
+            Protocol::Udp => 17,
+            Protocol::UdpLite => 136,
+            Protocol::Raw => 255,
+        }
+    }
+
+    /// True for the protocols without connection states: UDP, UDP-Lite
+    /// and raw sockets are only ESTABLISHED (connected) or CLOSE.
+    pub fn is_datagram(self) -> bool {
+        self != Protocol::Tcp
+    }
+
+    /// The bit of this protocol in a [`ProtocolSet`].
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+/// A set of [`Protocol`]s: what a listing asks its source for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct ProtocolSet(u8);
+
+impl ProtocolSet {
+    /// No protocol.
+    pub const EMPTY: ProtocolSet = ProtocolSet(0);
+    /// TCP alone: the listing without a protocol flag.
+    pub const TCP: ProtocolSet = ProtocolSet(Protocol::Tcp.bit());
+
+    /// This set with `p` added.
+    pub fn with(self, p: Protocol) -> ProtocolSet {
+        ProtocolSet(self.0 | p.bit())
+    }
+
+    /// True when `p` is in the set.
+    pub fn contains(self, p: Protocol) -> bool {
+        self.0 & p.bit() != 0
+    }
+
+    /// True when no protocol is in the set.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The protocols in the set, in netstat's order.
+    pub fn iter(self) -> impl Iterator<Item = Protocol> {
+        Protocol::ALL.into_iter().filter(move |p| self.contains(*p))
+    }
+}
+
+impl FromIterator<Protocol> for ProtocolSet {
+    fn from_iter<I: IntoIterator<Item = Protocol>>(iter: I) -> Self {
+        iter.into_iter().fold(ProtocolSet::EMPTY, ProtocolSet::with)
+    }
 }
 
 /// Which source a listing reads sockets from.
@@ -52,21 +139,28 @@ pub enum OwnerSource {
     Proc,
 }
 
-/// Address family of a socket, printed as netstat's `Proto` column.
+/// Address family of a socket; with the protocol, netstat's `Proto` column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
-    /// AF_INET, shown as `tcp`.
+    /// AF_INET, shown as `tcp`, `udp`, `udpl`, `raw`.
     Inet,
-    /// AF_INET6, shown as `tcp6`.
+    /// AF_INET6, shown as `tcp6`, `udp6`, `udpl6`, `raw6`.
     Inet6,
 }
 
 impl Family {
-    /// netstat's protocol name for this family.
-    pub fn proto(self) -> &'static str {
-        match self {
-            Family::Inet => "tcp",
-            Family::Inet6 => "tcp6",
+    /// netstat's `Proto` column for a socket of `protocol` in this family
+    /// (net-tools spells UDP-Lite `udpl`).
+    pub fn proto(self, protocol: Protocol) -> &'static str {
+        match (protocol, self) {
+            (Protocol::Tcp, Family::Inet) => "tcp",
+            (Protocol::Tcp, Family::Inet6) => "tcp6",
+            (Protocol::Udp, Family::Inet) => "udp",
+            (Protocol::Udp, Family::Inet6) => "udp6",
+            (Protocol::UdpLite, Family::Inet) => "udpl",
+            (Protocol::UdpLite, Family::Inet6) => "udpl6",
+            (Protocol::Raw, Family::Inet) => "raw",
+            (Protocol::Raw, Family::Inet6) => "raw6",
         }
     }
 }
@@ -252,10 +346,15 @@ impl Shutdown {
     }
 }
 
-/// One TCP socket, normalised from whichever source produced it.
+/// One internet socket, normalised from whichever source produced it.
+/// UDP and raw sockets use the same fields: their state is ESTABLISHED
+/// (connected) or CLOSE (not), as the kernel reports it, and a raw
+/// socket's local port is its IP protocol number.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Socket {
     pub family: Family,
+    /// TCP, UDP, UDP-Lite or raw (one byte, in what was padding).
+    pub protocol: Protocol,
     pub state: TcpState,
     pub local: Endpoint,
     pub remote: Endpoint,
@@ -291,7 +390,11 @@ pub struct Socket {
 /// the bound interface and the socket's cookie. Sent back in a
 /// SOCK_DESTROY request, they make the kernel close this very socket, not
 /// a later one that reuses its addresses and ports.
+///
+/// Packed to 4-byte alignment (12 bytes, 16 as an `Option`, not 24): the
+/// room the row's protocol took. Fields are read by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(C, packed(4))]
 pub struct DiagId {
     /// `idiag_if`: the interface the socket is bound to, 0 for none.
     pub interface: u32,
@@ -301,6 +404,11 @@ pub struct DiagId {
 }
 
 impl Socket {
+    /// netstat's `Proto` column: `tcp`, `udp6`, `raw`…
+    pub fn proto(&self) -> &'static str {
+        self.family.proto(self.protocol)
+    }
+
     /// The kernel's socket cookie (from [`DiagId`]), unique for the
     /// kernel's uptime; 0 where the source has none (`/proc`). A timewait
     /// socket carries its full socket's cookie when that had one.
@@ -311,7 +419,7 @@ impl Socket {
     /// A request socket: a SYN_RECV handshake a listener is answering. It
     /// has no inode (nor, over netlink, uid) of its own.
     pub fn is_request(&self) -> bool {
-        self.state == TcpState::SynRecv && self.inode == 0
+        self.protocol == Protocol::Tcp && self.state == TcpState::SynRecv && self.inode == 0
     }
 
     /// The listener among `listeners` that this request socket arrived on:
@@ -334,9 +442,47 @@ impl Socket {
         };
         listeners
             .into_iter()
-            .filter(|l| l.state == TcpState::Listen && l.local.port == self.local.port)
+            .filter(|l| l.protocol == Protocol::Tcp && l.state == TcpState::Listen)
+            .filter(|l| l.local.port == self.local.port)
             .filter_map(|l| rank(l).map(|r| (r, l)))
             .max_by_key(|(r, _)| *r)
             .map(|(_, l)| l)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proto_column_is_spelt_as_net_tools_does() {
+        let names: Vec<&str> = Protocol::ALL
+            .into_iter()
+            .flat_map(|p| [Family::Inet.proto(p), Family::Inet6.proto(p)])
+            .collect();
+        assert_eq!(
+            names,
+            ["tcp", "tcp6", "udp", "udp6", "udpl", "udpl6", "raw", "raw6"]
+        );
+    }
+
+    #[test]
+    fn protocol_sets_iterate_in_netstats_order() {
+        let set: ProtocolSet = [Protocol::Raw, Protocol::Udp, Protocol::Tcp]
+            .into_iter()
+            .collect();
+        let order: Vec<Protocol> = set.iter().collect();
+        assert_eq!(order, [Protocol::Tcp, Protocol::Udp, Protocol::Raw]);
+        assert!(!set.contains(Protocol::UdpLite) && !set.is_empty());
+        assert!(ProtocolSet::EMPTY.is_empty());
+    }
+
+    #[test]
+    fn the_protocol_fits_in_what_was_padding() {
+        // Issue #21 counts bytes per row: the protocol must not add any.
+        assert_eq!(std::mem::size_of::<Socket>(), SOCKET_SIZE);
+    }
+
+    /// `Socket`'s size before the protocol field was added.
+    const SOCKET_SIZE: usize = 144;
 }

@@ -2,10 +2,14 @@
 //! inode that filters and renderers ask without knowing how owners were
 //! found (the `owners` module scans `/proc` or runs a BPF iterator).
 
-/// A process holding a socket open; in JSON, `{"pid", "name"}`.
+/// A process holding a socket open through one of its descriptors; in
+/// JSON, `{"pid", "name", "fd"}`. A process holding a socket through
+/// several descriptors is one owner per descriptor, as ss lists them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
     pub pid: u32,
+    /// The descriptor (`/proc/PID/fd/FD`) through which it holds it.
+    pub fd: u32,
     /// `/proc/PID/comm` without its newline. Untrusted text, kept as read
     /// (bytes that are not UTF-8 are replaced); renderers escape it.
     pub name: String,

@@ -1,6 +1,9 @@
 //! Names for addresses and ports when `-n` is not given, bounded in time.
 //!
-//! Ports come from `/etc/services`, parsed here once (the `tcp` entries).
+//! Ports come from `/etc/services`, parsed here once per protocol (the
+//! `tcp` entries for TCP, the `udp` ones for UDP and UDP-Lite, as
+//! netstat names them), and a raw socket's port, its IP protocol, from
+//! `/etc/protocols`.
 //! Hosts come from `getnameinfo`, which reads `/etc/hosts` and may ask DNS:
 //! a lookup can take seconds and cannot be cancelled, so lookups run on a
 //! few detached threads and the listing waits for them only up to a budget.
@@ -15,7 +18,10 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::model::Socket;
+use crate::model::{Protocol, Socket};
+
+/// Where a raw socket's port (its IP protocol) is named.
+const PROTOCOLS_FILE: &str = "/etc/protocols";
 
 /// How long host lookups may hold up a listing (or a pass of one), at
 /// most.
@@ -35,8 +41,13 @@ pub struct Resolver {
     resolve_hosts: bool,
     resolve_ports: bool,
     services_file: PathBuf,
+    protocols_file: PathBuf,
     /// TCP port → first service name, read on first use.
     services: OnceLock<HashMap<u16, String>>,
+    /// UDP port → first service name, read on first use.
+    udp_services: OnceLock<HashMap<u16, String>>,
+    /// IP protocol number → name, read on first use.
+    protocols: OnceLock<HashMap<u16, String>>,
     /// Answered lookups; `None` when the address has no name.
     hosts: HashMap<IpAddr, Option<String>>,
     /// Lookups started and not answered yet.
@@ -57,7 +68,10 @@ impl Resolver {
             resolve_hosts,
             resolve_ports,
             services_file: PathBuf::from("/etc/services"),
+            protocols_file: PathBuf::from(PROTOCOLS_FILE),
             services: OnceLock::new(),
+            udp_services: OnceLock::new(),
+            protocols: OnceLock::new(),
             hosts: HashMap::new(),
             pending: HashSet::new(),
             lookup: Arc::new(getnameinfo),
@@ -70,6 +84,14 @@ impl Resolver {
     pub fn with_services_file(mut self, path: impl Into<PathBuf>) -> Resolver {
         self.services_file = path.into();
         self.services = OnceLock::new();
+        self.udp_services = OnceLock::new();
+        self
+    }
+
+    /// Reads IP protocol names from `path` instead of `/etc/protocols`.
+    pub fn with_protocols_file(mut self, path: impl Into<PathBuf>) -> Resolver {
+        self.protocols_file = path.into();
+        self.protocols = OnceLock::new();
         self
     }
 
@@ -138,6 +160,11 @@ impl Resolver {
         }
     }
 
+    /// True when host names are looked up (not `--numeric-hosts`).
+    pub fn names_hosts(&self) -> bool {
+        self.resolve_hosts
+    }
+
     /// The name of `addr`, if looked up and answered; `None` means print it
     /// numerically. The name comes from the network: it is untrusted text.
     pub fn host(&self, addr: IpAddr) -> Option<&str> {
@@ -150,16 +177,34 @@ impl Resolver {
     /// The TCP service name of `port` from the services file, if any;
     /// `None` means print it numerically.
     pub fn service(&self, port: u16) -> Option<&str> {
+        self.service_of(Protocol::Tcp, port)
+    }
+
+    /// The name netstat gives `port` of a `protocol` socket: its TCP or
+    /// UDP service (UDP's for UDP-Lite, as netstat), or for a raw socket
+    /// the name of its IP protocol; `None` means print it numerically.
+    pub fn service_of(&self, protocol: Protocol, port: u16) -> Option<&str> {
         if !self.resolve_ports {
             return None;
         }
-        let services = self.services.get_or_init(|| {
-            // A missing or unreadable file means numeric ports, not an error.
-            std::fs::read(&self.services_file)
-                .map(|text| parse_services(&String::from_utf8_lossy(&text)))
+        // A missing or unreadable file means numeric ports, not an error.
+        let read = |path: &PathBuf, parse: fn(&str) -> HashMap<u16, String>| {
+            std::fs::read(path)
+                .map(|text| parse(&String::from_utf8_lossy(&text)))
                 .unwrap_or_default()
-        });
-        services.get(&port).map(String::as_str)
+        };
+        let names = match protocol {
+            Protocol::Tcp => self
+                .services
+                .get_or_init(|| read(&self.services_file, parse_services)),
+            Protocol::Udp | Protocol::UdpLite => self
+                .udp_services
+                .get_or_init(|| read(&self.services_file, parse_udp_services)),
+            Protocol::Raw => self
+                .protocols
+                .get_or_init(|| read(&self.protocols_file, parse_protocols)),
+        };
+        names.get(&port).map(String::as_str)
     }
 
     /// Starts detached threads that look up `batch` and send the answers;
@@ -226,6 +271,25 @@ fn parse_services(text: &str) -> HashMap<u16, String> {
         services.entry(port).or_insert_with(|| name.to_string());
     }
     services
+}
+
+/// [`parse_services`] for the `udp` entries.
+fn parse_udp_services(text: &str) -> HashMap<u16, String> {
+    let mut services = HashMap::new();
+    for (port, name, _aliases) in crate::names::services::entries(text, "udp") {
+        services.entry(port).or_insert_with(|| name.to_string());
+    }
+    services
+}
+
+/// Parses protocols(5) text into IP protocol number → name, the first
+/// name given for a number winning.
+fn parse_protocols(text: &str) -> HashMap<u16, String> {
+    let mut protocols = HashMap::new();
+    for (number, name) in crate::names::services::protocol_entries(text) {
+        protocols.entry(number).or_insert_with(|| name.to_string());
+    }
+    protocols
 }
 
 /// Reverse lookup by the C library (`/etc/hosts`, DNS, … as nsswitch.conf

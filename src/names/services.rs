@@ -34,14 +34,37 @@ fn looks_like_name(text: &str) -> bool {
 pub(crate) fn tcp_entries(
     table: &str,
 ) -> impl Iterator<Item = (u16, &str, std::str::SplitWhitespace<'_>)> {
-    table.lines().filter_map(|line| {
+    entries(table, "tcp")
+}
+
+/// The entries of a services(5) table for protocol `proto` (`tcp`,
+/// `udp`), as [`tcp_entries`].
+pub(crate) fn entries<'t>(
+    table: &'t str,
+    proto: &'t str,
+) -> impl Iterator<Item = (u16, &'t str, std::str::SplitWhitespace<'t>)> {
+    table.lines().filter_map(move |line| {
         let line = line.split('#').next().unwrap_or("");
         let mut fields = line.split_whitespace();
         let official = fields.next()?;
-        let Some((port, "tcp")) = fields.next()?.split_once('/') else {
+        let (port, of) = fields.next()?.split_once('/')?;
+        if of != proto {
             return None;
-        };
+        }
         Some((port.parse().ok()?, official, fields))
+    })
+}
+
+/// The entries of a protocols(5) table, `name number [aliases…] [#
+/// comment]`: number and name, which netstat shows as a raw socket's
+/// port. Lines that do not fit are skipped.
+pub(crate) fn protocol_entries(table: &str) -> impl Iterator<Item = (u16, &str)> {
+    table.lines().filter_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let name = fields.next()?;
+        let number = fields.next()?.parse().ok()?;
+        Some((number, name))
     })
 }
 

@@ -3,8 +3,9 @@
 //! Reading `/proc/*/fd` costs one `readlinkat` per open descriptor (about
 //! 3 µs of kernel time each, 0.3 s at 100k sockets). A `task_file` iterator
 //! (Linux 5.8+) walks every process's descriptor table inside the kernel
-//! and hands a small program each open file; ours writes `(inode, tgid)` for
-//! each socket into the iterator's output, which is then read like a file.
+//! and hands a small program each open file; ours writes `(inode, tgid,
+//! fd)` for each socket into the iterator's output, which is then read like
+//! a file.
 //!
 //! It answers what `/proc/PID/fd` (and so netstat and ss) would: only a
 //! process's main thread's table is read. The kernel already skips threads
@@ -13,7 +14,7 @@
 //! the threads of a process whose main thread has exited, each of which
 //! the kernel would otherwise walk.
 //!
-//! The program is 24 instructions, assembled here; the field offsets it
+//! The program is 26 instructions, assembled here; the field offsets it
 //! needs (`file.f_inode`, `inode.i_mode`, `inode.i_ino`, `task_struct.pid`
 //! and `.tgid`, `bpf_iter_meta.seq`) come from the running kernel's BTF, so
 //! nothing is compiled against one kernel's layout. Loading it
@@ -33,7 +34,8 @@ use crate::sys::bpf::{
 const BPF_TRACE_ITER: u32 = 28;
 const BPF_FUNC_SEQ_WRITE: i32 = 127;
 
-/// What the iterator writes per socket descriptor: inode, then tgid.
+/// What the iterator writes per socket descriptor: inode (8 bytes), tgid
+/// (4), fd (4).
 const RECORD: usize = 16;
 
 /// A loaded and attached task-file iterator, ready to be run any number of
@@ -57,9 +59,9 @@ impl TaskFiles {
         Ok(TaskFiles { link, _prog: prog })
     }
 
-    /// Runs the iterator: `(tgid, inode)` for every descriptor on a socket
-    /// in every process (a process's pairs in a row, not sorted).
-    pub fn run(&self) -> io::Result<Vec<(u32, u64)>> {
+    /// Runs the iterator: `(tgid, inode, fd)` for every descriptor on a
+    /// socket in every process (a process's in a row, not sorted).
+    pub fn run(&self) -> io::Result<Vec<(u32, u64, u32)>> {
         let mut attr = Attr::new();
         attr.put_u32(0, self.link.as_raw_fd() as u32); // iter_create.link_fd
         let iter = std::fs::File::from(bpf(BPF_ITER_CREATE, &mut attr)?);
@@ -82,15 +84,16 @@ pub fn load_skewed_program(skew: i16) -> io::Result<()> {
     load_program(&program(&layout), layout.attach_id).map(drop)
 }
 
-/// Splits the iterator's output into `(tgid, inode)` pairs; a trailing
-/// partial record (which the kernel never writes) is ignored.
-fn parse_records(bytes: &[u8]) -> Vec<(u32, u64)> {
+/// Splits the iterator's output into `(tgid, inode, fd)` records; a
+/// trailing partial record (which the kernel never writes) is ignored.
+fn parse_records(bytes: &[u8]) -> Vec<(u32, u64, u32)> {
     bytes
         .chunks_exact(RECORD)
         .map(|r| {
             let inode = u64::from_ne_bytes(r[..8].try_into().expect("8 bytes"));
-            let tgid = u64::from_ne_bytes(r[8..].try_into().expect("8 bytes"));
-            (tgid as u32, inode)
+            let tgid = u32::from_ne_bytes(r[8..12].try_into().expect("4 bytes"));
+            let fd = u32::from_ne_bytes(r[12..].try_into().expect("4 bytes"));
+            (tgid, inode, fd)
         })
         .collect()
 }
@@ -170,6 +173,7 @@ const LDX_DW: u8 = 0x79; // BPF_LDX | BPF_MEM | BPF_DW
 const LDX_W: u8 = 0x61; // BPF_LDX | BPF_MEM | BPF_W
 const LDX_H: u8 = 0x69; // BPF_LDX | BPF_MEM | BPF_H
 const STX_DW: u8 = 0x7b; // BPF_STX | BPF_MEM | BPF_DW
+const STX_W: u8 = 0x63; // BPF_STX | BPF_MEM | BPF_W
 const MOV_X: u8 = 0xbf; // BPF_ALU64 | BPF_MOV | BPF_X
 const MOV_K: u8 = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
 const ADD_K: u8 = 0x07; // BPF_ALU64 | BPF_ADD | BPF_K
@@ -191,7 +195,7 @@ const S_IFSOCK: i32 = 0o140000;
 /// if (!ctx->file || !ctx->file->f_inode) return 0;
 /// struct inode *i = ctx->file->f_inode;
 /// if ((i->i_mode & S_IFMT) != S_IFSOCK) return 0;
-/// u64 rec[2] = { i->i_ino, t->tgid };
+/// struct { u64 ino; u32 tgid, fd; } rec = { i->i_ino, t->tgid, ctx->fd };
 /// bpf_seq_write(ctx->meta->seq, rec, sizeof rec);
 /// return 0;
 /// ```
@@ -213,7 +217,9 @@ fn program(l: &Layout) -> Vec<Insn> {
         insn(JNE_K, 5, 0, 0, S_IFSOCK),      // if r5 != S_IFSOCK goto out
         insn(LDX_DW, 5, 4, l.inode_ino, 0),  // r5 = inode->i_ino
         insn(STX_DW, 10, 5, -16, 0),         // rec[0] = r5
-        insn(STX_DW, 10, 7, -8, 0),          // rec[1] = r7 (tgid)
+        insn(STX_W, 10, 7, -8, 0),           // rec.tgid = r7
+        insn(LDX_DW, 5, 6, 16, 0),           // r5 = ctx->fd (its u64 slot)
+        insn(STX_W, 10, 5, -4, 0),           // rec.fd = r5
         insn(LDX_DW, 1, 6, 0, 0),            // r1 = ctx->meta
         insn(LDX_DW, 1, 1, l.meta_seq, 0),   // r1 = meta->seq
         insn(MOV_X, 2, 10, 0, 0),            // r2 = rec
@@ -248,12 +254,16 @@ mod tests {
     #[test]
     fn records_split_into_pairs_and_a_partial_tail_is_dropped() {
         let mut bytes = Vec::new();
-        for (inode, tgid) in [(42u64, 7u64), (u64::MAX, 4_194_304)] {
+        for (inode, tgid, fd) in [(42u64, 7u32, 3u32), (u64::MAX, 4_194_304, 1 << 20)] {
             bytes.extend_from_slice(&inode.to_ne_bytes());
             bytes.extend_from_slice(&tgid.to_ne_bytes());
+            bytes.extend_from_slice(&fd.to_ne_bytes());
         }
         bytes.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(parse_records(&bytes), [(7, 42), (4_194_304, u64::MAX)]);
+        assert_eq!(
+            parse_records(&bytes),
+            [(7, 42, 3), (4_194_304, u64::MAX, 1 << 20)]
+        );
         assert!(parse_records(&[]).is_empty());
         assert!(parse_records(&[0; 15]).is_empty());
     }
@@ -270,17 +280,17 @@ mod tests {
             task_pid: 996,
         };
         let p = program(&l);
-        assert_eq!(p.len(), 24);
-        // (index, offset): each lands on instruction 22, `r0 = 0`.
+        assert_eq!(p.len(), 26);
+        // (index, offset): each lands on instruction 24, `r0 = 0`.
         let jumps: Vec<(usize, i16)> = p
             .iter()
             .enumerate()
             .filter(|(_, i)| i.code & 0x07 == 0x05 && i.code != CALL && i.code != EXIT)
             .map(|(at, i)| (at, i.off))
             .collect();
-        assert_eq!(jumps, [(2, 19), (5, 16), (7, 14), (9, 12), (12, 9)]);
-        assert_eq!((p[22].code, p[22].imm), (MOV_K, 0));
-        assert_eq!(p[23].code, EXIT);
+        assert_eq!(jumps, [(2, 21), (5, 18), (7, 16), (9, 14), (12, 11)]);
+        assert_eq!((p[24].code, p[24].imm), (MOV_K, 0));
+        assert_eq!(p[25].code, EXIT);
         // Registers: `if r5 != r7`, dst in the low nibble here.
         if cfg!(target_endian = "little") {
             assert_eq!(p[5].regs, 0x75);

@@ -27,13 +27,17 @@ pub use bpf::load_skewed_program as load_skewed_bpf_program;
 /// Socket inode → the processes that hold it open.
 ///
 /// A socket can be shared by several processes (after `fork`, or passed over
-/// a Unix socket); each process is listed once, in pid order, however many
-/// descriptors it has on the socket.
+/// a Unix socket), or held through several descriptors: each (process,
+/// descriptor) is one owner, in pid then fd order, as ss lists them.
 #[derive(Debug, Default)]
 pub struct ProcessMap {
-    /// One owner per process holding a socket, then a run of owners for
-    /// each socket held by several processes.
+    /// One owner per socket descriptor, then a run of owners for each
+    /// socket held through several.
     owners: Vec<Owner>,
+    /// The process (numbered from 0) of each of `owners`.
+    process_of: Vec<u32>,
+    /// How many processes hold sockets.
+    processes: usize,
     by_inode: HashMap<u64, Span, BuildHasherDefault<InodeHasher>>,
     unreadable: usize,
 }
@@ -84,17 +88,23 @@ impl ProcessMap {
     }
 
     /// The first of `inode`'s owners (the one netstat shows) and a slot
-    /// number for it, below [`ProcessMap::slots`], for a caller that keeps
-    /// something per owner, such as its formatted label.
+    /// number for its process, below [`ProcessMap::slots`], for a caller
+    /// that keeps something per process, such as its formatted label.
     pub fn first_owner(&self, inode: u64) -> Option<(usize, &Owner)> {
-        let span = self.by_inode.get(&inode)?;
-        let slot = span.start as usize;
-        Some((slot, &self.owners[slot]))
+        self.owners_with_slots(inode).next()
+    }
+
+    /// `inode`'s owners, each with the slot of its process (see
+    /// [`ProcessMap::first_owner`]).
+    pub fn owners_with_slots(&self, inode: u64) -> impl Iterator<Item = (usize, &Owner)> {
+        let span = self.by_inode.get(&inode).copied();
+        let range = span.map_or(0..0, |s| s.start as usize..(s.start + s.len) as usize);
+        range.map(|i| (self.process_of[i] as usize, &self.owners[i]))
     }
 
     /// The number of slots [`ProcessMap::first_owner`] numbers from.
     pub fn slots(&self) -> usize {
-        self.owners.len()
+        self.processes
     }
 
     /// Number of processes whose fd directory or links could not be read for

@@ -82,25 +82,31 @@ impl ProcessMap {
     fn merge(partials: &[Partial]) -> ProcessMap {
         let unreadable = partials.iter().map(|p| p.unreadable).sum();
         // A process scanned in chunks appears once per chunk.
-        let mut procs: Vec<(&ScannedProcess, &[u64])> = partials
+        let mut procs: Vec<(&ScannedProcess, &[(u64, u32)])> = partials
             .iter()
             .flat_map(|p| p.procs.iter().map(|s| (s, &p.inodes[s.inodes.clone()])))
             .collect();
         procs.sort_unstable_by_key(|(s, _)| s.pid);
         let total: usize = procs.iter().map(|(_, inodes)| inodes.len()).sum();
         let mut by_inode = HashMap::with_capacity_and_hasher(total, Default::default());
-        let mut owners: Vec<Owner> = Vec::new();
+        let mut owners: Vec<Owner> = Vec::with_capacity(total);
+        // The process of each owner, numbered from 0: what `slot` names.
+        let mut process_of: Vec<u32> = Vec::with_capacity(total);
+        let mut processes = 0u32;
         // (inode, owner index) for every holder after an inode's first.
         let mut shared: Vec<(u64, u32)> = Vec::new();
-        for (scanned, inodes) in procs {
+        for (scanned, holdings) in procs {
             if owners.last().is_none_or(|o| o.pid != scanned.pid) {
+                processes += 1;
+            }
+            for &(inode, fd) in holdings {
+                let idx = owners.len() as u32;
                 owners.push(Owner {
                     pid: scanned.pid,
+                    fd,
                     name: scanned.name.clone(),
                 });
-            }
-            let idx = (owners.len() - 1) as u32;
-            for &inode in inodes {
+                process_of.push(processes - 1);
                 let span = by_inode.entry(inode).or_insert(Span { start: idx, len: 1 });
                 if span.start != idx {
                     shared.push((inode, idx));
@@ -108,17 +114,19 @@ impl ProcessMap {
             }
         }
         shared.sort_unstable();
-        shared.dedup();
         for group in shared.chunk_by(|a, b| a.0 == b.0) {
             let span = by_inode
                 .get_mut(&group[0].0)
                 .expect("shared inode was inserted");
             let start = owners.len();
-            owners.push(owners[span.start as usize].clone());
-            for &(_, idx) in group {
-                owners.push(owners[idx as usize].clone());
+            let mut run: Vec<u32> = std::iter::once(span.start)
+                .chain(group.iter().map(|&(_, idx)| idx))
+                .collect();
+            run.sort_unstable_by_key(|&i| (owners[i as usize].pid, owners[i as usize].fd));
+            for i in run {
+                owners.push(owners[i as usize].clone());
+                process_of.push(process_of[i as usize]);
             }
-            owners[start..].sort_unstable_by_key(|o| o.pid);
             *span = Span {
                 start: start as u32,
                 len: (owners.len() - start) as u32,
@@ -126,6 +134,8 @@ impl ProcessMap {
         }
         ProcessMap {
             owners,
+            process_of,
+            processes: processes as usize,
             by_inode,
             unreadable,
         }
@@ -134,7 +144,7 @@ impl ProcessMap {
     /// Builds the map from `(pid, inode)` pairs, each process's in a row,
     /// naming each process from `<proc_root>/PID/comm`. A process gone before
     /// it is named is left out with its sockets, as in [`ProcessMap::scan`].
-    pub(super) fn from_pairs(proc_root: &Path, pairs: &[(u32, u64)]) -> ProcessMap {
+    pub(super) fn from_pairs(proc_root: &Path, pairs: &[(u32, u64, u32)]) -> ProcessMap {
         let Some(root) = open_root(proc_root) else {
             return ProcessMap::default();
         };
@@ -146,7 +156,9 @@ impl ProcessMap {
                 continue;
             };
             let start = partial.inodes.len();
-            partial.inodes.extend(run.iter().map(|&(_, inode)| inode));
+            partial
+                .inodes
+                .extend(run.iter().map(|&(_, inode, fd)| (inode, fd)));
             partial.procs.push(ScannedProcess {
                 pid,
                 name,
@@ -202,8 +214,9 @@ impl<'a> Task<'a> {
 #[derive(Default)]
 struct Partial {
     procs: Vec<ScannedProcess>,
-    /// Socket inodes of all `procs`, each process's in one range.
-    inodes: Vec<u64>,
+    /// Socket inodes of all `procs` with the descriptor holding each,
+    /// each process's in one range.
+    inodes: Vec<(u64, u32)>,
     unreadable: usize,
     /// Processes left for chunked scanning.
     deferred: Vec<BigProcess>,
@@ -322,18 +335,21 @@ fn is_permission(e: &io::Error) -> bool {
 /// stopping at descriptor `end_fd`. Fails if the links may not be read: the
 /// directory of a process we may not trace can be listed, but its links
 /// give EACCES.
-fn socket_inodes(dir: &Dir, end_fd: u32, out: &mut Vec<u64>) -> io::Result<()> {
+fn socket_inodes(dir: &Dir, end_fd: u32, out: &mut Vec<(u64, u32)>) -> io::Result<()> {
     // "socket:[18446744073709551615]" is 29 bytes; anything that fills the
     // buffer was truncated and is a path, not a socket.
     let mut target = [0u8; 64];
     let mut result = Ok(());
     dir.for_each_name(|name| {
         // procfs lists descriptors in increasing order.
-        if parse_number(name).is_some_and(|fd| fd >= end_fd) {
+        let Some(fd) = parse_number(name) else {
+            return ControlFlow::Continue(());
+        };
+        if fd >= end_fd {
             return ControlFlow::Break(());
         }
         match fs::readlink_at(dir.fd(), name, &mut target) {
-            Ok(n) if n < target.len() => out.extend(socket_inode(&target[..n])),
+            Ok(n) if n < target.len() => out.extend(socket_inode(&target[..n]).map(|i| (i, fd))),
             // Denied for one link is denied for all of them.
             Err(e) if is_permission(&e) => {
                 result = Err(e);
@@ -479,9 +495,10 @@ mod tests {
         }
     }
 
-    fn owner(pid: u32, name: &str) -> Owner {
+    fn owner(pid: u32, fd: u32, name: &str) -> Owner {
         Owner {
             pid,
+            fd,
             name: name.to_string(),
         }
     }
@@ -502,7 +519,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let inode = socket_inode_of(&listener);
         let map = ProcessMap::scan(Path::new("/proc"));
-        let me = owner(std::process::id(), &own_comm());
+        let me = owner(std::process::id(), listener.as_raw_fd() as u32, &own_comm());
         assert!(map.owners(inode).contains(&me), "{:?}", map.owners(inode));
     }
 
@@ -547,7 +564,7 @@ mod tests {
             Some(b"nginx\n"),
             &[
                 (3, "socket:[999]"),
-                (4, "socket:[999]"), // dup'ed: still one owner
+                (4, "socket:[999]"), // dup'ed: one owner per descriptor
                 (5, "/dev/null"),
                 (6, "socket:[abc]"),
                 (7, "socket:[1000]"),
@@ -567,9 +584,24 @@ mod tests {
         root.process("500", Some(b"\x1b[31mevil\xff\n"), &[(0, "socket:[42]")]);
 
         let map = ProcessMap::scan(&root.0);
-        assert_eq!(map.owners(999), [owner(100, "nginx"), owner(200, "worker")]);
-        assert_eq!(map.owners(1000), [owner(100, "nginx")]);
-        assert_eq!(map.owners(42), [owner(500, "\u{1b}[31mevil\u{fffd}")]);
+        assert_eq!(
+            map.owners(999),
+            [
+                owner(100, 3, "nginx"),
+                owner(100, 4, "nginx"),
+                owner(200, 3, "worker")
+            ]
+        );
+        assert_eq!(map.owners(1000), [owner(100, 7, "nginx")]);
+        assert_eq!(map.owners(42), [owner(500, 0, "\u{1b}[31mevil\u{fffd}")]);
+        // Slots number processes: one label per process.
+        let slots: Vec<usize> = map.owners_with_slots(999).map(|(s, _)| s).collect();
+        assert_eq!(
+            (slots[0], slots[0]),
+            (slots[1], map.first_owner(1000).unwrap().0)
+        );
+        assert_ne!(slots[0], slots[2]);
+        assert_eq!(map.slots(), 3);
         for absent in [555, 777, 1001, 0, 4242] {
             assert_eq!(map.owners(absent), [], "inode {absent}");
         }
@@ -617,8 +649,12 @@ mod tests {
                 fds *= 2; // the scan was too quick to catch: more to read
                 continue;
             }
-            assert_eq!(map.owners(1000), [owner(100, "old")]);
-            assert_eq!(map.owners(1000 + fds as u64 - 1), [owner(100, "old")]);
+            assert_eq!(map.owners(1000), [owner(100, 0, "old")]);
+            let last = fds - 1;
+            assert_eq!(
+                map.owners(1000 + u64::from(last)),
+                [owner(100, last, "old")]
+            );
             assert_eq!(map.owners(7), []);
             return;
         }

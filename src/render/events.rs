@@ -40,8 +40,9 @@ impl EventText {
         names: &mut Names,
     ) -> io::Result<()> {
         let resolver = names.resolver.as_ref();
-        table::format_endpoint(&mut self.local, &e.socket.local, resolver, cfg.wide);
-        table::format_endpoint(&mut self.remote, &e.socket.remote, resolver, cfg.wide);
+        let named = resolver.map(|r| (r, e.socket.protocol));
+        table::format_endpoint(&mut self.local, &e.socket.local, named, cfg.wide);
+        table::format_endpoint(&mut self.remote, &e.socket.remote, named, cfg.wide);
         let old = e.old_state.map_or("-", |s| s.name());
         let new = match e.kind {
             EventKind::Gone => "gone",
@@ -52,7 +53,7 @@ impl EventText {
             "{} {:<5} {:<4} {:<23} -> {:<23} ",
             e.time,
             e.kind.name(),
-            e.socket.family.proto(),
+            e.socket.proto(),
             self.local,
             self.remote,
         )?;
@@ -94,7 +95,7 @@ fn write_owner<W: Write>(
     if cfg.columns.extended && !e.uid_known {
         w.write_all(b" -")?;
     } else if cfg.columns.extended {
-        match names.user(s.uid, cfg.numeric) {
+        match names.user(s.uid, cfg.numeric_users) {
             Some(user) => write!(w, " {user}")?,
             None => write!(w, " {}", s.uid)?,
         }

@@ -85,7 +85,7 @@ fn header(with_result: bool, with_program: bool) -> Table {
 
 fn row(s: &Socket, owners: Option<&ProcessMap>, result: Option<String>) -> Vec<String> {
     let mut cells = vec![
-        s.family.proto().to_string(),
+        s.proto().to_string(),
         endpoint(&s.local),
         endpoint(&s.remote),
         s.state.name().to_string(),

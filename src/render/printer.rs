@@ -37,7 +37,8 @@ impl<'a> Printer<'a> {
             cfg,
             interval,
             names: Names {
-                resolver: (!cfg.numeric).then(|| Resolver::new(true, true)),
+                resolver: (!cfg.numeric_hosts || !cfg.numeric_ports)
+                    .then(|| Resolver::new(!cfg.numeric_hosts, !cfg.numeric_ports)),
                 users: Default::default(),
             },
             events: EventText::new(),
@@ -380,6 +381,7 @@ mod tests {
                 memory: None,
                 diag_id: None,
                 backlog: None,
+                protocol: crate::model::Protocol::Tcp,
             },
             owners: OwnersFrom::Current,
             uid_known: true,

@@ -26,9 +26,28 @@ pub fn write_text(w: &mut impl Write, s: &Summary) -> io::Result<()> {
         .states
         .iter()
         .fold((0, 0), |(a, b), c| (a + c.tcp, b + c.tcp6));
-    writeln!(w, "Sockets: {} (tcp {tcp}, tcp6 {tcp6})", s.total)?;
-    if s.total > 0 {
+    write!(w, "Sockets: {} (tcp {tcp}, tcp6 {tcp6}", s.total)?;
+    for d in &s.datagrams {
+        write!(w, ", {} {}", d.proto, d.connected + d.unconnected)?;
+    }
+    writeln!(w, ")")?;
+    let datagrams: usize = s
+        .datagrams
+        .iter()
+        .map(|d| d.connected + d.unconnected)
+        .sum();
+    if s.total > datagrams {
         write_table(w, states_table(s))?;
+    }
+    if !s.datagrams.is_empty() {
+        writeln!(w, "\nProto  connected  unconnected")?;
+        for d in &s.datagrams {
+            writeln!(
+                w,
+                "{:<5} {:>10} {:>12}",
+                d.proto, d.connected, d.unconnected
+            )?;
+        }
     }
     for d in s.details.iter().filter(|d| d.count > 0) {
         write_detail(w, s, d)?;

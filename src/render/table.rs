@@ -6,7 +6,7 @@
 use crate::config::{Columns, Config, Scope};
 use crate::escape::{self, Escaped};
 use crate::model::addr::Ntop;
-use crate::model::{Endpoint, Socket, Timer};
+use crate::model::{Endpoint, Protocol, Socket, TcpState, Timer};
 use crate::names::hosts::Resolver;
 use crate::names::users::UserNames;
 use crate::netns::label::Labels;
@@ -88,7 +88,7 @@ impl<'a> Table<'a> {
         self
     }
 
-    /// Writes the two header lines, then one line per socket.
+    /// Writes the two header lines (unless `-H`), then one line per socket.
     pub fn write<W: Write>(&mut self, w: &mut W, sockets: &[Socket]) -> io::Result<()> {
         self.write_header(w)?;
         self.write_rows(w, sockets)
@@ -103,16 +103,20 @@ impl<'a> Table<'a> {
         Ok(())
     }
 
-    /// Writes the two header lines.
+    /// Writes the two header lines, unless `-H`.
     pub fn write_header<W: Write>(&self, w: &mut W) -> io::Result<()> {
+        if self.cfg.no_header {
+            return Ok(());
+        }
         let netns = self.netns.map(|_| self.cfg.wide);
         write_header(w, self.cfg.scope, self.cfg.columns, netns)
     }
 
     fn write_row<W: Write>(&mut self, w: &mut W, s: &Socket) -> io::Result<()> {
         let resolver = self.names.resolver.as_ref();
-        format_endpoint(&mut self.local, &s.local, resolver, self.cfg.wide);
-        format_endpoint(&mut self.remote, &s.remote, resolver, self.cfg.wide);
+        let named = resolver.map(|r| (r, s.protocol));
+        format_endpoint(&mut self.local, &s.local, named, self.cfg.wide);
+        format_endpoint(&mut self.remote, &s.remote, named, self.cfg.wide);
         // The row is built in one buffer and written at once; formatting
         // through `write!` cost a third of the user time at 100k rows.
         let line = &mut self.line;
@@ -121,8 +125,10 @@ impl<'a> Table<'a> {
             let name = labels.get(&s.netns).map_or("?", |l| l.name.as_str());
             push_netns(line, name, self.cfg.wide);
         }
-        push_left(line, s.family.proto(), 4);
-        line.extend_from_slice(b"  ");
+        // netstat writes `%-4s  ` for tcp and raw, `%-5s ` for udp: the
+        // same but for `udpl6`.
+        push_left(line, s.proto(), 5);
+        line.push(b' ');
         push_uint_right(line, s.recv_q.into(), 6);
         line.push(b' ');
         push_uint_right(line, s.send_q.into(), 6);
@@ -131,13 +137,13 @@ impl<'a> Table<'a> {
         line.push(b' ');
         push_left(line, &self.remote, 23);
         line.push(b' ');
-        push_left(line, s.state.name(), 11);
+        push_state(line, s);
         let cols = self.cfg.columns;
         if cols.rates {
             super::inside::push_rate_cells(line, s);
         }
         if cols.extended {
-            let user = self.names.user(s.uid, self.cfg.numeric);
+            let user = self.names.user(s.uid, self.cfg.numeric_users);
             line.push(b' ');
             match user {
                 Some(user) => push_left(line, &user, 10),
@@ -146,7 +152,9 @@ impl<'a> Table<'a> {
             line.push(b' ');
             push_uint_left(line, s.inode, 10);
         }
-        if cols.program {
+        if cols.users {
+            self.push_users(s.inode);
+        } else if cols.program {
             self.push_program(s.inode);
         }
         let line = &mut self.line;
@@ -167,10 +175,36 @@ impl<'a> Table<'a> {
         w.write_all(line)
     }
 
-    /// Appends the ` PID/Program name` cell.
+    /// Appends the `--users` cell: every owner as ss writes them,
+    /// `users:(("nginx",pid=1,fd=6),…)`, names escaped.
+    fn push_users(&mut self, inode: u64) {
+        let mut cell = String::new();
+        if let Some(map) = self.owners.filter(|_| inode != 0) {
+            for (_, o) in map.owners_with_slots(inode) {
+                cell.push_str(if cell.is_empty() { "users:((" } else { ",(" });
+                let _ = write!(cell, "\"{}\",pid={},fd={})", Escaped(&o.name), o.pid, o.fd);
+            }
+        }
+        if cell.is_empty() {
+            cell.push('-');
+        } else {
+            cell.push(')');
+        }
+        self.line.push(b' ');
+        push_left(&mut self.line, &cell, PROGRAM_WIDTH);
+    }
+
+    /// Appends the ` PID/Program name` cell: the socket's first owner, or
+    /// under `--pid`/`--program` the first one they match.
     fn push_program(&mut self, inode: u64) {
+        let filter = &self.cfg.filter;
         let owner = match self.owners {
-            Some(map) if inode != 0 => map.first_owner(inode).map(|o| (map, o)),
+            Some(map) if inode != 0 => {
+                let mut owners = map.owners_with_slots(inode);
+                let first = map.first_owner(inode);
+                let matched = owners.find(|(_, o)| filter.owner_matches(o));
+                matched.or(first).map(|o| (map, o))
+            }
             _ => None,
         };
         let Some((map, (slot, owner))) = owner else {
@@ -191,6 +225,19 @@ impl<'a> Table<'a> {
             format!(" {label:<PROGRAM_WIDTH$}").into_boxed_str()
         });
         self.line.extend_from_slice(label.as_bytes());
+    }
+}
+
+/// The State cell as netstat writes it per protocol: TCP's state name;
+/// for UDP `ESTABLISHED` when connected, nothing when not (and `UNKNOWN`
+/// for a state UDP never has); for raw sockets the kernel's state number.
+fn push_state(line: &mut Vec<u8>, s: &Socket) {
+    match (s.protocol, s.state) {
+        (Protocol::Tcp, state) => push_left(line, state.name(), 11),
+        (Protocol::Raw, state) => push_uint_left(line, state as u64, 11),
+        (_, TcpState::Established) => push_left(line, "ESTABLISHED", 11),
+        (_, TcpState::Close) => push_left(line, "", 11),
+        (_, _) => push_left(line, "UNKNOWN", 11),
     }
 }
 
@@ -222,7 +269,9 @@ pub fn write_header<W: Write>(
     if cols.extended {
         w.write_all(b" User       Inode     ")?;
     }
-    if cols.program {
+    if cols.users {
+        write!(w, " {:<PROGRAM_WIDTH$}", "Users")?;
+    } else if cols.program {
         write!(w, " {:<PROGRAM_WIDTH$}", "PID/Program name")?;
     }
     if cols.timer {
@@ -321,18 +370,35 @@ fn push_left(line: &mut Vec<u8>, text: &str, width: usize) {
 }
 
 /// Formats `addr:port` into `out` as netstat does: names when a resolver is
-/// given (escaped for a terminal: they come from DNS and /etc files),
+/// given (ports named as the socket's protocol names them) (escaped for a terminal: they come from DNS and /etc files),
 /// addresses as `inet_ntop(3)` writes them, `*` for port 0, and (unless
 /// `wide`) the address cut so the whole fits in 23 characters. Lengths
 /// and cuts are those of the escaped text, and never split an escape.
-pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolver>, wide: bool) {
+pub fn format_endpoint(
+    out: &mut String,
+    e: &Endpoint,
+    resolver: Option<(&Resolver, Protocol)>,
+    wide: bool,
+) {
     out.clear();
+    let (resolver, protocol) = match resolver {
+        Some((r, p)) => (Some(r), p),
+        None => (None, Protocol::Tcp),
+    };
     let addr = e.display_addr();
-    let name = resolver.and_then(|r| r.host(addr));
+    // netstat asks getnameinfo(3) for an IPv4-mapped address as an IPv6
+    // one, which hosts(5) does not name: it prints it dotted, never as
+    // `localhost`.
+    let mapped = addr != e.addr;
+    let name = resolver.filter(|_| !mapped).and_then(|r| r.host(addr));
     match (name, addr) {
         (Some(name), _) => escape::push_escaped(out, name),
         // netstat spells the IPv6 wildcard `[::]` when resolving names.
-        (None, IpAddr::V6(v6)) if resolver.is_some() && v6.is_unspecified() => out.push_str("[::]"),
+        (None, IpAddr::V6(v6))
+            if resolver.is_some_and(Resolver::names_hosts) && v6.is_unspecified() =>
+        {
+            out.push_str("[::]")
+        }
         (None, IpAddr::V4(v4)) => push_ipv4(out, v4),
         (None, addr) => {
             let _ = write!(out, "{}", Ntop(addr));
@@ -340,7 +406,7 @@ pub fn format_endpoint(out: &mut String, e: &Endpoint, resolver: Option<&Resolve
     }
     let addr_len = out.len();
     out.push(':');
-    match resolver.and_then(|r| r.service(e.port)) {
+    match resolver.and_then(|r| r.service_of(protocol, e.port)) {
         _ if e.port == 0 => out.push('*'),
         Some(service) => escape::push_escaped(out, service),
         None => push_decimal(out, e.port.into()),
@@ -418,7 +484,7 @@ mod tests {
         let e = crate::test_support::endpoint(e);
         resolver.prefetch([e.addr], std::time::Duration::from_secs(5));
         let mut out = String::new();
-        format_endpoint(&mut out, &e, Some(&resolver), wide);
+        format_endpoint(&mut out, &e, Some((&resolver, Protocol::Tcp)), wide);
         std::fs::remove_file(&path).unwrap();
         out
     }

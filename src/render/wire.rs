@@ -47,9 +47,13 @@ use std::net::IpAddr;
 /// One socket as JSON.
 #[derive(Debug, Serialize)]
 pub struct JsonSocket<'a> {
-    /// `tcp` or `tcp6`.
+    /// netstat's Proto column: `tcp`, `tcp6`, `udp`, `udp6`, `udpl`,
+    /// `udpl6`, `raw`, `raw6`.
     pub proto: &'static str,
-    /// The state in netstat's spelling.
+    /// The protocol alone: `tcp`, `udp`, `udplite` or `raw`.
+    pub protocol: &'static str,
+    /// The state in netstat's spelling (UDP and raw sockets are
+    /// `ESTABLISHED` when connected, `CLOSE` when not).
     pub state: &'static str,
     /// The local end.
     pub local: JsonEndpoint,
@@ -123,8 +127,8 @@ pub struct JsonShutdown {
     pub write: bool,
 }
 
-/// The processes holding a socket: an array of `{"pid", "name"}`, the name
-/// as read from /proc. Serialised straight from the owner map's slice.
+/// The processes holding a socket: an array of `{"pid", "name", "fd"}`,
+/// one per descriptor, the name as read from /proc. Serialised straight from the owner map's slice.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonProcesses<'a>(pub &'a [Owner]);
 
@@ -135,6 +139,8 @@ pub struct JsonProcess<'a> {
     pub pid: u32,
     /// Its comm, as read (untrusted).
     pub name: &'a str,
+    /// The descriptor through which it holds the socket.
+    pub fd: u32,
 }
 
 impl Serialize for JsonProcesses<'_> {
@@ -142,6 +148,7 @@ impl Serialize for JsonProcesses<'_> {
         serializer.collect_seq(self.0.iter().map(|o| JsonProcess {
             pid: o.pid,
             name: &o.name,
+            fd: o.fd,
         }))
     }
 }
@@ -174,7 +181,8 @@ impl<'a> JsonSocket<'a> {
     /// were not looked up).
     pub fn owned_by(s: &Socket, processes: Option<&'a [Owner]>) -> JsonSocket<'a> {
         JsonSocket {
-            proto: s.family.proto(),
+            proto: s.proto(),
+            protocol: s.protocol.name(),
             state: s.state.name(),
             local: (&s.local).into(),
             remote: (&s.remote).into(),

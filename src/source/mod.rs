@@ -1,8 +1,10 @@
 //! Where sockets come from: sock_diag netlink (default) or /proc/net/*.
 //! The choice is made here and nowhere else; every source takes a
-//! [`Request`] and fills the same model. A new protocol is a variant of
-//! [`Protocol`] and a module here; a new source is a module here and a
-//! variant of [`SourceChoice`].
+//! [`Request`] and fills the same model. A request names a set of
+//! protocols, read one after the other in netstat's order (tcp, udp,
+//! udplite, raw), each from its own dump or its own /proc tables. A new
+//! protocol is a variant of [`Protocol`] that both sources learn; a new
+//! source is a module here and a variant of [`SourceChoice`].
 
 pub mod bytecode;
 pub mod destroy;
@@ -12,21 +14,24 @@ pub mod transitions;
 
 use crate::error::{note, Result};
 use crate::filter::Filter;
-use crate::model::{Protocol, Socket, SourceChoice, StateSet};
+use crate::model::{Protocol, ProtocolSet, Socket, SourceChoice, StateSet};
 pub use netlink::Flush;
 use std::path::Path;
 
 /// What a listing asks its source for.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    /// The protocol to list.
-    pub protocol: Protocol,
+    /// The protocols to list, in netstat's order.
+    pub protocols: ProtocolSet,
     /// AF_INET sockets.
     pub ipv4: bool,
     /// AF_INET6 sockets (including IPv4-mapped ones).
     pub ipv6: bool,
-    /// The states to list; SYN_RECV includes request sockets.
+    /// The TCP states to list; SYN_RECV includes request sockets.
     pub states: StateSet,
+    /// The states of UDP, UDP-Lite and raw sockets to list: ESTABLISHED
+    /// (connected), CLOSE (not), as the kernel reports them.
+    pub datagram_states: StateSet,
     /// Exact retransmit and probe counts for every timer kind (costs
     /// `tcp_info` per socket over netlink).
     pub timer_counters: bool,
@@ -52,26 +57,60 @@ pub enum Used {
     Proc,
 }
 
-/// Fills `out` with the sockets `req` asks for, from its source. Under
-/// `auto`, a netlink failure falls back to /proc (said on stderr under -v).
+/// Fills `out` (cleared first) with the sockets `req` asks for, from its
+/// source, protocol after protocol. Under `auto`, a netlink failure falls
+/// back to /proc (said on stderr under -v); the listing is said to come
+/// from /proc when any protocol's did.
 pub fn collect(req: &Request<'_>, out: &mut Vec<Socket>) -> Result<Used> {
     stream(req, out, &mut |_| Ok(()))
 }
 
 /// [`collect`], handing rows to `flush` as they are read: after each
-/// datagram from netlink, once at the end from /proc. Rows `flush` leaves
-/// in `out` stay there. Once it has taken rows, a failure is an error,
-/// never a fallback that would list them again.
+/// datagram from netlink, once per protocol from /proc. Rows `flush` leaves
+/// stay in `out`. Once it has taken a protocol's rows, a failure of that
+/// protocol is an error, never a fallback that would list them again.
 pub fn stream(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<Used> {
-    let Protocol::Tcp = req.protocol;
-    if req.states.is_empty() {
-        // Nothing can match; a zero mask must not reach the kernel.
-        out.clear();
-        return Ok(match req.choice {
-            SourceChoice::Proc => Used::Proc,
-            _ => Used::Netlink,
-        });
+    out.clear();
+    let mut used = match req.choice {
+        SourceChoice::Proc => Used::Proc,
+        _ => Used::Netlink,
+    };
+    for protocol in req.protocols.iter() {
+        let states = req.states_of(protocol);
+        if states.is_empty() {
+            // Nothing can match; a zero mask must not reach the kernel.
+            continue;
+        }
+        // Appended after the rows `flush` left, so that it takes them in
+        // order.
+        if collect_one(req, protocol, states, out, flush)? == Used::Proc {
+            used = Used::Proc;
+        }
     }
+    Ok(used)
+}
+
+impl Request<'_> {
+    /// The states to list for `protocol`.
+    pub fn states_of(&self, protocol: Protocol) -> StateSet {
+        if protocol.is_datagram() {
+            self.datagram_states
+        } else {
+            self.states
+        }
+    }
+}
+
+/// The sockets of one protocol in `states`, appended to `out` and handed
+/// to `flush` as they are read.
+fn collect_one(
+    req: &Request<'_>,
+    protocol: Protocol,
+    states: StateSet,
+    out: &mut Vec<Socket>,
+    flush: &mut Flush<'_>,
+) -> Result<Used> {
+    let start = out.len();
     let taken = std::cell::Cell::new(false);
     let mut flush = |rows: &mut Vec<Socket>| {
         let before = rows.len();
@@ -81,30 +120,54 @@ pub fn stream(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -
     };
     match req.choice {
         SourceChoice::Proc => {
-            read_proc(req, out, &mut flush)?;
+            read_proc(req, protocol, states, out, &mut flush)?;
             Ok(Used::Proc)
         }
         SourceChoice::Netlink => {
-            dump_netlink(req, out, &mut flush)?;
+            dump_netlink(req, protocol, states, out, &mut flush)
+                .map_err(|e| unserved(protocol, e))?;
             Ok(Used::Netlink)
         }
-        SourceChoice::Auto => match dump_netlink(req, out, &mut flush) {
+        SourceChoice::Auto => match dump_netlink(req, protocol, states, out, &mut flush) {
             Ok(()) => Ok(Used::Netlink),
             Err(e) if taken.get() => Err(e),
             Err(e) => {
+                out.truncate(start);
                 if req.verbose || req.info || req.memory {
                     // /proc has no tcp_info: without this line -i and -m
                     // would print rows silently lacking what was asked.
                     note(format_args!(
-                        "{e}; falling back to /proc/net/tcp{}",
+                        "{e}; falling back to /proc/net/{}{}",
+                        proc::table_name(protocol),
                         lacking(req)
                     ));
                 }
-                read_proc(req, out, &mut flush)?;
+                read_proc(req, protocol, states, out, &mut flush)?;
                 Ok(Used::Proc)
             }
         },
     }
+}
+
+/// A dump the kernel refused with ENOENT: it has no sock_diag handler
+/// for the protocol (raw_diag and udp_diag are modules a kernel may lack).
+/// Said so, with the way out.
+fn unserved(protocol: Protocol, e: crate::error::Error) -> crate::error::Error {
+    let text = e.to_string();
+    if !(netlink::kernel_refused(&e) && text.ends_with("No such file or directory")) {
+        return e;
+    }
+    crate::error::Error::runtime(format!(
+        "{text}: this kernel's sock_diag has no {} sockets (no {}_diag module); \
+         --source proc reads /proc/net/{}",
+        protocol.name(),
+        match protocol {
+            Protocol::Raw => "raw",
+            Protocol::Tcp => "inet",
+            _ => "udp",
+        },
+        proc::table_name(protocol)
+    ))
 }
 
 /// What a /proc listing lacks of what `req` asked for, as the end of a
@@ -118,24 +181,40 @@ fn lacking(req: &Request<'_>) -> &'static str {
     }
 }
 
-/// Reads /proc's tables whole, then hands the rows over.
-fn read_proc(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<()> {
-    proc::read(req.proc_root, req.ipv4, req.ipv6, req.states, out)?;
+/// Reads one protocol's /proc tables whole, then hands the rows over.
+fn read_proc(
+    req: &Request<'_>,
+    protocol: Protocol,
+    states: StateSet,
+    out: &mut Vec<Socket>,
+    flush: &mut Flush<'_>,
+) -> Result<()> {
+    let families = (req.ipv4, req.ipv6);
+    proc::read(req.proc_root, protocol, families, states, out)?;
     flush(out)
 }
 
-fn dump_netlink(req: &Request<'_>, out: &mut Vec<Socket>, flush: &mut Flush<'_>) -> Result<()> {
+fn dump_netlink(
+    req: &Request<'_>,
+    protocol: Protocol,
+    states: StateSet,
+    out: &mut Vec<Socket>,
+    flush: &mut Flush<'_>,
+) -> Result<()> {
     let mut request = netlink::Request {
+        protocol,
         ipv4: req.ipv4,
         ipv6: req.ipv6,
-        states: req.states,
+        states,
         timer_counters: req.timer_counters,
         info: req.info,
         memory: req.memory,
         bytecode: bytecode::compile(req.filter),
     };
+    let start = out.len();
     let stats = match netlink::dump_flushing(&request, out, flush) {
         Err(e) if request.bytecode.is_some() && netlink::kernel_refused(&e) => {
+            out.truncate(start);
             // The program only saves work: a kernel that refuses it (one
             // older than its port equality ops, say) gets none.
             if req.verbose {

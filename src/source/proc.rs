@@ -1,9 +1,12 @@
-//! The /proc fallback source: parses `/proc/net/tcp` and `/proc/net/tcp6`.
+//! The /proc fallback source: parses `/proc/net/tcp` and `/proc/net/tcp6`,
+//! and their UDP, UDP-Lite and raw twins (`udp`, `udplite`, `raw` and
+//! their `6`s).
 //!
-//! The tables are written by the kernel's `get_tcp4_sock`,
+//! The TCP tables are written by the kernel's `get_tcp4_sock`,
 //! `get_timewait4_sock` and `get_openreq4` (and their IPv6 twins in
-//! `tcp_ipv6.c`). After a header line every row starts with the same ten
-//! fields:
+//! `tcp_ipv6.c`); the others by `udp4_format_sock` and `raw_sock_seq_show`
+//! (and theirs), in the same layout with `ref pointer drops` after the
+//! inode. After a header line every row starts with the same ten fields:
 //!
 //! ```text
 //!    0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 …
@@ -43,7 +46,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 use crate::error::{os_text, Error, Result};
-use crate::model::{Endpoint, Family, Socket, StateSet, TcpState, Timer, TimerKind};
+use crate::model::{Endpoint, Family, Protocol, Socket, StateSet, TcpState, Timer, TimerKind};
 
 /// Fields every kernel row has: the ten we read plus refcount and pointer.
 /// TIME_WAIT and request rows stop there; full sockets print five more.
@@ -64,25 +67,37 @@ pub const MAX_TABLE_BYTES: u64 = 1 << 30;
 /// at most, so that every read gets a whole page of rows.
 const READ_LEN: usize = 256 << 10;
 
-/// Reads `<root>/net/tcp` and/or `<root>/net/tcp6` (root is normally
-/// `/proc`; tests point it at fixture dirs), keeping rows whose state bit is
-/// in `states` ([`TcpState::mask_bit`]), each socket once. `out` is cleared
-/// first.
+/// The name of `protocol`'s IPv4 table under `/proc/net` (the IPv6 one
+/// adds a `6`).
+pub fn table_name(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+        Protocol::UdpLite => "udplite",
+        Protocol::Raw => "raw",
+    }
+}
+
+/// Reads `protocol`'s tables `<root>/net/NAME` and/or `<root>/net/NAME6`
+/// (root is normally `/proc`; tests point it at fixture dirs; `families`
+/// says which of IPv4 and IPv6), keeping rows whose state bit is in
+/// `states` ([`TcpState::mask_bit`]), each socket once, appended to `out`.
 ///
-/// A missing `tcp6` (IPv6 disabled) yields no IPv6 rows; a missing `tcp` is
+/// A missing IPv6 table (IPv6 disabled) yields no IPv6 rows, a missing
+/// `udplite` (a kernel without UDP-Lite) none; any other missing table is
 /// an error naming the path.
 pub fn read(
     root: &Path,
-    ipv4: bool,
-    ipv6: bool,
+    protocol: Protocol,
+    (ipv4, ipv6): (bool, bool),
     states: StateSet,
     out: &mut Vec<Socket>,
 ) -> Result<()> {
-    out.clear();
     let ticks_per_sec = clock_ticks();
+    let name = table_name(protocol);
     let tables = [
-        (ipv4, "net/tcp", Family::Inet),
-        (ipv6, "net/tcp6", Family::Inet6),
+        (ipv4, format!("net/{name}"), Family::Inet),
+        (ipv6, format!("net/{name}6"), Family::Inet6),
     ];
     for (wanted, name, family) in tables {
         if !wanted {
@@ -91,12 +106,13 @@ pub fn read(
         let path = root.join(name);
         let reading =
             |e: io::Error| Error::runtime(format!("reading {}: {}", path.display(), os_text(&e)));
+        let optional = family == Family::Inet6 || protocol == Protocol::UdpLite;
         let mut file = match File::open(&path) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && family == Family::Inet6 => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && optional => continue,
             Err(e) => return Err(reading(e)),
         };
-        let mut table = Table::new(family, ticks_per_sec, states);
+        let mut table = Table::new(family, ticks_per_sec, states).of(protocol);
         let start = out.len();
         if let Err(e) = read_table(&mut file, &mut table, out) {
             out.truncate(start);
@@ -203,6 +219,7 @@ pub fn parse_table(
 #[derive(Debug)]
 pub struct Table {
     family: Family,
+    protocol: Protocol,
     ticks_per_sec: u64,
     states: StateSet,
     /// Lines seen so far.
@@ -235,11 +252,18 @@ impl Table {
     pub fn new(family: Family, ticks_per_sec: u64, states: StateSet) -> Table {
         Table {
             family,
+            protocol: Protocol::Tcp,
             ticks_per_sec,
             states,
             lines: 0,
             listed: HashSet::new(),
         }
+    }
+
+    /// The same table holding `protocol`'s sockets (TCP unless said).
+    pub fn of(mut self, protocol: Protocol) -> Table {
+        self.protocol = protocol;
+        self
     }
 
     /// Parses the next line (without its newline; a trailing CR is
@@ -263,7 +287,8 @@ impl Table {
         if line.trim_ascii().is_empty() {
             return Ok(());
         }
-        let socket = parse_row(line, self.family, self.ticks_per_sec).map_err(|kind| (at, kind))?;
+        let socket = parse_row(line, self.family, self.protocol, self.ticks_per_sec)
+            .map_err(|kind| (at, kind))?;
         if self.states.contains(socket.state) && self.listed.insert(Identity::of(&socket)) {
             out.push(socket);
         }
@@ -280,7 +305,12 @@ impl Table {
 }
 
 /// Parses one row of the table.
-fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, ParseErrorKind> {
+fn parse_row(
+    line: &str,
+    family: Family,
+    protocol: Protocol,
+    ticks_per_sec: u64,
+) -> Result<Socket, ParseErrorKind> {
     let mut words = line.split_ascii_whitespace();
     let mut f = [""; MIN_FIELDS];
     for (found, slot) in f.iter_mut().enumerate() {
@@ -329,6 +359,7 @@ fn parse_row(line: &str, family: Family, ticks_per_sec: u64) -> Result<Socket, P
         memory: None,
         diag_id: None,
         backlog: None,
+        protocol,
     })
 }
 
@@ -709,7 +740,14 @@ mod tests {
         #[test]
         fn reads_fixture_tables() {
             let mut out = vec![one(Family::Inet, LISTEN_NOBODY)]; // read() must clear it
-            read(&fixture("loopback"), true, true, all_states(), &mut out).unwrap();
+            read(
+                &fixture("loopback"),
+                Protocol::Tcp,
+                (true, true),
+                all_states(),
+                &mut out,
+            )
+            .unwrap();
             assert_eq!(out.len(), 18 + 5);
             assert_eq!(out.iter().filter(|s| s.family == Family::Inet6).count(), 5);
             assert_eq!(
@@ -721,8 +759,8 @@ mod tests {
 
             read(
                 &fixture("loopback"),
-                false,
-                true,
+                Protocol::Tcp,
+                (false, true),
                 StateSet::of(TcpState::TimeWait),
                 &mut out,
             )
@@ -730,6 +768,21 @@ mod tests {
             assert_eq!(out.len(), 1);
             assert_eq!(out[0].local, ep("[::1]:58450"));
         }
+    }
+
+    #[test]
+    fn udp_and_raw_rows_parse_as_tcp_rows_do() {
+        // From /proc/net/udp and /proc/net/raw6 of a test namespace.
+        let udp = " 1342: 0100007F:14E9 00000000:0000 07 00000000:00000340 00:00000000 00000000     0        0 11910 2 00000000a797e665 0";
+        let s = parse_row(udp, Family::Inet, Protocol::Udp, 100).unwrap();
+        assert_eq!(
+            (s.proto(), s.state, s.recv_q),
+            ("udp", TcpState::Close, 832)
+        );
+        assert_eq!((s.local, s.inode), (ep("127.0.0.1:5353"), 11910));
+        let raw6 = "  146: 00000000000000000000000000000000:003A 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 11916 2 000000000fc640cb 0";
+        let s = parse_row(raw6, Family::Inet6, Protocol::Raw, 100).unwrap();
+        assert_eq!((s.proto(), s.local.port, s.inode), ("raw6", 58, 11916));
     }
 
     #[test]
@@ -1194,8 +1247,8 @@ mod tests {
         // IPv6 disabled: no tcp6, no error.
         read(
             &fixture("no_tcp6"),
-            true,
-            true,
+            Protocol::Tcp,
+            (true, true),
             StateSet::from_bits(u32::MAX),
             &mut out,
         )
@@ -1203,8 +1256,8 @@ mod tests {
         assert_eq!(out.len(), 3);
         read(
             &fixture("no_tcp6"),
-            false,
-            true,
+            Protocol::Tcp,
+            (false, true),
             StateSet::from_bits(u32::MAX),
             &mut out,
         )
@@ -1214,8 +1267,8 @@ mod tests {
         let missing = fixture("does-not-exist");
         let err = read(
             &missing,
-            true,
-            true,
+            Protocol::Tcp,
+            (true, true),
             StateSet::from_bits(u32::MAX),
             &mut out,
         )
@@ -1229,8 +1282,8 @@ mod tests {
         let malformed = fixture("malformed");
         let err = read(
             &malformed,
-            true,
-            false,
+            Protocol::Tcp,
+            (true, false),
             StateSet::from_bits(u32::MAX),
             &mut out,
         )
@@ -1243,8 +1296,8 @@ mod tests {
         );
         let err = read(
             &malformed,
-            false,
-            true,
+            Protocol::Tcp,
+            (false, true),
             StateSet::from_bits(u32::MAX),
             &mut out,
         )

@@ -10,6 +10,7 @@ use tcpstat::source::netlink::{dump, Request};
 /// Every socket of both families, with exact timer counters.
 pub fn every_state() -> Request {
     Request {
+        protocol: tcpstat::model::Protocol::Tcp,
         ipv4: true,
         ipv6: true,
         states: StateSet::from_bits(0xfff),

@@ -162,3 +162,17 @@ pub fn abort(stream: TcpStream) {
     assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
     drop(stream);
 }
+
+/// A new socket of any domain, type and protocol (UDP-Lite, raw), for the
+/// sockets std::net has no type for.
+pub fn socket_of(domain: libc::c_int, kind: libc::c_int, protocol: libc::c_int) -> OwnedFd {
+    // SAFETY: socket() takes no pointers.
+    let fd = unsafe { libc::socket(domain, kind | libc::SOCK_CLOEXEC, protocol) };
+    assert!(
+        fd >= 0,
+        "socket({domain}, {kind}, {protocol}): {}",
+        io::Error::last_os_error()
+    );
+    // SAFETY: a non-negative return is a fresh descriptor nobody else owns.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}

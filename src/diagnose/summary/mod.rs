@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::diagnose::{is_orphan, Sysctls};
-use crate::model::{Family, Socket, TcpState, TimerKind};
+use crate::model::{Family, Protocol, Socket, TcpState, TimerKind};
 use crate::owners::ProcessMap;
 
 /// How many ports, endpoints or programs a "top" list keeps.
@@ -39,8 +39,12 @@ pub const STUCK_RETRANSMITS: u32 = 3;
 pub struct Summary {
     /// Sockets summarised.
     pub total: usize,
-    /// Per state, in kernel order (CLOSE, which is never listed, left out).
+    /// Per state, in kernel order (CLOSE, which is never listed, left out):
+    /// TCP sockets. Every figure below is of TCP sockets too.
     pub states: Vec<StateCount>,
+    /// UDP, UDP-Lite and raw sockets, per netstat protocol name present
+    /// (`udp`, `udp6`, `udpl`, …), in netstat's order.
+    pub datagrams: Vec<DatagramCount>,
     /// Breakdown of TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and SYN_RECV.
     pub details: Vec<StateDetail>,
     /// Sockets their programs closed that the kernel still finishes.
@@ -201,16 +205,70 @@ pub struct EstablishedTimers {
     pub zero_window: usize,
 }
 
+/// UDP, UDP-Lite or raw sockets of one netstat protocol name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatagramCount {
+    /// netstat's name: `udp`, `udp6`, `udpl`, `udpl6`, `raw`, `raw6`.
+    pub proto: &'static str,
+    /// Connected (ESTABLISHED).
+    pub connected: usize,
+    /// Not connected (CLOSE): bound servers and unbound sockets.
+    pub unconnected: usize,
+}
+
+/// Counts the UDP, UDP-Lite and raw sockets among `sockets`.
+fn datagram_counts(sockets: &[Socket]) -> Vec<DatagramCount> {
+    let mut counts: Vec<DatagramCount> = Vec::new();
+    for protocol in Protocol::ALL.into_iter().filter(|p| p.is_datagram()) {
+        for family in [Family::Inet, Family::Inet6] {
+            let of = sockets
+                .iter()
+                .filter(|s| s.protocol == protocol && s.family == family);
+            let (mut connected, mut unconnected) = (0, 0);
+            for s in of {
+                match s.state {
+                    TcpState::Established => connected += 1,
+                    _ => unconnected += 1,
+                }
+            }
+            if connected + unconnected > 0 {
+                counts.push(DatagramCount {
+                    proto: family.proto(protocol),
+                    connected,
+                    unconnected,
+                });
+            }
+        }
+    }
+    counts
+}
+
 /// Summarises `sockets` (a dump of every state, for the figures to mean
-/// what they say). `owners` adds the programs; `sys` the limits.
+/// what they say). `owners` adds the programs; `sys` the limits. The
+/// state figures and findings are of the TCP sockets; UDP, UDP-Lite and
+/// raw sockets are counted per protocol.
 pub fn summarize(sockets: &[Socket], owners: Option<&ProcessMap>, sys: &Sysctls) -> Summary {
+    let datagrams = datagram_counts(sockets);
+    let tcp_only: Vec<Socket>;
+    let total = sockets.len();
+    let sockets = if datagrams.is_empty() {
+        sockets
+    } else {
+        tcp_only = sockets
+            .iter()
+            .filter(|s| s.protocol == Protocol::Tcp)
+            .cloned()
+            .collect();
+        &tcp_only
+    };
     let listeners: Vec<&Socket> = sockets
         .iter()
         .filter(|s| s.state == TcpState::Listen)
         .collect();
     let mut summary = Summary {
-        total: sockets.len(),
+        total,
         states: state_counts(sockets),
+        datagrams,
         details: DETAILED_STATES
             .iter()
             .map(|&state| detail(state, sockets, owners, &listeners))

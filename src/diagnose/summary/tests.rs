@@ -125,6 +125,38 @@ fn states_per_family() {
 }
 
 #[test]
+fn udp_and_raw_sockets_are_counted_apart_from_tcp_states() {
+    let datagram = |protocol, state, local: &str, remote: &str| {
+        let mut s = sock(state, local, remote);
+        s.protocol = protocol;
+        s
+    };
+    let mut rows = dump();
+    let tcp_alone = summarize(&rows, None, &sys());
+    rows.extend([
+        datagram(Protocol::Udp, Established, "10.0.0.1:5000", "10.0.0.2:53"),
+        datagram(Protocol::Udp, Close, "0.0.0.0:53", "0.0.0.0:0"),
+        datagram(Protocol::Udp, Close, "[::]:53", "[::]:0"),
+        datagram(Protocol::Raw, Close, "0.0.0.0:1", "0.0.0.0:0"),
+    ]);
+    let s = summarize(&rows, None, &sys());
+    assert_eq!(s.total, tcp_alone.total + 4);
+    // The TCP figures are those of the TCP rows alone.
+    assert_eq!(s.states, tcp_alone.states);
+    assert_eq!(s.findings.len(), tcp_alone.findings.len());
+    let count = |proto, connected, unconnected| DatagramCount {
+        proto,
+        connected,
+        unconnected,
+    };
+    assert_eq!(
+        s.datagrams,
+        [count("udp", 1, 1), count("udp6", 0, 1), count("raw", 0, 1)]
+    );
+    assert!(tcp_alone.datagrams.is_empty());
+}
+
+#[test]
 fn details_rank_ports_remotes_and_programs() {
     let fake = owners();
     let map = fake.map();

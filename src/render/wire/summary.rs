@@ -16,8 +16,10 @@ use crate::diagnose::summary::{
 pub struct JsonSummary<'a> {
     /// Sockets summarised.
     pub total: usize,
-    /// Per state, in kernel order, CLOSE left out.
+    /// Per state, in kernel order, CLOSE left out (TCP sockets).
     pub states: Vec<JsonStateCount>,
+    /// UDP, UDP-Lite and raw sockets per netstat protocol name present.
+    pub datagrams: Vec<JsonDatagramCount>,
     /// TIME_WAIT, CLOSE_WAIT, FIN_WAIT2 and SYN_RECV, in that order.
     pub details: Vec<JsonStateDetail<'a>>,
     /// Orphaned sockets.
@@ -33,6 +35,17 @@ pub struct JsonSummary<'a> {
     /// False when some processes' descriptors could not be read (without
     /// root): the programs named may not be all that hold the sockets.
     pub owners_complete: bool,
+}
+
+/// UDP, UDP-Lite or raw sockets of one netstat protocol name.
+#[derive(Debug, Serialize)]
+pub struct JsonDatagramCount {
+    /// `udp`, `udp6`, `udpl`, `udpl6`, `raw` or `raw6`.
+    pub proto: &'static str,
+    /// Connected sockets.
+    pub connected: usize,
+    /// Sockets not connected.
+    pub unconnected: usize,
 }
 
 /// Sockets in one state, per family.
@@ -194,6 +207,15 @@ impl<'a> From<&'a Summary> for JsonSummary<'a> {
                     state: c.state,
                     tcp: c.tcp,
                     tcp6: c.tcp6,
+                })
+                .collect(),
+            datagrams: s
+                .datagrams
+                .iter()
+                .map(|d| JsonDatagramCount {
+                    proto: d.proto,
+                    connected: d.connected,
+                    unconnected: d.unconnected,
                 })
                 .collect(),
             details: s.details.iter().map(Into::into).collect(),

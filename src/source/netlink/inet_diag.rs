@@ -1,4 +1,5 @@
-//! The inet_diag half of sock_diag: the dump request for TCP sockets, and
+//! The inet_diag half of sock_diag: the dump request for TCP, UDP,
+//! UDP-Lite or raw sockets (raw_diag answers inet_diag's requests), and
 //! each reply's `inet_diag_msg` and attributes read into a [`Socket`].
 //!
 //! The request is built with `netlink-packet-sock-diag`, but replies are
@@ -17,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NLM_F_DUMP, NLM_F_REQUEST};
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
-use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::{SockDiagMessage, AF_INET, AF_INET6};
 
 use super::tcp_info::{
     parse_bbr, parse_byte, parse_congestion, parse_skmem, parse_tcp_info, parse_vegas,
@@ -27,7 +28,7 @@ use super::Request;
 use crate::error::{Error, Result};
 use crate::model::info::{SkMem, TcpInfo};
 use crate::model::{
-    DiagId, Endpoint, Family, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind,
+    DiagId, Endpoint, Family, Protocol, Shutdown, Socket, StateSet, TcpState, Timer, TimerKind,
 };
 
 /// Why one `inet_diag_msg` payload could not be read.
@@ -123,6 +124,8 @@ pub struct Extras {
     pub info: bool,
     /// INET_DIAG_SKMEMINFO (`-m`).
     pub memory: bool,
+    /// The protocol the dump asked for, which the reply does not repeat.
+    pub protocol: Protocol,
 }
 
 impl Extras {
@@ -131,6 +134,7 @@ impl Extras {
         timer_counters: true,
         info: true,
         memory: true,
+        protocol: Protocol::Tcp,
     };
 }
 
@@ -141,6 +145,7 @@ impl Request {
             timer_counters: self.timer_counters,
             info: self.info,
             memory: self.memory,
+            protocol: self.protocol,
         }
     }
 }
@@ -158,8 +163,15 @@ pub(super) const TCPDIAG_GETSOCK: u16 = 18;
 /// lengths, extensions, the 48-byte socket id, states, and `idiag_dbs`.
 const INET_DIAG_REQ_LEN: usize = 60;
 
-/// The request: one family, TCP, the state mask, tcp_info if wanted, and
-/// the bytecode attribute if any.
+/// Offset of `inet_diag_req_v2`'s `pad` byte in a request message: raw_diag
+/// reads it as `sdiag_raw_protocol`.
+const OFF_RAW_PROTOCOL: usize = NLMSG_HDRLEN + 3;
+
+/// The request: one family, the protocol, the state mask, tcp_info if
+/// wanted, and the bytecode attribute if any. A raw request names
+/// IPPROTO_RAW twice, as ss does: as the protocol, which picks raw_diag,
+/// and as `sdiag_raw_protocol` (raw_diag's dump lists every raw socket of
+/// the family whatever that says, and ignores the state mask).
 pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u8>> {
     let socket_id = if family == AF_INET {
         SocketId::new_v4()
@@ -168,7 +180,7 @@ pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u
     };
     let inner = SockDiagMessage::InetRequest(InetRequest {
         family,
-        protocol: IPPROTO_TCP,
+        protocol: req.protocol.ip_protocol(),
         extensions: extensions(req),
         // from_bits_retain: the crate's flags have no bit for state 12.
         states: StateFlags::from_bits_retain(kernel_state_mask(req.states)),
@@ -181,6 +193,9 @@ pub(super) fn request_bytes(family: u8, req: &Request, seq: u32) -> Result<Vec<u
     msg.finalize();
     let mut bytes = vec![0; msg.buffer_len()];
     msg.serialize(&mut bytes);
+    if req.protocol == Protocol::Raw {
+        bytes[OFF_RAW_PROTOCOL] = Protocol::Raw.ip_protocol();
+    }
     with_bytecode(bytes, req)
 }
 
@@ -296,6 +311,7 @@ pub fn parse_inet_diag_with(payload: &[u8], extras: Extras) -> Result<Socket, Pa
         recv_q: ne_u32(head, OFF_RQUEUE),
         send_q,
         backlog: (state == TcpState::Listen).then(|| ne_u32(head, OFF_WQUEUE)),
+        protocol: extras.protocol,
         uid: ne_u32(head, OFF_UID),
         inode: u64::from(ne_u32(head, OFF_INODE)),
         netns: 0,
@@ -818,6 +834,7 @@ mod tests {
     fn extensions_asked_follow_the_flags() {
         let ext = |info, memory| {
             let req = Request {
+                protocol: Protocol::Tcp,
                 ipv4: true,
                 ipv6: false,
                 states: StateSet::from_bits(1 << 1),
@@ -842,6 +859,7 @@ mod tests {
         );
         assert_eq!(kernel_state_mask(StateSet::from_bits(1 << 10)), 1 << 10);
         let req = Request {
+            protocol: Protocol::Tcp,
             ipv4: true,
             ipv6: false,
             states: StateSet::from_bits(1 << 3),
@@ -853,15 +871,56 @@ mod tests {
         let bytes = request_bytes(AF_INET, &req, 5).unwrap();
         // nlmsghdr, then family, protocol, ext, pad, states.
         assert_eq!(bytes.len(), NLMSG_HDRLEN + 56);
-        assert_eq!(&bytes[16..20], &[AF_INET, IPPROTO_TCP, 0x82, 0]);
+        assert_eq!(&bytes[16..20], &[AF_INET, 6, 0x82, 0]);
         assert_eq!(bytes[20..24], (1u32 << 3 | 1 << 12).to_ne_bytes());
         assert_eq!(bytes[8..12], 5u32.to_ne_bytes());
+    }
+
+    #[test]
+    fn udp_and_raw_requests_name_their_protocol() {
+        let bytes = |protocol| {
+            let req = Request {
+                protocol,
+                ipv4: true,
+                ipv6: false,
+                states: StateSet::from_bits(1 << 7),
+                timer_counters: false,
+                info: false,
+                memory: false,
+                bytecode: None,
+            };
+            request_bytes(AF_INET6, &req, 1).unwrap()
+        };
+        // family, protocol, extensions (SHUTDOWN), pad/sdiag_raw_protocol.
+        assert_eq!(&bytes(Protocol::Udp)[16..20], &[AF_INET6, 17, 0x80, 0]);
+        assert_eq!(&bytes(Protocol::UdpLite)[16..20], &[AF_INET6, 136, 0x80, 0]);
+        assert_eq!(&bytes(Protocol::Raw)[16..20], &[AF_INET6, 255, 0x80, 255]);
+    }
+
+    #[test]
+    fn replies_carry_the_protocol_asked_for() {
+        let extras = Extras {
+            protocol: Protocol::Udp,
+            ..Extras::default()
+        };
+        let s = parse_inet_diag_with(
+            &Row {
+                state: 7,
+                ..Row::v4()
+            }
+            .bytes(),
+            extras,
+        )
+        .unwrap();
+        assert_eq!((s.protocol, s.state), (Protocol::Udp, TcpState::Close));
+        assert_eq!(s.proto(), "udp");
     }
 
     #[test]
     fn both_families_are_one_tcpdiag_getsock_request() {
         let program = vec![12, 8, 12, 0, 0, 0, 0x58, 0x1b];
         let req = Request {
+            protocol: Protocol::Tcp,
             ipv4: true,
             ipv6: true,
             states: StateSet::from_bits(1 << 3),
@@ -891,6 +950,7 @@ mod tests {
     fn bytecode_rides_in_an_attribute_after_the_request() {
         let program = vec![12, 8, 12, 0, 0, 0, 0x58, 0x1b];
         let req = Request {
+            protocol: Protocol::Tcp,
             ipv4: true,
             ipv6: false,
             states: StateSet::from_bits(1 << 1),

@@ -1,7 +1,8 @@
-//! The sock_diag netlink source: asks the kernel for TCP sockets over
-//! `NETLINK_SOCK_DIAG` and collects the replies into [`Socket`]s. Both
-//! families are one dump, one walk of the kernel's tables; one family is a
-//! dump of its own. A dump the kernel interrupts is started over.
+//! The sock_diag netlink source: asks the kernel for the sockets of one
+//! protocol (TCP, UDP, UDP-Lite, raw) over `NETLINK_SOCK_DIAG` and collects
+//! the replies into [`Socket`]s. For TCP both families are one dump, one
+//! walk of the kernel's tables; otherwise, and for one family, each family
+//! is a dump of its own. A dump the kernel interrupts is started over.
 //!
 //! `wire` reads netlink's framing; `inet_diag` builds the request and
 //! reads each socket's message.
@@ -19,7 +20,7 @@ use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 
 use crate::error::{os_text, Error, Result};
-use crate::model::{Socket, StateSet};
+use crate::model::{Protocol, Socket, StateSet};
 use inet_diag::{both_families_request_bytes, request_bytes, TCPDIAG_GETSOCK};
 pub use inet_diag::{parse_inet_diag, parse_inet_diag_with, Extras, ParseError};
 use wire::messages;
@@ -27,6 +28,8 @@ use wire::messages;
 /// What to ask the kernel for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The protocol to dump.
+    pub protocol: Protocol,
     /// Dump AF_INET sockets.
     pub ipv4: bool,
     /// Dump AF_INET6 sockets (including IPv4-mapped ones).
@@ -75,6 +78,7 @@ const MAX_RESTARTS: usize = 8;
 /// calls). Both families are one dump request, one family its own; a dump
 /// the kernel marks as interrupted is started over, up to a bound.
 pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
+    out.clear();
     dump_flushing(req, out, &mut |_| Ok(()))
 }
 
@@ -83,8 +87,8 @@ pub fn dump(req: &Request, out: &mut Vec<Socket>) -> Result<DumpStats> {
 /// some or all of them.
 pub type Flush<'f> = dyn FnMut(&mut Vec<Socket>) -> Result<()> + 'f;
 
-/// [`dump`], handing the rows to `flush` after each datagram instead of
-/// only collecting them. Once `flush` has taken rows, an interrupted dump
+/// [`dump`], appending to `out` (not cleared) and handing its rows to
+/// `flush` after each datagram instead of only collecting them. Once `flush` has taken rows, an interrupted dump
 /// can no longer be started over without repeating them: it is an error
 /// then, never a listing with rows twice.
 pub fn dump_flushing(
@@ -92,7 +96,6 @@ pub fn dump_flushing(
     out: &mut Vec<Socket>,
     flush: &mut Flush<'_>,
 ) -> Result<DumpStats> {
-    out.clear();
     let mut dump = Dump {
         stats: DumpStats::default(),
         listeners: None,
@@ -137,11 +140,18 @@ struct Dump {
 }
 
 impl Dump {
-    /// Gives request sockets among `rows` (just read) their listener's uid,
-    /// then lets `flush` take what it wants.
-    fn settle(&mut self, out: &mut Vec<Socket>, from: usize, flush: &mut Flush<'_>) -> Result<()> {
+    /// Gives request sockets among `rows` (just read) their listener's uid
+    /// (the kernel sends 0; /proc shows the listener's), then lets `flush`
+    /// take what it wants.
+    fn settle(
+        &mut self,
+        req: &Request,
+        out: &mut Vec<Socket>,
+        from: usize,
+        flush: &mut Flush<'_>,
+    ) -> Result<()> {
         let rows = &mut out[from..];
-        if rows.iter().any(Socket::is_request) {
+        if req.protocol == Protocol::Tcp && rows.iter().any(Socket::is_request) {
             if self.listeners.is_none() {
                 let mut listeners = Vec::new();
                 let more = dump(&listeners_request(), &mut listeners)?;
@@ -161,6 +171,7 @@ impl Dump {
 /// Every listener of both families, to find request sockets' uids.
 fn listeners_request() -> Request {
     Request {
+        protocol: Protocol::Tcp,
         ipv4: true,
         ipv6: true,
         states: StateSet::listening(),
@@ -188,15 +199,20 @@ enum Walk {
 }
 
 impl Walk {
-    /// The walks `req` needs: one, unless it asks for neither family.
+    /// The walks `req` needs: for TCP one, unless it asks for neither
+    /// family; for the others (which `TCPDIAG_GETSOCK` does not serve) one
+    /// per family, IPv4 first as netstat lists them.
     fn all(req: &Request) -> impl Iterator<Item = Walk> {
-        let walk = match (req.ipv4, req.ipv6) {
-            (true, true) => Some(Walk::Both),
-            (true, false) => Some(Walk::Family(AF_INET)),
-            (false, true) => Some(Walk::Family(AF_INET6)),
-            (false, false) => None,
-        };
-        walk.into_iter()
+        let both = req.protocol == Protocol::Tcp && req.ipv4 && req.ipv6;
+        let walks = [
+            (both, Walk::Both),
+            (!both && req.ipv4, Walk::Family(AF_INET)),
+            (!both && req.ipv6, Walk::Family(AF_INET6)),
+        ];
+        walks
+            .into_iter()
+            .filter(|(wanted, _)| *wanted)
+            .map(|(_, w)| w)
     }
 
     fn request(self, req: &Request, seq: u32) -> Result<Vec<u8>> {
@@ -258,12 +274,28 @@ fn dump_walk(
         }
         let start = out.len();
         let progress = walk_datagram(buf, expect, req.extras(), out, &mut dump.stats.skipped)?;
+        if req.protocol == Protocol::Raw {
+            // raw_diag ignores the state mask: apply it here.
+            retain_from(out, start, |s| req.states.contains(s.state));
+        }
         match progress {
-            Progress::More => dump.settle(out, start, flush)?,
-            Progress::Done => return dump.settle(out, start, flush).map(|()| true),
+            Progress::More => dump.settle(req, out, start, flush)?,
+            Progress::Done => return dump.settle(req, out, start, flush).map(|()| true),
             Progress::Interrupted => return Ok(false),
         }
     }
+}
+
+/// Keeps the rows of `out` from `start` on for which `keep` holds.
+fn retain_from(out: &mut Vec<Socket>, start: usize, keep: impl Fn(&Socket) -> bool) {
+    let mut at = start;
+    for i in start..out.len() {
+        if keep(&out[i]) {
+            out.swap(at, i);
+            at += 1;
+        }
+    }
+    out.truncate(at);
 }
 
 /// Opens and binds a sock_diag socket; returns it with its port id.
@@ -351,8 +383,17 @@ pub(crate) fn walk_datagram_for_fuzzing(datagram: &[u8]) {
         },
     };
     let (mut out, mut skipped) = (Vec::new(), 0);
-    for extras in [Extras::default(), Extras::ALL] {
+    let raw = Extras {
+        protocol: Protocol::Raw,
+        ..Extras::default()
+    };
+    for extras in [Extras::default(), Extras::ALL, raw] {
+        let start = out.len();
         let _ = walk_datagram(datagram, expect, extras, &mut out, &mut skipped);
+        assert!(out[start..].iter().all(|s| s.protocol == extras.protocol));
+        retain_from(&mut out, start, |s| {
+            s.state == crate::model::TcpState::Close
+        });
     }
 }
 
@@ -521,6 +562,7 @@ mod tests {
             memory: None,
             diag_id: None,
             backlog: None,
+            protocol: crate::model::Protocol::Tcp,
         }
     }
 

@@ -110,6 +110,7 @@ pub fn parse(bytes: &[u8]) -> Result<Transition, BadRecord> {
         // send back to the kernel (the cookie is in `Exact`).
         diag_id: None,
         backlog: None,
+        protocol: crate::model::Protocol::Tcp,
         netns: u64::from(netns),
         timer: Timer::OFF,
         shutdown: None,

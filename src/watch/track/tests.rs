@@ -41,6 +41,7 @@ fn socket(local: u16, remote: u16, state: TcpState, inode: u64) -> Socket {
         memory: None,
         diag_id: None,
         backlog: None,
+        protocol: crate::model::Protocol::Tcp,
     }
 }
 
