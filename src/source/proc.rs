@@ -739,7 +739,8 @@ mod tests {
 
         #[test]
         fn reads_fixture_tables() {
-            let mut out = vec![one(Family::Inet, LISTEN_NOBODY)]; // read() must clear it
+            let kept = one(Family::Inet, LISTEN_NOBODY);
+            let mut out = vec![kept.clone()]; // read() appends after it
             read(
                 &fixture("loopback"),
                 Protocol::Tcp,
@@ -748,6 +749,7 @@ mod tests {
                 &mut out,
             )
             .unwrap();
+            assert_eq!(out.remove(0), kept);
             assert_eq!(out.len(), 18 + 5);
             assert_eq!(out.iter().filter(|s| s.family == Family::Inet6).count(), 5);
             assert_eq!(
@@ -757,6 +759,7 @@ mod tests {
             let mapped = out.iter().find(|s| s.inode == 9307).unwrap();
             assert_eq!(mapped.remote.display_addr().to_string(), "127.0.0.1");
 
+            out.clear();
             read(
                 &fixture("loopback"),
                 Protocol::Tcp,
@@ -1254,6 +1257,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.len(), 3);
+        out.clear();
         read(
             &fixture("no_tcp6"),
             Protocol::Tcp,
