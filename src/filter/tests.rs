@@ -348,7 +348,7 @@ fn owner(pid: u32, name: &str) -> crate::model::Owner {
     crate::model::Owner {
         pid,
         fd: 3,
-        name: name.to_string(),
+        name: name.into(),
     }
 }
 

@@ -11,8 +11,10 @@ pub struct Owner {
     /// The descriptor (`/proc/PID/fd/FD`) through which it holds it.
     pub fd: u32,
     /// `/proc/PID/comm` without its newline. Untrusted text, kept as read
-    /// (bytes that are not UTF-8 are replaced); renderers escape it.
-    pub name: String,
+    /// (bytes that are not UTF-8 are replaced); renderers escape it. Shared
+    /// by every owner of one process: a process holding 100k sockets has
+    /// one copy of its name, not 100k.
+    pub name: std::sync::Arc<str>,
 }
 
 /// Where a filter (`--pid`, `--program`) finds the processes owning a

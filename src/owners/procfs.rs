@@ -161,7 +161,7 @@ impl ProcessMap {
                 .extend(run.iter().map(|&(_, inode, fd)| (inode, fd)));
             partial.procs.push(ScannedProcess {
                 pid,
-                name,
+                name: name.into(),
                 inodes: start..partial.inodes.len(),
             });
         }
@@ -233,7 +233,7 @@ struct BigProcess {
 /// A process (or a chunk of one) that holds at least one socket.
 struct ScannedProcess {
     pid: u32,
-    name: String,
+    name: std::sync::Arc<str>,
     inodes: std::ops::Range<usize>,
 }
 
@@ -319,7 +319,7 @@ fn scan_task(root: BorrowedFd<'_>, task: Task<'_>, defer_big: bool, partial: &mu
     match read_comm(process) {
         Some(name) => partial.procs.push(ScannedProcess {
             pid: task.pid,
-            name,
+            name: name.into(),
             inodes: start..partial.inodes.len(),
         }),
         // Gone before we could name it: its sockets went with it.
@@ -499,7 +499,7 @@ mod tests {
         Owner {
             pid,
             fd,
-            name: name.to_string(),
+            name: name.into(),
         }
     }
 

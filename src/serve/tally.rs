@@ -166,8 +166,8 @@ fn programs(s: &Socket, owners: Option<&ProcessMap>) -> Vec<String> {
     let mut seen = HashSet::new();
     let names: Vec<String> = held
         .iter()
-        .filter(|o| seen.insert(o.name.as_str()))
-        .map(|o| o.name.clone())
+        .filter(|o| seen.insert(&*o.name))
+        .map(|o| o.name.to_string())
         .collect();
     if names.is_empty() {
         vec![NO_PROGRAM.to_string()]
