@@ -8,7 +8,7 @@ use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
-use crate::netns::label::{Label, Labels};
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use crate::render;
 use crate::watch::output::{self, Output};
@@ -38,7 +38,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let Some(args) = crate::cli::parse(args)? else {
         return Ok(EXIT_OK);
     };
-    let cfg = crate::cli::lower::config(&args)?;
+    let mut cfg = crate::cli::lower::config(&args)?;
     // Before any thread starts (process scans, name lookups), so that no
     // thread can take a stop signal and die of it halfway through a line.
     let signals = Signals::block().map_err(|e| Error::runtime(format!("blocking signals: {e}")))?;
@@ -52,7 +52,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
         return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
     }
     let (targets, labels) = match cfg.all_netns {
-        true => all_namespaces(&cfg),
+        true => all_namespaces(&mut cfg)?,
         false => Default::default(),
     };
     let mut plan = crate::plan::collect(&cfg, cfg.states);
@@ -98,29 +98,29 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
 }
 
 /// `-N all`: every namespace on the host, to dump one by one, and its
-/// label. The container engine is asked for names when some namespace is
-/// a container's; if it cannot answer, ids stay (said under -v).
-fn all_namespaces(cfg: &Config) -> (Vec<Target>, Labels) {
-    let found = crate::netns::all::discover(&cfg.proc_root);
-    let mut labels: Labels = found
-        .iter()
-        .map(|f| (f.inode, Label::of(f, &cfg.proc_root)))
-        .collect();
-    if let Err(e) = crate::netns::label::ask_engine(&mut labels) {
-        if cfg.verbose > 0 {
-            note(format_args!(
-                "container engine: {e}; containers are named by their short ids"
-            ));
-        }
-    }
+/// label. Each `netns NAME` of the filter is resolved against the labels
+/// (a word that names none is a usage error), and namespaces the filter
+/// cannot keep a socket of are not read.
+fn all_namespaces(cfg: &mut Config) -> Result<(Vec<Target>, Labels)> {
+    let (found, labels) = crate::netns::label::survey(&cfg.proc_root, cfg.verbose > 0);
+    cfg.filter
+        .resolve_netns(|word| match crate::netns::select::matching(&labels, word) {
+            none if none.is_empty() => Err(Error::usage(format!(
+                "netns {word}: {}",
+                crate::netns::select::none_named(&labels, word)
+            ))),
+            inodes => Ok(inodes),
+        })?;
+    let bound = cfg.filter.netns_bound();
     let targets = found
         .into_iter()
+        .filter(|f| bound.as_ref().is_none_or(|b| b.contains(&f.inode)))
         .map(|f| Target {
             inode: f.inode,
             path: f.path,
         })
         .collect();
-    (targets, labels)
+    Ok((targets, labels))
 }
 
 fn print_summary<W: Write>(

@@ -74,7 +74,9 @@ pub struct Args {
     ///
     /// NAME is a namespace made by `ip netns add` (under /var/run/netns);
     /// anything containing a `/` is a path to a namespace file, such as
-    /// /proc/PID/ns/net. With -p, owners are still found (process scans are
+    /// /proc/PID/ns/net. Any other NAME is looked up among the host's
+    /// namespaces as -N all names them: a container's name or id prefix,
+    /// a systemd service, a pod, `host`, or an inode; it must name one. With -p, owners are still found (process scans are
     /// not limited to the namespace). `-N all` lists every network
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
@@ -380,7 +382,8 @@ pub struct Args {
     /// A filter expression in ss's syntax
     ///
     /// `state`/`exclude` clauses first, then predicates on `sport`, `dport`,
-    /// `src`, `dst` with `=`, `!=`, `<`, `>`, `<=`, `>=` (or `eq`, `ne`,
+    /// `src`, `dst` (and, with -N all, `netns NAME`: a namespace by its
+    /// label, container name or id prefix, service or inode) with `=`, `!=`, `<`, `>`, `<=`, `>=` (or `eq`, `ne`,
     /// `lt`, `gt`, `le`, `ge`), joined by `and`/`&&`, `or`/`||`, `not`/`!`
     /// and parentheses; two predicates side by side mean `and`. As in ss,
     /// `and` and `or` bind equally, left to right. Example:

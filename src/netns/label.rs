@@ -37,6 +37,8 @@ pub struct Label {
     pub pod: Option<Pod>,
     /// The systemd unit of its first process, if a service.
     pub unit: Option<String>,
+    /// Its `ip netns` names (what `-N NAME` and `netns NAME` also take).
+    pub names: Vec<String>,
 }
 
 /// A container found in a cgroup path.
@@ -71,6 +73,7 @@ impl Label {
             container: paths.iter().find_map(|p| container_of(p)),
             pod: paths.iter().find_map(|p| pod_of(p)),
             unit: paths.iter().find_map(|p| unit_of(p)),
+            names: found.names.clone(),
             ..Label::default()
         };
         label.name = if found.host {
@@ -123,6 +126,25 @@ pub fn ask_engine(labels: &mut Labels) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every namespace on the host ([`super::all::discover`]) and its label,
+/// the engine asked for container names when some namespace is a
+/// container's; if it cannot answer, ids stay (said under `verbose`).
+pub fn survey(proc_root: &Path, verbose: bool) -> (Vec<Found>, Labels) {
+    let found = super::all::discover(proc_root);
+    let mut labels: Labels = found
+        .iter()
+        .map(|f| (f.inode, Label::of(f, proc_root)))
+        .collect();
+    if let Err(e) = ask_engine(&mut labels) {
+        if verbose {
+            crate::error::note(format_args!(
+                "container engine: {e}; containers are named by their short ids"
+            ));
+        }
+    }
+    (found, labels)
 }
 
 /// The cgroup paths in `/proc/PID/cgroup`, the unified hierarchy's (the
@@ -319,6 +341,7 @@ mod tests {
             container: Some(Container::new("docker", ID)),
             pod: None,
             unit: None,
+            names: Vec::new(),
         };
         label.name_container("api-7f9c", None);
         assert_eq!(label.name, "api-7f9c");
