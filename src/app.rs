@@ -8,7 +8,7 @@ use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::Socket;
-use crate::netns::label::Labels;
+use crate::netns::label::{Label, Labels};
 use crate::owners::ProcessMap;
 use crate::render;
 use crate::watch::output::{self, Output};
@@ -79,6 +79,11 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             }
             printer.listing(&mut out, sockets, shown)
         }
+        Mode::Summary if cfg.all_netns => {
+            let places = places(&targets, &labels, cfg.verbose > 0);
+            let each = summary::summarize_each(pass.rows, owners.as_ref(), &places);
+            render::summary::write_each(&mut out, cfg.format, &each, &labels)
+        }
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
@@ -121,6 +126,36 @@ fn all_namespaces(cfg: &mut Config) -> Result<(Vec<Target>, Labels)> {
         })
         .collect();
     Ok((targets, labels))
+}
+
+/// The namespaces to summarise, each with its limits read inside it (a
+/// namespace gone by now is left out, said under -v).
+fn places(targets: &[Target], labels: &Labels, verbose: bool) -> Vec<summary::Place> {
+    targets
+        .iter()
+        .filter_map(|t| {
+            let sys = match crate::netns::within(&t.path, Sysctls::read) {
+                Ok(sys) => sys,
+                Err(e) => {
+                    if verbose {
+                        note(format_args!(
+                            "network namespace net:[{}] is gone: {e}",
+                            t.inode
+                        ));
+                    }
+                    return None;
+                }
+            };
+            let within = labels
+                .get(&t.inode)
+                .map_or_else(|| format!("namespace net:[{}]", t.inode), Label::within);
+            Some(summary::Place {
+                netns: t.inode,
+                within,
+                sys,
+            })
+        })
+        .collect()
 }
 
 fn print_summary<W: Write>(

@@ -95,6 +95,21 @@ pub fn enter_file(path: &Path, file: &File) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f` on a thread of its own inside the namespace at `path` (so
+/// that what it opens, such as /proc/sys/net, is that namespace's), and
+/// gives back what it returned; the caller's thread stays where it is.
+pub fn within<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter(path)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::runtime("a namespace's thread failed")))
+    })
+}
+
 /// Opens the namespace file at `path` for setns(), having made sure it is
 /// one. Opening whatever the path names could wait forever (a FIFO without
 /// a writer) or do what opening a device does (a watchdog starts counting),

@@ -49,6 +49,12 @@ impl Holder {
              c = socket.create_connection(('127.0.0.1', {port})); a = s.accept()\n\
              print('ready', flush=True); time.sleep(120)\n"
         );
+        Holder::run(&script, cgroup)
+    }
+
+    /// A process running the Python `script` (which prints `ready` when
+    /// its sockets are made) in a namespace of its own.
+    fn run(script: &str, cgroup: Option<PathBuf>) -> Holder {
         let mut child = Command::new("unshare")
             .args([
                 "--net",
@@ -283,7 +289,6 @@ fn all_refuses_what_needs_one_namespace() {
     for args in [
         &["-N", "all", "-c", "1"][..],
         &["-N", "all", "--events"],
-        &["-N", "all", "-s"],
         &["--all-netns", "why", "80"],
         &["-N", "all", "-K", "--dport", "80"],
         &["-N", "all", "serve"],
@@ -295,11 +300,118 @@ fn all_refuses_what_needs_one_namespace() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
-            stderr.starts_with("tcpstat: -N all lists sockets once"),
+            stderr.starts_with("tcpstat: -N all lists sockets once (table, --json or -s)"),
             "{stderr}"
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
+}
+
+/// A process holding `leaked` CLOSE_WAIT sockets (their peers closed,
+/// it never does) on `port`, in a namespace of its own.
+fn leaker(port: u16, leaked: usize, cgroup: Option<PathBuf>) -> Holder {
+    let script = format!(
+        "import socket, time\n\
+         s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(64)\n\
+         cs = [socket.create_connection(('127.0.0.1', {port})) for _ in range({leaked})]\n\
+         held = [s.accept()[0] for _ in cs]\n\
+         [c.close() for c in cs]\n\
+         time.sleep(0.3); print('ready', flush=True); time.sleep(120)\n"
+    );
+    Holder::run(&script, cgroup)
+}
+
+#[test]
+fn summary_is_per_namespace_and_names_the_container_behind_a_finding() {
+    require!(
+        Need::Netns,
+        Need::Tool("ss"),
+        Need::Tool("unshare"),
+        Need::Tool("nsenter")
+    );
+    require!(Need::Tool("python3"));
+    let Some(root) = cgroup2_root() else {
+        eprintln!("skipped: no cgroup2 hierarchy mounted to put a container's process in");
+        return;
+    };
+    let id = ID.replace("5e0f", "5e1f");
+    let parent = root.join(format!("tcpstat-allns-s-{}", std::process::id()));
+    let _parent = RemoveDir(parent.clone());
+    let leak = leaker(7111, 12, Some(parent.join(format!("docker-{id}.scope"))));
+    let close_wait = |path: &Path| {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", path.display()))
+            .args(["ss", "-tanH", "state", "close-wait"])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap().lines().count()
+    };
+    assert_eq!(close_wait(&leak.ns_path()), 12, "ss sees the leak");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-s", "-p"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let short = &id[..12];
+    let pid = leak.child.id();
+    let netns = inode(&leak.ns_path());
+    assert!(
+        text.contains(&format!("In container {short} (net:[{netns}]):")),
+        "{text}"
+    );
+    let finding = format!(
+        "  medium  in container {short}: pid {pid} (python3) holds 12 sockets in CLOSE_WAIT"
+    );
+    let findings = text
+        .split("Findings in every namespace")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(findings.contains(&finding), "{text}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-s", "-p", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_valid(&validator(Some("summary_each")), &v);
+    let ours = v["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ns| ns["netns"]["inode"] == netns)
+        .expect("our namespace summarised");
+    assert_eq!(ours["netns"]["container"]["id"], id.as_str());
+    assert_eq!(ours["within"], format!("container {short}"));
+    let summary = &ours["summary"];
+    let cw = summary["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["state"] == "CLOSE_WAIT")
+        .unwrap();
+    assert_eq!(cw["tcp"], close_wait(&leak.ns_path()));
+    assert_eq!(summary["total"], ss_keys(&leak.ns_path()).len());
+    let leak_finding = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["netns"] == netns && f["kind"] == "close_wait")
+        .expect("the leak is found");
+    assert!(
+        leak_finding["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!(
+                "in container {short}: pid {pid} (python3) holds 12"
+            )),
+        "{leak_finding}"
+    );
 }
 
 #[test]

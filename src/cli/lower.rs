@@ -74,13 +74,13 @@ pub fn config(args: &Args) -> Result<Config> {
             "netns NAME picks among the namespaces of -N all: add -N all (or use -N NAME alone)",
         ));
     }
-    if all_netns && (watch.is_some() || mode != Mode::List) {
+    if all_netns && (watch.is_some() || !matches!(mode, Mode::List | Mode::Summary)) {
         // Each of these keeps per-namespace state this step does not
         // have yet (port conflicts, event identity, findings, the sockets
         // to close, metric labels): refused rather than computed over
         // namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets once (table or --json); -c, --events, -s, why, -K \
+            "-N all lists sockets once (table, --json or -s); -c, --events, why, -K \
              and serve take one namespace: -N NAME",
         ));
     }

@@ -183,7 +183,8 @@ pub struct Args {
     /// orphaned sockets; TIME_WAIT against net.ipv4.tcp_max_tw_buckets; use
     /// of the ephemeral port range per remote endpoint; idle connections
     /// without keepalive; then findings, most serious first. With --json,
-    /// one object.
+    /// one object. With -N all, one summary per namespace, then every
+    /// finding, each naming its container, service or namespace.
     #[arg(short = 's', long = "summary", help_heading = "Diagnosis")]
     pub summary: bool,
 

@@ -93,6 +93,29 @@ impl Label {
         label
     }
 
+    /// What the namespace is, for a sentence ("… in container
+    /// api-7f9c"): `the host`, `container NAME` (with its pod where known),
+    /// `service UNIT`, or `namespace NAME`.
+    pub fn within(&self) -> String {
+        if self.name == "host" && self.container.is_none() && self.unit.is_none() {
+            return "the host".to_string();
+        }
+        match (&self.container, &self.pod, &self.unit) {
+            (
+                Some(_),
+                Some(Pod {
+                    name: Some(pod), ..
+                }),
+                _,
+            ) => {
+                format!("container {} of pod {pod}", self.name)
+            }
+            (Some(_), _, _) => format!("container {}", self.name),
+            (None, _, Some(unit)) => format!("service {unit}"),
+            (None, _, None) => format!("namespace {}", self.name),
+        }
+    }
+
     /// Takes the container's name, and its pod, from the engine: the name
     /// is what the label shows from now on.
     pub fn name_container(&mut self, name: &str, pod: Option<String>) {
@@ -332,6 +355,37 @@ mod tests {
             };
             assert_eq!(label.name, expected, "{label:?}");
         }
+    }
+
+    #[test]
+    fn within_says_what_the_namespace_is() {
+        let mut label = Label {
+            name: "api-7f9c".into(),
+            container: Some(Container::new("docker", ID)),
+            ..Label::default()
+        };
+        assert_eq!(label.within(), "container api-7f9c");
+        label.pod = Some(Pod {
+            uid: "u".into(),
+            name: Some("shop/api".into()),
+        });
+        assert_eq!(label.within(), "container api-7f9c of pod shop/api");
+        let unit = Label {
+            name: "nginx.service".into(),
+            unit: Some("nginx.service".into()),
+            ..Label::default()
+        };
+        assert_eq!(unit.within(), "service nginx.service");
+        let blue = Label {
+            name: "blue".into(),
+            ..Label::default()
+        };
+        assert_eq!(blue.within(), "namespace blue");
+        let host = Label {
+            name: "host".into(),
+            ..Label::default()
+        };
+        assert_eq!(host.within(), "the host");
     }
 
     #[test]
