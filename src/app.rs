@@ -48,13 +48,14 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(serve) = &cfg.serve {
         return crate::serve::run(&cfg, serve, &signals);
     }
-    if let Some(plan) = cfg.watch {
-        return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
-    }
     let (targets, labels) = match cfg.all_netns {
         true => all_namespaces(&mut cfg)?,
         false => Default::default(),
     };
+    if let Some(plan) = cfg.watch {
+        let labels = cfg.all_netns.then_some(labels);
+        return watch::run(&cfg, plan, &signals, (&targets, labels)).map(Outcome::exit_code);
+    }
     let mut plan = crate::plan::collect(&cfg, cfg.states);
     plan.namespaces = &targets;
     let mut collector = Collector::new(plan);
@@ -85,6 +86,21 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             render::summary::write_each(&mut out, cfg.format, &each, &labels)
         }
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
+        Mode::Why { port, addr } if cfg.all_netns => {
+            let each = why_each(
+                &cfg,
+                port,
+                addr,
+                pass.rows,
+                owners.as_ref(),
+                (&targets, &labels),
+            );
+            status = match each.iter().all(|(_, _, v)| v.bindable) {
+                true => EXIT_OK,
+                false => EXIT_RUNTIME,
+            };
+            render::why::write_each(&mut out, cfg.format, &each, &labels)
+        }
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
         // Asks, closes, then writes (and finishes `out`) itself.
@@ -146,12 +162,9 @@ fn places(targets: &[Target], labels: &Labels, verbose: bool) -> Vec<summary::Pl
                     return None;
                 }
             };
-            let within = labels
-                .get(&t.inode)
-                .map_or_else(|| format!("namespace net:[{}]", t.inode), Label::within);
             Some(summary::Place {
                 netns: t.inode,
-                within,
+                within: within(labels, t.inode),
                 sys,
             })
         })
@@ -166,6 +179,51 @@ fn print_summary<W: Write>(
 ) -> io::Result<()> {
     let summary = summary::summarize(sockets, owners, &Sysctls::read());
     render::summary::write(out, cfg.format, &summary)
+}
+
+/// `why PORT -N all`: the verdict in each namespace, from its rows and a
+/// test bind() made inside it (a namespace gone by now is left out, said
+/// under -v), with what the namespace is.
+fn why_each<'o>(
+    cfg: &Config,
+    port: u16,
+    addr: Option<std::net::IpAddr>,
+    rows: &mut [Socket],
+    owners: Option<&'o ProcessMap>,
+    (targets, labels): (&[Target], &Labels),
+) -> Vec<(u64, String, bind::Verdict<'o>)> {
+    rows.sort_by_key(|s| s.netns);
+    let now = SystemTime::now();
+    targets
+        .iter()
+        .filter_map(|t| {
+            let kernel = match crate::netns::within(&t.path, || bind::ask_kernel(port, addr)) {
+                Ok(kernel) => kernel,
+                Err(e) => {
+                    if cfg.verbose > 0 {
+                        note(format_args!(
+                            "network namespace net:[{}] is gone: {e}",
+                            t.inode
+                        ));
+                    }
+                    return None;
+                }
+            };
+            let start = rows.partition_point(|s| s.netns < t.inode);
+            let end = rows.partition_point(|s| s.netns <= t.inode);
+            let verdict = bind::why(port, addr, &rows[start..end], owners, now)
+                .with_kernel(kernel)
+                .in_namespace(Some(&t.path));
+            Some((t.inode, within(labels, t.inode), verdict))
+        })
+        .collect()
+}
+
+/// What namespace `inode` is, for a sentence.
+fn within(labels: &Labels, inode: u64) -> String {
+    labels
+        .get(&inode)
+        .map_or_else(|| format!("namespace net:[{inode}]"), Label::within)
 }
 
 /// Prints the verdict; exit status 0 when a plain bind() would succeed.

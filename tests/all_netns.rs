@@ -287,11 +287,133 @@ fn every_namespace_is_listed_as_ss_lists_it_and_labelled_by_its_kind() {
 }
 
 #[test]
+fn watch_mode_reads_every_namespace_on_each_pass() {
+    require!(Need::Netns, Need::Tool("ss"), Need::Tool("nsenter"));
+    let made: Vec<(Netns, TcpListener)> = (0..2)
+        .map(|i| {
+            let ns = Netns::create("allnsc", &format!("c{i}"));
+            let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+            (ns, listener)
+        })
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "-tan", "-c", "0.2", "--count", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let passes: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(passes.len(), 2, "{text}");
+    let schema = validator(Some("pass"));
+    for pass in &passes {
+        assert_valid(&schema, pass);
+        let sockets = pass["sockets"].to_string();
+        let rows = parse_tcpstat_json(&sockets, View::Netlink);
+        for (ns, _) in &made {
+            let path = PathBuf::from(format!("/run/netns/{}", ns.name()));
+            let netns = inode(&path);
+            let keys: BTreeSet<Key> = pass["sockets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(&rows)
+                .filter(|(o, _)| o["netns"]["inode"] == netns)
+                .map(|(_, r)| r.key())
+                .collect();
+            assert_eq!(keys, ss_keys(&path), "{}", ns.name());
+            assert_eq!(keys.len(), 1, "its listener");
+        }
+    }
+}
+
+#[test]
+fn why_says_which_containers_hold_the_port_and_where_it_is_free() {
+    require!(
+        Need::Netns,
+        Need::Tool("ss"),
+        Need::Tool("unshare"),
+        Need::Tool("nsenter")
+    );
+    require!(Need::Tool("python3"));
+    let Some(root) = cgroup2_root() else {
+        eprintln!("skipped: no cgroup2 hierarchy mounted to put a container's process in");
+        return;
+    };
+    let id = ID.replace("5e0f", "5e2f");
+    let parent = root.join(format!("tcpstat-allns-why-{}", std::process::id()));
+    let _parent = RemoveDir(parent.clone());
+    let port = 7411;
+    let holder = Holder::start(port, Some(parent.join(format!("docker-{id}.scope"))));
+    let free = Netns::create("allnswhy", "free");
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "why", &port.to_string(), "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "held somewhere: {stderr}");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_valid(&validator(Some("verdict_each")), &v);
+    assert!(v["held_in"].as_u64().unwrap() >= 1, "{v}");
+    let verdict_in = |path: &Path| {
+        let netns = inode(path);
+        v["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["netns"]["inode"] == netns)
+            .unwrap_or_else(|| panic!("{} not judged", path.display()))
+            .clone()
+    };
+    let held = verdict_in(&holder.ns_path());
+    let short = &id[..12];
+    assert_eq!(held["within"], format!("container {short}"));
+    let verdict = &held["verdict"];
+    assert_eq!(verdict["bindable"], false, "{verdict}");
+    assert_eq!(
+        verdict["kernel"]["asked"], true,
+        "a bind() inside it: {verdict}"
+    );
+    assert_eq!(verdict["kernel"]["bindable"], false, "{verdict}");
+    assert_eq!(verdict["held_by"]["listeners"], 1, "{verdict}");
+    let listener = &verdict["holders"][0];
+    assert_eq!(listener["state"], "LISTEN");
+    assert_eq!(listener["processes"][0]["pid"], holder.child.id());
+    let there = verdict_in(Path::new(&format!("/run/netns/{}", free.name())));
+    assert_eq!(there["verdict"]["bindable"], true, "{there}");
+    assert_eq!(there["verdict"]["kernel"]["bindable"], true, "{there}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .args(["-N", "all", "why", &port.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let held_line = text.lines().nth(1).unwrap();
+    assert!(held_line.starts_with("  in use in "), "{text}");
+    assert!(held_line.contains(&format!("container {short}")), "{text}");
+    let free_line = text.lines().nth(2).unwrap();
+    assert!(
+        free_line.contains(&format!("namespace {}", free.name())),
+        "{text}"
+    );
+    let netns = inode(&holder.ns_path());
+    assert!(
+        text.contains(&format!("\nIn container {short} (net:[{netns}]):\n")),
+        "{text}"
+    );
+}
+
+#[test]
 fn all_refuses_what_needs_one_namespace() {
     for args in [
-        &["-N", "all", "-c", "1"][..],
-        &["-N", "all", "--events"],
-        &["--all-netns", "why", "80"],
+        &["-N", "all", "--events"][..],
+        &["-N", "all", "-c", "1", "--events"],
         &["-N", "all", "-K", "--dport", "80"],
         &["-N", "all", "serve"],
     ] {
@@ -302,7 +424,7 @@ fn all_refuses_what_needs_one_namespace() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
-            stderr.starts_with("tcpstat: -N all lists sockets once (table, --json or -s)"),
+            stderr.starts_with("tcpstat: -N all lists sockets (table, --json, -s, -c or why)"),
             "{stderr}"
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -74,14 +74,15 @@ pub fn config(args: &Args) -> Result<Config> {
             "netns NAME picks among the namespaces of -N all: add -N all (or use -N NAME alone)",
         ));
     }
-    if all_netns && (watch.is_some() || !matches!(mode, Mode::List | Mode::Summary)) {
+    let events = watch.is_some_and(|w| w.events);
+    if all_netns && (events || !matches!(mode, Mode::List | Mode::Summary | Mode::Why { .. })) {
         // Each of these keeps per-namespace state this step does not
         // have yet (port conflicts, event identity, findings, the sockets
         // to close, metric labels): refused rather than computed over
         // namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets once (table, --json or -s); -c, --events, why, -K \
-             and serve take one namespace: -N NAME",
+            "-N all lists sockets (table, --json, -s, -c or why); --events, -K and \
+             serve take one namespace: -N NAME",
         ));
     }
     Ok(Config {

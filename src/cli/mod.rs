@@ -443,7 +443,9 @@ pub enum Command {
     /// frees the port when live connections hold it, or says why closing
     /// sockets would not help (a live listener) or is not needed (only
     /// remnants). Exit status 0 when a plain bind() would succeed now, 1
-    /// when not.
+    /// when not. With -N all, the verdict in every namespace (a test
+    /// bind() inside each): which containers hold the port, where it is
+    /// free; exit status 1 when it is held in any.
     Why {
         /// The TCP port to bind: a number or a service name (`http`)
         #[arg(value_name = "PORT", value_parser = parse_port)]

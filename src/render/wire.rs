@@ -32,7 +32,7 @@ pub use summary::{
     JsonNamespaceSummary, JsonOrphans, JsonPortCount, JsonProcessCount, JsonRemotePortUse,
     JsonStateCount, JsonStateDetail, JsonStateTotal, JsonSummary, JsonSummaryEach, JsonTimewait,
 };
-pub use why::{JsonHeldBy, JsonKillAdvice, JsonVerdict};
+pub use why::{JsonHeldBy, JsonKillAdvice, JsonNamespaceVerdict, JsonVerdict, JsonVerdictEach};
 
 use crate::model::addr::Ntop;
 use crate::model::event::Event;
