@@ -38,7 +38,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let Some(args) = crate::cli::parse(args)? else {
         return Ok(EXIT_OK);
     };
-    let cfg = crate::cli::lower::config(&args)?;
+    let mut cfg = crate::cli::lower::config(&args)?;
     // Before any thread starts (process scans, name lookups), so that no
     // thread can take a stop signal and die of it halfway through a line.
     let signals = Signals::block().map_err(|e| Error::runtime(format!("blocking signals: {e}")))?;
@@ -48,13 +48,14 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(serve) = &cfg.serve {
         return crate::serve::run(&cfg, serve, &signals);
     }
-    if let Some(plan) = cfg.watch {
-        return watch::run(&cfg, plan, &signals).map(Outcome::exit_code);
-    }
     let (targets, labels) = match cfg.all_netns {
-        true => all_namespaces(&cfg),
+        true => all_namespaces(&mut cfg)?,
         false => Default::default(),
     };
+    if let Some(plan) = cfg.watch {
+        let labels = cfg.all_netns.then_some(labels);
+        return watch::run(&cfg, plan, &signals, (&targets, labels)).map(Outcome::exit_code);
+    }
     let mut plan = crate::plan::collect(&cfg, cfg.states);
     plan.namespaces = &targets;
     let mut collector = Collector::new(plan);
@@ -82,7 +83,27 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             }
             printer.listing(&mut out, sockets, shown)
         }
+        Mode::Summary if cfg.all_netns => {
+            let places = places(&targets, &labels, cfg.verbose > 0);
+            let each = summary::summarize_each(pass.rows, owners.as_ref(), &places);
+            render::summary::write_each(&mut out, cfg.format, &each, &labels)
+        }
         Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
+        Mode::Why { port, addr } if cfg.all_netns => {
+            let each = why_each(
+                &cfg,
+                port,
+                addr,
+                pass.rows,
+                owners.as_ref(),
+                (&targets, &labels),
+            );
+            status = match each.iter().all(|(_, _, v)| v.bindable) {
+                true => EXIT_OK,
+                false => EXIT_RUNTIME,
+            };
+            render::why::write_each(&mut out, cfg.format, &each, &labels)
+        }
         Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
         // Asks, closes, then writes (and finishes `out`) itself.
@@ -154,29 +175,56 @@ impl Streaming<'_> {
 }
 
 /// `-N all`: every namespace on the host, to dump one by one, and its
-/// label. The container engine is asked for names when some namespace is
-/// a container's; if it cannot answer, ids stay (said under -v).
-fn all_namespaces(cfg: &Config) -> (Vec<Target>, Labels) {
-    let found = crate::netns::all::discover(&cfg.proc_root);
-    let mut labels: Labels = found
-        .iter()
-        .map(|f| (f.inode, Label::of(f, &cfg.proc_root)))
-        .collect();
-    if let Err(e) = crate::netns::label::ask_engine(&mut labels) {
-        if cfg.verbose > 0 {
-            note(format_args!(
-                "container engine: {e}; containers are named by their short ids"
-            ));
-        }
-    }
+/// label. Each `netns NAME` of the filter is resolved against the labels
+/// (a word that names none is a usage error), and namespaces the filter
+/// cannot keep a socket of are not read.
+fn all_namespaces(cfg: &mut Config) -> Result<(Vec<Target>, Labels)> {
+    let (found, labels) = crate::netns::label::survey(&cfg.proc_root, cfg.verbose > 0);
+    cfg.filter
+        .resolve_netns(|word| match crate::netns::select::matching(&labels, word) {
+            none if none.is_empty() => Err(Error::usage(format!(
+                "netns {word}: {}",
+                crate::netns::select::none_named(&labels, word)
+            ))),
+            inodes => Ok(inodes),
+        })?;
+    let bound = cfg.filter.netns_bound();
     let targets = found
         .into_iter()
+        .filter(|f| bound.as_ref().is_none_or(|b| b.contains(&f.inode)))
         .map(|f| Target {
             inode: f.inode,
             path: f.path,
         })
         .collect();
-    (targets, labels)
+    Ok((targets, labels))
+}
+
+/// The namespaces to summarise, each with its limits read inside it (a
+/// namespace gone by now is left out, said under -v).
+fn places(targets: &[Target], labels: &Labels, verbose: bool) -> Vec<summary::Place> {
+    targets
+        .iter()
+        .filter_map(|t| {
+            let sys = match crate::netns::within(&t.path, Sysctls::read) {
+                Ok(sys) => sys,
+                Err(e) => {
+                    if verbose {
+                        note(format_args!(
+                            "network namespace net:[{}] is gone: {e}",
+                            t.inode
+                        ));
+                    }
+                    return None;
+                }
+            };
+            Some(summary::Place {
+                netns: t.inode,
+                within: within(labels, t.inode),
+                sys,
+            })
+        })
+        .collect()
 }
 
 fn print_summary<W: Write>(
@@ -187,6 +235,51 @@ fn print_summary<W: Write>(
 ) -> io::Result<()> {
     let summary = summary::summarize(sockets, owners, &Sysctls::read());
     render::summary::write(out, cfg.format, &summary)
+}
+
+/// `why PORT -N all`: the verdict in each namespace, from its rows and a
+/// test bind() made inside it (a namespace gone by now is left out, said
+/// under -v), with what the namespace is.
+fn why_each<'o>(
+    cfg: &Config,
+    port: u16,
+    addr: Option<std::net::IpAddr>,
+    rows: &mut [Socket],
+    owners: Option<&'o ProcessMap>,
+    (targets, labels): (&[Target], &Labels),
+) -> Vec<(u64, String, bind::Verdict<'o>)> {
+    rows.sort_by_key(|s| s.netns);
+    let now = SystemTime::now();
+    targets
+        .iter()
+        .filter_map(|t| {
+            let kernel = match crate::netns::within(&t.path, || bind::ask_kernel(port, addr)) {
+                Ok(kernel) => kernel,
+                Err(e) => {
+                    if cfg.verbose > 0 {
+                        note(format_args!(
+                            "network namespace net:[{}] is gone: {e}",
+                            t.inode
+                        ));
+                    }
+                    return None;
+                }
+            };
+            let start = rows.partition_point(|s| s.netns < t.inode);
+            let end = rows.partition_point(|s| s.netns <= t.inode);
+            let verdict = bind::why(port, addr, &rows[start..end], owners, now)
+                .with_kernel(kernel)
+                .in_namespace(Some(&t.path));
+            Some((t.inode, within(labels, t.inode), verdict))
+        })
+        .collect()
+}
+
+/// What namespace `inode` is, for a sentence.
+fn within(labels: &Labels, inode: u64) -> String {
+    labels
+        .get(&inode)
+        .map_or_else(|| format!("namespace net:[{inode}]"), Label::within)
 }
 
 /// Prints the verdict; exit status 0 when a plain bind() would succeed.

@@ -2,11 +2,14 @@
 //! `ss -N` does, by moving this process into it before any socket is read.
 //! `-N all`: every namespace on the host ([`all`]), each named as a person
 //! knows it ([`label`], asking the container engine through [`docker`]).
+//! `-N CONTAINER`: a namespace by its label, container name or id prefix
+//! ([`select`]).
 
 pub mod all;
 pub mod docker;
 pub mod label;
 pub(crate) mod mountinfo;
+pub mod select;
 
 use crate::error::{os_text, Error, Result};
 use crate::sys::fs::{fstat, fstatfs};
@@ -29,6 +32,41 @@ pub fn resolve(arg: &str) -> Result<PathBuf> {
     } else {
         PathBuf::from(NETNS_RUN_DIR).join(arg)
     })
+}
+
+/// The nsfs path for a `-N` argument that is not `all`: a path or an `ip
+/// netns` name as [`resolve`] has them when one exists by that name; else
+/// the one namespace on the host whose label, container name, id prefix,
+/// unit or inode the word is ([`select`]). A word that names none, or
+/// several, is a usage error saying what is close.
+pub fn choose(arg: &str, proc_root: &Path, verbose: bool) -> Result<PathBuf> {
+    let path = resolve(arg)?;
+    if arg.contains('/') || path.exists() {
+        return Ok(path);
+    }
+    let (found, labels) = label::survey(proc_root, verbose);
+    match select::matching(&labels, arg)[..] {
+        [inode] => Ok(found
+            .into_iter()
+            .find(|f| f.inode == inode)
+            .map(|f| f.path)
+            .unwrap_or(path)),
+        [] => Err(Error::usage(format!(
+            "-N {arg}: {}",
+            select::none_named(&labels, arg)
+        ))),
+        ref several => {
+            let named: Vec<String> = several
+                .iter()
+                .map(|inode| format!("{} (net:[{inode}])", labels[inode].name))
+                .collect();
+            Err(Error::usage(format!(
+                "-N {arg}: names {} namespaces: {}; give more of the name or id",
+                several.len(),
+                named.join(", ")
+            )))
+        }
+    }
 }
 
 /// Moves the calling thread into the network namespace at `path`. Call it
@@ -55,6 +93,21 @@ pub fn enter_file(path: &Path, file: &File) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Runs `f` on a thread of its own inside the namespace at `path` (so
+/// that what it opens, such as /proc/sys/net, is that namespace's), and
+/// gives back what it returned; the caller's thread stays where it is.
+pub fn within<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> Result<T> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                enter(path)?;
+                Ok(f())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(Error::runtime("a namespace's thread failed")))
+    })
 }
 
 /// Opens the namespace file at `path` for setns(), having made sure it is

@@ -323,8 +323,17 @@ fn netns_flag_equals_running_inside_the_namespace() {
 }
 
 #[test]
-fn netns_that_does_not_exist_is_a_runtime_error() {
+fn netns_that_does_not_exist_is_a_usage_error() {
+    // Neither an ip netns name nor a container, service or inode.
     let out = tcpstat(&["-N", "tcpstat-no-such-namespace", "-an"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_line(&out);
+    assert!(
+        err.starts_with("tcpstat: -N tcpstat-no-such-namespace: no network namespace"),
+        "{err}"
+    );
+    // A path is opened as given: missing, it is a runtime error.
+    let out = tcpstat(&["-N", "/var/run/netns/tcpstat-no-such-namespace", "-an"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr_line(&out);
     assert!(err.contains("tcpstat-no-such-namespace"), "{err}");

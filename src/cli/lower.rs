@@ -11,7 +11,7 @@ use crate::config::{
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
 use crate::model::{OwnerSource, SourceChoice, StateSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Resolves parsed arguments into a config.
 pub fn config(args: &Args) -> Result<Config> {
@@ -69,14 +69,20 @@ pub fn config(args: &Args) -> Result<Config> {
     check_inside(args, mode)?;
     let order = order(args, mode)?;
     let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
-    if all_netns && (watch.is_some() || mode != Mode::List) {
+    if filter.names_netns() && !all_netns {
+        return Err(Error::usage(
+            "netns NAME picks among the namespaces of -N all: add -N all (or use -N NAME alone)",
+        ));
+    }
+    let events = watch.is_some_and(|w| w.events);
+    if all_netns && (events || !matches!(mode, Mode::List | Mode::Summary | Mode::Why { .. })) {
         // Each of these keeps per-namespace state this step does not
         // have yet (port conflicts, event identity, findings, the sockets
         // to close, metric labels): refused rather than computed over
         // namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets once (table or --json); -c, --events, -s, why, -K \
-             and serve take one namespace: -N NAME",
+            "-N all lists sockets (table, --json, -s, -c or why); --events, -K and \
+             serve take one namespace: -N NAME",
         ));
     }
     Ok(Config {
@@ -129,12 +135,14 @@ pub fn config(args: &Args) -> Result<Config> {
             .proc_root
             .clone()
             .unwrap_or_else(|| PathBuf::from("/proc")),
-        netns: args
-            .netns
-            .as_deref()
-            .filter(|name| *name != "all")
-            .map(crate::netns::resolve)
-            .transpose()?,
+        netns: match args.netns.as_deref() {
+            None | Some("all") => None,
+            Some(arg) => Some(crate::netns::choose(
+                arg,
+                args.proc_root.as_deref().unwrap_or(Path::new("/proc")),
+                args.verbose > 0,
+            )?),
+        },
         all_netns,
     })
 }

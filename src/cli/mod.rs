@@ -130,7 +130,9 @@ pub struct Args {
     ///
     /// NAME is a namespace made by `ip netns add` (under /var/run/netns);
     /// anything containing a `/` is a path to a namespace file, such as
-    /// /proc/PID/ns/net. With -p, owners are still found (process scans are
+    /// /proc/PID/ns/net. Any other NAME is looked up among the host's
+    /// namespaces as -N all names them: a container's name or id prefix,
+    /// a systemd service, a pod, `host`, or an inode; it must name one. With -p, owners are still found (process scans are
     /// not limited to the namespace). `-N all` lists every network
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
@@ -278,7 +280,8 @@ pub struct Args {
     /// orphaned sockets; TIME_WAIT against net.ipv4.tcp_max_tw_buckets; use
     /// of the ephemeral port range per remote endpoint; idle connections
     /// without keepalive; then findings, most serious first. With --json,
-    /// one object.
+    /// one object. With -N all, one summary per namespace, then every
+    /// finding, each naming its container, service or namespace.
     #[arg(short = 's', long = "summary", help_heading = "Diagnosis")]
     pub summary: bool,
 
@@ -477,7 +480,8 @@ pub struct Args {
     /// A filter expression in ss's syntax
     ///
     /// `state`/`exclude` clauses first, then predicates on `sport`, `dport`,
-    /// `src`, `dst` with `=`, `!=`, `<`, `>`, `<=`, `>=` (or `eq`, `ne`,
+    /// `src`, `dst` (and, with -N all, `netns NAME`: a namespace by its
+    /// label, container name or id prefix, service or inode) with `=`, `!=`, `<`, `>`, `<=`, `>=` (or `eq`, `ne`,
     /// `lt`, `gt`, `le`, `ge`), joined by `and`/`&&`, `or`/`||`, `not`/`!`
     /// and parentheses; two predicates side by side mean `and`. As in ss,
     /// `and` and `or` bind equally, left to right. Example:
@@ -536,7 +540,9 @@ pub enum Command {
     /// frees the port when live connections hold it, or says why closing
     /// sockets would not help (a live listener) or is not needed (only
     /// remnants). Exit status 0 when a plain bind() would succeed now, 1
-    /// when not.
+    /// when not. With -N all, the verdict in every namespace (a test
+    /// bind() inside each): which containers hold the port, where it is
+    /// free; exit status 1 when it is held in any.
     Why {
         /// The TCP port to bind: a number or a service name (`http`)
         #[arg(value_name = "PORT", value_parser = parse_port)]

@@ -112,6 +112,26 @@ impl fmt::Display for HostPattern {
     }
 }
 
+/// The operand of `netns NAME`: the word, and the namespaces it names.
+/// The parser fills `inodes` only for an inode (`4026531840`,
+/// `net:[4026531840]`); a name is resolved against the namespaces' labels
+/// once they are known ([`crate::filter::Filter::resolve_netns`]); until
+/// then it matches nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NetnsName {
+    /// The word as given.
+    pub word: String,
+    /// The namespaces it names, sorted.
+    pub inodes: Vec<u64>,
+}
+
+impl NetnsName {
+    /// True when the socket is in one of the named namespaces.
+    pub fn matches(&self, s: &Socket) -> bool {
+        self.inodes.binary_search(&s.netns).is_ok()
+    }
+}
+
 /// A filter expression.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Expr {
@@ -119,6 +139,8 @@ pub enum Expr {
     Port { side: Side, op: CmpOp, port: u16 },
     /// `src HOST` / `dst HOST` (also `sport = *`, which matches any port).
     Host { side: Side, pattern: HostPattern },
+    /// `netns NAME`: the socket's network namespace (with `-N all`).
+    Netns(NetnsName),
     /// `not E`, `! E`.
     Not(Box<Expr>),
     /// `A and B`, `A && B`, `A & B`, `A B`.
@@ -133,9 +155,54 @@ impl Expr {
         match self {
             Expr::Port { side, op, port } => op.holds(side.endpoint(s).port, *port),
             Expr::Host { side, pattern } => pattern.matches(side.endpoint(s)),
+            Expr::Netns(name) => name.matches(s),
             Expr::Not(e) => !e.matches(s),
             Expr::And(a, b) => a.matches(s) && b.matches(s),
             Expr::Or(a, b) => a.matches(s) || b.matches(s),
+        }
+    }
+
+    /// True when the expression has a `netns NAME`.
+    pub fn has_netns(&self) -> bool {
+        match self {
+            Expr::Netns(_) => true,
+            Expr::Not(e) => e.has_netns(),
+            Expr::And(a, b) | Expr::Or(a, b) => a.has_netns() || b.has_netns(),
+            Expr::Port { .. } | Expr::Host { .. } => false,
+        }
+    }
+
+    /// The namespaces outside which the expression never holds (`None`:
+    /// it may hold in any), so that the others need not be read.
+    pub fn netns_bound(&self) -> Option<Vec<u64>> {
+        match self {
+            Expr::Netns(name) => Some(name.inodes.clone()),
+            Expr::And(a, b) => match (a.netns_bound(), b.netns_bound()) {
+                (Some(a), Some(b)) => Some(a.into_iter().filter(|i| b.contains(i)).collect()),
+                (a, b) => a.or(b),
+            },
+            Expr::Or(a, b) => {
+                let (mut a, b) = (a.netns_bound()?, b.netns_bound()?);
+                a.extend(b);
+                a.sort_unstable();
+                a.dedup();
+                Some(a)
+            }
+            Expr::Not(_) | Expr::Port { .. } | Expr::Host { .. } => None,
+        }
+    }
+
+    /// Every `netns NAME` in the expression.
+    pub fn netns_names_mut(&mut self) -> Vec<&mut NetnsName> {
+        match self {
+            Expr::Netns(name) => vec![name],
+            Expr::Not(e) => e.netns_names_mut(),
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                let mut all = a.netns_names_mut();
+                all.extend(b.netns_names_mut());
+                all
+            }
+            Expr::Port { .. } | Expr::Host { .. } => Vec::new(),
         }
     }
 }
@@ -155,6 +222,7 @@ impl fmt::Display for Expr {
                 let kw = if *side == Side::Local { "src" } else { "dst" };
                 write!(f, "{kw} {pattern}")
             }
+            Expr::Netns(name) => write!(f, "netns {}", name.word),
             Expr::Not(e) => write!(f, "not {e}"),
             Expr::And(a, b) => write!(f, "({a} and {b})"),
             Expr::Or(a, b) => write!(f, "({a} or {b})"),
@@ -199,6 +267,38 @@ mod tests {
         assert!(!host(Side::Remote, Some("10.0.0.0/8"), None).matches(&s));
         assert!(host(Side::Remote, None, Some(40000)).matches(&s));
         assert!(host(Side::Remote, None, None).matches(&s));
+    }
+
+    #[test]
+    fn netns_matches_the_row_s_namespace_and_bounds_the_dump() {
+        let mut s = sock("10.0.0.1:22", "10.0.0.2:50000");
+        s.netns = 7;
+        let netns = |inodes: &[u64]| {
+            Box::new(Expr::Netns(NetnsName {
+                word: "x".into(),
+                inodes: inodes.to_vec(),
+            }))
+        };
+        let port = Box::new(Expr::Port {
+            side: Side::Local,
+            op: CmpOp::Eq,
+            port: 22,
+        });
+        assert!(netns(&[3, 7]).matches(&s));
+        assert!(!netns(&[3]).matches(&s));
+        assert!(!netns(&[]).matches(&s), "unresolved: nothing");
+        let and = Expr::And(
+            netns(&[3, 7]),
+            Box::new(Expr::And(port.clone(), netns(&[7, 9]))),
+        );
+        assert!(and.matches(&s));
+        assert_eq!(and.netns_bound(), Some(vec![7]));
+        let or = Expr::Or(netns(&[9]), netns(&[3]));
+        assert_eq!(or.netns_bound(), Some(vec![3, 9]));
+        assert_eq!(Expr::Or(netns(&[9]), port.clone()).netns_bound(), None);
+        assert_eq!(Expr::Not(netns(&[9])).netns_bound(), None);
+        assert_eq!(port.netns_bound(), None);
+        assert!(Expr::Not(netns(&[9])).has_netns() && !port.has_netns());
     }
 
     #[test]

@@ -27,8 +27,8 @@ mod tests;
 
 pub use addr::{parse_addr_prefix, AddrPrefix};
 pub use error::{ExprError, ExprErrorKind, Position};
-pub use expr::{CmpOp, Expr, HostPattern, Side};
-pub use parse::{parse_expression, Query};
+pub use expr::{CmpOp, Expr, HostPattern, NetnsName, Side};
+pub use parse::{netns_inode, parse_expression, Query};
 pub use ports::{parse_port, parse_ports, PortSet};
 pub use state::{parse_states, states_of, STATE_NAMES};
 
@@ -167,6 +167,39 @@ impl Filter {
     /// True when matching needs socket owners (`--pid`, `--program`).
     pub fn needs_owners(&self) -> bool {
         !self.pids.is_empty() || !self.programs.is_empty()
+    }
+
+    /// True when the expression has a `netns NAME`, which picks among the
+    /// namespaces of `-N all`.
+    pub fn names_netns(&self) -> bool {
+        self.expr.as_ref().is_some_and(Expr::has_netns)
+    }
+
+    /// The namespaces outside which no socket is kept (`None`: any may
+    /// hold some), from the expression's `netns NAME`s once resolved.
+    pub fn netns_bound(&self) -> Option<Vec<u64>> {
+        self.expr.as_ref().and_then(Expr::netns_bound)
+    }
+
+    /// Resolves each `netns NAME` to the namespaces `inodes_of` says the
+    /// word names (an inode is kept as the parser read it). The first
+    /// error `inodes_of` gives is returned.
+    pub fn resolve_netns<E>(
+        &mut self,
+        mut inodes_of: impl FnMut(&str) -> Result<Vec<u64>, E>,
+    ) -> Result<(), E> {
+        let Some(expr) = self.expr.as_mut() else {
+            return Ok(());
+        };
+        for name in expr.netns_names_mut() {
+            if name.inodes.is_empty() {
+                let mut inodes = inodes_of(&name.word)?;
+                inodes.sort_unstable();
+                inodes.dedup();
+                name.inodes = inodes;
+            }
+        }
+        Ok(())
     }
 
     /// The expression, for a source that wants to compile it (inet_diag

@@ -1,5 +1,6 @@
 //! The parser of ss-style filters: `state`/`exclude` clauses, then an
-//! expression of `src`, `dst`, `sport` and `dport` predicates.
+//! expression of `src`, `dst`, `sport` and `dport` predicates, and
+//! tcpstat's `netns NAME` (the namespace, with `-N all`).
 //!
 //! The grammar is ss's as its parser (iproute2 `misc/ssfilter.y`) has it,
 //! which is not what ss(8) says: `and`, `or` and juxtaposition have the
@@ -15,17 +16,29 @@
 //! primary   := "(" exprlist ")" | ("not" | "!") primary
 //!            | ("src" | "dst") ("=" | "!=")? HOST
 //!            | ("sport" | "dport") OP? PORT
+//!            | "netns" ("=" | "!=")? NAME
 //! HOST      := ADDR[/LEN][:PORT] | [V6ADDR[/LEN]][:PORT] | *[:PORT] | :PORT
 //! PORT      := [:]NUMBER | [:]SERVICE | [:]*
 //! ```
 
 use super::addr::{parse_prefix_text, AddrError};
 use super::error::{ExprError, ExprErrorKind as Kind};
-use super::expr::{CmpOp, Expr, HostPattern, Side};
+use super::expr::{CmpOp, Expr, HostPattern, NetnsName, Side};
 use super::lex::{tokenize, Token};
 use super::ports::port_or_service;
 use super::state::states_of;
 use crate::model::StateSet;
+
+/// The inode a `netns` word spells (`4026531840`, `net:[4026531840]`).
+pub fn netns_inode(word: &str) -> Option<u64> {
+    let digits = word
+        .strip_prefix("net:[")
+        .and_then(|w| w.strip_suffix(']'))
+        .unwrap_or(word);
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
 
 /// Most tokens an expression may have; keeps evaluation and dropping of
 /// the tree shallow whatever the command line holds.
@@ -95,6 +108,7 @@ fn is_reserved(text: &str) -> bool {
                 | "dst"
                 | "sport"
                 | "dport"
+                | "netns"
                 | "state"
                 | "exclude"
                 | "excl"
@@ -215,6 +229,7 @@ impl<'a> Parser<'a> {
             "dst" => self.host(&t, Side::Remote),
             "sport" => self.port(&t, Side::Local),
             "dport" => self.port(&t, Side::Remote),
+            "netns" => self.netns(&t),
             ")" if self.depth == 0 => Err(self.error(Kind::UnopenedParen, &t)),
             "state" | "exclude" | "excl" => Err(self.error(Kind::MisplacedState, &t)),
             "dev" | "fwmark" | "cgroup" | "autobound" => Err(self.error(Kind::Unsupported, &t)),
@@ -276,6 +291,25 @@ impl<'a> Parser<'a> {
         let port =
             port_or_service(text).map_err(|why| self.error(Kind::BadPort(why.into()), &t))?;
         Ok(Expr::Port { side, op, port })
+    }
+
+    /// `netns (= | !=)? NAME`: an inode is read here, a name resolved
+    /// later against the namespaces' labels.
+    fn netns(&mut self, kw: &Token<'a>) -> Result<Expr, ExprError> {
+        let (op, op_tok) = self.comparison(*kw);
+        if !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+            return Err(self.error(Kind::BadOperator, &op_tok));
+        }
+        let t = self.operand(&op_tok)?;
+        let e = Expr::Netns(NetnsName {
+            word: t.text.to_string(),
+            inodes: netns_inode(t.text).into_iter().collect(),
+        });
+        Ok(if op == CmpOp::Ne {
+            Expr::Not(Box::new(e))
+        } else {
+            e
+        })
     }
 
     /// `src`/`dst` `(= | !=)? HOST`.

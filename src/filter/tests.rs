@@ -492,3 +492,41 @@ fn value_parsers_plug_into_clap() {
         "{err}"
     );
 }
+
+#[test]
+fn netns_takes_a_name_or_an_inode_resolved_later() {
+    assert_eq!(
+        grouping("netns api sport = :80 or netns != net:[4026531840]"),
+        "((netns api and sport = :80) or not netns net:[4026531840])"
+    );
+    let mut s = crate::filter::test_support::sock("10.0.0.1:80", "10.0.0.2:5000");
+    s.netns = 4026531840;
+    let mut filter = Filter::new().with_query(query("netns api or netns 4026531840"));
+    assert!(filter.names_netns());
+    assert!(filter.matches(&s, &NoOwners), "an inode is known at once");
+    assert_eq!(
+        filter.netns_bound(),
+        Some(vec![4026531840]),
+        "api is not resolved yet: it names none"
+    );
+    let mut asked = Vec::new();
+    filter
+        .resolve_netns(|word| {
+            asked.push(word.to_string());
+            Ok::<_, ()>(vec![7, 3])
+        })
+        .unwrap();
+    assert_eq!(asked, ["api"], "the inode is not looked up");
+    assert_eq!(filter.netns_bound(), Some(vec![3, 7, 4026531840]));
+    s.netns = 7;
+    assert!(filter.matches(&s, &NoOwners));
+    s.netns = 8;
+    assert!(!filter.matches(&s, &NoOwners));
+    let refused = Filter::new()
+        .with_query(query("netns nope"))
+        .resolve_netns(|w| Err::<Vec<u64>, _>(w.to_string()));
+    assert_eq!(refused, Err("nope".to_string()));
+    for bad in ["netns", "netns >= x", "netns ( x )"] {
+        assert!(parse_expression(&[bad]).is_err(), "{bad}");
+    }
+}

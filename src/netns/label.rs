@@ -37,6 +37,8 @@ pub struct Label {
     pub pod: Option<Pod>,
     /// The systemd unit of its first process, if a service.
     pub unit: Option<String>,
+    /// Its `ip netns` names (what `-N NAME` and `netns NAME` also take).
+    pub names: Vec<String>,
 }
 
 /// A container found in a cgroup path.
@@ -71,6 +73,7 @@ impl Label {
             container: paths.iter().find_map(|p| container_of(p)),
             pod: paths.iter().find_map(|p| pod_of(p)),
             unit: paths.iter().find_map(|p| unit_of(p)),
+            names: found.names.clone(),
             ..Label::default()
         };
         label.name = if found.host {
@@ -88,6 +91,29 @@ impl Label {
             format!("net:[{}]", found.inode)
         };
         label
+    }
+
+    /// What the namespace is, for a sentence ("… in container
+    /// api-7f9c"): `the host`, `container NAME` (with its pod where known),
+    /// `service UNIT`, or `namespace NAME`.
+    pub fn within(&self) -> String {
+        if self.name == "host" && self.container.is_none() && self.unit.is_none() {
+            return "the host".to_string();
+        }
+        match (&self.container, &self.pod, &self.unit) {
+            (
+                Some(_),
+                Some(Pod {
+                    name: Some(pod), ..
+                }),
+                _,
+            ) => {
+                format!("container {} of pod {pod}", self.name)
+            }
+            (Some(_), _, _) => format!("container {}", self.name),
+            (None, _, Some(unit)) => format!("service {unit}"),
+            (None, _, None) => format!("namespace {}", self.name),
+        }
     }
 
     /// Takes the container's name, and its pod, from the engine: the name
@@ -123,6 +149,25 @@ pub fn ask_engine(labels: &mut Labels) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Every namespace on the host ([`super::all::discover`]) and its label,
+/// the engine asked for container names when some namespace is a
+/// container's; if it cannot answer, ids stay (said under `verbose`).
+pub fn survey(proc_root: &Path, verbose: bool) -> (Vec<Found>, Labels) {
+    let found = super::all::discover(proc_root);
+    let mut labels: Labels = found
+        .iter()
+        .map(|f| (f.inode, Label::of(f, proc_root)))
+        .collect();
+    if let Err(e) = ask_engine(&mut labels) {
+        if verbose {
+            crate::error::note(format_args!(
+                "container engine: {e}; containers are named by their short ids"
+            ));
+        }
+    }
+    (found, labels)
 }
 
 /// The cgroup paths in `/proc/PID/cgroup`, the unified hierarchy's (the
@@ -313,12 +358,44 @@ mod tests {
     }
 
     #[test]
+    fn within_says_what_the_namespace_is() {
+        let mut label = Label {
+            name: "api-7f9c".into(),
+            container: Some(Container::new("docker", ID)),
+            ..Label::default()
+        };
+        assert_eq!(label.within(), "container api-7f9c");
+        label.pod = Some(Pod {
+            uid: "u".into(),
+            name: Some("shop/api".into()),
+        });
+        assert_eq!(label.within(), "container api-7f9c of pod shop/api");
+        let unit = Label {
+            name: "nginx.service".into(),
+            unit: Some("nginx.service".into()),
+            ..Label::default()
+        };
+        assert_eq!(unit.within(), "service nginx.service");
+        let blue = Label {
+            name: "blue".into(),
+            ..Label::default()
+        };
+        assert_eq!(blue.within(), "namespace blue");
+        let host = Label {
+            name: "host".into(),
+            ..Label::default()
+        };
+        assert_eq!(host.within(), "the host");
+    }
+
+    #[test]
     fn an_engine_s_name_replaces_the_short_id() {
         let mut label = Label {
             name: short_id(ID).to_string(),
             container: Some(Container::new("docker", ID)),
             pod: None,
             unit: None,
+            names: Vec::new(),
         };
         label.name_container("api-7f9c", None);
         assert_eq!(label.name, "api-7f9c");

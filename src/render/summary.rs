@@ -6,11 +6,14 @@ use std::io::{self, Write};
 
 use comfy_table::{CellAlignment, Table};
 
-use super::wire::JsonSummary;
+use super::wire::{JsonSummary, JsonSummaryEach};
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
-use crate::diagnose::summary::{EphemeralUse, StateDetail, Summary};
+use crate::diagnose::summary::{
+    all_findings, EphemeralUse, NamespaceSummary, StateDetail, Summary,
+};
 use crate::model::addr::NtopPort;
+use crate::netns::label::Labels;
 
 /// Writes `s` in `format`: text, or one JSON object on one line.
 pub fn write(w: &mut impl Write, format: Format, s: &Summary) -> io::Result<()> {
@@ -22,6 +25,50 @@ pub fn write(w: &mut impl Write, format: Format, s: &Summary) -> io::Result<()> 
 
 /// Writes `s` as text.
 pub fn write_text(w: &mut impl Write, s: &Summary) -> io::Result<()> {
+    write_figures(w, s)?;
+    write_findings(w, s)
+}
+
+/// `-s -N all`: each namespace's summary (text: one section per namespace
+/// that has sockets, then every finding, most serious first; JSON: one
+/// object).
+pub fn write_each(
+    w: &mut impl Write,
+    format: Format,
+    each: &[NamespaceSummary],
+    labels: &Labels,
+) -> io::Result<()> {
+    // The labels name each namespace in JSON; text says `within`.
+    if format == Format::Json {
+        return super::json::write_line(w, &JsonSummaryEach::new(each, labels));
+    }
+    let mut empty = 0;
+    for ns in each {
+        if ns.summary.total == 0 {
+            empty += 1;
+            continue;
+        }
+        writeln!(w, "In {} (net:[{}]):", sanitize(&ns.within), ns.netns)?;
+        write_figures(w, &ns.summary)?;
+        writeln!(w)?;
+    }
+    if empty > 0 {
+        writeln!(w, "Namespaces with no sockets summarised: {empty}")?;
+    }
+    let all = all_findings(each);
+    if all.is_empty() {
+        return writeln!(w, "\nFindings in every namespace: none");
+    }
+    writeln!(w, "\nFindings in every namespace, most serious first:")?;
+    for (_, f) in all {
+        let severity = f.severity.name();
+        writeln!(w, "  {severity:<6}  {}", sanitize(&f.message))?;
+    }
+    Ok(())
+}
+
+/// The figures of `s`, as text: everything but the findings.
+fn write_figures(w: &mut impl Write, s: &Summary) -> io::Result<()> {
     let (tcp, tcp6) = s
         .states
         .iter()
@@ -65,7 +112,7 @@ pub fn write_text(w: &mut impl Write, s: &Summary) -> io::Result<()> {
             e.keepalive, e.no_keepalive, e.busy, e.retransmitting, e.zero_window
         )?;
     }
-    write_findings(w, s)
+    Ok(())
 }
 
 fn plain_table(header: &[&str]) -> Table {

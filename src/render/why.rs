@@ -8,13 +8,14 @@ use std::net::IpAddr;
 
 use comfy_table::Table;
 
-use super::wire::JsonVerdict;
+use super::wire::{JsonVerdict, JsonVerdictEach};
 use super::{bare_table, sanitize, write_table};
 use crate::config::Format;
 use crate::diagnose::bind::{Holder, KernelCheck, KillAdvice, Verdict};
 use crate::diagnose::{counted, owner_label, secs};
 use crate::model::addr::NtopPort;
 use crate::model::{Endpoint, TcpState, TimerKind};
+use crate::netns::label::Labels;
 
 /// Writes the verdict in `format`: text, or one JSON object on one line.
 pub fn write(w: &mut impl Write, format: Format, v: &Verdict) -> io::Result<()> {
@@ -22,6 +23,52 @@ pub fn write(w: &mut impl Write, format: Format, v: &Verdict) -> io::Result<()> 
         Format::Json => super::json::write_line(w, &JsonVerdict::from(v)),
         Format::Table => write_text(w, v),
     }
+}
+
+/// `why PORT -N all`: one verdict per namespace, each named by what the
+/// namespace is. Text: which namespaces hold the port and which could
+/// bind it, then each holding namespace's verdict in full; JSON: one
+/// object.
+pub fn write_each(
+    w: &mut impl Write,
+    format: Format,
+    each: &[(u64, String, Verdict)],
+    labels: &Labels,
+) -> io::Result<()> {
+    if format == Format::Json {
+        return super::json::write_line(w, &JsonVerdictEach::new(each, labels));
+    }
+    let Some((_, _, first)) = each.first() else {
+        return writeln!(w, "no network namespace could be read");
+    };
+    let asked = endpoint(first.address, first.port);
+    let (free, held): (Vec<_>, Vec<_>) = each.iter().partition(|(_, _, v)| v.bindable);
+    let names = |list: &[&(u64, String, Verdict)]| {
+        let names: Vec<String> = list
+            .iter()
+            .map(|(_, within, _)| sanitize(within).into_owned())
+            .collect();
+        names.join(", ")
+    };
+    writeln!(w, "{asked} in {} network namespaces:", each.len())?;
+    match held.is_empty() {
+        true => writeln!(w, "  in use in none")?,
+        false => writeln!(w, "  in use in {}: {}", held.len(), names(&held))?,
+    }
+    match free.is_empty() {
+        true => writeln!(w, "  free in none")?,
+        false => writeln!(
+            w,
+            "  free (a plain bind() succeeds) in {}: {}",
+            free.len(),
+            names(&free)
+        )?,
+    }
+    for (netns, within, v) in held {
+        writeln!(w, "\nIn {} (net:[{netns}]):", sanitize(within))?;
+        write_text(w, v)?;
+    }
+    Ok(())
 }
 
 /// Writes the verdict as text: the answer for each kind of bind, the

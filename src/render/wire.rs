@@ -28,11 +28,11 @@ pub use inside::{JsonBbr, JsonRates, JsonSkMem, JsonTcpInfo, JsonTcpOptions, Jso
 pub use kill::{JsonKill, JsonKilled, JsonLeftOpen};
 pub use netns::{JsonContainer, JsonNetns, JsonPod};
 pub use summary::{
-    JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonOrphans, JsonPortCount,
-    JsonProcessCount, JsonRemotePortUse, JsonStateCount, JsonStateDetail, JsonStateTotal,
-    JsonSummary, JsonTimewait,
+    JsonEndpointCount, JsonEphemeral, JsonEstablished, JsonFinding, JsonNamespaceFinding,
+    JsonNamespaceSummary, JsonOrphans, JsonPortCount, JsonProcessCount, JsonRemotePortUse,
+    JsonStateCount, JsonStateDetail, JsonStateTotal, JsonSummary, JsonSummaryEach, JsonTimewait,
 };
-pub use why::{JsonHeldBy, JsonKillAdvice, JsonVerdict};
+pub use why::{JsonHeldBy, JsonKillAdvice, JsonNamespaceVerdict, JsonVerdict, JsonVerdictEach};
 
 use crate::model::addr::Ntop;
 use crate::model::event::Event;

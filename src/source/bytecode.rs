@@ -206,6 +206,11 @@ impl Bounds {
         match expr {
             Expr::Port { side, op, port } => Bounds::exact(compare_cond(*side, *op, *port)),
             Expr::Host { side, pattern } => host_bounds(*side, pattern),
+            // Not a port: any port may hold it, none makes it hold.
+            Expr::Netns(_) => Bounds {
+                upper: Cond::True,
+                lower: Cond::False,
+            },
             Expr::Not(e) => {
                 let inner = Bounds::of(e);
                 Bounds {

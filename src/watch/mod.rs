@@ -25,12 +25,14 @@ pub mod schedule;
 pub mod signals;
 pub mod track;
 
+use crate::collect::each_netns::Target;
 use crate::collect::Collector;
 use crate::config::{Config, Watch};
 use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::model::time::Timestamp;
 use crate::model::StateSet;
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use crate::render::Printer;
 use crate::source::destroy::{DestroyListener, Destroyed};
@@ -68,12 +70,21 @@ impl Outcome {
 
 /// Runs watch mode on stdout. `signals` must have been blocked before any
 /// thread started.
-pub fn run(cfg: &Config, plan: Watch, signals: &Signals) -> Result<Outcome> {
+///
+/// `namespaces` are, under `-N all` (listing only), the namespaces to read
+/// on every pass and their labels (the set found at the start: one
+/// created later is not read).
+pub fn run(
+    cfg: &Config,
+    plan: Watch,
+    signals: &Signals,
+    namespaces: (&[Target], Option<Labels>),
+) -> Result<Outcome> {
     let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(signals));
     if plan.events {
         watch_events(cfg, plan, signals, &mut out)
     } else {
-        watch_listing(cfg, plan, signals, &mut out)
+        watch_listing(cfg, plan, signals, &mut out, namespaces)
     }
 }
 
@@ -83,9 +94,15 @@ fn watch_listing(
     plan: Watch,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
+    (targets, labels): (&[Target], Option<Labels>),
 ) -> Result<Outcome> {
-    let mut collector = Collector::new(crate::plan::collect(cfg, cfg.states));
+    let mut reading = crate::plan::collect(cfg, cfg.states);
+    reading.namespaces = targets;
+    let mut collector = Collector::new(reading);
     let mut printer = Printer::new(cfg, plan.interval);
+    if let Some(labels) = labels {
+        printer = printer.with_netns(labels);
+    }
     let mut passes = Passes::new(plan);
     let mut meter = cfg.needs_info().then(RateMeter::new);
     if meter.is_none() && cfg.streams() {

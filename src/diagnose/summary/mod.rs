@@ -8,8 +8,10 @@
 //! It is computed from the same sockets as a listing (not from
 //! /proc/net/sockstat), so it describes exactly what was dumped.
 
+mod each;
 mod findings;
 
+pub use each::{all_findings, summarize_each, NamespaceSummary, Place};
 pub use findings::{Finding, Severity, Subject};
 
 use std::collections::{HashMap, HashSet};

@@ -6,10 +6,13 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::netns::JsonNetns;
 use super::{ntop, printable};
 use crate::diagnose::summary::{
-    EphemeralUse, EstablishedTimers, Finding, Orphans, StateDetail, Summary, TimewaitBudget,
+    all_findings, EphemeralUse, EstablishedTimers, Finding, NamespaceSummary, Orphans, StateDetail,
+    Summary, TimewaitBudget,
 };
+use crate::netns::label::Labels;
 
 /// The whole summary.
 #[derive(Debug, Serialize)]
@@ -46,6 +49,59 @@ pub struct JsonDatagramCount {
     pub connected: usize,
     /// Sockets not connected.
     pub unconnected: usize,
+}
+
+/// `-s -N all --json`: each namespace's summary, and every finding.
+#[derive(Debug, Serialize)]
+pub struct JsonSummaryEach<'a> {
+    /// One per namespace read, the host's first.
+    pub namespaces: Vec<JsonNamespaceSummary<'a>>,
+    /// Every namespace's findings, most serious first.
+    pub findings: Vec<JsonNamespaceFinding<'a>>,
+}
+
+/// One namespace's summary.
+#[derive(Debug, Serialize)]
+pub struct JsonNamespaceSummary<'a> {
+    /// The namespace.
+    pub netns: JsonNetns<'a>,
+    /// What it is, as findings name it (`container api-7f9c`).
+    pub within: &'a str,
+    /// Its summary, as `-s --json` prints one.
+    pub summary: JsonSummary<'a>,
+}
+
+/// A finding and the namespace it is in.
+#[derive(Debug, Serialize)]
+pub struct JsonNamespaceFinding<'a> {
+    /// The namespace's inode.
+    pub netns: u64,
+    /// The finding; its message starts `in <within>: `.
+    #[serde(flatten)]
+    pub finding: JsonFinding<'a>,
+}
+
+impl<'a> JsonSummaryEach<'a> {
+    /// The summaries, each namespace labelled from `labels`.
+    pub fn new(each: &'a [NamespaceSummary], labels: &'a Labels) -> JsonSummaryEach<'a> {
+        JsonSummaryEach {
+            namespaces: each
+                .iter()
+                .map(|ns| JsonNamespaceSummary {
+                    netns: JsonNetns::new(ns.netns, labels, &ns.within),
+                    within: &ns.within,
+                    summary: (&ns.summary).into(),
+                })
+                .collect(),
+            findings: all_findings(each)
+                .into_iter()
+                .map(|(ns, f)| JsonNamespaceFinding {
+                    netns: ns.netns,
+                    finding: f.into(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Sockets in one state, per family.

@@ -6,8 +6,10 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::netns::JsonNetns;
 use super::{ntop, printable, JsonSocket};
 use crate::diagnose::bind::{HeldBy, KernelCheck, Verdict};
+use crate::netns::label::Labels;
 
 /// Whether a port can be bound now, and what holds it.
 #[derive(Debug, Serialize)]
@@ -41,6 +43,46 @@ pub struct JsonVerdict<'a> {
     pub owners_complete: bool,
     /// Whether closing sockets with `-K` would free the port, and how.
     pub kill: JsonKillAdvice,
+}
+
+/// `why PORT -N all --json`: the verdict in every namespace.
+#[derive(Debug, Serialize)]
+pub struct JsonVerdictEach<'a> {
+    /// The port asked about.
+    pub port: u16,
+    /// Namespaces where a plain bind() would fail now.
+    pub held_in: usize,
+    /// One per namespace read, the host's first.
+    pub namespaces: Vec<JsonNamespaceVerdict<'a>>,
+}
+
+/// The verdict in one namespace.
+#[derive(Debug, Serialize)]
+pub struct JsonNamespaceVerdict<'a> {
+    /// The namespace.
+    pub netns: JsonNetns<'a>,
+    /// What it is (`container api-7f9c`).
+    pub within: &'a str,
+    /// The verdict there, as `why PORT --json` prints one.
+    pub verdict: JsonVerdict<'a>,
+}
+
+impl<'a> JsonVerdictEach<'a> {
+    /// The verdicts, each namespace labelled from `labels`.
+    pub fn new(each: &'a [(u64, String, Verdict<'a>)], labels: &'a Labels) -> Self {
+        JsonVerdictEach {
+            port: each.first().map_or(0, |(_, _, v)| v.port),
+            held_in: each.iter().filter(|(_, _, v)| !v.bindable).count(),
+            namespaces: each
+                .iter()
+                .map(|(netns, within, v)| JsonNamespaceVerdict {
+                    netns: JsonNetns::new(*netns, labels, within),
+                    within,
+                    verdict: v.into(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// What `tcpstat -K` could do for the port.
