@@ -41,7 +41,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --all --listening --inet --inet6 --netns --all-netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why serve help"
+            opts="-t -x -a -l -4 -6 -N -n -p -o -i -m -e -W -s -K -c -v -h -V --tcp --unix --all --listening --inet --inet6 --netns --all-netns --numeric --programs --timers --info --memory --extend --wide --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp x/unix a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric p/programs o/timers i/info m/memory e/extend W/wide json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -69,6 +69,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where 
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP sockets (the default and only protocol; accepted for netstat habit)'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s x -l unix -d 'Show unix domain sockets instead of TCP (netstat -x)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 4 -l inet -d 'Only IPv4 sockets'

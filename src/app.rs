@@ -45,6 +45,9 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
+    if cfg.unix {
+        return crate::list_unix::run(&cfg, &signals);
+    }
     if let Some(serve) = &cfg.serve {
         return crate::serve::run(&cfg, serve, &signals);
     }

@@ -11,6 +11,7 @@ use crate::owners::{OwnerScanner, ProcessMap};
 use crate::source;
 
 pub mod each_netns;
+pub mod unix;
 
 /// What a collector reads on every pass.
 #[derive(Debug, Clone, Copy)]

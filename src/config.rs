@@ -3,6 +3,7 @@
 //! validates it; everything to the right of it reads this, never clap's
 //! types. A leaf: it names only the model and the typed filter.
 
+use crate::filter::unix::UnixFilter;
 use crate::filter::Filter;
 use crate::model::{OwnerSource, SourceChoice, StateSet, TcpState};
 use std::net::{IpAddr, SocketAddr};
@@ -240,6 +241,10 @@ pub struct Config {
     pub states: StateSet,
     /// `--sort`, `--reverse`, `--top`.
     pub order: Order,
+    /// `-x`: list unix domain sockets (instead of TCP).
+    pub unix: bool,
+    /// The filter of a `-x` listing (paths, --pid, --program).
+    pub unix_filter: UnixFilter,
 }
 
 impl Config {

@@ -68,6 +68,10 @@ pub fn config(args: &Args) -> Result<Config> {
     let watch = watch_plan(args, mode)?;
     check_inside(args, mode)?;
     let order = order(args, mode)?;
+    let unix_filter = match args.unix {
+        true => super::unix::lower(args, mode)?,
+        false => Default::default(),
+    };
     let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
     if all_netns && (watch.is_some() || mode != Mode::List) {
         // Each of these keeps per-namespace state this step does not
@@ -129,6 +133,8 @@ pub fn config(args: &Args) -> Result<Config> {
             .map(crate::netns::resolve)
             .transpose()?,
         all_netns,
+        unix: args.unix,
+        unix_filter,
     })
 }
 
@@ -310,7 +316,8 @@ fn build_filter(args: &Args) -> Result<Filter> {
             .fold(StateSet::EMPTY, |all, s| all.union(*s));
         filter = filter.with_states(states);
     }
-    if !args.expression.is_empty() {
+    // -x reads the expression as paths (`cli::unix`).
+    if !args.expression.is_empty() && !args.unix {
         let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;
         filter = filter.with_query(query);
     }

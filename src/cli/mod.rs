@@ -6,6 +6,7 @@ pub mod argv;
 pub mod listen;
 pub mod lower;
 pub mod manual;
+pub mod unix;
 
 use crate::error::{Error, Result};
 use crate::filter::{
@@ -53,6 +54,19 @@ pub struct Args {
     /// Show TCP sockets (the default and only protocol; accepted for netstat habit)
     #[arg(short = 't', long = "tcp", help_heading = "Selection")]
     pub tcp: bool,
+
+    /// Show unix domain sockets instead of TCP (netstat -x)
+    ///
+    /// netstat's "Active UNIX domain sockets" table: RefCnt, Flags, Type,
+    /// State, I-Node, PID/Program name (-p) and Path; listeners with -l,
+    /// all with -a, as netstat selects them. Filtered by path (`src
+    /// PATTERN`, `dst PATTERN` with `*`, `?` and `[…]`), --pid and
+    /// --program; ports, addresses and TCP states do not apply. Unlike
+    /// netstat, which cuts a path at its first space or newline, the whole
+    /// path is printed, escaped (`\n`, `\xff`). From netlink, RefCnt is
+    /// read from /proc/net/unix (`-` for a socket made in between).
+    #[arg(short = 'x', long = "unix", help_heading = "Selection")]
+    pub unix: bool,
 
     /// Show listening and non-listening sockets
     #[arg(short = 'a', long = "all", help_heading = "Selection")]
