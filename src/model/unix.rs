@@ -7,6 +7,7 @@
 //! bytes: a path is any bytes but NUL (spaces, newlines, bytes that are
 //! not UTF-8), an abstract name begins with NUL and may hold more NULs.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// `__SO_ACCEPTCON`, the one flag `/proc/net/unix` sets: on listeners.
@@ -110,14 +111,12 @@ impl UnixName {
 
     /// The bytes as `/proc/net/unix`, netstat and ss write them: an
     /// abstract name with `@` for its leading NUL and for every NUL in it.
-    pub fn shown_bytes(&self) -> Vec<u8> {
+    pub fn shown_bytes(&self) -> Cow<'_, [u8]> {
         if self.is_abstract() {
-            self.0
-                .iter()
-                .map(|&b| if b == 0 { b'@' } else { b })
-                .collect()
+            let shown = self.0.iter().map(|&b| if b == 0 { b'@' } else { b });
+            Cow::Owned(shown.collect())
         } else {
-            self.0.to_vec()
+            Cow::Borrowed(&self.0)
         }
     }
 }
@@ -229,10 +228,10 @@ mod tests {
     fn abstract_names_show_their_nuls_as_at_signs() {
         let name = UnixName(b"\0abs\0tract".to_vec().into());
         assert!(name.is_abstract());
-        assert_eq!(name.shown_bytes(), b"@abs@tract");
+        assert_eq!(&name.shown_bytes()[..], b"@abs@tract");
         let path = UnixName(b"/run/a b".to_vec().into());
         assert!(!path.is_abstract());
-        assert_eq!(path.shown_bytes(), b"/run/a b");
+        assert_eq!(&path.shown_bytes()[..], b"/run/a b");
         assert_eq!(UnixType::from_kernel(4).name(), "RDM");
         assert_eq!(UnixType::from_kernel(9).name(), "UNKNOWN");
     }

@@ -11,6 +11,7 @@ use crate::config::Scope;
 use crate::escape::{self, escape_bytes};
 use crate::model::unix::{UnixSocket, SO_ACCEPTCON, SO_NOSPACE, SO_WAITDATA};
 use crate::owners::ProcessMap;
+use std::borrow::Cow;
 use std::io::{self, Write};
 
 use super::table::program_label;
@@ -25,6 +26,9 @@ pub struct UnixTable<'a> {
     /// `-W`: program names are not cut.
     wide: bool,
     line: Vec<u8>,
+    /// Each owner's padded ` PID/name` cell, made on first use (by owner
+    /// slot, see `ProcessMap::first_owner`): rows of one process repeat it.
+    labels: Vec<Option<Box<str>>>,
 }
 
 impl<'a> UnixTable<'a> {
@@ -34,6 +38,7 @@ impl<'a> UnixTable<'a> {
             owners,
             wide,
             line: Vec::with_capacity(256),
+            labels: Vec::new(),
         }
     }
 
@@ -57,7 +62,7 @@ impl<'a> UnixTable<'a> {
         // printf("%-5s %-6ld %-11s %-10s %-13s ", proto, refcnt, flags, type, state)
         line.extend_from_slice(b"unix  ");
         match s.refcnt {
-            Some(n) => push_left(line, itoa(n.into()).as_bytes(), 6),
+            Some(n) => push_number(line, n.into(), 6),
             None => push_left(line, b"-", 6),
         }
         line.push(b' ');
@@ -67,11 +72,9 @@ impl<'a> UnixTable<'a> {
         line.push(b' ');
         push_left(line, s.state_name().as_bytes(), 13);
         line.push(b' ');
-        push_left(line, itoa(s.inode).as_bytes(), 8);
+        push_number(line, s.inode, 8);
         if self.owners.is_some() {
-            let label = self.program(s.inode);
-            self.line.push(b' ');
-            push_left(&mut self.line, label.as_bytes(), PROGRAM_WIDTH);
+            self.push_program(s.inode);
         }
         let line = &mut self.line;
         line.push(b' ');
@@ -82,21 +85,29 @@ impl<'a> UnixTable<'a> {
         w.write_all(line)
     }
 
-    /// The `PID/Program name` cell: the first owner, cut as netstat cuts
-    /// it (unless `-W`), or `-`.
-    fn program(&self, inode: u64) -> String {
-        let owner = self
-            .owners
-            .filter(|_| inode != 0)
-            .and_then(|map| map.first_owner(inode));
-        let Some((_, owner)) = owner else {
-            return "-".into();
+    /// Appends the ` PID/Program name` cell: the first owner, cut as
+    /// netstat cuts it (unless `-W`), or `-`.
+    fn push_program(&mut self, inode: u64) {
+        let owner = match self.owners {
+            Some(map) if inode != 0 => map.first_owner(inode).map(|o| (map, o)),
+            _ => None,
         };
-        let mut label = program_label(owner.pid, &owner.name);
-        if !self.wide {
-            label.truncate(escape::cut(&label, PROGRAM_WIDTH - 1));
+        let Some((map, (slot, owner))) = owner else {
+            self.line.push(b' ');
+            return push_left(&mut self.line, b"-", PROGRAM_WIDTH);
+        };
+        if self.labels.len() < map.slots() {
+            self.labels.resize(map.slots(), None);
         }
-        label
+        let wide = self.wide;
+        let label = self.labels[slot].get_or_insert_with(|| {
+            let mut label = program_label(owner.pid, &owner.name);
+            if !wide {
+                label.truncate(escape::cut(&label, PROGRAM_WIDTH - 1));
+            }
+            format!(" {label:<PROGRAM_WIDTH$}").into_boxed_str()
+        });
+        self.line.extend_from_slice(label.as_bytes());
     }
 }
 
@@ -117,7 +128,12 @@ pub fn write_header<W: Write>(w: &mut W, scope: Scope, program: bool) -> io::Res
 }
 
 /// netstat's Flags cell: `[ ACC W N ]`, each letter for its flag.
-pub fn flags_text(flags: u32) -> String {
+pub fn flags_text(flags: u32) -> Cow<'static, str> {
+    match flags & (SO_ACCEPTCON | SO_WAITDATA | SO_NOSPACE) {
+        0 => return Cow::Borrowed("[ ]"),
+        SO_ACCEPTCON => return Cow::Borrowed("[ ACC ]"),
+        _ => {}
+    }
     let mut text = String::from("[ ");
     for (flag, letter) in [
         (SO_ACCEPTCON, "ACC "),
@@ -129,7 +145,7 @@ pub fn flags_text(flags: u32) -> String {
         }
     }
     text.push(']');
-    text
+    Cow::Owned(text)
 }
 
 /// `text` (ASCII) left-aligned in `width` bytes, never cut.
@@ -138,8 +154,20 @@ fn push_left(line: &mut Vec<u8>, text: &[u8], width: usize) {
     line.resize(line.len() + width.saturating_sub(text.len()), b' ');
 }
 
-fn itoa(n: u64) -> String {
-    n.to_string()
+/// `n` in decimal, left-aligned in `width` bytes (`%-Nlu`).
+fn push_number(line: &mut Vec<u8>, n: u64, width: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    push_left(line, &digits[at..], width);
 }
 
 #[cfg(test)]
@@ -211,6 +239,11 @@ mod tests {
             flags_text(SO_ACCEPTCON | SO_WAITDATA | SO_NOSPACE),
             "[ ACC W N ]"
         );
+        assert_eq!(flags_text(SO_NOSPACE), "[ N ]");
+        let mut line = Vec::new();
+        push_number(&mut line, 0, 3);
+        push_number(&mut line, u64::MAX, 3);
+        assert_eq!(line, b"0  18446744073709551615");
     }
 
     #[test]
