@@ -413,6 +413,7 @@ fn inet_filters_and_flags_are_refused_with_one_line() {
         &["-x", "-s"],
         &["-x", "dst", "/run/*", "--source", "proc"],
         &["-x", "src"],
+        &["-t", "src", "/run/*.sock"],
     ];
     for args in cases {
         let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
@@ -424,5 +425,11 @@ fn inet_filters_and_flags_are_refused_with_one_line() {
         assert!(out.stdout.is_empty(), "{args:?}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("tcpstat: "), "{args:?}: {stderr}");
+        if args[0] == "-t" {
+            assert!(
+                stderr.contains("unix socket paths are filtered with -x"),
+                "{stderr}"
+            );
+        }
     }
 }

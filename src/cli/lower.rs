@@ -318,7 +318,16 @@ fn build_filter(args: &Args) -> Result<Filter> {
     }
     // -x reads the expression as paths (`cli::unix`).
     if !args.expression.is_empty() && !args.unix {
-        let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;
+        let query = parse_expression(&args.expression).map_err(|e| {
+            // A unix path on inet sockets: say where paths apply.
+            let path = args.expression.iter().any(|w| w.starts_with(['/', '@']));
+            let hint = if path {
+                "; unix socket paths are filtered with -x"
+            } else {
+                ""
+            };
+            Error::usage(format!("{e}{hint}"))
+        })?;
         filter = filter.with_query(query);
     }
     Ok(filter)
