@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use super::{netlink, proc_unix, Used};
-use crate::error::{note, Result};
+use crate::error::{note, Error, Result};
 use crate::model::unix::{UnixName, UnixSocket, UnixType};
 use crate::model::SourceChoice;
 
@@ -54,22 +54,33 @@ fn read_proc(req: &Request<'_>, out: &mut Vec<UnixSocket>) -> Result<()> {
     Ok(())
 }
 
+/// The unix_diag dump; for the table, `/proc/net/unix` is read at the
+/// same time on a second thread (two walks of the kernel's table, the
+/// wall time of one) and joined for RefCnt and order.
 fn dump_netlink(req: &Request<'_>, out: &mut Vec<UnixSocket>) -> Result<()> {
-    let stats = netlink::unix_diag::dump(out)?;
+    let (stats, table) = std::thread::scope(|scope| {
+        let table = req.refcnt.then(|| {
+            scope.spawn(|| {
+                let mut table = Vec::new();
+                proc_unix::read(req.proc_root, &mut table).map(|_| table)
+            })
+        });
+        let stats = netlink::unix_diag::dump(out);
+        (stats, table.map(|t| t.join()))
+    });
+    let stats = stats?;
     if req.verbose && (stats.skipped > 0 || stats.restarts > 0) {
         note(format_args!(
             "netlink: skipped {} unparsable message(s), restarted {} interrupted dump(s)",
             stats.skipped, stats.restarts
         ));
     }
-    if req.refcnt {
-        let mut table = Vec::new();
-        match proc_unix::read(req.proc_root, &mut table) {
-            Ok(_) => join_proc(out, &table),
-            // The rows stand without it; their RefCnt shows `-`.
-            Err(e) if req.verbose => note(format_args!("{e}; reference counts not shown")),
-            Err(_) => {}
-        }
+    match table {
+        Some(Ok(Ok(table))) => join_proc(out, &table),
+        // The rows stand without it; their RefCnt shows `-`.
+        Some(Ok(Err(e))) if req.verbose => note(format_args!("{e}; reference counts not shown")),
+        Some(Err(_)) => return Err(Error::runtime("reading /proc/net/unix failed")),
+        _ => {}
     }
     Ok(())
 }
