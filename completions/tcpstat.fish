@@ -74,7 +74,7 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -s t -l tcp -d 'Show TCP s
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s u -l udp -d 'Show UDP sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s U -l udplite -d 'Show UDP-Lite sockets (netstat\'s `udpl`)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s w -l raw -d 'Show raw sockets'
-complete -c tcpstat -n "__fish_tcpstat_needs_command" -s x -l unix -d 'Show unix domain sockets'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -s x -l unix -d 'Show unix domain sockets (netstat -x)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s a -l all -d 'Show listening and non-listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s 4 -l inet -d 'Only IPv4 sockets'

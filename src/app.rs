@@ -45,29 +45,45 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     if let Some(ns) = &cfg.netns {
         crate::netns::enter(ns)?;
     }
+    if cfg.protocols.unix {
+        // As netstat: the internet sockets' table first, then the unix one.
+        if !cfg.protocols.inet().is_empty() {
+            let status = run_inet(&mut cfg, &signals)?;
+            if status != EXIT_OK {
+                return Ok(status);
+            }
+        }
+        return crate::list_unix::run(&cfg, &signals);
+    }
+    run_inet(&mut cfg, &signals)
+}
+
+/// Everything but the unix listing: the internet sockets' listing, `-s`,
+/// `why`, `-K`, watch mode and `serve`.
+fn run_inet(cfg: &mut Config, signals: &Signals) -> Result<i32> {
     if let Some(serve) = &cfg.serve {
-        return crate::serve::run(&cfg, serve, &signals);
+        return crate::serve::run(cfg, serve, signals);
     }
     let (targets, labels) = match cfg.all_netns {
-        true => all_namespaces(&mut cfg)?,
+        true => all_namespaces(cfg)?,
         false => Default::default(),
     };
     if let Some(plan) = cfg.watch {
         let labels = cfg.all_netns.then_some(labels);
-        return watch::run(&cfg, plan, &signals, (&targets, labels)).map(Outcome::exit_code);
+        return watch::run(cfg, plan, signals, (&targets, labels)).map(Outcome::exit_code);
     }
-    let mut plan = crate::plan::collect(&cfg, cfg.states);
+    let mut plan = crate::plan::collect(cfg, cfg.states);
     plan.namespaces = &targets;
     let mut collector = Collector::new(plan);
     if cfg.mode == Mode::List && cfg.streams() {
-        return list_streaming(&cfg, &mut collector, &signals);
+        return list_streaming(cfg, &mut collector, signals);
     }
     let pass = collector.collect(true)?;
     if cfg.mode == Mode::List {
-        render::order::arrange(pass.rows, &cfg);
+        render::order::arrange(pass.rows, cfg);
     }
     let (sockets, owners) = (pass.rows.as_slice(), pass.owners);
-    let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(&signals));
+    let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(signals));
     // A signal that came while the sockets were read: nothing is written.
     let early = out.get_mut().stop_requested();
     if let Some(signal) = early.map_err(|e| Error::runtime(format!("reading signals: {e}")))? {
@@ -77,7 +93,7 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
     let written = match cfg.mode {
         Mode::List => {
             let shown = cfg.shown_owners(owners.as_ref());
-            let mut printer = render::Printer::once(&cfg);
+            let mut printer = render::Printer::once(cfg);
             if cfg.all_netns {
                 printer = printer.with_netns(labels);
             }
@@ -88,10 +104,10 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             let each = summary::summarize_each(pass.rows, owners.as_ref(), &places);
             render::summary::write_each(&mut out, cfg.format, &each, &labels)
         }
-        Mode::Summary => print_summary(&cfg, &mut out, sockets, owners.as_ref()),
+        Mode::Summary => print_summary(cfg, &mut out, sockets, owners.as_ref()),
         Mode::Why { port, addr } if cfg.all_netns => {
             let each = why_each(
-                &cfg,
+                cfg,
                 port,
                 addr,
                 pass.rows,
@@ -104,12 +120,12 @@ fn run(args: impl IntoIterator<Item = OsString>) -> Result<i32> {
             };
             render::why::write_each(&mut out, cfg.format, &each, &labels)
         }
-        Mode::Why { port, addr } => print_why(&cfg, &mut out, port, addr, sockets, owners.as_ref())
+        Mode::Why { port, addr } => print_why(cfg, &mut out, port, addr, sockets, owners.as_ref())
             .map(|answer| status = answer),
         // Asks, closes, then writes (and finishes `out`) itself.
         Mode::Kill(kill) => {
             let shown = cfg.shown_owners(owners.as_ref());
-            return crate::kill::run(&cfg, kill, sockets, shown, &signals, &mut out);
+            return crate::kill::run(cfg, kill, sockets, shown, signals, &mut out);
         }
         Mode::Serve => unreachable!("serve returned above"),
     };

@@ -14,6 +14,7 @@ pub mod each_netns;
 mod stream;
 
 pub use stream::{Batch, Streamed};
+pub mod unix;
 
 /// What a collector reads on every pass.
 #[derive(Debug, Clone, Copy)]

@@ -3,6 +3,7 @@
 //! validates it; everything to the right of it reads this, never clap's
 //! types. A leaf: it names only the model and the typed filter.
 
+use crate::filter::unix::UnixFilter;
 use crate::filter::Filter;
 use crate::model::{OwnerSource, Protocol, ProtocolSet, SourceChoice, StateSet, TcpState};
 use std::net::{IpAddr, SocketAddr};
@@ -320,6 +321,8 @@ pub struct Config {
     pub datagram_states: StateSet,
     /// `--sort`, `--reverse`, `--top`.
     pub order: Order,
+    /// The filter of a `-x` listing (paths, --pid, --program).
+    pub unix_filter: UnixFilter,
 }
 
 impl Config {

@@ -113,6 +113,24 @@ pub fn cut(escaped: &str, at: usize) -> usize {
     escaped.len()
 }
 
+/// Bytes that may not be UTF-8 (a unix socket's path), escaped for a
+/// terminal: valid text as [`escape`] escapes it, and each byte that is
+/// not part of valid UTF-8 as `\xNN`, so no two paths print alike.
+pub fn escape_bytes(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return escape(text);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        push_escaped(&mut out, chunk.valid());
+        for b in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = fmt::Write::write_fmt(&mut out, format_args!("\\x{b:02x}"));
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +225,15 @@ mod tests {
         assert_eq!(cut(r"a\\b", 2), 1);
         assert_eq!(cut(r"a\\b", 3), 3);
         assert_eq!(cut("größe", 3), 2, "character boundary");
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_written_as_hex_escapes() {
+        assert_eq!(super::escape_bytes(b"/run/a b.sock"), "/run/a b.sock");
+        assert_eq!(
+            super::escape_bytes(b"/t/nl\nx\xff.s\\"),
+            "/t/nl\\nx\\xff.s\\\\"
+        );
+        assert_eq!(super::escape_bytes(b"\xc3\x28\x1b"), "\\xc3(\\u{1b}");
     }
 }

@@ -251,6 +251,38 @@ pub fn kernel_text(bytes: &[u8]) {
     }
 }
 
+/// A unix_diag dump datagram (framing, `unix_diag_msg`, its attributes
+/// and the rows rebuilt from a listener's pending list), walked as a dump
+/// walks it, expecting the sequence number and port of its first message.
+pub fn unix_diag(bytes: &[u8]) {
+    use crate::source::netlink::unix_diag::walk_datagram;
+    let (seq, port) = match bytes {
+        [_, _, _, _, _, _, _, _, s0, s1, s2, s3, p0, p1, p2, p3, ..] => (
+            u32::from_ne_bytes([*s0, *s1, *s2, *s3]),
+            u32::from_ne_bytes([*p0, *p1, *p2, *p3]),
+        ),
+        _ => (0, 0),
+    };
+    let _ = crate::source::netlink::unix_diag::parse_unix_diag(bytes);
+    let (mut out, mut skipped) = (Vec::new(), 0);
+    let _ = walk_datagram(bytes, seq, port, &mut out, &mut skipped);
+    for s in &out {
+        let _ = (s.state_name(), s.is_listening());
+    }
+}
+
+/// A `/proc/net/unix` table, parsed as the /proc source parses it; each
+/// row's path then escaped for the table, as the table escapes it.
+pub fn proc_unix(bytes: &[u8]) {
+    let mut out = Vec::new();
+    crate::source::proc_unix::parse_table(bytes, &mut out);
+    for s in &out {
+        if let Some(name) = &s.name {
+            let _ = crate::escape::escape_bytes(&name.shown_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// The entry points hold on real inputs cut at every length, so that
@@ -279,6 +311,13 @@ mod tests {
             super::inet_diag(bytes);
             super::destroy(bytes);
             super::btf(bytes);
+            super::unix_diag(bytes);
+            super::proc_unix(bytes);
+        }
+        let unix = b"Num RefCount\n0000: 00000002 00000000 00010000 0001 01 7 /a b\nc\xff\n\
+            0001: 00000002 00000000 00000000 0002 01 8 @x@y\n";
+        for cut in 0..unix.len() {
+            super::proc_unix(&unix[..cut]);
         }
     }
 }

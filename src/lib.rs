@@ -15,6 +15,7 @@ pub mod filter;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod kill;
+pub mod list_unix;
 pub mod model;
 pub mod names;
 pub mod netns;

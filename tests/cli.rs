@@ -115,7 +115,7 @@ fn usage_errors_exit_two_with_one_line() {
     for args in [
         &["--bogus"][..],
         &["--source", "ebpf"],
-        &["-x"],
+        &["-x", "--sport", "22"],
         &["why"],
         &["--port", "80", "why", "8080"],
         &["-4", "why", "8080"],

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub fn config(args: &Args) -> Result<Config> {
     let (ipv4, ipv6) = families(args);
     let protocols = protocols(args);
-    let filter = build_filter(args)?;
+    let filter = build_filter(args, protocols)?;
     let mode = match args.command {
         _ if args.kill => Mode::Kill(kill_plan(args, &filter)?),
         Some(Command::Why { port, addr }) => Mode::Why { port, addr },
@@ -68,6 +68,10 @@ pub fn config(args: &Args) -> Result<Config> {
     check_protocols(protocols, mode, watch)?;
     check_inside(args, mode)?;
     let order = order(args, mode)?;
+    let unix_filter = match protocols.unix {
+        true => super::unix::lower(args, mode, !protocols.inet().is_empty())?,
+        false => Default::default(),
+    };
     let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
     if filter.names_netns() && !all_netns {
         return Err(Error::usage(
@@ -144,6 +148,7 @@ pub fn config(args: &Args) -> Result<Config> {
             )?),
         },
         all_netns,
+        unix_filter,
     })
 }
 
@@ -183,19 +188,13 @@ fn protocols(args: &Args) -> Protocols {
 }
 
 /// What the protocols other than TCP do not take yet: `why`, `serve`,
-/// `-K` and `--events` follow TCP alone. Unix sockets have a listing of
-/// their own, which this build does not have yet.
+/// `-K` and `--events` follow TCP alone. (Unix sockets' own refusals are
+/// `cli::unix`'s.)
 fn check_protocols(
     protocols: Protocols,
     mode: Mode,
     watch: Option<crate::config::Watch>,
 ) -> Result<()> {
-    if protocols.unix {
-        return Err(Error::usage(
-            "unix domain sockets (-x, -A unix, -f unix) are not listed by this build yet; \
-             accepted: tcp (-t), udp (-u), udplite (-U), raw (-w)",
-        ));
-    }
     if protocols.tcp_only() {
         return Ok(());
     }
@@ -366,7 +365,7 @@ fn order(args: &Args, mode: Mode) -> Result<Order> {
 }
 
 /// The filter from the flags and the trailing expression.
-fn build_filter(args: &Args) -> Result<Filter> {
+fn build_filter(args: &Args, protocols: Protocols) -> Result<Filter> {
     let uids = args
         .uid
         .iter()
@@ -389,8 +388,18 @@ fn build_filter(args: &Args) -> Result<Filter> {
             .fold(StateSet::EMPTY, |all, s| all.union(*s));
         filter = filter.with_states(states);
     }
-    if !args.expression.is_empty() {
-        let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;
+    // -x reads the expression as paths (`cli::unix`).
+    if !args.expression.is_empty() && !protocols.unix {
+        let query = parse_expression(&args.expression).map_err(|e| {
+            // A unix path on inet sockets: say where paths apply.
+            let path = args.expression.iter().any(|w| w.starts_with(['/', '@']));
+            let hint = if path {
+                "; unix socket paths are filtered with -x"
+            } else {
+                ""
+            };
+            Error::usage(format!("{e}{hint}"))
+        })?;
         filter = filter.with_query(query);
     }
     Ok(filter)
@@ -503,9 +512,8 @@ mod tests {
 
     #[test]
     fn other_protocols_are_refused_where_tcp_alone_is_followed() {
-        assert!(refused(&["-x"]).contains("unix domain sockets"));
-        assert!(refused(&["-f", "unix"]).contains("unix domain sockets"));
-        assert!(refused(&["-A", "all"]).contains("unix domain sockets"));
+        assert!(refused(&["-tx", "--json"]).contains("lists both tables once"));
+        assert!(refused(&["-A", "all", "--sport", "22"]).contains("filters"));
         assert!(refused(&["-u", "--events"]).contains("--events follows TCP"));
         assert!(refused(&["-u", "why", "53"]).contains("why follows TCP"));
         assert!(refused(&["-uK", "--port", "53"]).contains("-K follows TCP"));

@@ -138,8 +138,15 @@ pub const COMPATIBILITY: &[(&str, &str)] = &[
          protocol with -f inet).",
     ),
     (
-        "-x, -A unix, -f unix",
-        "unix domain sockets are not listed by this build yet: refused (exit 2).",
+        "-x with -t, -u, -U or -w",
+        "both tables, internet then unix, as netstat; filters and --json are refused \
+         there (list each kind apart to filter it).",
+    ),
+    (
+        "-x paths",
+        "printed whole and escaped (\\n, \\xff); netstat cuts a path at its first space \
+         or newline. RefCnt from netlink is read from /proc/net/unix (- for a socket \
+         made in between).",
     ),
     (
         "-l with -u, -U, -w",

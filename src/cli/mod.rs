@@ -6,6 +6,7 @@ pub mod argv;
 pub mod listen;
 pub mod lower;
 pub mod manual;
+pub mod unix;
 
 use crate::error::{Error, Result};
 use crate::filter::{
@@ -77,7 +78,18 @@ pub struct Args {
     #[arg(short = 'w', long = "raw", help_heading = "Selection")]
     pub raw: bool,
 
-    /// Show unix domain sockets
+    /// Show unix domain sockets (netstat -x)
+    ///
+    /// netstat's "Active UNIX domain sockets" table: RefCnt, Flags, Type,
+    /// State, I-Node, PID/Program name (-p) and Path; listeners with -l,
+    /// all with -a, as netstat selects them. Filtered by path (`src
+    /// PATTERN`, `dst PATTERN` with `*`, `?` and `[…]`), --pid and
+    /// --program; ports, addresses and TCP states do not apply. Unlike
+    /// netstat, which cuts a path at its first space or newline, the whole
+    /// path is printed, escaped (`\n`, `\xff`). From netlink, RefCnt is
+    /// read from /proc/net/unix (`-` for a socket made in between). With
+    /// -t, -u, -U or -w, their table comes first, then this one, as
+    /// netstat prints them.
     #[arg(short = 'x', long = "unix", help_heading = "Selection")]
     pub unix: bool,
 

@@ -17,6 +17,7 @@ mod lex;
 mod parse;
 mod ports;
 mod state;
+pub mod unix;
 
 #[cfg(test)]
 mod fuzz;
@@ -289,7 +290,7 @@ fn any_or_empty<T>(items: &[T], f: impl FnMut(&T) -> bool) -> bool {
 
 /// True when the user's `wanted` names process `comm`, which the kernel
 /// cut to 15 bytes.
-fn comm_matches(wanted: &str, comm: &str) -> bool {
+pub(crate) fn comm_matches(wanted: &str, comm: &str) -> bool {
     wanted == comm
         || (wanted.len() > COMM_LEN
             && comm.len() == COMM_LEN

@@ -11,6 +11,7 @@ pub mod kill;
 pub mod owner;
 pub mod state;
 pub mod time;
+pub mod unix;
 
 pub use owner::{Owner, Owners};
 pub use state::StateSet;

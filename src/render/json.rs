@@ -94,3 +94,18 @@ pub fn write_line<W: Write>(w: &mut W, object: &impl Serialize) -> io::Result<()
     serde_json::to_writer(&mut *w, object)?;
     w.write_all(b"\n")
 }
+
+/// Writes unix sockets (`-x --json`) as one JSON array, one object per
+/// line.
+pub fn write_unix<W: Write>(
+    w: &mut W,
+    sockets: &[crate::model::unix::UnixSocket],
+    owners: Option<&ProcessMap>,
+) -> io::Result<()> {
+    w.write_all(b"[")?;
+    for (i, s) in sockets.iter().enumerate() {
+        w.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, &super::wire::JsonUnixSocket::of(s, owners))?;
+    }
+    w.write_all(b"\n]\n")
+}

@@ -18,6 +18,7 @@ pub mod order;
 mod printer;
 pub mod summary;
 pub mod table;
+pub mod unix_table;
 pub mod why;
 pub mod wire;
 

@@ -13,6 +13,7 @@
 //! - [`JsonSummary`] and its parts: `-s --json`.
 //! - [`JsonVerdict`] and [`JsonHeldBy`]: `why PORT --json`.
 //! - [`JsonKill`] ([`JsonKilled`], [`JsonLeftOpen`]): `-K --json`.
+//! - [`JsonUnixSocket`]: one unix socket of `-x --json`.
 //!
 //! Text a diagnosis wrote (findings, reasons, caveats) may name programs
 //! as read from /proc; it is escaped here as the text form escapes it.
@@ -22,6 +23,7 @@ mod inside;
 mod kill;
 mod netns;
 mod summary;
+mod unix;
 mod why;
 
 pub use inside::{JsonBbr, JsonRates, JsonSkMem, JsonTcpInfo, JsonTcpOptions, JsonVegas};
@@ -32,6 +34,7 @@ pub use summary::{
     JsonNamespaceSummary, JsonOrphans, JsonPortCount, JsonProcessCount, JsonRemotePortUse,
     JsonStateCount, JsonStateDetail, JsonStateTotal, JsonSummary, JsonSummaryEach, JsonTimewait,
 };
+pub use unix::JsonUnixSocket;
 pub use why::{JsonHeldBy, JsonKillAdvice, JsonNamespaceVerdict, JsonVerdict, JsonVerdictEach};
 
 use crate::model::addr::Ntop;

@@ -10,7 +10,9 @@ pub mod bytecode;
 pub mod destroy;
 pub mod netlink;
 pub mod proc;
+pub mod proc_unix;
 pub mod transitions;
+pub mod unix;
 
 use crate::error::{note, Result};
 use crate::filter::Filter;

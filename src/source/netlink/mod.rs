@@ -10,6 +10,7 @@
 pub(super) mod inet_diag;
 pub mod kill;
 pub(super) mod tcp_info;
+pub mod unix_diag;
 pub(super) mod wire;
 
 use std::io;
