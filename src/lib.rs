@@ -26,4 +26,5 @@ pub mod source;
 pub mod sys;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod top;
 pub mod watch;

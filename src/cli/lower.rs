@@ -26,6 +26,7 @@ pub fn config(args: &Args) -> Result<Config> {
         _ if args.kill => Mode::Kill(kill_plan(args, &filter)?),
         Some(Command::Why { port, addr }) => Mode::Why { port, addr },
         Some(Command::Serve { .. }) => Mode::Serve,
+        Some(Command::Top { .. }) => top_mode(args)?,
         None if args.summary => Mode::Summary,
         None => Mode::List,
     };
@@ -65,17 +66,21 @@ pub fn config(args: &Args) -> Result<Config> {
     } else {
         scope
     };
-    let watch = watch_plan(args, mode)?;
+    let top = matches!(mode, Mode::Top { .. });
+    let watch = match top {
+        true => None,
+        false => watch_plan(args, mode)?,
+    };
     check_inside(args, mode)?;
     let order = order(args, mode)?;
     let all_netns = args.all_netns || args.netns.as_deref() == Some("all");
-    if all_netns && (watch.is_some() || mode != Mode::List) {
+    if all_netns && (watch.is_some() || !(mode == Mode::List || top)) {
         // Each of these keeps per-namespace state this step does not
         // have yet (port conflicts, event identity, findings, the sockets
         // to close, metric labels): refused rather than computed over
         // namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets once (table or --json); -c, --events, -s, why, -K \
+            "-N all lists sockets once (table, --json or top); -c, --events, -s, why, -K \
              and serve take one namespace: -N NAME",
         ));
     }
@@ -90,14 +95,16 @@ pub fn config(args: &Args) -> Result<Config> {
         scope,
         numeric: args.numeric,
         wide: args.wide,
+        // top shows owners, timers, notes and (over netlink) tcp_info
+        // and its rates whatever was asked.
         columns: Columns {
             extended: args.extend,
-            program: args.program,
-            timer: args.timers,
-            note: args.explain,
-            info: args.info,
+            program: args.program || top,
+            timer: args.timers || top,
+            note: args.explain || top,
+            info: args.info || (top && args.source != SourceArg::Proc),
             memory: args.memory,
-            rates: args.info && args.events.is_none() && args.continuous.is_some(),
+            rates: (args.info && args.events.is_none() && args.continuous.is_some()) || top,
         },
         format: if args.json {
             Format::Json
@@ -136,7 +143,17 @@ pub fn config(args: &Args) -> Result<Config> {
 /// no filter, a command or mode it cannot be combined with.
 fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
     let other = [
-        (args.command.is_some(), "why"),
+        (
+            matches!(
+                args.command,
+                Some(Command::Why { .. } | Command::Serve { .. })
+            ),
+            "why",
+        ),
+        (
+            matches!(args.command, Some(Command::Top { .. })),
+            "top (its `k` key closes one connection)",
+        ),
         (args.summary, "-s"),
         (
             args.events.is_some() || args.continuous.is_some(),
@@ -170,6 +187,30 @@ fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
         states,
         dry_run: args.dry_run,
         yes: args.yes,
+    })
+}
+
+/// `top`: refreshed every `-c` interval; the flags that make or shape
+/// another output are refused.
+fn top_mode(args: &Args) -> Result<Mode> {
+    let other = [
+        (args.summary, "-s"),
+        (args.json, "--json"),
+        (args.events.is_some(), "--events"),
+        (args.count.is_some(), "--count"),
+        (
+            args.sort.is_some() || args.top.is_some(),
+            "--sort and --top (sort with its keys)",
+        ),
+    ];
+    if let Some((_, what)) = other.iter().find(|(given, _)| *given) {
+        return Err(Error::usage(format!(
+            "top cannot be combined with {what}: it is a live view on the terminal \
+             (for a repeated listing, use -c)"
+        )));
+    }
+    Ok(Mode::Top {
+        interval: args.continuous.unwrap_or(DEFAULT_INTERVAL),
     })
 }
 
@@ -231,7 +272,7 @@ fn check_inside(args: &Args, mode: Mode) -> Result<()> {
         (false, true) => "-m",
         (true, true) => "-i and -m",
     };
-    if mode != Mode::List {
+    if !matches!(mode, Mode::List | Mode::Top { .. }) {
         return Err(Error::usage(format!(
             "{flag}: these add to the listing's rows; not with -s, why or serve"
         )));
@@ -310,8 +351,12 @@ fn build_filter(args: &Args) -> Result<Filter> {
             .fold(StateSet::EMPTY, |all, s| all.union(*s));
         filter = filter.with_states(states);
     }
-    if !args.expression.is_empty() {
-        let query = parse_expression(&args.expression).map_err(|e| Error::usage(e.to_string()))?;
+    let words: Vec<&String> = match &args.command {
+        Some(Command::Top { expression }) => args.expression.iter().chain(expression).collect(),
+        _ => args.expression.iter().collect(),
+    };
+    if !words.is_empty() {
+        let query = parse_expression(&words).map_err(|e| Error::usage(e.to_string()))?;
         filter = filter.with_query(query);
     }
     Ok(filter)

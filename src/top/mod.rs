@@ -1,0 +1,205 @@
+//! `tcpstat top`: a live, sortable, filterable view of the sockets.
+//!
+//! A face like `-c`: it reads through [`crate::collect`] (one pass per
+//! interval, the same as every face) and shows what `diagnose` and
+//! `render` make of it; never a pipeline of its own. Four threads:
+//!
+//! - the collecting thread ([`worker`]) reads passes, marks them against
+//!   the pass before ([`refresh`]) and derives what the table shows
+//!   ([`view`]: filter, sort, groups), also when a key changes the sort
+//!   or the filter, so that no sort of 100k rows runs where keys are read;
+//! - the input thread turns the terminal's bytes into key events;
+//! - the signal thread reads the stop signals from the signalfd
+//!   ([`crate::watch::signals`]: they are blocked in every thread);
+//! - this thread keeps the [`state::App`] (selection, typing, overlays)
+//!   and draws it ([`draw`]) whenever something arrives.
+//!
+//! All four meet in one channel of [`Msg`]. The terminal ([`terminal`]) is
+//! restored on every way out: `q`, a stop signal (exit 128 + its number),
+//! a terminal that went away, a panic.
+
+pub mod columns;
+pub mod draw;
+pub mod refresh;
+pub mod state;
+pub mod terminal;
+pub mod view;
+pub mod worker;
+
+use crate::collect::each_netns::Target;
+use crate::collect::Collector;
+use crate::config::Config;
+use crate::error::{exit_after_signal, Error, Result, EXIT_OK};
+use crate::netns::label::Labels;
+use crate::watch::signals::{Signals, Wake};
+use crossterm::event::{self, Event, KeyEventKind};
+use state::{App, Effect};
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use view::Snapshot;
+use worker::Command;
+
+/// How often the input and signal threads look whether to end.
+const TICK: Duration = Duration::from_millis(200);
+
+/// What arrives on the drawing thread.
+#[derive(Debug)]
+pub enum Msg {
+    /// A new view of a pass.
+    Snapshot(Arc<Snapshot>),
+    /// A terminal event (a key, a resize).
+    Input(Event),
+    /// The terminal could not be read any more.
+    Lost(String),
+    /// A stop signal (its number).
+    Stop(i32),
+    /// A pass failed; the next is tried.
+    Failed(String),
+    /// The collecting thread panicked.
+    Crashed,
+}
+
+/// Runs the view until `q`, a stop signal or a lost terminal; the exit
+/// status. `targets` and `labels` are the namespaces of `-N all`.
+pub fn run(
+    cfg: &Config,
+    interval: Duration,
+    targets: &[Target],
+    labels: Option<Labels>,
+    signals: &Signals,
+) -> Result<i32> {
+    if !std::io::stdout().is_terminal() {
+        return Err(Error::usage(
+            "top draws on a terminal, and stdout is not one: for a listing that repeats, \
+             use -c (tcpstat -c 1)",
+        ));
+    }
+    let palette = terminal::palette(
+        std::env::var("NO_COLOR").ok().as_deref(),
+        std::env::var("TERM").ok().as_deref(),
+    );
+    let mut plan = crate::plan::collect(cfg, cfg.states);
+    plan.namespaces = targets;
+    plan.repeated = true;
+    let collector = Collector::new(plan);
+    let mut app = App::new(palette, labels.is_some(), interval);
+    let labels = labels.map(Arc::new);
+    let (tx, rx) = mpsc::channel();
+    let (commands, commanded) = mpsc::channel();
+    let stop = AtomicBool::new(false);
+    let mut screen = terminal::Screen::enter()
+        .map_err(|e| Error::runtime(format!("top: setting up the terminal: {e}")))?;
+    std::thread::scope(|scope| {
+        let out = tx.clone();
+        scope.spawn(move || worker::run(collector, interval, labels, commanded, out));
+        let out = tx.clone();
+        let stop = &stop;
+        scope.spawn(move || read_input(out, stop));
+        scope.spawn(move || read_signals(signals, tx, stop));
+        let ended = run_loop(&mut screen, &mut app, &rx, &commands);
+        stop.store(true, Ordering::Relaxed);
+        drop(commands);
+        ended
+    })
+}
+
+/// Reads terminal events until told to stop or the terminal is gone.
+fn read_input(out: Sender<Msg>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        let event = match event::poll(TICK) {
+            Ok(false) => continue,
+            Ok(true) => event::read(),
+            Err(e) => Err(e),
+        };
+        let sent = match event {
+            Ok(ev) => out.send(Msg::Input(ev)),
+            Err(e) => {
+                let _ = out.send(Msg::Lost(e.to_string()));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// Hands on the first stop signal.
+fn read_signals(signals: &Signals, out: Sender<Msg>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Relaxed) {
+        match signals.wait(Instant::now() + TICK, None, None) {
+            Ok(Wake::Stop(signal)) => {
+                let _ = out.send(Msg::Stop(signal));
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = out.send(Msg::Lost(format!("reading signals: {e}")));
+                return;
+            }
+        }
+    }
+}
+
+/// Draws, then waits for what comes and handles all that came, until the
+/// view ends.
+fn run_loop(
+    screen: &mut terminal::Screen,
+    app: &mut App,
+    rx: &Receiver<Msg>,
+    commands: &Sender<Command>,
+) -> Result<i32> {
+    loop {
+        let size = screen
+            .terminal
+            .size()
+            .map_err(|e| Error::runtime(format!("top: the terminal's size: {e}")))?;
+        app.fit(draw::table_rows(size.height, app));
+        screen
+            .terminal
+            .draw(|frame| draw::draw(frame, app))
+            .map_err(|e| Error::runtime(format!("top: writing to the terminal: {e}")))?;
+        let first = rx
+            .recv()
+            .map_err(|_| Error::runtime("top: every thread ended"))?;
+        for msg in std::iter::once(first).chain(rx.try_iter()) {
+            if let Some(status) = handle(app, msg, commands)? {
+                return Ok(status);
+            }
+        }
+    }
+}
+
+/// Handles one message; `Some` ends the view with that status.
+fn handle(app: &mut App, msg: Msg, commands: &Sender<Command>) -> Result<Option<i32>> {
+    match msg {
+        Msg::Snapshot(s) => app.absorb(s),
+        Msg::Input(Event::Key(key)) if key.kind != KeyEventKind::Release => match app.key(key) {
+            Effect::None => {}
+            Effect::Quit => return Ok(Some(EXIT_OK)),
+            Effect::Spec(spec) => {
+                let _ = commands.send(Command::Spec(spec));
+            }
+            Effect::Pause(p) => {
+                let _ = commands.send(Command::Pause(p));
+            }
+            Effect::Kill(entry) => {
+                app.status = Some(crate::kill::close_one(&entry.socket));
+                let _ = commands.send(Command::Refresh);
+            }
+        },
+        Msg::Input(_) => {}
+        Msg::Lost(why) => {
+            return Err(Error::runtime(format!(
+                "top: the terminal went away: {why}"
+            )))
+        }
+        Msg::Stop(signal) => return Ok(Some(exit_after_signal(signal))),
+        Msg::Failed(why) => app.status = Some(format!("reading the sockets failed: {why}")),
+        Msg::Crashed => return Err(Error::runtime("top: the collecting thread failed")),
+    }
+    Ok(None)
+}
