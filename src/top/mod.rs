@@ -26,6 +26,9 @@ pub mod terminal;
 pub mod view;
 pub mod worker;
 
+#[cfg(test)]
+mod tests;
+
 use crate::collect::each_netns::Target;
 use crate::collect::Collector;
 use crate::config::Config;
