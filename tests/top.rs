@@ -1,0 +1,200 @@
+//! `tcpstat top` for real: the binary in a tmux pane (a real terminal),
+//! watching a private network namespace while the test opens and closes
+//! connections in it, its screen read with `capture-pane` (with `-e`, its
+//! colours): a new connection appears within two refreshes, marked and
+//! green; one closed is shown gone (red) for a refresh, then leaves;
+//! typing a filter narrows the rows; `q` exits 0 and leaves the alternate
+//! screen. Also: without a terminal, one error line and exit 2.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::netns::Netns;
+use support::{require, Need};
+
+/// The refresh interval asked of top.
+const INTERVAL: Duration = Duration::from_secs(1);
+
+/// A tmux server of the test's own, killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a detached 120x30 session.
+    fn start(command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("tcpstat-top-{}", std::process::id()),
+        };
+        let out = tmux.run(&["new-session", "-d", "-x", "120", "-y", "30", command]);
+        assert!(out.status.success(), "tmux: {out:?}");
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    /// The screen as text; with `escapes`, with its colours as SGR codes.
+    fn screen(&self, escapes: bool) -> String {
+        let mut args = vec!["capture-pane", "-p"];
+        if escapes {
+            args.push("-e");
+        }
+        String::from_utf8_lossy(&self.run(&args).stdout).into_owned()
+    }
+
+    /// Types `text` as it is.
+    fn keys(&self, text: &str) {
+        assert!(self.run(&["send-keys", "-l", text]).status.success());
+    }
+
+    /// Whether the pane shows the alternate screen.
+    fn alternate_on(&self) -> bool {
+        let out = self.run(&["display-message", "-p", "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Waits up to `within` for the screen to satisfy `ready`; the screen
+    /// (with escapes) it last saw, and whether it did.
+    fn wait(&self, within: Duration, ready: impl Fn(&str) -> bool) -> (String, bool) {
+        let deadline = Instant::now() + within;
+        loop {
+            let screen = self.screen(true);
+            if ready(&screen) {
+                return (screen, true);
+            }
+            if Instant::now() > deadline {
+                return (screen, false);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The line of `screen` that shows `text`.
+fn line_with<'a>(screen: &'a str, text: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(text))
+}
+
+/// A connection to `to` made in `ns`, and its accepted end.
+fn connect(ns: &Netns, listener: &TcpListener, to: SocketAddr) -> (TcpStream, TcpStream) {
+    let client = ns.enter(|| TcpStream::connect(to).expect("connect"));
+    let (server, _) = listener.accept().expect("accept");
+    (client, server)
+}
+
+fn port_text(stream: &TcpStream) -> String {
+    format!(":{}", stream.local_addr().unwrap().port())
+}
+
+/// Whether `line` sets the foreground to colour `n` (0-7), in either SGR
+/// form tmux may write with `capture-pane -e` (`ESC[3Nm`, `ESC[38;5;Nm`).
+fn has_foreground(line: &str, n: u8) -> bool {
+    line.contains(&format!("\u{1b}[3{n}m")) || line.contains(&format!("\u{1b}[38;5;{n}m"))
+}
+
+fn is_green(line: &str) -> bool {
+    has_foreground(line, 2)
+}
+
+fn is_red(line: &str) -> bool {
+    has_foreground(line, 1)
+}
+
+#[test]
+fn top_shows_connections_come_and_go_filters_and_quits() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let ns = Netns::create("top", "e2e");
+    let (web, db) = ns.enter(|| {
+        (
+            TcpListener::bind("127.0.0.1:8080").unwrap(),
+            TcpListener::bind("127.0.0.1:5432").unwrap(),
+        )
+    });
+    let web_addr = web.local_addr().unwrap();
+    let db_addr = db.local_addr().unwrap();
+    let (_old_client, _old_server) = connect(&ns, &db, db_addr);
+    let command = format!(
+        "env -u NO_COLOR TERM=screen-256color {} -N {} top -c {}; echo EXIT=$?; sleep 600",
+        env!("CARGO_BIN_EXE_tcpstat"),
+        ns.name(),
+        INTERVAL.as_secs_f64()
+    );
+    let tmux = Tmux::start(&command);
+    let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains(":5432"));
+    assert!(up, "top did not show the connection to :5432:\n{screen}");
+    assert!(tmux.alternate_on(), "top draws on the alternate screen");
+
+    // A new connection: on screen within two refreshes, marked and green.
+    let (client, server) = connect(&ns, &web, web_addr);
+    let port = port_text(&client);
+    let two_refreshes = 2 * INTERVAL + Duration::from_millis(500);
+    let (screen, seen) = tmux.wait(two_refreshes, |s| line_with(s, &port).is_some());
+    assert!(seen, "{port} not shown within two refreshes:\n{screen}");
+    let row = line_with(&screen, &port).unwrap();
+    assert!(is_green(row), "a new row is green: {row:?}");
+    assert!(row.contains('+'), "a new row is marked +: {row:?}");
+
+    // Closed (reset, so that no TIME_WAIT is left): shown gone, then not.
+    support::sock::abort(client);
+    drop(server);
+    let (screen, gone) = tmux.wait(two_refreshes, |s| {
+        line_with(s, &port).is_some_and(|row| is_red(row) && row.contains('-'))
+    });
+    assert!(gone, "{port} not shown gone (red, -):\n{screen}");
+    let (screen, left) = tmux.wait(two_refreshes, |s| line_with(s, &port).is_none());
+    assert!(left, "{port} still shown after it was gone:\n{screen}");
+
+    // Typing a filter narrows the rows.
+    let (_web_client, _web_server) = connect(&ns, &web, web_addr);
+    let (screen, both) = tmux.wait(two_refreshes, |s| {
+        s.contains(":8080") && s.contains(":5432")
+    });
+    assert!(both, "{screen}");
+    tmux.keys("/dport = :8080");
+    let (screen, narrowed) = tmux.wait(Duration::from_secs(2), |s| {
+        s.contains(":8080") && !s.contains(":5432") && s.contains("/dport = :8080")
+    });
+    assert!(narrowed, "the filter did not narrow the rows:\n{screen}");
+    tmux.keys("\r");
+
+    // q: exit status 0, the alternate screen left.
+    tmux.keys("q");
+    let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
+    assert!(ended, "top did not end on q:\n{screen}");
+    assert!(screen.contains("EXIT=0"), "{screen}");
+    assert!(!tmux.alternate_on(), "the alternate screen was left");
+    assert!(
+        !screen.contains("tcpstat top"),
+        "the view is gone from the screen:\n{screen}"
+    );
+}
+
+#[test]
+fn without_a_terminal_top_says_to_use_c() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
+        .arg("top")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("tcpstat: top draws on a terminal") && stderr.contains("-c"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(out.stdout.is_empty());
+}
