@@ -23,10 +23,11 @@ struct Tmux {
 }
 
 impl Tmux {
-    /// Starts `command` in a detached 120x30 session.
-    fn start(command: &str) -> Tmux {
+    /// Starts `command` in a detached 120x30 session, on a server named
+    /// after the test process and `tag`.
+    fn start(tag: &str, command: &str) -> Tmux {
         let tmux = Tmux {
-            socket: format!("tcpstat-top-{}", std::process::id()),
+            socket: format!("tcpstat-top-{}-{tag}", std::process::id()),
         };
         let out = tmux.run(&["new-session", "-d", "-x", "120", "-y", "30", command]);
         assert!(out.status.success(), "tmux: {out:?}");
@@ -133,7 +134,7 @@ fn top_shows_connections_come_and_go_filters_and_quits() {
         ns.name(),
         INTERVAL.as_secs_f64()
     );
-    let tmux = Tmux::start(&command);
+    let tmux = Tmux::start("e2e", &command);
     let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains(":5432"));
     assert!(up, "top did not show the connection to :5432:\n{screen}");
     assert!(tmux.alternate_on(), "top draws on the alternate screen");
@@ -181,6 +182,59 @@ fn top_shows_connections_come_and_go_filters_and_quits() {
         !screen.contains("tcpstat top"),
         "the view is gone from the screen:\n{screen}"
     );
+}
+
+/// The pid of the program the pane's shell started.
+fn program_pid(tmux: &Tmux) -> i32 {
+    let out = tmux.run(&["display-message", "-p", "#{pane_pid}"]);
+    let shell = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the pane's shell's children");
+    let first = children
+        .split_whitespace()
+        .next()
+        .expect("a child of the shell");
+    first.parse().unwrap()
+}
+
+#[test]
+fn top_fits_a_small_terminal_and_sigterm_restores_it() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let ns = Netns::create("top", "term");
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:8080").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let _conns: Vec<_> = (0..30).map(|_| connect(&ns, &listener, addr)).collect();
+    let command = format!(
+        "{} -N {} top; echo EXIT=$?; sleep 600",
+        env!("CARGO_BIN_EXE_tcpstat"),
+        ns.name()
+    );
+    let tmux = Tmux::start("term", &command);
+    let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains(":8080"));
+    assert!(up, "{screen}");
+    // Down to 80x24: columns dropped, nothing wrapped, the footer last.
+    assert!(tmux
+        .run(&["resize-window", "-x", "80", "-y", "24"])
+        .status
+        .success());
+    let (screen, fits) = tmux.wait(Duration::from_secs(3), |_| {
+        let text = tmux.screen(false);
+        let lines: Vec<&str> = text.lines().collect();
+        lines.len() == 24 && lines[23].contains("q quit") && lines[0].starts_with("tcpstat top")
+    });
+    assert!(fits, "{screen}");
+    let text = tmux.screen(false);
+    assert!(text.lines().all(|l| l.chars().count() <= 80), "{text}");
+    let rows = text.lines().filter(|l| l.contains("127.0.0.1:")).count();
+    assert_eq!(rows, 24 - 4, "a screenful of rows:\n{text}");
+    // SIGTERM: status 143, the terminal given back.
+    let pid = program_pid(&tmux);
+    // SAFETY: kill(2) sends a signal to the process started above.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
+    assert!(ended && screen.contains("EXIT=143"), "{screen}");
+    assert!(!tmux.alternate_on());
 }
 
 #[test]

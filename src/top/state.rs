@@ -227,9 +227,14 @@ impl App {
             return Effect::None;
         };
         if snapshot.spec.grouped() {
+            // Groups of another grouping than the one asked for last are
+            // on screen until the collecting thread answers: wait for it.
             let Some(group) = snapshot.groups.get(self.cursor) else {
                 return Effect::None;
             };
+            if Some(group.key.by()) != self.spec.group || self.spec.drill.is_some() {
+                return Effect::None;
+            }
             self.spec.drill = Some(group.key.clone());
             self.cursor = 0;
             return Effect::Spec(self.spec.clone());

@@ -70,6 +70,17 @@ pub enum GroupKey {
 }
 
 impl GroupKey {
+    /// The grouping this key is of.
+    pub fn by(&self) -> GroupBy {
+        match self {
+            GroupKey::Process(_) => GroupBy::Process,
+            GroupKey::Port(_) => GroupBy::LocalPort,
+            GroupKey::Host(_) => GroupBy::RemoteHost,
+            GroupKey::State(_) => GroupBy::State,
+            GroupKey::Netns(_) => GroupBy::Namespace,
+        }
+    }
+
     /// The key as the group's row names it.
     pub fn text(&self, refresh: &Refresh) -> String {
         match self {
@@ -168,12 +179,14 @@ pub fn derive(refresh: &Arc<Refresh>, spec: &ViewSpec) -> Snapshot {
         Some(map) => map,
         None => &NoOwners,
     };
-    let drill = spec.group.zip(spec.drill.as_ref());
     let keep = |e: &Entry| {
         spec.filter
             .as_ref()
             .is_none_or(|f| f.matches(&e.socket, owners))
-            && drill.is_none_or(|(by, key)| by.key(e) == *key)
+            && spec
+                .drill
+                .as_ref()
+                .is_none_or(|key| key.by().key(e) == *key)
     };
     let entries = &refresh.entries;
     let mut rows: Vec<u32> = (0..entries.len() as u32)
