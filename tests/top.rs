@@ -160,7 +160,7 @@ fn top_shows_connections_come_and_go_filters_and_quits() {
     assert!(left, "{port} still shown after it was gone:\n{screen}");
 
     // Typing a filter narrows the rows.
-    let (_web_client, _web_server) = connect(&ns, &web, web_addr);
+    let (web_client, _web_server) = connect(&ns, &web, web_addr);
     let (screen, both) = tmux.wait(two_refreshes, |s| {
         s.contains(":8080") && s.contains(":5432")
     });
@@ -172,12 +172,27 @@ fn top_shows_connections_come_and_go_filters_and_quits() {
     assert!(narrowed, "the filter did not narrow the rows:\n{screen}");
     tmux.keys("\r");
 
+    // k on the one row left, then y: closed through -K's path, and gone.
+    tmux.keys("k");
+    let (screen, asked) = tmux.wait(Duration::from_secs(2), |s| s.contains("close?"));
+    assert!(asked, "no confirmation:\n{screen}");
+    tmux.keys("y");
+    let (screen, closed) = tmux.wait(Duration::from_secs(2), |s| s.contains(": closed"));
+    assert!(closed, "no report of the close:\n{screen}");
+    let (screen, left) = tmux.wait(2 * two_refreshes, |s| s.contains("no socket matches"));
+    assert!(left, "the closed connection stayed:\n{screen}");
+
     // q: exit status 0, the alternate screen left.
     tmux.keys("q");
     let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
     assert!(ended, "top did not end on q:\n{screen}");
     assert!(screen.contains("EXIT=0"), "{screen}");
     assert!(!tmux.alternate_on(), "the alternate screen was left");
+    // The kernel aborted the client's end: its owner's next read says so.
+    let mut buf = [0u8; 1];
+    let read = std::io::Read::read(&mut &web_client, &mut buf);
+    let aborted = matches!(&read, Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED));
+    assert!(aborted, "the client's read after the close: {read:?}");
     assert!(
         !screen.contains("tcpstat top"),
         "the view is gone from the screen:\n{screen}"

@@ -94,7 +94,9 @@ fn header(app: &App) -> Line<'static> {
     if app.paused {
         spans.push(Span::styled("  PAUSED", bold));
     }
-    spans.push(Span::raw(format!("  {} sockets:", r.live())));
+    let live = r.live();
+    let plural = if live == 1 { "" } else { "s" };
+    spans.push(Span::raw(format!("  {live} socket{plural}:")));
     for c in &r.states {
         spans.push(Span::raw(format!(" {} {}", c.state, c.count)));
     }
