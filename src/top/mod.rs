@@ -84,10 +84,6 @@ pub fn run(
         std::env::var("NO_COLOR").ok().as_deref(),
         std::env::var("TERM").ok().as_deref(),
     );
-    let mut plan = crate::plan::collect(cfg, cfg.states);
-    plan.namespaces = targets;
-    plan.repeated = true;
-    let collector = Collector::new(plan);
     let mut app = App::new(palette, labels.is_some(), interval);
     let labels = labels.map(Arc::new);
     let (tx, rx) = mpsc::channel();
@@ -95,9 +91,17 @@ pub fn run(
     let stop = AtomicBool::new(false);
     let mut screen = terminal::Screen::enter()
         .map_err(|e| Error::runtime(format!("top: setting up the terminal: {e}")))?;
+    // Not joined: a pass can take long (many namespaces, 100k sockets),
+    // and `q` must not wait for it. It owns what it reads with, and ends
+    // at its next command once `commands` is dropped, or with the process.
+    let (owned, targets, out) = (cfg.clone(), targets.to_vec(), tx.clone());
+    std::thread::spawn(move || {
+        let mut plan = crate::plan::collect(&owned, owned.states);
+        plan.namespaces = &targets;
+        plan.repeated = true;
+        worker::run(Collector::new(plan), interval, labels, commanded, out);
+    });
     std::thread::scope(|scope| {
-        let out = tx.clone();
-        scope.spawn(move || worker::run(collector, interval, labels, commanded, out));
         let out = tx.clone();
         let stop = &stop;
         scope.spawn(move || read_input(out, stop));
