@@ -252,6 +252,32 @@ fn top_fits_a_small_terminal_and_sigterm_restores_it() {
     assert!(!tmux.alternate_on());
 }
 
+/// The terminal going away (its tmux server killed: the pane's pty is
+/// closed and SIGHUP sent) ends top; nothing is left running.
+#[test]
+fn top_ends_when_its_terminal_goes_away() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let ns = Netns::create("top", "lost");
+    let command = format!("{} -N {} -a top", env!("CARGO_BIN_EXE_tcpstat"), ns.name());
+    let tmux = Tmux::start("lost", &format!("{command}; sleep 600"));
+    let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains("tcpstat top"));
+    assert!(up, "{screen}");
+    let pid = program_pid(&tmux);
+    assert!(tmux.run(&["kill-server"]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let proc_dir = format!("/proc/{pid}");
+    let running = || {
+        std::fs::read_to_string(format!("{proc_dir}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !running(),
+        "top ({pid}) still runs after its terminal went away"
+    );
+}
+
 #[test]
 fn without_a_terminal_top_says_to_use_c() {
     let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))

@@ -306,7 +306,7 @@ pub fn detail_lines(e: &Entry, refresh: &Refresh) -> Vec<Line<'static>> {
         let mut inside = Vec::new();
         crate::render::inside::push_continuation(&mut inside, s, true);
         let text = String::from_utf8_lossy(&inside);
-        lines.push(Line::from(format!("tcp_info {}", text.trim())));
+        lines.push(Line::from(format!("tcp_info {}", escape(text.trim()))));
     }
     lines
 }
@@ -328,7 +328,7 @@ fn footer(app: &App) -> Line<'static> {
         return Line::from(spans);
     }
     if let Some(status) = &app.status {
-        return Line::from(Span::styled(status.clone(), error_style));
+        return Line::from(Span::styled(escape(status).into_owned(), error_style));
     }
     let mut spans = Vec::new();
     if !app.filter_text.is_empty() {

@@ -34,10 +34,12 @@ use crate::collect::Collector;
 use crate::config::Config;
 use crate::error::{exit_after_signal, Error, Result, EXIT_OK};
 use crate::netns::label::Labels;
+use crate::sys::poll::{poll, poll_fd};
 use crate::watch::signals::{Signals, Wake};
 use crossterm::event::{self, Event, KeyEventKind};
 use state::{App, Effect};
 use std::io::IsTerminal;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -114,24 +116,42 @@ pub fn run(
 }
 
 /// Reads terminal events until told to stop or the terminal is gone.
+///
+/// The terminal is polled here first, for input and for a hang-up:
+/// crossterm's own poll spins, without its timeout, on a terminal that
+/// was closed (a killed tmux server, a dropped ssh session).
 fn read_input(out: Sender<Msg>, stop: &AtomicBool) {
+    let tty = std::fs::File::open("/dev/tty").ok();
+    let fd = tty.as_ref().map_or(0, |f| f.as_raw_fd());
     while !stop.load(Ordering::Relaxed) {
-        let event = match event::poll(TICK) {
-            Ok(false) => continue,
-            Ok(true) => event::read(),
-            Err(e) => Err(e),
+        let mut fds = [poll_fd(fd, libc::POLLIN)];
+        let ready = match poll(&mut fds, Some(Instant::now() + TICK)) {
+            Ok(ready) => ready,
+            Err(e) => return lost(&out, e.to_string()),
         };
-        let sent = match event {
-            Ok(ev) => out.send(Msg::Input(ev)),
-            Err(e) => {
-                let _ = out.send(Msg::Lost(e.to_string()));
-                return;
+        if !ready {
+            continue;
+        }
+        if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return lost(&out, "hung up".into());
+        }
+        // Every event crossterm has, also those it read ahead.
+        loop {
+            match event::poll(Duration::ZERO).and_then(|more| more.then(event::read).transpose()) {
+                Ok(Some(ev)) => {
+                    if out.send(Msg::Input(ev)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => return lost(&out, e.to_string()),
             }
-        };
-        if sent.is_err() {
-            return;
         }
     }
+}
+
+fn lost(out: &Sender<Msg>, why: String) {
+    let _ = out.send(Msg::Lost(why));
 }
 
 /// Hands on the first stop signal.
