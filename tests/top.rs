@@ -219,19 +219,28 @@ fn top_fits_a_small_terminal_and_sigterm_restores_it() {
     let listener = ns.enter(|| TcpListener::bind("127.0.0.1:8080").unwrap());
     let addr = listener.local_addr().unwrap();
     let _conns: Vec<_> = (0..30).map(|_| connect(&ns, &listener, addr)).collect();
+    // -v: the notes on stderr go to the footer, not over the view.
     let command = format!(
-        "{} -N {} top; echo EXIT=$?; sleep 600",
+        "{} -v -N {} top; echo EXIT=$?; sleep 600",
         env!("CARGO_BIN_EXE_tcpstat"),
         ns.name()
     );
     let tmux = Tmux::start("term", &command);
     let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains(":8080"));
     assert!(up, "{screen}");
+    let (screen, noted) = tmux.wait(Duration::from_secs(3), |_| {
+        let text = tmux.screen(false);
+        let last = text.lines().last().unwrap_or("").to_string();
+        last.starts_with("tcpstat: read ") && text.starts_with("tcpstat top")
+    });
+    assert!(noted, "no note in the footer:\n{screen}");
     // Down to 80x24: columns dropped, nothing wrapped, the footer last.
     assert!(tmux
         .run(&["resize-window", "-x", "80", "-y", "24"])
         .status
         .success());
+    // Any key takes the note away.
+    tmux.keys("x");
     let (screen, fits) = tmux.wait(Duration::from_secs(3), |_| {
         let text = tmux.screen(false);
         let lines: Vec<&str> = text.lines().collect();

@@ -61,7 +61,7 @@ pub enum Msg {
     Lost(String),
     /// A stop signal (its number).
     Stop(i32),
-    /// A pass failed; the next is tried.
+    /// A pass failed (the next is tried), or a note was written.
     Failed(String),
     /// The collecting thread panicked.
     Crashed,
@@ -93,6 +93,11 @@ pub fn run(
     let stop = AtomicBool::new(false);
     let mut screen = terminal::Screen::enter()
         .map_err(|e| Error::runtime(format!("top: setting up the terminal: {e}")))?;
+    let notes = tx.clone();
+    terminal::capture_stderr(move |line| {
+        let _ = notes.send(Msg::Failed(line));
+    })
+    .map_err(|e| Error::runtime(format!("top: setting up the terminal: {e}")))?;
     // Not joined: a pass can take long (many namespaces, 100k sockets),
     // and `q` must not wait for it. It owns what it reads with, and ends
     // at its next command once `commands` is dropped, or with the process.
@@ -129,13 +134,11 @@ fn read_input(out: Sender<Msg>, stop: &AtomicBool) {
             Ok(ready) => ready,
             Err(e) => return lost(&out, e.to_string()),
         };
-        if !ready {
-            continue;
-        }
-        if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        if ready && fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
             return lost(&out, "hung up".into());
         }
-        // Every event crossterm has, also those it read ahead.
+        // Every event crossterm has: keys, those it read ahead, and resizes
+        // (it hears SIGWINCH on a descriptor of its own).
         loop {
             match event::poll(Duration::ZERO).and_then(|more| more.then(event::read).transpose()) {
                 Ok(Some(ev)) => {
@@ -225,7 +228,7 @@ fn handle(app: &mut App, msg: Msg, commands: &Sender<Command>) -> Result<Option<
             )))
         }
         Msg::Stop(signal) => return Ok(Some(exit_after_signal(signal))),
-        Msg::Failed(why) => app.status = Some(format!("reading the sockets failed: {why}")),
+        Msg::Failed(why) => app.status = Some(why),
         Msg::Crashed => return Err(Error::runtime("top: the collecting thread failed")),
     }
     Ok(None)

@@ -69,7 +69,8 @@ pub fn run(
                     last = Some(refresh);
                 }
                 Err(e) => {
-                    if out.send(Msg::Failed(e.to_string())).is_err() {
+                    let why = format!("reading the sockets failed: {e}");
+                    if out.send(Msg::Failed(why)).is_err() {
                         return;
                     }
                 }
