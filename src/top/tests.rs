@@ -388,3 +388,17 @@ fn names_from_outside_are_escaped_on_screen() {
     assert!(!got.contains('\u{1b}'));
     assert!(got.contains("7/evil\\u{1b}[2Jname"), "{got}");
 }
+
+#[test]
+fn p_pauses_and_the_header_says_so() {
+    let refresh = two_passes();
+    let mut app = app(Palette::Color);
+    show(&mut app, &refresh);
+    let paused = app.key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE));
+    assert!(matches!(paused, Effect::Pause(true)));
+    let got = lines(&frame(&mut app, 80, 24));
+    assert!(got[0].contains("  PAUSED  3 sockets"), "{}", got[0]);
+    let resumed = app.key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE));
+    assert!(matches!(resumed, Effect::Pause(false)));
+    assert!(!lines(&frame(&mut app, 80, 24))[0].contains("PAUSED"));
+}
