@@ -17,20 +17,28 @@ use support::{require, Need};
 /// The refresh interval asked of top.
 const INTERVAL: Duration = Duration::from_secs(1);
 
-/// A tmux server of the test's own, killed when dropped.
+/// A tmux server of the test's own, killed (and its socket file
+/// removed) when dropped.
 struct Tmux {
     socket: String,
+    /// The server's socket file, which kill-server leaves behind.
+    path: Option<String>,
 }
 
 impl Tmux {
     /// Starts `command` in a detached 120x30 session, on a server named
     /// after the test process and `tag`.
     fn start(tag: &str, command: &str) -> Tmux {
-        let tmux = Tmux {
+        let mut tmux = Tmux {
             socket: format!("tcpstat-top-{}-{tag}", std::process::id()),
+            path: None,
         };
         let out = tmux.run(&["new-session", "-d", "-x", "120", "-y", "30", command]);
         assert!(out.status.success(), "tmux: {out:?}");
+        let path = tmux
+            .run(&["display-message", "-p", "#{socket_path}"])
+            .stdout;
+        tmux.path = Some(String::from_utf8_lossy(&path).trim().to_string());
         tmux
     }
 
@@ -82,6 +90,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.run(&["kill-server"]);
+        if let Some(path) = self.path.as_deref().filter(|p| !p.is_empty()) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -231,7 +242,8 @@ fn top_fits_a_small_terminal_and_sigterm_restores_it() {
     let (screen, noted) = tmux.wait(Duration::from_secs(3), |_| {
         let text = tmux.screen(false);
         let last = text.lines().last().unwrap_or("").to_string();
-        last.starts_with("tcpstat: read ") && text.starts_with("tcpstat top")
+        // The last of -v's notes of the first pass.
+        last.starts_with("tcpstat: read owners from ") && text.starts_with("tcpstat top")
     });
     assert!(noted, "no note in the footer:\n{screen}");
     // Down to 80x24: columns dropped, nothing wrapped, the footer last.

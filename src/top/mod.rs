@@ -8,7 +8,8 @@
 //!   the pass before ([`refresh`]) and derives what the table shows
 //!   ([`view`]: filter, sort, groups), also when a key changes the sort
 //!   or the filter, so that no sort of 100k rows runs where keys are read;
-//! - the input thread turns the terminal's bytes into key events;
+//! - the input thread turns the terminal's bytes into key events
+//!   ([`keys`]) and hears SIGWINCH;
 //! - the signal thread reads the stop signals from the signalfd
 //!   ([`crate::watch::signals`]: they are blocked in every thread);
 //! - this thread keeps the [`state::App`] (selection, typing, overlays)
@@ -20,6 +21,7 @@
 
 pub mod columns;
 pub mod draw;
+pub mod keys;
 pub mod refresh;
 pub mod state;
 pub mod terminal;
@@ -36,10 +38,11 @@ use crate::error::{exit_after_signal, Error, Result, EXIT_OK};
 use crate::netns::label::Labels;
 use crate::sys::poll::{poll, poll_fd};
 use crate::watch::signals::{Signals, Wake};
-use crossterm::event::{self, Event, KeyEventKind};
+use crossterm::event::{Event, KeyEventKind};
 use state::{App, Effect};
 use std::io::IsTerminal;
-use std::os::fd::AsRawFd;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -55,8 +58,10 @@ const TICK: Duration = Duration::from_millis(200);
 pub enum Msg {
     /// A new view of a pass.
     Snapshot(Arc<Snapshot>),
-    /// A terminal event (a key, a resize).
+    /// A terminal event (a key).
     Input(Event),
+    /// The terminal's size changed.
+    Resized,
     /// The terminal could not be read any more.
     Lost(String),
     /// A stop signal (its number).
@@ -86,6 +91,9 @@ pub fn run(
         std::env::var("NO_COLOR").ok().as_deref(),
         std::env::var("TERM").ok().as_deref(),
     );
+    // Before any thread starts, so that none takes it: crossterm would.
+    let winch = crate::sys::signal::block_to_fd(&[libc::SIGWINCH])
+        .map_err(|e| Error::runtime(format!("top: blocking SIGWINCH: {e}")))?;
     let mut app = App::new(palette, labels.is_some(), interval);
     let labels = labels.map(Arc::new);
     let (tx, rx) = mpsc::channel();
@@ -111,7 +119,7 @@ pub fn run(
     std::thread::scope(|scope| {
         let out = tx.clone();
         let stop = &stop;
-        scope.spawn(move || read_input(out, stop));
+        scope.spawn(move || read_input(out, stop, winch));
         scope.spawn(move || read_signals(signals, tx, stop));
         let ended = run_loop(&mut screen, &mut app, &rx, &commands);
         stop.store(true, Ordering::Relaxed);
@@ -120,36 +128,60 @@ pub fn run(
     })
 }
 
-/// Reads terminal events until told to stop or the terminal is gone.
+/// Reads keys until told to stop or the terminal is gone.
 ///
-/// The terminal is polled here first, for input and for a hang-up:
-/// crossterm's own poll spins, without its timeout, on a terminal that
-/// was closed (a killed tmux server, a dropped ssh session).
-fn read_input(out: Sender<Msg>, stop: &AtomicBool) {
-    let tty = std::fs::File::open("/dev/tty").ok();
-    let fd = tty.as_ref().map_or(0, |f| f.as_raw_fd());
+/// The terminal is read here ([`keys`]), not by crossterm's event reader,
+/// which spins, without its timeout, on a terminal that hung up, and which
+/// loses sight of a key that comes together with a resize. SIGWINCH is
+/// blocked and read from `winch`.
+fn read_input(out: Sender<Msg>, stop: &AtomicBool, winch: OwnedFd) {
+    let tty = match open_terminal() {
+        Ok(tty) => tty,
+        Err(e) => return lost(&out, e.to_string()),
+    };
+    let mut parser = keys::KeyParser::new();
+    let mut buf = [0u8; 1024];
     while !stop.load(Ordering::Relaxed) {
-        let mut fds = [poll_fd(fd, libc::POLLIN)];
-        let ready = match poll(&mut fds, Some(Instant::now() + TICK)) {
-            Ok(ready) => ready,
+        let mut fds = [
+            poll_fd(tty.as_raw_fd(), libc::POLLIN),
+            poll_fd(winch.as_raw_fd(), libc::POLLIN),
+        ];
+        match poll(&mut fds, Some(Instant::now() + TICK)) {
+            Ok(true) => {}
+            Ok(false) => continue,
             Err(e) => return lost(&out, e.to_string()),
-        };
-        if ready && fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            return lost(&out, "hung up".into());
         }
-        // Every event crossterm has: keys, those it read ahead, and resizes
-        // (it hears SIGWINCH on a descriptor of its own).
-        loop {
-            match event::poll(Duration::ZERO).and_then(|more| more.then(event::read).transpose()) {
-                Ok(Some(ev)) => {
-                    if out.send(Msg::Input(ev)).is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => return lost(&out, e.to_string()),
+        if fds[1].revents != 0 {
+            while let Ok(Some(_)) = crate::sys::signal::read_signal(winch.as_fd()) {}
+            if out.send(Msg::Resized).is_err() {
+                return;
             }
         }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let n = match (&tty).read(&mut buf) {
+            Ok(0) => return lost(&out, "end of input".into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return lost(&out, e.to_string()),
+        };
+        for key in parser.feed(&buf[..n]) {
+            if out.send(Msg::Input(Event::Key(key))).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The terminal to read keys from: /dev/tty, else stdin.
+fn open_terminal() -> std::io::Result<std::fs::File> {
+    match std::fs::File::open("/dev/tty") {
+        Ok(tty) => Ok(tty),
+        Err(_) => Ok(std::fs::File::from(
+            std::io::stdin().as_fd().try_clone_to_owned()?,
+        )),
     }
 }
 
@@ -221,7 +253,7 @@ fn handle(app: &mut App, msg: Msg, commands: &Sender<Command>) -> Result<Option<
                 let _ = commands.send(Command::Refresh);
             }
         },
-        Msg::Input(_) => {}
+        Msg::Input(_) | Msg::Resized => {}
         Msg::Lost(why) => {
             return Err(Error::runtime(format!(
                 "top: the terminal went away: {why}"
