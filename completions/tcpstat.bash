@@ -22,6 +22,9 @@ _tcpstat() {
             tcpstat,serve)
                 cmd="tcpstat__subcmd__serve"
                 ;;
+            tcpstat,top)
+                cmd="tcpstat__subcmd__top"
+                ;;
             tcpstat,why)
                 cmd="tcpstat__subcmd__why"
                 ;;
@@ -30,6 +33,9 @@ _tcpstat() {
                 ;;
             tcpstat__subcmd__help,serve)
                 cmd="tcpstat__subcmd__help__subcmd__serve"
+                ;;
+            tcpstat__subcmd__help,top)
+                cmd="tcpstat__subcmd__help__subcmd__top"
                 ;;
             tcpstat__subcmd__help,why)
                 cmd="tcpstat__subcmd__help__subcmd__why"
@@ -41,7 +47,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -u -U -w -x -A -f -a -l -4 -6 -N -n -p -o -i -m -e -W -H -s -K -c -v -h -V --tcp --udp --udplite --raw --unix --socket --query --family --all --listening --inet --inet6 --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --processes --programs --users --options --timers --info --memory --extended --extend --wide --no-header --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version why serve help"
+            opts="-t -u -U -w -x -A -f -a -l -4 -6 -N -n -p -o -i -m -e -W -H -s -K -c -v -h -V --tcp --udp --udplite --raw --unix --socket --query --family --all --listening --inet --inet6 --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --processes --programs --users --options --timers --info --memory --extended --extend --wide --no-header --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version top why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -151,7 +157,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__help)
-            opts="why serve help"
+            opts="top why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -192,6 +198,20 @@ _tcpstat() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tcpstat__subcmd__help__subcmd__top)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tcpstat__subcmd__help__subcmd__why)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -207,7 +227,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__serve)
-            opts="-N -n -v -h --listen --textfile --interval --max-series --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --source --owner-source --verbose --help"
+            opts="-a -l -N -n -c -v -h --listen --textfile --interval --max-series --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -237,6 +257,52 @@ _tcpstat() {
                     COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
                     return 0
                     ;;
+                --continuous)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source)
+                    COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tcpstat__subcmd__top)
+            opts="-a -l -N -n -c -v -h --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --owner-source --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --netns)
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -N)
+                    COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --continuous)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --source)
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
                     return 0
@@ -253,7 +319,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__why)
-            opts="-N -n -v -h --addr --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --source --owner-source --verbose --help"
+            opts="-a -l -N -n -c -v -h --addr --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,6 +335,14 @@ _tcpstat() {
                     ;;
                 -N)
                     COMPREPLY=($(compgen -W "$(echo all; ip netns list 2>/dev/null | cut -d' ' -f1)" -- "${cur}") $(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --continuous)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --source)

@@ -103,17 +103,39 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -l lifetime -d 'With --eve
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -s V -l version -d 'Print version'
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "top" -d 'A live, sortable, filterable view of the sockets, refreshed every SECS of -c (default 1)'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "serve" -d 'Serve connection-state metrics for Prometheus, or write them for node_exporter\'s textfile collector'
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s c -l continuous -d 'Repeat the listing every SECS seconds, like netstat -c (default 1)' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
+netlink\t'the kernel\'s sock_diag netlink interface'
+proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
+bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
+proc\t'one readlink per descriptor in /proc/*/fd'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s a -l all -d 'Show listening and non-listening sockets'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s l -l listening -d 'Show only listening sockets'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l all-netns -d 'Every network namespace on the host: the same as -N all'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l numeric-hosts -d 'Show numeric addresses (netstat\'s --numeric-hosts)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l numeric-ports -d 'Show numeric ports (netstat\'s --numeric-ports)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l numeric-users -d 'Show numeric user ids (netstat\'s --numeric-users)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l json -d 'Print JSON instead of text'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l addr -d 'The address to bind (default: the dual-stack wildcard `[::]`)' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s c -l continuous -d 'Repeat the listing every SECS seconds, like netstat -c (default 1)' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s a -l all -d 'Show listening and non-listening sockets'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l numeric-hosts -d 'Show numeric addresses (netstat\'s --numeric-hosts)'
@@ -127,12 +149,15 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l textfile -d 'W
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l interval -d 'With --textfile: write every SECS seconds until SIGTERM or SIGINT' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l max-series -d 'Most series the per-port, per-program and per-endpoint metrics may add' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s N -l netns -d 'List the sockets of another network namespace, or of all (`all`)' -r
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s c -l continuous -d 'Repeat the listing every SECS seconds, like netstat -c (default 1)' -r
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s a -l all -d 'Show listening and non-listening sockets'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s l -l listening -d 'Show only listening sockets'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l all-netns -d 'Every network namespace on the host: the same as -N all'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s n -l numeric -d 'Show numeric addresses, ports and users (no name lookups)'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l numeric-hosts -d 'Show numeric addresses (netstat\'s --numeric-hosts)'
@@ -141,7 +166,8 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l numeric-users 
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l json -d 'Print JSON instead of text'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s v -l verbose -d 'Say more on stderr: which source was used, messages skipped'
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why serve help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why serve help" -f -a "serve" -d 'Serve connection-state metrics for Prometheus, or write them for node_exporter\'s textfile collector'
-complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from why serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from top why serve help" -f -a "top" -d 'A live, sortable, filterable view of the sockets, refreshed every SECS of -c (default 1)'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from top why serve help" -f -a "why" -d 'Tell whether a server could bind() PORT now, and what holds it'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from top why serve help" -f -a "serve" -d 'Serve connection-state metrics for Prometheus, or write them for node_exporter\'s textfile collector'
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand help; and not __fish_seen_subcommand_from top why serve help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tcpstat -s N -l netns -x -a "all (ip netns list 2>/dev/null | string replace -r ' .*' '')"

@@ -64,6 +64,16 @@ fn run_inet(cfg: &mut Config, signals: &Signals) -> Result<i32> {
     if let Some(serve) = &cfg.serve {
         return crate::serve::run(cfg, serve, signals);
     }
+    if let Mode::Top { interval } = cfg.mode {
+        let (targets, labels) = match cfg.all_netns {
+            true => {
+                let (targets, labels) = all_namespaces(cfg)?;
+                (targets, Some(labels))
+            }
+            false => Default::default(),
+        };
+        return crate::top::run(cfg, interval, &targets, labels, signals);
+    }
     let (targets, labels) = match cfg.all_netns {
         true => all_namespaces(cfg)?,
         false => Default::default(),
@@ -127,7 +137,7 @@ fn run_inet(cfg: &mut Config, signals: &Signals) -> Result<i32> {
             let shown = cfg.shown_owners(owners.as_ref());
             return crate::kill::run(cfg, kill, sockets, shown, signals, &mut out);
         }
-        Mode::Serve => unreachable!("serve returned above"),
+        Mode::Serve | Mode::Top { .. } => unreachable!("serve and top returned above"),
     };
     // The whole listing is written, even after a stop signal (see
     // watch::output): a JSON array stays valid.

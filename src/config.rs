@@ -63,6 +63,8 @@ pub enum Mode {
     Kill(Kill),
     /// `serve`: metrics for Prometheus (the details in [`Config::serve`]).
     Serve,
+    /// `top`: the live view, refreshed every `interval`.
+    Top { interval: Duration },
 }
 
 /// `serve`: where the metrics go and how many series they may have.

@@ -283,6 +283,21 @@ pub fn proc_unix(bytes: &[u8]) {
     }
 }
 
+/// Terminal input, as `top` reads it: the first byte sets the size of the
+/// reads the rest is cut into, so sequences and characters split anywhere.
+/// At most one key per byte comes out, and nothing unbounded is kept.
+pub fn top_keys(bytes: &[u8]) {
+    let Some((&size, rest)) = bytes.split_first() else {
+        return;
+    };
+    let mut parser = crate::top::keys::KeyParser::new();
+    let mut keys = 0;
+    for chunk in rest.chunks(usize::from(size).max(1)) {
+        keys += parser.feed(chunk).len();
+    }
+    assert!(keys <= rest.len());
+}
+
 #[cfg(test)]
 mod tests {
     /// The entry points hold on real inputs cut at every length, so that

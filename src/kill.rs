@@ -19,7 +19,7 @@ use crate::config::{Config, Format, Kill};
 use crate::diagnose::kill::Report;
 use crate::error::{exit_after_signal, note, os_text, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::model::kill::KillResult;
-use crate::model::{Socket, TcpState};
+use crate::model::{Socket, StateSet, TcpState};
 use crate::owners::ProcessMap;
 use crate::render;
 use crate::source::netlink::kill::Destroyer;
@@ -74,6 +74,33 @@ pub fn run(
         }
         End::Done if kill.dry_run || report.all_done() => Ok(EXIT_OK),
         End::Done => Ok(EXIT_RUNTIME),
+    }
+}
+
+/// Closes one socket, as `-K` naming it would (top's `k`, after its own
+/// confirmation): one SOCK_DESTROY in the current namespace, and the
+/// kernel's answer in words, with what helps where it did not close it.
+pub fn close_one(socket: &Socket) -> String {
+    let what = render::kill::connection(socket);
+    if socket.netns != 0 {
+        return format!(
+            "{what}: not closed: top closes sockets of its own namespace only (-N NAME)"
+        );
+    }
+    let rows = std::slice::from_ref(socket);
+    let mut report = Report::plan(rows, StateSet::ALL, false);
+    let outcome = Destroyer::open().and_then(|mut d| d.destroy(socket));
+    match outcome {
+        Ok(outcome) => {
+            report.record(0, outcome);
+            let help = report.targets[0].help.as_deref().map(|h| format!(": {h}"));
+            format!(
+                "{what}: {}{}",
+                outcome.result.name(),
+                help.unwrap_or_default()
+            )
+        }
+        Err(e) => format!("{what}: not closed: {e}"),
     }
 }
 

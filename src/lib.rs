@@ -27,4 +27,5 @@ pub mod source;
 pub mod sys;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod top;
 pub mod watch;

@@ -132,6 +132,44 @@ fn serve_page() -> Vec<u8> {
     out
 }
 
+/// `tcpstat-top(1)`: the subcommand's page, with its keys (the list the
+/// help overlay shows).
+fn top_page() -> Vec<u8> {
+    let mut cmd = tcpstat::cli::command();
+    cmd.build();
+    let top = cmd
+        .find_subcommand("top")
+        .expect("a top subcommand")
+        .clone()
+        .name("tcpstat-top")
+        .bin_name("tcpstat top");
+    let man = Man::new(top);
+    let mut out = Vec::new();
+    man.render(&mut out).unwrap();
+    let mut roff = Roff::default();
+    definitions(&mut roff, "KEYS", tcpstat::top::draw::KEYS);
+    let status = &[
+        ("0", "Quit with q or Ctrl-C."),
+        (
+            "1",
+            "The terminal went away, or could not be set up or written.",
+        ),
+        (
+            "2",
+            "A usage error; also when stdout is not a terminal (use -c there).",
+        ),
+        ("129", "Ended by SIGHUP."),
+        ("130", "Ended by SIGINT."),
+        ("143", "Ended by SIGTERM."),
+    ];
+    definitions(&mut roff, "EXIT STATUS", status);
+    roff.to_writer(&mut out).unwrap();
+    see_also(&["tcpstat(1)", "tcpstat-serve(1)", "ss(8)", "tcp(7)"])
+        .to_writer(&mut out)
+        .unwrap();
+    out
+}
+
 /// A section of `.TP` definitions: a bold term, then its text.
 fn definitions(roff: &mut Roff, title: &str, items: &[(&str, &str)]) {
     roff.control("SH", [title]);
@@ -230,6 +268,7 @@ fn generated_docs_match_the_cli() {
         (r.join("man/tcpstat.1"), man_page()),
         (r.join("man/tcpstat-why.1"), why_page()),
         (r.join("man/tcpstat-serve.1"), serve_page()),
+        (r.join("man/tcpstat-top.1"), top_page()),
         (r.join("completions/tcpstat.bash"), completion(Shell::Bash)),
         (r.join("completions/_tcpstat"), completion(Shell::Zsh)),
         (r.join("completions/tcpstat.fish"), completion(Shell::Fish)),
@@ -268,6 +307,8 @@ fn man_page_has_the_sections_people_look_for() {
     assert!(why.contains("tcpstat\\-why") && why.contains("\\-\\-addr"));
     let serve = String::from_utf8(serve_page()).unwrap();
     assert!(serve.contains("tcpstat\\-serve") && serve.contains("\\-\\-max\\-series"));
+    let top = String::from_utf8(top_page()).unwrap();
+    assert!(top.contains(".SH KEYS") && top.contains("Ctrl\\-C"));
 }
 
 /// Every column the manual describes is a header the table prints, in the

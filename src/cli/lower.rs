@@ -22,6 +22,7 @@ pub fn config(args: &Args) -> Result<Config> {
         _ if args.kill => Mode::Kill(kill_plan(args, &filter)?),
         Some(Command::Why { port, addr }) => Mode::Why { port, addr },
         Some(Command::Serve { .. }) => Mode::Serve,
+        Some(Command::Top { .. }) => top_mode(args)?,
         None if args.summary => Mode::Summary,
         None => Mode::List,
     };
@@ -64,7 +65,11 @@ pub fn config(args: &Args) -> Result<Config> {
     } else {
         scope
     };
-    let watch = watch_plan(args, mode)?;
+    let top = matches!(mode, Mode::Top { .. });
+    let watch = match top {
+        true => None,
+        false => watch_plan(args, mode)?,
+    };
     check_protocols(protocols, mode, watch)?;
     check_inside(args, mode)?;
     let order = order(args, mode)?;
@@ -79,13 +84,19 @@ pub fn config(args: &Args) -> Result<Config> {
         ));
     }
     let events = watch.is_some_and(|w| w.events);
-    if all_netns && (events || !matches!(mode, Mode::List | Mode::Summary | Mode::Why { .. })) {
+    if all_netns
+        && (events
+            || !matches!(
+                mode,
+                Mode::List | Mode::Summary | Mode::Why { .. } | Mode::Top { .. }
+            ))
+    {
         // Each of these keeps per-namespace state this step does not
         // have yet (port conflicts, event identity, findings, the sockets
         // to close, metric labels): refused rather than computed over
         // namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets (table, --json, -s, -c or why); --events, -K and \
+            "-N all lists sockets (table, --json, -s, -c, why or top); --events, -K and \
              serve take one namespace: -N NAME",
         ));
     }
@@ -106,15 +117,17 @@ pub fn config(args: &Args) -> Result<Config> {
         numeric_ports: args.numeric || args.numeric_ports,
         numeric_users: args.numeric || args.numeric_users,
         wide: args.wide,
+        // top shows owners, timers, notes and (over netlink) tcp_info
+        // and its rates whatever was asked.
         columns: Columns {
             extended: args.extend,
-            program: args.program || args.users,
+            program: args.program || args.users || top,
             users: args.users,
-            timer: args.timers,
-            note: args.explain,
-            info: args.info,
+            timer: args.timers || top,
+            note: args.explain || top,
+            info: args.info || (top && args.source != SourceArg::Proc),
             memory: args.memory,
-            rates: args.info && args.events.is_none() && args.continuous.is_some(),
+            rates: (args.info && args.events.is_none() && args.continuous.is_some()) || top,
         },
         format: if args.json {
             Format::Json
@@ -214,7 +227,17 @@ fn check_protocols(
 /// no filter, a command or mode it cannot be combined with.
 fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
     let other = [
-        (args.command.is_some(), "why"),
+        (
+            matches!(
+                args.command,
+                Some(Command::Why { .. } | Command::Serve { .. })
+            ),
+            "why",
+        ),
+        (
+            matches!(args.command, Some(Command::Top { .. })),
+            "top (its `k` key closes one connection)",
+        ),
         (args.summary, "-s"),
         (
             args.events.is_some() || args.continuous.is_some(),
@@ -248,6 +271,30 @@ fn kill_plan(args: &Args, filter: &Filter) -> Result<Kill> {
         states,
         dry_run: args.dry_run,
         yes: args.yes,
+    })
+}
+
+/// `top`: refreshed every `-c` interval; the flags that make or shape
+/// another output are refused.
+fn top_mode(args: &Args) -> Result<Mode> {
+    let other = [
+        (args.summary, "-s"),
+        (args.json, "--json"),
+        (args.events.is_some(), "--events"),
+        (args.count.is_some(), "--count"),
+        (
+            args.sort.is_some() || args.top.is_some(),
+            "--sort and --top (sort with its keys)",
+        ),
+    ];
+    if let Some((_, what)) = other.iter().find(|(given, _)| *given) {
+        return Err(Error::usage(format!(
+            "top cannot be combined with {what}: it is a live view on the terminal \
+             (for a repeated listing, use -c)"
+        )));
+    }
+    Ok(Mode::Top {
+        interval: args.continuous.unwrap_or(DEFAULT_INTERVAL),
     })
 }
 
@@ -309,7 +356,7 @@ fn check_inside(args: &Args, mode: Mode) -> Result<()> {
         (false, true) => "-m",
         (true, true) => "-i and -m",
     };
-    if mode != Mode::List {
+    if !matches!(mode, Mode::List | Mode::Top { .. }) {
         return Err(Error::usage(format!(
             "{flag}: these add to the listing's rows; not with -s, why or serve"
         )));
@@ -388,11 +435,15 @@ fn build_filter(args: &Args, protocols: Protocols) -> Result<Filter> {
             .fold(StateSet::EMPTY, |all, s| all.union(*s));
         filter = filter.with_states(states);
     }
+    let words: Vec<&String> = match &args.command {
+        Some(Command::Top { expression }) => args.expression.iter().chain(expression).collect(),
+        _ => args.expression.iter().collect(),
+    };
     // -x reads the expression as paths (`cli::unix`).
-    if !args.expression.is_empty() && !protocols.unix {
-        let query = parse_expression(&args.expression).map_err(|e| {
+    if !words.is_empty() && !protocols.unix {
+        let query = parse_expression(&words).map_err(|e| {
             // A unix path on inet sockets: say where paths apply.
-            let path = args.expression.iter().any(|w| w.starts_with(['/', '@']));
+            let path = words.iter().any(|w| w.starts_with(['/', '@']));
             let hint = if path {
                 "; unix socket paths are filtered with -x"
             } else {

@@ -193,6 +193,7 @@ pub const COMPATIBILITY: &[(&str, &str)] = &[
 pub const SEE_ALSO: &[&str] = &[
     "tcpstat-why(1)",
     "tcpstat-serve(1)",
+    "tcpstat-top(1)",
     "netstat(8)",
     "ss(8)",
     "ip-netns(8)",

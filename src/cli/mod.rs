@@ -45,6 +45,7 @@ use std::time::Duration;
                   tcpstat -s                    summary and findings about teardown states\n  \
                   tcpstat why 8080              could a server bind port 8080 now? why not?\n  \
                   tcpstat serve                 metrics for Prometheus on 127.0.0.1:9923\n  \
+                  tcpstat top -a                a live, sortable view of every socket\n  \
                   tcpstat -an --json | jq '.[] | select(.state == \"TIME_WAIT\")'\n  \
                   tcpstat -anpc 2               the listing every 2 seconds\n  \
                   tcpstat -anp --events         connections opening, changing state, closing\n  \
@@ -123,11 +124,16 @@ pub struct Args {
     pub family: Vec<FamilyArg>,
 
     /// Show listening and non-listening sockets
-    #[arg(short = 'a', long = "all", help_heading = "Selection")]
+    #[arg(short = 'a', long = "all", global = true, help_heading = "Selection")]
     pub all: bool,
 
     /// Show only listening sockets
-    #[arg(short = 'l', long = "listening", help_heading = "Selection")]
+    #[arg(
+        short = 'l',
+        long = "listening",
+        global = true,
+        help_heading = "Selection"
+    )]
     pub listening: bool,
 
     /// Only IPv4 sockets
@@ -380,6 +386,7 @@ pub struct Args {
         require_equals = true,
         default_missing_value = "1",
         value_parser = parse_interval,
+        global = true,
         help_heading = "Watch"
     )]
     pub continuous: Option<Duration>,
@@ -543,6 +550,40 @@ pub struct Args {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// A live, sortable, filterable view of the sockets, refreshed every
+    /// SECS of -c (default 1)
+    ///
+    /// A full-screen table of the sockets the listing would show (the
+    /// selection flags -a and -l, -4/-6, -N, the filters and --source
+    /// apply; flags other than -a, -l and -c go before `top`, or the
+    /// filter expression after it), with their state, timer and its
+    /// countdown, owning process, rates per connection (from tcp_info,
+    /// over netlink) and age since first seen. Rows that appeared since
+    /// the last refresh are green, rows that vanished stay one refresh
+    /// red, rows whose state changed flash yellow; with NO_COLOR set or a
+    /// terminal without colours (TERM=dumb), bold and dim instead, and a
+    /// mark before each row (`+` new, `-` gone, `~` changed). The selected
+    /// row stays selected, at the same place on the screen, across
+    /// refreshes. The first line counts sockets per state, the second says
+    /// the findings of -s. Addresses and ports are numeric.
+    ///
+    /// Keys: arrows, PgUp/PgDn, Home/End move; `<` and `>` (or `s`) choose
+    /// the column to sort by, `r` reverses; `/` filters as you type with
+    /// the expression language of the command line (errors are shown,
+    /// Enter keeps the filter, Esc clears it); `g` groups by process,
+    /// local port, remote host, state or namespace, with counts (Enter
+    /// shows a group's sockets, Esc goes back); Enter opens the detail of
+    /// the selected socket (every field, tcp_info, owners, the --explain
+    /// note, the timer); `p` pauses; `k` closes the selected connection
+    /// as -K does, after a confirmation; `?` shows the keys; `q` or Ctrl-C
+    /// quits. The terminal is restored on quit, on SIGTERM and SIGHUP, on
+    /// a lost terminal and on a crash. Needs a terminal on stdout: for a
+    /// listing that repeats, use -c.
+    Top {
+        /// A filter expression, as after the listing's flags
+        #[arg(value_name = "EXPRESSION")]
+        expression: Vec<String>,
+    },
     /// Tell whether a server could bind() PORT now, and what holds it
     ///
     /// Looks at every socket on the port (of the namespace, with -N): a

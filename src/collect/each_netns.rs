@@ -117,14 +117,15 @@ fn work(req: &Request<'_>, targets: &[Target], next: &AtomicUsize, gathered: &Mu
 mod tests {
     use super::*;
     use crate::filter::Filter;
-    use crate::model::{Protocol, SourceChoice, StateSet};
+    use crate::model::{ProtocolSet, SourceChoice, StateSet};
 
     fn request(filter: &Filter) -> Request<'_> {
         Request {
-            protocol: Protocol::Tcp,
+            protocols: ProtocolSet::TCP,
             ipv4: true,
             ipv6: true,
             states: StateSet::ALL,
+            datagram_states: StateSet::EMPTY,
             timer_counters: false,
             info: false,
             memory: false,

@@ -219,7 +219,7 @@ pub fn push_rate_cells(line: &mut Vec<u8>, s: &Socket) {
 /// A per-second value in at most four characters, SI prefixes (K = 1000,
 /// as ss's rates): `0`, `0.5`, `512`, `8.0K`, `512K`, `8.0M`, `1.2G`; one
 /// decimal below 10, none above.
-fn per_sec(value: f64) -> String {
+pub fn per_sec(value: f64) -> String {
     if value <= 0.0 || !value.is_finite() {
         return "0".into();
     }

@@ -118,7 +118,7 @@ fn endpoint(e: &crate::model::Endpoint) -> String {
 }
 
 /// `local -> remote (STATE)`, to say which socket a note is about.
-fn connection(s: &Socket) -> String {
+pub fn connection(s: &Socket) -> String {
     format!(
         "{} -> {} ({})",
         endpoint(&s.local),

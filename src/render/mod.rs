@@ -11,7 +11,7 @@
 //! - [`wire`]: every serde type of the JSON output.
 
 pub mod events;
-mod inside;
+pub mod inside;
 pub mod json;
 pub mod kill;
 pub mod order;

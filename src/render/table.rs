@@ -295,6 +295,14 @@ fn push_netns(line: &mut Vec<u8>, name: &str, wide: bool) {
     line.push(b' ');
 }
 
+/// The timer as netstat prints it, `kind (seconds/retransmits/probes)`,
+/// as a string (top's detail pane).
+pub fn timer_text(t: &Timer) -> String {
+    let mut line = Vec::with_capacity(32);
+    push_timer(&mut line, t);
+    String::from_utf8_lossy(&line).into_owned()
+}
+
 /// The timer as netstat prints it: `kind (seconds/retransmits/probes)`.
 fn push_timer(line: &mut Vec<u8>, t: &Timer) {
     line.extend_from_slice(t.kind.name().as_bytes());

@@ -1,5 +1,5 @@
 //! Files and directories by descriptor: `openat`, `readlinkat`, `fstat`,
-//! `fstatfs`, `write`, [`Dir`], a `readdir` stream, and bounded reads of
+//! `fstatfs`, `write`, `dup2`, [`Dir`], a `readdir` stream, and bounded reads of
 //! kernel files ([`read_bounded`], [`read_small_text`]).
 //!
 //! The owner scan reads every open descriptor of every process, so these
@@ -112,6 +112,25 @@ pub fn stdout() -> BorrowedFd<'static> {
     // SAFETY: descriptor 1 is never closed while tcpstat runs; if it was
     // not open to begin with, writes fail with EBADF, as std's do.
     unsafe { BorrowedFd::borrow_raw(libc::STDOUT_FILENO) }
+}
+
+/// Descriptor 2, borrowed for as long as the program runs.
+pub fn stderr() -> BorrowedFd<'static> {
+    // SAFETY: descriptor 2 is never closed while tcpstat runs (it is
+    // pointed elsewhere and back, by `dup2`); if it was not open to begin
+    // with, uses fail with EBADF.
+    unsafe { BorrowedFd::borrow_raw(libc::STDERR_FILENO) }
+}
+
+/// `dup2(from, to)`: descriptor `to` refers to what `from` does (what it
+/// referred to before is closed).
+pub fn dup2(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes two descriptor numbers and touches no memory;
+    // `from` is open for the call.
+    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// An open directory read with `readdir`, which fetches entries in large
