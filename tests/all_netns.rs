@@ -424,7 +424,7 @@ fn all_refuses_what_needs_one_namespace() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8(out.stderr).unwrap();
         assert!(
-            stderr.starts_with("tcpstat: -N all lists sockets (table, --json, -s, -c or why)"),
+            stderr.starts_with("tcpstat: -N all lists sockets (table, --json, -s, -c, why or top)"),
             "{stderr}"
         );
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -312,7 +312,12 @@ fn missing_from<'k>(a: &'k [Key], b: &[Key]) -> Vec<&'k Key> {
 
 #[test]
 fn exact_events_match_the_kernels_tracepoint() {
-    require!(Need::Netns, Need::Btf, Need::Tool("bpftrace"));
+    require!(
+        Need::Netns,
+        Need::Btf,
+        Need::Tool("bpftrace"),
+        Need::Tracefs
+    );
     let watched = Netns::create("exact", "watched");
     let other = Netns::create("exact", "other");
     let (watched_ino, other_ino) = (netns_inode(&watched), netns_inode(&other));

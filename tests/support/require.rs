@@ -33,7 +33,13 @@ pub enum Need {
     /// Kernel BTF (`/sys/kernel/btf/vmlinux`), which the BPF owner source
     /// is built from.
     Btf,
+    /// tracefs mounted at `/sys/kernel/tracing`, where bpftrace finds a
+    /// `tracepoint:` probe (`.ci/run` mounts it).
+    Tracefs,
 }
+
+/// The tracepoint bpftrace compares tcpstat's exact events with.
+const TRACEPOINTS: &str = "/sys/kernel/tracing/events/sock/inet_sock_set_state";
 
 /// Why the first unmet need of `needs` is unmet, or `None` when all are met.
 pub fn unmet(needs: &[Need]) -> Option<String> {
@@ -53,6 +59,11 @@ pub fn unmet(needs: &[Need]) -> Option<String> {
         Need::Ipv6 => None,
         Need::Btf if !Path::new(BTF).exists() => Some(format!("needs kernel BTF ({BTF})")),
         Need::Btf => None,
+        Need::Tracefs if !Path::new(TRACEPOINTS).exists() => Some(format!(
+            "needs tracefs mounted at /sys/kernel/tracing ({TRACEPOINTS} missing): \
+             mount -t tracefs nodev /sys/kernel/tracing"
+        )),
+        Need::Tracefs => None,
     })
 }
 
