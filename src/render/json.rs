@@ -41,11 +41,7 @@ impl Array {
         explain: bool,
         netns: Option<&Labels>,
     ) -> io::Result<()> {
-        for s in sockets {
-            w.write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
-            self.object(w, s, owners, explain, netns)?;
-        }
-        Ok(())
+        self.push(w, (b"[\n", b",\n"), sockets, owners, (explain, netns))
     }
 
     /// Writes more objects as elements of an array already opened, on
@@ -58,26 +54,31 @@ impl Array {
         explain: bool,
         netns: Option<&Labels>,
     ) -> io::Result<()> {
-        for s in sockets {
-            if self.written > 0 {
-                w.write_all(b",")?;
-            }
-            self.object(w, s, owners, explain, netns)?;
-        }
-        Ok(())
+        self.push(w, (b"", b","), sockets, owners, (explain, netns))
     }
 
-    fn object<W: Write>(
+    /// Writes each socket's object, `before_first` ahead of the array's
+    /// first and `between` ahead of every other.
+    fn push<W: Write>(
         &mut self,
         w: &mut W,
-        s: &Socket,
+        (before_first, between): (&[u8], &[u8]),
+        sockets: &[Socket],
         owners: Option<&ProcessMap>,
-        explain: bool,
-        netns: Option<&Labels>,
+        (explain, netns): (bool, Option<&Labels>),
     ) -> io::Result<()> {
-        self.written += 1;
-        let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
-        serde_json::to_writer(&mut *w, &object).map_err(io::Error::from)
+        for s in sockets {
+            let separator = if self.written == 0 {
+                before_first
+            } else {
+                between
+            };
+            w.write_all(separator)?;
+            self.written += 1;
+            let object = JsonSocket::of(s, owners, explain).in_netns(s, netns);
+            serde_json::to_writer(&mut *w, &object)?;
+        }
+        Ok(())
     }
 
     /// Ends the array.

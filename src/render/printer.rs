@@ -67,18 +67,9 @@ impl<'a> Printer<'a> {
         rows: &[Socket],
         owners: Option<&ProcessMap>,
     ) -> io::Result<()> {
-        match self.cfg.format {
-            Format::Json => {
-                let netns = self.netns.as_ref();
-                super::json::write(w, rows, owners, self.cfg.columns.note, netns)
-            }
-            Format::Table => {
-                self.prefetch(rows);
-                table::Table::new(self.cfg, owners, &mut self.names)
-                    .with_netns(self.netns.as_ref())
-                    .write(w, rows)
-            }
-        }
+        self.listing_begin(w)?;
+        self.listing_rows(w, rows, owners)?;
+        self.listing_end(w)
     }
 
     /// Starts a one-shot listing written as its rows are read
@@ -131,35 +122,13 @@ impl<'a> Printer<'a> {
     pub fn pass<W: Write>(
         &mut self,
         w: &mut W,
-        (time, skipped): (Timestamp, u64),
+        when: (Timestamp, u64),
         rows: &[Socket],
         owners: Option<&ProcessMap>,
     ) -> io::Result<()> {
-        match self.cfg.format {
-            Format::Json => {
-                let sockets = JsonRows {
-                    rows,
-                    owners,
-                    explain: self.cfg.columns.note,
-                    netns: self.netns.as_ref(),
-                };
-                write_line(
-                    w,
-                    &JsonPass {
-                        time,
-                        skipped,
-                        sockets,
-                    },
-                )
-            }
-            Format::Table => {
-                self.prefetch(rows);
-                self.write_pass_header(w, time, skipped)?;
-                table::Table::new(self.cfg, owners, &mut self.names)
-                    .with_netns(self.netns.as_ref())
-                    .write(w, rows)
-            }
-        }
+        self.pass_begin(w, when)?;
+        self.pass_rows(w, rows, owners)?;
+        self.pass_end(w)
     }
 
     /// Starts one pass written as its rows are read
