@@ -8,6 +8,16 @@ mod support;
 
 use std::net::UdpSocket;
 use std::os::fd::OwnedFd;
+use std::sync::{Mutex, MutexGuard};
+
+/// The two tests of this file one at a time: a child one spawns (netstat,
+/// ss) holds, between fork and exec, the other's sockets, and is then
+/// listed as their owner by one tool and not the other.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 use support::netns::Netns;
 use support::sock::{bind, connect, socket_of};
 use support::{require, Need};
@@ -100,6 +110,7 @@ fn compare(ns: &Netns, flags: &[&str], sources: &[&str]) -> Vec<String> {
 #[test]
 fn udp_udplite_and_raw_tables_equal_netstats() {
     require!(Need::Netns, Need::Tool("netstat"));
+    let _alone = alone();
     let ns = Netns::create("udp", "table");
     let held = fixture(&ns);
     let listing = ns.stdout(env!("CARGO_BIN_EXE_tcpstat"), &["-tuwUan"]);
@@ -215,6 +226,7 @@ fn json_rows(doc: &serde_json::Value) -> Vec<Seen> {
 #[test]
 fn json_validates_and_agrees_with_ss_on_sockets_states_and_owners() {
     require!(Need::Netns, Need::Tool("ss"));
+    let _alone = alone();
     let ns = Netns::create("udp", "json");
     let held = fixture(&ns);
     // A listener too, and a socket shared by two descriptors: ss lists
