@@ -10,6 +10,16 @@ mod support;
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+
+/// The tests of this file one at a time: a child one spawns holds,
+/// between fork and exec, the other's sockets, and shows in `-p` as their
+/// owner in one listing and not the next.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn alone() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 use support::netns::Netns;
 use support::{require, Need};
@@ -61,6 +71,7 @@ fn population(ns: &Netns, datagrams: usize) -> (TcpListener, Vec<TcpStream>, Vec
 #[test]
 fn a_streamed_listing_equals_one_gathered_whole() {
     require!(Need::Netns);
+    let _alone = alone();
     let ns = Netns::create("stream", "same");
     let _held = population(&ns, DATAGRAMS);
     let tcpstat = env!("CARGO_BIN_EXE_tcpstat");
@@ -91,6 +102,7 @@ fn a_streamed_listing_equals_one_gathered_whole() {
 #[test]
 fn a_reader_leaving_mid_listing_ends_it_quietly() {
     require!(Need::Netns);
+    let _alone = alone();
     let ns = Netns::create("stream", "pipe");
     let _held = population(&ns, 0);
     for flags in [&["-tanp"][..], &["-tan", "--json"]] {
@@ -150,6 +162,7 @@ fn passes(ns: &Netns, flags: &[&str]) -> Vec<(usize, String)> {
 #[test]
 fn streamed_watch_passes_equal_passes_gathered_whole() {
     require!(Need::Netns);
+    let _alone = alone();
     let ns = Netns::create("stream", "watch");
     let _held = population(&ns, 0);
     for flags in [&["-tanp"][..], &["-tanp", "--json"]] {
