@@ -86,7 +86,8 @@ fn run_inet(cfg: &mut Config, signals: &Signals) -> Result<i32> {
     plan.namespaces = &targets;
     let mut collector = Collector::new(plan);
     if cfg.mode == Mode::List && cfg.streams() {
-        return list_streaming(cfg, &mut collector, signals);
+        let labels = cfg.all_netns.then_some(labels);
+        return list_streaming(cfg, &mut collector, labels, signals);
     }
     let pass = collector.collect(true)?;
     if cfg.mode == Mode::List {
@@ -149,10 +150,19 @@ fn run_inet(cfg: &mut Config, signals: &Signals) -> Result<i32> {
 
 /// The one-shot listing, written batch by batch as the dump reads it, so
 /// that memory stays flat however many sockets there are.
-fn list_streaming(cfg: &Config, collector: &mut Collector<'_>, signals: &Signals) -> Result<i32> {
+fn list_streaming(
+    cfg: &Config,
+    collector: &mut Collector<'_>,
+    labels: Option<Labels>,
+    signals: &Signals,
+) -> Result<i32> {
+    let mut printer = render::Printer::once(cfg);
+    if let Some(labels) = labels {
+        printer = printer.with_netns(labels);
+    }
     let mut listing = Streaming {
         out: BufWriter::with_capacity(1 << 16, Output::stdout(signals)),
-        printer: render::Printer::once(cfg),
+        printer,
         begun: false,
         early: None,
     };

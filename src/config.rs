@@ -342,11 +342,11 @@ impl Config {
 
     /// Whether a listing (or each `-c` pass) can be written as it is read:
     /// nothing in it needs every row first (sorting, `--top`, names looked
-    /// up together within a budget, several namespaces' rows gathered).
+    /// up together within a budget). Under `-N all` the rows go out a
+    /// namespace at a time.
     pub fn streams(&self) -> bool {
         self.order.key.is_none()
             && self.order.top.is_none()
             && (self.numeric || self.format == Format::Json)
-            && !self.all_netns
     }
 }

@@ -5,16 +5,19 @@
 //! no namespace: socket inodes are unique on the host, so one process scan
 //! serves them all.
 //!
+//! Each namespace's rows go to the calling thread as its dump ends, so a
+//! listing can be written while the other namespaces are still read.
+//!
 //! A namespace that vanished since it was found (its last process exited,
 //! its mount was removed) is skipped and said under `-v`, never an error.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender};
 
 use crate::error::{note, Result};
 use crate::model::Socket;
-use crate::source::{self, Request, Used};
+use crate::source::{self, Flush, Request, Used};
 
 /// Most threads dumping namespaces at once.
 const MAX_WORKERS: usize = 8;
@@ -27,39 +30,84 @@ pub struct Target {
     pub path: PathBuf,
 }
 
-/// What the workers hand back.
-#[derive(Default)]
-struct Gathered {
-    rows: Vec<Socket>,
-    used: Option<Used>,
-    error: Option<crate::error::Error>,
-}
+/// What a worker hands over for one namespace: its inode and its rows (or
+/// why it could not be read), and the source that read them.
+type Dumped = (u64, Result<(Used, Vec<Socket>)>);
 
 /// Dumps every target into `out` (cleared first), each row tagged with its
 /// namespace. The source used is /proc if any namespace needed it.
 pub fn dump_each(req: &Request<'_>, targets: &[Target], out: &mut Vec<Socket>) -> Result<Used> {
+    stream_each(req, targets, out, &mut |_| Ok(()))
+}
+
+/// [`dump_each`], handing the rows to `flush` (on the calling thread) as
+/// each namespace's dump ends, in the order they end: rows `flush` leaves
+/// stay in `out`, and the next namespace's are appended after them. At
+/// most one namespace per worker is held besides `out`. An error (from a
+/// dump or from `flush`) stops the workers before their next namespace
+/// and is returned.
+pub fn stream_each(
+    req: &Request<'_>,
+    targets: &[Target],
+    out: &mut Vec<Socket>,
+    flush: &mut Flush<'_>,
+) -> Result<Used> {
     out.clear();
     let next = AtomicUsize::new(0);
-    let gathered = Mutex::new(Gathered::default());
+    let stop = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, MAX_WORKERS)
         .min(targets.len());
+    let mut used = None;
+    let mut failed = None;
     std::thread::scope(|scope| {
+        // One slot per worker: a worker whose namespace is not taken yet
+        // waits before reading another.
+        let (send, receive) = mpsc::sync_channel::<Dumped>(workers);
         for _ in 0..workers {
-            scope.spawn(|| work(req, targets, &next, &gathered));
+            let send = send.clone();
+            let (next, stop) = (&next, &stop);
+            scope.spawn(move || work(req, targets, next, stop, &send));
+        }
+        drop(send);
+        for (inode, dumped) in receive {
+            if failed.is_some() {
+                continue; // draining: the workers stop at their next turn
+            }
+            let taken = dumped.and_then(|(source, mut rows)| {
+                used = Some(match (used, source) {
+                    (Some(Used::Proc), _) | (_, Used::Proc) => Used::Proc,
+                    _ => Used::Netlink,
+                });
+                rows.iter_mut().for_each(|s| s.netns = inode);
+                match out.is_empty() {
+                    true => std::mem::swap(out, &mut rows),
+                    false => out.append(&mut rows),
+                }
+                flush(out)
+            });
+            if let Err(e) = taken {
+                stop.store(true, Ordering::Relaxed);
+                failed = Some(e);
+            }
         }
     });
-    let gathered = gathered.into_inner().unwrap_or_else(|e| e.into_inner());
-    if let Some(error) = gathered.error {
-        return Err(error);
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(used.unwrap_or(Used::Netlink)),
     }
-    *out = gathered.rows;
-    Ok(gathered.used.unwrap_or(Used::Netlink))
 }
 
-/// One worker: takes targets until none is left or one failed.
-fn work(req: &Request<'_>, targets: &[Target], next: &AtomicUsize, gathered: &Mutex<Gathered>) {
+/// One worker: takes targets until none is left, one failed or the
+/// taker stopped.
+fn work(
+    req: &Request<'_>,
+    targets: &[Target],
+    next: &AtomicUsize,
+    stop: &AtomicBool,
+    send: &SyncSender<Dumped>,
+) {
     // /proc/net is the thread group leader's namespace; this thread's own
     // is /proc/thread-self/net.
     let thread_proc = PathBuf::from("/proc/thread-self");
@@ -69,8 +117,7 @@ fn work(req: &Request<'_>, targets: &[Target], next: &AtomicUsize, gathered: &Mu
         req.proc_root
     };
     let req = Request { proc_root, ..*req };
-    let mut rows = Vec::new();
-    loop {
+    while !stop.load(Ordering::Relaxed) {
         let i = next.fetch_add(1, Ordering::Relaxed);
         let Some(target) = targets.get(i) else {
             return;
@@ -80,8 +127,7 @@ fn work(req: &Request<'_>, targets: &[Target], next: &AtomicUsize, gathered: &Mu
         if let Err(e) = entered {
             if target.path.exists() {
                 // Not for want of the namespace: privilege, most likely.
-                let mut shared = gathered.lock().unwrap_or_else(|e| e.into_inner());
-                shared.error.get_or_insert(e);
+                let _ = send.send((target.inode, Err(e)));
                 return;
             }
             if req.verbose {
@@ -92,23 +138,11 @@ fn work(req: &Request<'_>, targets: &[Target], next: &AtomicUsize, gathered: &Mu
             }
             continue;
         }
-        let used = source::collect(&req, &mut rows);
-        let mut shared = gathered.lock().unwrap_or_else(|e| e.into_inner());
-        match used {
-            Ok(used) => {
-                shared.used = Some(match (shared.used, used) {
-                    (Some(Used::Proc), _) | (_, Used::Proc) => Used::Proc,
-                    _ => Used::Netlink,
-                });
-                shared.rows.extend(rows.drain(..).map(|mut s| {
-                    s.netns = target.inode;
-                    s
-                }));
-            }
-            Err(e) => {
-                shared.error.get_or_insert(e);
-                return;
-            }
+        let mut rows = Vec::new();
+        let dumped = source::collect(&req, &mut rows).map(|used| (used, rows));
+        let failed = dumped.is_err();
+        if send.send((target.inode, dumped)).is_err() || failed {
+            return;
         }
     }
 }

@@ -78,8 +78,7 @@ impl Scan<'_> {
 }
 
 impl Collector<'_> {
-    /// Reads one pass of the plan (which must be for this namespace only)
-    /// and hands its rows, filtered, to `each` in batches as they are
+    /// Reads one pass of the plan and hands its rows, filtered, to `each` in batches as they are
     /// read, with the owner map when the plan needs owners. A write error
     /// from `each` stops the dump; it is returned in
     /// [`Streamed::written`].
@@ -114,8 +113,12 @@ impl Collector<'_> {
                     Error::runtime("output failed")
                 })
             };
-            let used = source::stream(&plan.request, rows, &mut |rows| hand_over(rows, false))
-                .and_then(|used| hand_over(rows, true).map(|()| used));
+            let flush = &mut |rows: &mut Vec<Socket>| hand_over(rows, false);
+            let used = match plan.namespaces {
+                [] => source::stream(&plan.request, rows, flush),
+                targets => super::each_netns::stream_each(&plan.request, targets, rows, flush),
+            };
+            let used = used.and_then(|used| hand_over(rows, true).map(|()| used));
             (used, scan.into_map())
         });
         if written.is_err() {
