@@ -13,7 +13,8 @@ request `-tano` sends), and that dump beside a scan of every descriptor
 At the largest size it then runs `tcpstat -c 1 -tan` for --watch
 seconds and reports every pass: when it read its sockets (the pass's
 `time`), when its line arrived, how long that took, and the CPU the
-process used per pass, with its peak RSS.
+process used per pass, with its peak RSS; and the peak RSS of
+`--events -p`, sampled and exact, over three intervals.
 
 Prints a JSON document on stdout; `report` turns it into Markdown tables.
 """
@@ -76,8 +77,11 @@ def run_size(args, sockets):
                     if got["exit"] != 0:
                         sys.exit(f"scale: {label} failed: {got['stderr']}")
                     results[label].append(got)
-        watch = watch_passes(args) if sockets == max(args.sizes) else None
-        return {"sockets": sockets, "states": states, "results": results, "watch": watch}
+        largest = sockets == max(args.sizes)
+        watch = watch_passes(args) if largest else None
+        events = events_rss(args) if largest else None
+        return {"sockets": sockets, "states": states, "results": results, "watch": watch,
+                "events": events}
     finally:
         holder.terminate()
         holder.wait()
@@ -132,6 +136,23 @@ def watch_passes(args):
         p["took_s"] = p["done_at"] - p["read_at"]
     return {"passes": complete, "cpu_s": cpu / CLK_TCK, "seconds": args.watch,
             "vm_hwm_kb": hwm, "stderr": stderr.decode(errors="replace").strip()}
+
+
+def events_rss(args):
+    """Peak RSS and time of `--events -p` over three 1 s intervals, in each mode.
+
+    Sampled mode holds what it needs of the last pass to tell what changed;
+    exact mode hears changes from the kernel and holds only the owners.
+    """
+    out = {}
+    with tempfile.TemporaryDirectory() as workdir:
+        for mode in ("sampled", "exact"):
+            argv = [args.tcpstat, "-tanp", f"--events={mode}", "-c", "1", "--count", "3"]
+            got = measure.measure(argv, workdir)
+            if got["exit"] != 0:
+                got = {"failed": got["stderr"].strip()}
+            out[mode] = got
+    return out
 
 
 def cpu_ticks(pid):
@@ -195,6 +216,20 @@ def report(doc):
                      f"{p['rows']:,} | {p['skipped']} |\n")
         if watch["stderr"]:
             text += f"\nstderr: `{watch['stderr']}`\n"
+    for size in doc["sizes"]:
+        events = size.get("events")
+        if not events:
+            continue
+        text += (f"\n`tcpstat -tanp --events=MODE -c 1 --count 3` at {size['sockets']:,} sockets\n\n"
+                 "| mode | wall s | user s | sys s | peak RSS MiB | bytes/socket |\n"
+                 "|---|---:|---:|---:|---:|---:|\n")
+        for mode, got in events.items():
+            if "failed" in got:
+                text += f"| {mode} | failed: {got['failed']} | | | | |\n"
+                continue
+            rss = got["maxrss_kb"]
+            text += (f"| {mode} | {got['wall_s']:.3f} | {got['user_s']:.3f} | {got['sys_s']:.3f} | "
+                     f"{rss / 1024:.1f} | {rss * 1024 / size['sockets']:.1f} |\n")
     return text
 
 
