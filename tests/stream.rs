@@ -3,7 +3,7 @@
 //! several batches and netlink datagrams are involved, `-tanp`, `--json`
 //! and `-tuanp` (TCP's rows, then UDP's) equal the same command with
 //! `--top` (which gathers every row before writing), from both sources; and a reader that goes away after one line
-//! ends tcpstat quietly.
+//! ends tcpstat quietly; and under `-N all`, namespace by namespace.
 
 mod support;
 
@@ -178,4 +178,91 @@ fn streamed_watch_passes_equal_passes_gathered_whole() {
         );
         assert!(a == b, "{streamed:?} differs from {gathered:?}");
     }
+}
+
+/// Under `-N all` a namespace's rows are written as its dump ends: the
+/// table (NETNS column and all) and the JSON hold the same lines as when
+/// every row is gathered first, each namespace's rows in the kernel's
+/// order. Namespaces may come in either order (their dumps run on
+/// several threads), so lines are compared namespace by namespace.
+#[test]
+fn every_namespace_streamed_equals_every_namespace_gathered() {
+    require!(Need::Netns);
+    let _alone = alone();
+    allow_descriptors(20000);
+    let spaces: Vec<Netns> = ["all-a", "all-b", "all-c"]
+        .iter()
+        .map(|tag| Netns::create("stream", tag))
+        .collect();
+    // 3 x 1401 sockets: more than one batch in all, less in each.
+    let _held: Vec<_> = spaces
+        .iter()
+        .map(|ns| {
+            ns.enter(|| {
+                let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+                let to = listener.local_addr().unwrap();
+                let mut held = Vec::new();
+                for _ in 0..700 {
+                    held.push(TcpStream::connect(to).unwrap());
+                    held.push(listener.accept().unwrap().0);
+                }
+                (listener, held)
+            })
+        })
+        .collect();
+    let only_ours = spaces
+        .iter()
+        .map(|ns| format!("netns {}", ns.name()))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let tcpstat = env!("CARGO_BIN_EXE_tcpstat");
+    for flags in [&["-tanW"][..], &["-tan", "--json"]] {
+        let mut streamed = vec!["-N", "all"];
+        streamed.extend_from_slice(flags);
+        streamed.push(&only_ours);
+        let mut gathered = streamed.clone();
+        gathered.extend(["--top", "1000000"]);
+        let (a, b) = (run(tcpstat, &streamed), run(tcpstat, &gathered));
+        let (a, b) = (by_namespace(&a, &spaces), by_namespace(&b, &spaces));
+        for (ns, lines) in spaces.iter().zip(&a[1..]) {
+            assert_eq!(
+                lines.len(),
+                1401,
+                "{streamed:?}: {} rows in {}",
+                lines.len(),
+                ns.name()
+            );
+        }
+        assert_eq!(a, b, "{streamed:?} differs from {gathered:?}");
+    }
+}
+
+/// tcpstat's stdout, run here (in the host's namespace).
+fn run(tcpstat: &str, args: &[&str]) -> String {
+    let out = Command::new(tcpstat).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The lines naming no namespace of ours (a table's header, a JSON
+/// array's brackets), then those naming each, in the order written.
+fn by_namespace(text: &str, spaces: &[Netns]) -> Vec<Vec<String>> {
+    let mut groups = vec![Vec::new(); spaces.len() + 1];
+    for line in text.lines() {
+        let at = spaces.iter().position(|ns| {
+            line.contains(&format!("{} ", ns.name()))
+                || line.contains(&format!("\"{}\"", ns.name()))
+        });
+        // Which object of a JSON array is last (and has no comma) depends
+        // on the order the namespaces came in.
+        let line = line.strip_suffix(',').unwrap_or(line);
+        groups[at.map_or(spaces.len(), |i| i)].push(line.to_owned());
+    }
+    let others = groups.pop().unwrap();
+    groups.insert(0, others);
+    groups
 }
