@@ -155,7 +155,8 @@ pub struct Args {
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
     /// container, service, ip-netns name or first process; the host's is
-    /// `host`. A namespace named `all` is `-N /var/run/netns/all`.
+    /// `host`. With -N all, serve labels every socket metric with `netns`.
+    /// A namespace named `all` is `-N /var/run/netns/all`.
     #[arg(
         short = 'N',
         long = "netns",
@@ -623,6 +624,11 @@ pub enum Command {
     /// (X-Prometheus-Scrape-Timeout-Seconds, less a quarter second) gets
     /// only the exporter's own metrics, with tcpstat_scrape_success 0:
     /// never a partial count. SIGTERM or SIGINT stop it (exit 143 or 130).
+    /// With -N all, each scrape finds the host's namespaces anew (a
+    /// container started since is in the next) and reads them all: every
+    /// metric about sockets has a `netns` label, the namespace's name as
+    /// the NETNS column shows it (`NAME net:[INODE]` where two share a
+    /// name); the --max-series budget is shared by all namespaces.
     Serve {
         /// Answer scrapes on ADDR (default 127.0.0.1:9923)
         ///
