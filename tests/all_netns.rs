@@ -414,7 +414,6 @@ fn all_refuses_what_needs_one_namespace() {
     for args in [
         &["-N", "all", "--events"][..],
         &["-N", "all", "-c", "1", "--events"],
-        &["-N", "all", "-K", "--dport", "80"],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
             .args(args)

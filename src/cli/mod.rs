@@ -155,7 +155,8 @@ pub struct Args {
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
     /// container, service, ip-netns name or first process; the host's is
-    /// `host`. With -N all, serve labels every socket metric with `netns`.
+    /// `host`. With -N all, -K closes each matching socket in its own
+    /// namespace, and serve labels every socket metric with `netns`.
     /// A namespace named `all` is `-N /var/run/netns/all`.
     #[arg(
         short = 'N',
@@ -327,8 +328,11 @@ pub struct Args {
     /// --yes. Prints each socket with its RESULT: closed, gone (closed by
     /// itself since the dump), not_supported, permission_denied or error;
     /// with --json, one object. Needs CAP_NET_ADMIN in the namespace (-N)
-    /// and the netlink source. Exit 0 when every socket was closed or gone,
-    /// 1 otherwise.
+    /// and the netlink source. With -N all, sockets of every namespace
+    /// match (`netns NAME` in the filter picks namespaces), each is closed
+    /// from inside its own, and the confirmation and the report name each
+    /// one's namespace (NETNS; `netns` in JSON). Exit 0 when every socket
+    /// was closed or gone, 1 otherwise.
     #[arg(short = 'K', long = "kill", help_heading = "Action")]
     pub kill: bool,
 
