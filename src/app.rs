@@ -136,7 +136,8 @@ fn run_inet(cfg: &mut Config, signals: &Signals) -> Result<i32> {
         // Asks, closes, then writes (and finishes `out`) itself.
         Mode::Kill(kill) => {
             let shown = cfg.shown_owners(owners.as_ref());
-            return crate::kill::run(cfg, kill, sockets, shown, signals, &mut out);
+            let places = cfg.all_netns.then_some((targets.as_slice(), &labels));
+            return crate::kill::run(cfg, kill, (sockets, shown), places, signals, &mut out);
         }
         Mode::Serve | Mode::Top { .. } => unreachable!("serve and top returned above"),
     };

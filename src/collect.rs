@@ -71,6 +71,18 @@ impl<'a> Collector<'a> {
     /// `filtered`, rows the plan's filter rejects are dropped, as in a
     /// one-shot listing.
     pub fn collect(&mut self, filtered: bool) -> Result<Pass<'_>> {
+        let namespaces = self.plan.namespaces;
+        self.collect_in(filtered, namespaces)
+    }
+
+    /// [`Collector::collect`] over `namespaces` instead of the plan's:
+    /// for a face that finds the namespaces anew on every pass (`serve -N
+    /// all`), so that namespaces made since the last pass are read too.
+    pub fn collect_in(
+        &mut self,
+        filtered: bool,
+        namespaces: &[each_netns::Target],
+    ) -> Result<Pass<'_>> {
         let plan = self.plan;
         let rows = &mut self.rows;
         let scanner = &mut self.owners;
@@ -79,7 +91,7 @@ impl<'a> Collector<'a> {
                 .owners
                 .is_some()
                 .then(|| scope.spawn(|| scanner.scan()));
-            let used = match plan.namespaces {
+            let used = match namespaces {
                 [] => source::collect(&plan.request, rows),
                 targets => each_netns::dump_each(&plan.request, targets, rows),
             };

@@ -4,24 +4,34 @@
 //! open), then the confirmation when more than one socket would close,
 //! then one SOCK_DESTROY per target ([`Destroyer`]), then the report.
 //!
+//! With `-N all` the rows come from every namespace: each socket is closed
+//! through a sock_diag socket opened inside its own namespace (on a thread
+//! that entered it: a netlink socket belongs to the namespace it was made
+//! in, and SOCK_DESTROY looks the socket up there), and the preview and
+//! report name each socket's namespace.
+//!
 //! Refusals that need no socket (no filter, `-a`, another mode) are made in
 //! `cli::lower`; those that do are made here: many sockets and nobody to
 //! ask (exit 2), the answer "no" (exit 1), no CAP_NET_ADMIN or a kernel
 //! without SOCK_DESTROY (exit 1, one line; whatever was closed before is
 //! printed first, so nothing is half-done silently).
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
+use crate::collect::each_netns::Target;
 use crate::config::{Config, Format, Kill};
 use crate::diagnose::kill::Report;
 use crate::error::{exit_after_signal, note, os_text, Error, Result, EXIT_OK, EXIT_RUNTIME};
-use crate::model::kill::KillResult;
+use crate::model::kill::{KillOutcome, KillResult};
 use crate::model::{Socket, StateSet, TcpState};
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use crate::render;
+use crate::render::kill::Shown;
 use crate::source::netlink::kill::Destroyer;
 use crate::watch::output::{self, Output};
 use crate::watch::signals::{Signals, Wake};
@@ -29,19 +39,28 @@ use crate::watch::signals::{Signals, Wake};
 /// Targets shown in the confirmation preview.
 const PREVIEW_ROWS: usize = 10;
 
+/// The namespaces `-N all` read (what opens each, by inode) and their
+/// labels; `None`: the rows are of the current namespace.
+pub type Places<'a> = Option<(&'a [Target], &'a Labels)>;
+
 /// Runs `-K` on the `rows` one dump matched (with `owners` when scanned),
-/// in the current namespace, writing the report to `out`; the exit status.
+/// in the current namespace or, with `places`, in each row's own, writing
+/// the report to `out`; the exit status.
 pub fn run(
     cfg: &Config,
     kill: Kill,
-    rows: &[Socket],
-    owners: Option<&ProcessMap>,
+    (rows, owners): (&[Socket], Option<&ProcessMap>),
+    places: Places<'_>,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<i32> {
     let mut report = Report::plan(rows, kill.states, kill.dry_run);
+    let shown = Shown {
+        owners,
+        netns: places.map(|(_, labels)| labels),
+    };
     if !kill.dry_run && report.targets.len() > 1 && !kill.yes {
-        match confirm(&report, owners, signals)? {
+        match confirm(&report, shown, signals)? {
             Answer::Yes => {}
             Answer::No => {
                 return Err(Error::runtime(format!(
@@ -54,13 +73,13 @@ pub fn run(
     }
     let end = match kill.dry_run {
         true => End::Done,
-        false => destroy_all(&mut report, signals),
+        false => destroy_all(&mut report, places.map(|(targets, _)| targets), signals),
     };
     // After a refusal, the report is printed only if something was closed
     // before it: nothing half-done goes unsaid, and a refusal of the
     // first request stays one line.
     if !matches!(end, End::Refused(_)) || report.count(KillResult::Closed) > 0 {
-        let written = render::kill::write(&mut *out, cfg.format, &report, owners);
+        let written = render::kill::write(&mut *out, cfg.format, &report, shown);
         if let Some(signal) = output::finish(out, written).map_err(Error::Output)? {
             return Ok(exit_after_signal(signal));
         }
@@ -115,14 +134,16 @@ enum End {
     Stop(i32),
 }
 
-/// Asks the kernel to close each target in turn, recording its answer.
-/// Stops at a refusal that holds for every socket of the namespace (no
-/// CAP_NET_ADMIN, no SOCK_DESTROY in the kernel), at a netlink failure or
-/// at a stop signal; the targets after it stay untried.
-fn destroy_all(report: &mut Report, signals: &Signals) -> End {
-    let mut destroyer = match Destroyer::open() {
-        Ok(d) => d,
-        Err(e) => return End::Refused(format!("-K: {e}; nothing was closed")),
+/// Asks the kernel to close each target in turn, recording its answer:
+/// in the current namespace, or with `namespaces` (`-N all`) through a
+/// sock_diag socket opened in each target's own. Stops at a refusal that
+/// holds for every socket of a namespace (no CAP_NET_ADMIN, no
+/// SOCK_DESTROY in the kernel), at a netlink failure or at a stop signal;
+/// the targets after it stay untried.
+fn destroy_all(report: &mut Report, namespaces: Option<&[Target]>, signals: &Signals) -> End {
+    let mut destroyers = Destroyers {
+        namespaces,
+        open: HashMap::new(),
     };
     for i in 0..report.targets.len() {
         match signals.take() {
@@ -131,6 +152,16 @@ fn destroy_all(report: &mut Report, signals: &Signals) -> End {
             Err(e) => return refused(report, format!("reading signals: {e}")),
         }
         let socket = report.targets[i].socket;
+        let destroyer = match destroyers.of(socket) {
+            Ok(Some(d)) => d,
+            Ok(None) => {
+                // Its namespace is gone since the dump, and the socket
+                // with it: as the kernel answers for a socket gone.
+                report.record(i, KillOutcome::of_errno(libc::ENOENT));
+                continue;
+            }
+            Err(e) => return refused(report, e.to_string()),
+        };
         let outcome = match destroyer.destroy(socket) {
             Ok(outcome) => outcome,
             Err(e) => return refused(report, e.to_string()),
@@ -151,6 +182,44 @@ fn destroy_all(report: &mut Report, signals: &Signals) -> End {
         }
     }
     End::Done
+}
+
+/// The sock_diag sockets that close sockets, one per namespace, each
+/// opened there when its first target comes.
+struct Destroyers<'a> {
+    /// `-N all`'s namespaces; `None`: only the current one.
+    namespaces: Option<&'a [Target]>,
+    /// By namespace inode (0: the current namespace).
+    open: HashMap<u64, Destroyer>,
+}
+
+impl Destroyers<'_> {
+    /// The destroyer for `socket`'s namespace; `None` when that namespace
+    /// is gone (nothing opens it any more).
+    fn of(&mut self, socket: &Socket) -> Result<Option<&mut Destroyer>> {
+        let inode = match self.namespaces {
+            Some(_) => socket.netns,
+            None => 0,
+        };
+        if !self.open.contains_key(&inode) {
+            let destroyer = match self.namespaces {
+                None => Destroyer::open()?,
+                Some(targets) => {
+                    let target = targets.iter().find(|t| t.inode == inode).ok_or_else(|| {
+                        Error::runtime(format!("network namespace net:[{inode}] was not read"))
+                    })?;
+                    // A socket made on a thread that entered the namespace
+                    // stays in it whichever thread then uses it.
+                    match crate::netns::within(&target.path, Destroyer::open) {
+                        Err(_) if !target.path.exists() => return Ok(None),
+                        entered => entered??,
+                    }
+                }
+            };
+            self.open.insert(inode, destroyer);
+        }
+        Ok(self.open.get_mut(&inode))
+    }
 }
 
 /// The refusal `why`, saying what was closed before it.
@@ -178,7 +247,7 @@ enum Answer {
 /// Asks on the terminal whether to close the targets, showing how many
 /// and the first of them. Without a terminal on stdin or stdout there is
 /// nobody to ask: a usage error pointing at --yes.
-fn confirm(report: &Report, owners: Option<&ProcessMap>, signals: &Signals) -> Result<Answer> {
+fn confirm(report: &Report, shown: Shown, signals: &Signals) -> Result<Answer> {
     let n = report.targets.len();
     if !std::io::stdin().is_terminal() && !std::io::stdout().is_terminal() {
         return Err(Error::usage(format!(
@@ -198,7 +267,7 @@ fn confirm(report: &Report, owners: Option<&ProcessMap>, signals: &Signals) -> R
         })?;
     let mut prompt = Vec::new();
     writeln!(prompt, "tcpstat: -K would close these {n} sockets:")
-        .and_then(|()| render::kill::write_preview(&mut prompt, report, owners, PREVIEW_ROWS))
+        .and_then(|()| render::kill::write_preview(&mut prompt, report, shown, PREVIEW_ROWS))
         .and_then(|()| write!(prompt, "Close these {n} sockets? [y/N] "))
         .and_then(|()| tty.write_all(&prompt))
         .map_err(|e| Error::runtime(format!("writing to /dev/tty: {}", os_text(&e))))?;

@@ -637,3 +637,115 @@ fn families_mapped_addresses_and_bound_devices() {
     assert_eq!(survivors(&ns), ["LISTEN P -> *"]);
     drop(listener);
 }
+
+/// The port of the `-N all` test, apart from P and Q: other tests' own
+/// namespaces use those, and `-N all` reads every namespace.
+const ALL_PORT: u16 = 7141;
+/// The client port of that test: the same 4-tuple in both namespaces.
+const ALL_CLIENT: u16 = 47141;
+
+/// One connection on 127.0.0.1:`ALL_CLIENT` → 127.0.0.1:`ALL_PORT`
+/// inside `ns`: (listener, client, server).
+fn same_tuple(ns: &Netns) -> (TcpListener, TcpStream, TcpStream) {
+    ns.enter(|| {
+        let _guard = no_fork();
+        let listener = TcpListener::bind(("127.0.0.1", ALL_PORT)).unwrap();
+        let fd = support::sock::socket([127, 0, 0, 1].into(), false);
+        support::sock::bind(&fd, SocketAddr::from(([127, 0, 0, 1], ALL_CLIENT)));
+        support::sock::connect(&fd, listener.local_addr().unwrap());
+        let client = TcpStream::from(fd);
+        let server = listener.accept().unwrap().0;
+        (listener, client, server)
+    })
+}
+
+/// `ss -tanH` inside `ns`: the states of the client and the server end
+/// of the `ALL_PORT` connection, in that order (`None` for one not there).
+fn tuple_states(ns: &Netns) -> (Option<String>, Option<String>) {
+    let rows = parse_ss(&ns.stdout("ss", &["-tanH"]));
+    let state_of = |local: u16, remote: u16| {
+        rows.iter()
+            .find(|r| r.local.port() == local && r.remote.port() == remote)
+            .map(|r| r.state.clone())
+    };
+    (
+        state_of(ALL_CLIENT, ALL_PORT),
+        state_of(ALL_PORT, ALL_CLIENT),
+    )
+}
+
+/// `-K -N all`: two namespaces with a connection on the same 4-tuple;
+/// `netns ONE and dport = PORT` closes the one in ONE only (its client
+/// reads ECONNABORTED, the other stays ESTABLISHED in ss inside its
+/// namespace), each socket named with its namespace; a filter matching
+/// both asks on the terminal, naming both namespaces, and closes both,
+/// each through a socket of its own namespace.
+#[test]
+fn all_namespaces_close_each_socket_in_its_own() {
+    require!(Need::Netns, Need::Tool("ss"), Need::Tool("script"));
+    let one = Netns::create("allns-serve", "kill-one");
+    let two = Netns::create("allns-serve", "kill-two");
+    let (_l1, client1, _s1) = same_tuple(&one);
+    let (_l2, client2, _s2) = same_tuple(&two);
+    let established = (Some("ESTABLISHED".into()), Some("ESTABLISHED".into()));
+    assert_eq!(tuple_states(&one), established);
+    assert_eq!(tuple_states(&two), established);
+
+    let only_one = format!("netns {} and dport = :{ALL_PORT}", one.name());
+    let out = tcpstat(&["-N", "all", "-K", "--yes", "--json", &only_one]);
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout} {stderr}");
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_valid(&validator(Some("kill")), &doc);
+    let sockets = doc["sockets"].as_array().unwrap();
+    assert_eq!(sockets.len(), 1, "{doc}");
+    assert_eq!(sockets[0]["result"], "closed", "{doc}");
+    assert_eq!(sockets[0]["socket"]["netns"]["name"], one.name(), "{doc}");
+    assert_eq!(
+        sockets[0]["socket"]["local"]["port"].as_u64(),
+        Some(u64::from(ALL_CLIENT)),
+        "{doc}"
+    );
+    assert_eq!(read_errno(&client1), Some(libc::ECONNABORTED));
+    assert_eq!(tuple_states(&one), (None, None));
+    assert_eq!(tuple_states(&two), established);
+    assert_eq!(read_nonblocking(&client2), ErrorKind::WouldBlock);
+
+    // Both namespaces again (a new connection in the first), one filter.
+    // The closed client keeps its bound port until it is dropped.
+    drop((_l1, client1, _s1));
+    let (_l1, client1, _s1) = same_tuple(&one);
+    let both = format!(
+        "'( netns {} or netns {} ) and dport = :{ALL_PORT}'",
+        one.name(),
+        two.name()
+    );
+    let prompted = Prompted::start(&["-N", "all", "-K", &both]);
+    let seen = prompted.seen.clone();
+    assert!(seen.contains("-K would close these 2 sockets:"), "{seen}");
+    let preview: Vec<&str> = seen.lines().filter(|l| l.contains(":47141")).collect();
+    assert_eq!(preview.len(), 2, "{seen}");
+    for ns in [&one, &two] {
+        assert!(
+            preview
+                .iter()
+                .any(|l| l.trim_start().starts_with(ns.name())),
+            "{} not named: {seen}",
+            ns.name()
+        );
+    }
+    assert!(seen.contains("NETNS"), "{seen}");
+    let (status, text) = prompted.answer("y");
+    assert_eq!(status, 0, "{text}");
+    let closed: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("[y/N]"))
+        .filter(|l| l.contains(":47141") && l.trim_end().ends_with("closed"))
+        .collect();
+    assert_eq!(closed.len(), 2, "{text}");
+    assert_eq!(read_errno(&client1), Some(libc::ECONNABORTED));
+    assert_eq!(read_errno(&client2), Some(libc::ECONNABORTED));
+    assert_eq!(tuple_states(&one), (None, None));
+    assert_eq!(tuple_states(&two), (None, None));
+}

@@ -88,16 +88,20 @@ pub fn config(args: &Args) -> Result<Config> {
         && (events
             || !matches!(
                 mode,
-                Mode::List | Mode::Summary | Mode::Why { .. } | Mode::Top { .. }
+                Mode::List
+                    | Mode::Summary
+                    | Mode::Why { .. }
+                    | Mode::Top { .. }
+                    | Mode::Kill(_)
+                    | Mode::Serve
             ))
     {
-        // Each of these keeps per-namespace state this step does not
-        // have yet (port conflicts, event identity, findings, the sockets
-        // to close, metric labels): refused rather than computed over
-        // namespaces mixed together.
+        // Events keep per-namespace state this step does not have yet
+        // (event identity): refused rather than computed over namespaces
+        // mixed together.
         return Err(Error::usage(
-            "-N all lists sockets (table, --json, -s, -c, why or top); --events, -K and \
-             serve take one namespace: -N NAME",
+            "-N all lists sockets (table, --json, -s, -c, why, top), closes them (-K) and \
+             serves their metrics; --events takes one namespace: -N NAME",
         ));
     }
     Ok(Config {

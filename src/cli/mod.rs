@@ -155,7 +155,9 @@ pub struct Args {
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
     /// container, service, ip-netns name or first process; the host's is
-    /// `host`. A namespace named `all` is `-N /var/run/netns/all`.
+    /// `host`. With -N all, -K closes each matching socket in its own
+    /// namespace, and serve labels every socket metric with `netns`.
+    /// A namespace named `all` is `-N /var/run/netns/all`.
     #[arg(
         short = 'N',
         long = "netns",
@@ -326,8 +328,11 @@ pub struct Args {
     /// --yes. Prints each socket with its RESULT: closed, gone (closed by
     /// itself since the dump), not_supported, permission_denied or error;
     /// with --json, one object. Needs CAP_NET_ADMIN in the namespace (-N)
-    /// and the netlink source. Exit 0 when every socket was closed or gone,
-    /// 1 otherwise.
+    /// and the netlink source. With -N all, sockets of every namespace
+    /// match (`netns NAME` in the filter picks namespaces), each is closed
+    /// from inside its own, and the confirmation and the report name each
+    /// one's namespace (NETNS; `netns` in JSON). Exit 0 when every socket
+    /// was closed or gone, 1 otherwise.
     #[arg(short = 'K', long = "kill", help_heading = "Action")]
     pub kill: bool,
 
@@ -623,6 +628,11 @@ pub enum Command {
     /// (X-Prometheus-Scrape-Timeout-Seconds, less a quarter second) gets
     /// only the exporter's own metrics, with tcpstat_scrape_success 0:
     /// never a partial count. SIGTERM or SIGINT stop it (exit 143 or 130).
+    /// With -N all, each scrape finds the host's namespaces anew (a
+    /// container started since is in the next) and reads them all: every
+    /// metric about sockets has a `netns` label, the namespace's name as
+    /// the NETNS column shows it (`NAME net:[INODE]` where two share a
+    /// name); the --max-series budget is shared by all namespaces.
     Serve {
         /// Answer scrapes on ADDR (default 127.0.0.1:9923)
         ///

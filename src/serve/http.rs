@@ -163,7 +163,7 @@ async fn scrape(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes
             Outcome::TimedOut
         }
         Some(Some(dump)) => match dump.as_ref() {
-            Ok(tally) => Outcome::Dump(tally),
+            Ok(tallies) => Outcome::Dump(tallies),
             Err(_) => Outcome::Failed,
         },
         Some(None) => Outcome::Failed,

@@ -1,7 +1,9 @@
 //! `tcpstat serve`: connection-state metrics for Prometheus, computed at
 //! each scrape from one dump through the same [`crate::collect`] pass and
 //! [`crate::diagnose`] summary as `-s`; or written to a file for
-//! node_exporter's textfile collector.
+//! node_exporter's textfile collector. With `-N all`, every namespace on
+//! the host, found anew at each scrape, each counted apart and its series
+//! labelled `netns`.
 //!
 //! - [`tally`]: rows, owners and sysctls → the values (pure).
 //! - [`metrics`]: values → a `prometheus-client` registry (pure).
@@ -26,15 +28,23 @@ use crate::error::{exit_after_signal, note, Error, Result};
 use crate::watch::signals::{Signals, Wake};
 use http::Shared;
 use metrics::Telemetry;
-use scrape::Dumps;
+use scrape::{Dumps, Scope};
 
 /// Runs `serve` as `cfg` says; the exit status. `signals` were blocked
 /// before any thread started, and the namespace (`-N`) entered.
 pub fn run(cfg: &Config, serve: &Serve, signals: &Signals) -> Result<i32> {
     let mut collector = Collector::new(crate::plan::collect(cfg, cfg.states));
+    let namespaces = match cfg.all_netns {
+        true => Scope::All {
+            proc_root: &cfg.proc_root,
+            verbose: cfg.verbose > 0,
+        },
+        false => Scope::One,
+    };
     let addr = match &serve.output {
         ServeOutput::Textfile { path, interval } => {
-            return textfile::run(&mut collector, path, *interval, signals, serve.max_series);
+            let every = (*interval, serve.max_series);
+            return textfile::run(&mut collector, namespaces, path, every, signals);
         }
         ServeOutput::Http(addr) => *addr,
     };
@@ -56,7 +66,7 @@ pub fn run(cfg: &Config, serve: &Serve, signals: &Signals) -> Result<i32> {
         scope.spawn(move || {
             dumper
                 .dumps
-                .serve(requests, || scrape::dump(&mut collector))
+                .serve(requests, || scrape::dump(&mut collector, namespaces))
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
         scope.spawn(move || watch_signals(signals, &quitting, stop));

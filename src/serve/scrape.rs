@@ -7,6 +7,8 @@
 //! up on its timeout does not stop the dump: whoever is still waiting gets
 //! it.
 
+use std::collections::HashMap;
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
@@ -15,12 +17,15 @@ use tokio::sync::watch;
 
 use super::metrics::Telemetry;
 use super::tally::Tally;
+use crate::collect::each_netns::Target;
 use crate::collect::Collector;
 use crate::diagnose::Sysctls;
 use crate::error::note;
+use crate::netns::label::Labels;
 
-/// What one dump gave: the tally, or why there is none.
-pub type DumpResult = Result<Tally, String>;
+/// What one dump gave: the tally of each namespace read (one without
+/// `-N all`), or why there is none.
+pub type DumpResult = Result<Vec<Tally>, String>;
 
 /// The shared dumps: requests to the dump thread, results to the scrapes.
 pub struct Dumps {
@@ -102,14 +107,113 @@ impl Dumps {
     }
 }
 
+/// Where each dump reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'p> {
+    /// The namespace serve runs in (the one `-N NAME` entered).
+    One,
+    /// `-N all`: every namespace on the host, found anew at each dump (a
+    /// container started since the last scrape is in the next), each
+    /// counted apart under its label.
+    All {
+        /// Where processes are read (`/proc`).
+        proc_root: &'p Path,
+        /// Whether to say which namespaces vanished and engine failures.
+        verbose: bool,
+    },
+}
+
 /// One dump, counted and timed: the sockets of every state, their owners
-/// and the namespace's sysctls.
-pub fn dump(collector: &mut Collector<'_>) -> DumpResult {
+/// and the namespace's sysctls; one tally per namespace of `scope`.
+pub fn dump(collector: &mut Collector<'_>, scope: Scope<'_>) -> DumpResult {
     let start = Instant::now();
-    let pass = collector.collect(true).map_err(|e| e.to_string())?;
-    let mut tally = Tally::of(pass.rows, pass.owners.as_ref(), Sysctls::read(), pass.used);
-    tally.duration = start.elapsed();
-    Ok(tally)
+    let mut tallies = match scope {
+        Scope::One => {
+            let pass = collector.collect(true).map_err(|e| e.to_string())?;
+            let sysctls = Sysctls::read();
+            vec![Tally::of(
+                pass.rows,
+                pass.owners.as_ref(),
+                sysctls,
+                pass.used,
+            )]
+        }
+        Scope::All { proc_root, verbose } => dump_all(collector, proc_root, verbose)?,
+    };
+    let duration = start.elapsed();
+    for tally in &mut tallies {
+        tally.duration = duration;
+    }
+    Ok(tallies)
+}
+
+/// Every namespace on the host, dumped once (one owner scan for all),
+/// each namespace's rows counted with the sysctls read inside it. A
+/// namespace gone before its sysctls could be read is left out (said
+/// under `verbose`), as the dump itself skips one gone before its turn.
+fn dump_all(
+    collector: &mut Collector<'_>,
+    proc_root: &Path,
+    verbose: bool,
+) -> Result<Vec<Tally>, String> {
+    let (found, labels) = crate::netns::label::survey(proc_root, verbose);
+    let targets: Vec<Target> = found
+        .into_iter()
+        .map(|f| Target {
+            inode: f.inode,
+            path: f.path,
+        })
+        .collect();
+    let names = series_names(&targets, &labels);
+    let pass = collector
+        .collect_in(true, &targets)
+        .map_err(|e| e.to_string())?;
+    let (rows, owners) = (pass.rows, pass.owners);
+    rows.sort_by_key(|s| s.netns);
+    let mut tallies = Vec::with_capacity(targets.len());
+    for (target, name) in targets.iter().zip(names) {
+        let sysctls = match crate::netns::within(&target.path, Sysctls::read) {
+            Ok(sysctls) => sysctls,
+            Err(e) => {
+                if verbose {
+                    note(format_args!(
+                        "network namespace net:[{}] is gone: {e}",
+                        target.inode
+                    ));
+                }
+                continue;
+            }
+        };
+        let start = rows.partition_point(|s| s.netns < target.inode);
+        let end = rows.partition_point(|s| s.netns <= target.inode);
+        let mut tally = Tally::of(&rows[start..end], owners.as_ref(), sysctls, pass.used);
+        tally.netns = Some(name);
+        tallies.push(tally);
+    }
+    Ok(tallies)
+}
+
+/// The `netns` label of each target: its label's name (what the NETNS
+/// column shows), made unique where two namespaces share one (two
+/// namespaces of one service) by the inode: `NAME net:[INODE]`, so that
+/// their series never merge.
+fn series_names(targets: &[Target], labels: &Labels) -> Vec<String> {
+    let name = |t: &Target| {
+        labels
+            .get(&t.inode)
+            .map_or_else(|| format!("net:[{}]", t.inode), |l| l.name.clone())
+    };
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for t in targets {
+        *uses.entry(name(t)).or_default() += 1;
+    }
+    targets
+        .iter()
+        .map(|t| match name(t) {
+            shared if uses[&shared] > 1 => format!("{shared} net:[{}]", t.inode),
+            unique => unique,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -117,6 +221,33 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
+
+    /// `-N all`'s label values: the names as listed, but never one for
+    /// two namespaces.
+    #[test]
+    fn namespaces_sharing_a_name_are_told_apart_by_inode() {
+        use crate::netns::label::Label;
+        let target = |inode| Target {
+            inode,
+            path: format!("/run/netns/{inode}").into(),
+        };
+        let targets = [target(1), target(2), target(3), target(4)];
+        let named = |name: &str| Label {
+            name: name.into(),
+            ..Label::default()
+        };
+        let labels: Labels = [
+            (1, named("host")),
+            (2, named("a.service")),
+            (3, named("a.service")),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            series_names(&targets, &labels),
+            ["host", "a.service net:[2]", "a.service net:[3]", "net:[4]"]
+        );
+    }
 
     /// Two scrapes that arrive while a dump runs get that dump, not a
     /// second one; a scrape after it ends gets a new one.

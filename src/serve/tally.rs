@@ -26,16 +26,21 @@ pub const NO_PROGRAM: &str = "-";
 /// The states broken down per program and local port.
 pub const PER_PROGRAM: [TcpState; 2] = [TcpState::CloseWait, TcpState::FinWait2];
 
-/// One dump, counted.
+/// One dump of one namespace, counted.
 #[derive(Debug)]
 pub struct Tally {
+    /// The namespace's label, for `serve -N all` (every series about its
+    /// sockets carries it as `netns`); `None` when serve reads only the
+    /// namespace it runs in.
+    pub netns: Option<String>,
     /// `-s`'s summary of the same rows.
     pub summary: Summary,
     /// The limits the summary was measured against.
     pub sysctls: Sysctls,
     /// Where the rows came from.
     pub source: Used,
-    /// How long the dump, process scan and counting took.
+    /// How long the dump, process scan and counting took (of every
+    /// namespace, with `-N all`).
     pub duration: Duration,
     /// Listening sockets grouped by address and port.
     pub listeners: Vec<ListenQueue>,
@@ -85,8 +90,8 @@ impl LocalPort {
 
 impl Tally {
     /// Counts `sockets` (every state of one namespace), with `owners`
-    /// naming the programs and `sysctls` the limits. `duration` is set by
-    /// whoever timed the dump.
+    /// naming the programs and `sysctls` the limits. `duration` and
+    /// `netns` are set by whoever timed the dump and named the namespace.
     pub fn of(
         sockets: &[Socket],
         owners: Option<&ProcessMap>,
@@ -103,6 +108,7 @@ impl Tally {
             false => LocalPort::Other,
         };
         let mut tally = Tally {
+            netns: None,
             summary: summary::summarize(sockets, owners, &sysctls),
             sysctls,
             source,

@@ -11,27 +11,28 @@ use std::time::{Duration, Instant};
 
 use super::exposition::Format;
 use super::metrics::{self, Outcome, Telemetry};
-use super::scrape;
+use super::scrape::{self, Scope};
 use crate::collect::Collector;
 use crate::error::{exit_after_signal, Error, Result, EXIT_OK, EXIT_RUNTIME};
 use crate::watch::signals::{Signals, Wake};
 
 /// Writes the metrics to `path` once, or every `interval` until a stop
-/// signal; the exit status. A failed dump is written as such
+/// signal; the exit status (each dump reads `scope`). A failed dump is written as such
 /// (`tcpstat_scrape_success 0`); once, it also ends with status 1.
+/// `(interval, max_series)`: `--interval` and `--max-series`.
 pub fn run(
     collector: &mut Collector<'_>,
+    scope: Scope<'_>,
     path: &Path,
-    interval: Option<Duration>,
+    (interval, max_series): (Option<Duration>, usize),
     signals: &Signals,
-    max_series: usize,
 ) -> Result<i32> {
     let own = Telemetry::default();
     loop {
         let start = Instant::now();
-        let dump = scrape::dump(collector);
+        let dump = scrape::dump(collector, scope);
         let outcome = match &dump {
-            Ok(tally) => Outcome::Dump(tally),
+            Ok(tallies) => Outcome::Dump(tallies),
             Err(why) => {
                 own.errors.inc();
                 crate::error::note(format_args!("{why}"));

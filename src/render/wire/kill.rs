@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{printable, JsonSocket};
 use crate::diagnose::kill::{LeftOpen, Report, Target};
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 
 /// What `-K` did with the sockets it matched.
@@ -45,32 +46,42 @@ pub struct JsonLeftOpen<'a> {
 }
 
 impl<'a> JsonKill<'a> {
-    /// The wire form of `report`, owners shown from `owners`.
-    pub fn new(report: &'a Report<'a>, owners: Option<&'a ProcessMap>) -> JsonKill<'a> {
+    /// The wire form of `report`, owners shown from `owners`, and with
+    /// `-N all` each socket's `netns` from `netns`.
+    pub fn new(
+        report: &'a Report<'a>,
+        owners: Option<&'a ProcessMap>,
+        netns: Option<&'a Labels>,
+    ) -> JsonKill<'a> {
+        let socket = |s| JsonSocket::new(s, owners).in_netns(s, netns);
         JsonKill {
             dry_run: report.dry_run,
-            sockets: report.targets.iter().map(|t| killed(t, owners)).collect(),
+            sockets: report
+                .targets
+                .iter()
+                .map(|t| killed(t, socket(t.socket)))
+                .collect(),
             left_open: report
                 .left_open
                 .iter()
-                .map(|l| left_open(l, owners))
+                .map(|l| left_open(l, socket(l.socket)))
                 .collect(),
         }
     }
 }
 
-fn killed<'a>(t: &'a Target<'a>, owners: Option<&'a ProcessMap>) -> JsonKilled<'a> {
+fn killed<'a>(t: &'a Target<'a>, socket: JsonSocket<'a>) -> JsonKilled<'a> {
     JsonKilled {
-        socket: JsonSocket::new(t.socket, owners),
+        socket,
         result: t.outcome.map(|o| o.result.name()),
         errno: t.outcome.map(|o| o.errno),
         help: t.help.as_deref().map(printable),
     }
 }
 
-fn left_open<'a>(l: &'a LeftOpen<'a>, owners: Option<&'a ProcessMap>) -> JsonLeftOpen<'a> {
+fn left_open<'a>(l: &'a LeftOpen<'a>, socket: JsonSocket<'a>) -> JsonLeftOpen<'a> {
     JsonLeftOpen {
-        socket: JsonSocket::new(l.socket, owners),
+        socket,
         reason: printable(&l.reason),
     }
 }

@@ -1,14 +1,17 @@
 //! The metrics of one scrape, as a `prometheus-client` registry: built
-//! from a [`Tally`] (or from nothing, when the dump failed or outlasted
-//! the scrape) and the exporter's own [`Telemetry`]. Pure: values in,
-//! registry out; the client crate writes the exposition.
+//! from the [`Tally`] of each namespace read (or from nothing, when the
+//! dump failed or outlasted the scrape) and the exporter's own
+//! [`Telemetry`]. Pure: values in, registry out; the client crate writes
+//! the exposition.
 //!
 //! Names follow Prometheus conventions: base units, `_total` only on
 //! counters, labels only from listening addresses and ports, program
-//! names, states, kinds of finding and the top remote endpoints. The
-//! series labelled by port, program or endpoint share a budget
-//! (`--max-series`); each such metric keeps its largest values, and what
-//! it left out is counted in `tcpstat_scrape_series_dropped{metric}`.
+//! names, states, kinds of finding, the top remote endpoints and, under
+//! `-N all`, the namespace (`netns`, on every series about sockets; as
+//! many values as the host has namespaces). The series labelled by port,
+//! program or endpoint share a budget (`--max-series`) across all
+//! namespaces; each such metric keeps its largest values, and what it
+//! left out is counted in `tcpstat_scrape_series_dropped{metric}`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
@@ -55,8 +58,9 @@ pub struct Telemetry {
 /// What the socket metrics of one answer come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Outcome<'a> {
-    /// A complete dump.
-    Dump(&'a Tally),
+    /// A complete dump: one tally per namespace read (one without
+    /// `-N all`).
+    Dump(&'a [Tally]),
     /// The dump failed: no socket metrics.
     Failed,
     /// The dump outlasted the scrape: no socket metrics.
@@ -68,14 +72,14 @@ pub enum Outcome<'a> {
 pub fn build(outcome: Outcome<'_>, own: &Telemetry, max_series: usize) -> Registry {
     let mut registry = Registry::default();
     let mut budget = Budget::new(max_series);
-    if let Outcome::Dump(tally) = outcome {
-        states(&mut registry, tally);
-        limits(&mut registry, tally);
-        findings(&mut registry, tally);
-        listeners(&mut registry, &mut budget, tally);
-        port_connections(&mut registry, &mut budget, tally);
-        teardown(&mut registry, &mut budget, tally);
-        ephemeral(&mut registry, &mut budget, tally);
+    if let Outcome::Dump(tallies) = outcome {
+        states(&mut registry, tallies);
+        limits(&mut registry, tallies);
+        findings(&mut registry, tallies);
+        listeners(&mut registry, &mut budget, tallies);
+        port_connections(&mut registry, &mut budget, tallies);
+        teardown(&mut registry, &mut budget, tallies);
+        ephemeral(&mut registry, &mut budget, tallies);
     }
     exporter(&mut registry, &budget, outcome, own);
     registry
@@ -127,6 +131,42 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
     registry.register(name, help, g);
 }
 
+/// `labels` about the sockets of `tally`'s namespace, with the `netns`
+/// label first under `-N all`.
+fn of_netns(tally: &Tally, mut labels: Labels) -> Labels {
+    if let Some(netns) = &tally.netns {
+        labels.insert(0, ("netns", netns.clone()));
+    }
+    labels
+}
+
+/// A value of each namespace (absent where `value` gives none): a plain
+/// gauge for the one namespace serve runs in, a family labelled `netns`
+/// under `-N all`.
+fn gauge_each(
+    registry: &mut Registry,
+    (name, help): (&str, &str),
+    tallies: &[Tally],
+    value: impl Fn(&Tally) -> Option<i64>,
+) {
+    match tallies {
+        [one] if one.netns.is_none() => {
+            if let Some(v) = value(one) {
+                gauge(registry, name, help, v);
+            }
+        }
+        _ => {
+            let rows: Vec<(Labels, i64)> = tallies
+                .iter()
+                .filter_map(|t| Some((of_netns(t, vec![]), value(t)?)))
+                .collect();
+            if !rows.is_empty() {
+                gauges(registry, name, help, rows);
+            }
+        }
+    }
+}
+
 fn count(n: impl TryInto<i64>) -> i64 {
     n.try_into().unwrap_or(i64::MAX)
 }
@@ -136,16 +176,19 @@ fn state_label(state: &str) -> String {
     state.to_ascii_lowercase()
 }
 
-fn states(registry: &mut Registry, tally: &Tally) {
+fn states(registry: &mut Registry, tallies: &[Tally]) {
     let mut rows = Vec::new();
-    for c in &tally.summary.states {
+    for (tally, c) in tallies
+        .iter()
+        .flat_map(|t| t.summary.states.iter().map(move |c| (t, c)))
+    {
         for (family, n) in [("ipv4", c.tcp), ("ipv6", c.tcp6)] {
             let labels = vec![
                 ("state", state_label(c.state)),
                 ("family", family.to_string()),
                 ("protocol", "tcp".to_string()),
             ];
-            rows.push((labels, count(n)));
+            rows.push((of_netns(tally, labels), count(n)));
         }
     }
     gauges(
@@ -156,32 +199,43 @@ fn states(registry: &mut Registry, tally: &Tally) {
     );
 }
 
-fn limits(registry: &mut Registry, tally: &Tally) {
-    let s = &tally.summary;
-    gauge(
+fn limits(registry: &mut Registry, tallies: &[Tally]) {
+    gauge_each(
         registry,
-        "tcpstat_timewait_sockets",
-        "Timewait sockets (TIME_WAIT, and orphaned FIN_WAIT2 sockets kept as timewait \
-         sockets): what net.ipv4.tcp_max_tw_buckets limits",
-        count(s.timewait.timewait_sockets),
+        (
+            "tcpstat_timewait_sockets",
+            "Timewait sockets (TIME_WAIT, and orphaned FIN_WAIT2 sockets kept as timewait \
+             sockets): what net.ipv4.tcp_max_tw_buckets limits",
+        ),
+        tallies,
+        |t| Some(count(t.summary.timewait.timewait_sockets)),
     );
-    if let Some(max) = s.timewait.max_buckets {
-        gauge(
-            registry,
+    gauge_each(
+        registry,
+        (
             "tcpstat_timewait_sockets_limit",
             "net.ipv4.tcp_max_tw_buckets of the namespace: past it the kernel closes \
              connections without TIME_WAIT",
-            count(max),
-        );
-    }
-    gauge(
-        registry,
-        "tcpstat_orphan_sockets",
-        "Orphaned sockets (closed by their programs, the close not finished) that count \
-         against net.ipv4.tcp_max_orphans, in this namespace",
-        count(s.orphans.total - s.orphans.in_timewait),
+        ),
+        tallies,
+        |t| t.summary.timewait.max_buckets.map(count),
     );
-    if let Some(max) = tally.sysctls.tcp_max_orphans {
+    gauge_each(
+        registry,
+        (
+            "tcpstat_orphan_sockets",
+            "Orphaned sockets (closed by their programs, the close not finished) that count \
+             against net.ipv4.tcp_max_orphans, in this namespace",
+        ),
+        tallies,
+        |t| {
+            Some(count(
+                t.summary.orphans.total - t.summary.orphans.in_timewait,
+            ))
+        },
+    );
+    // Host-wide, the same read from any namespace: never labelled.
+    if let Some(max) = tallies.iter().find_map(|t| t.sysctls.tcp_max_orphans) {
         gauge(
             registry,
             "tcpstat_orphan_sockets_limit",
@@ -190,20 +244,23 @@ fn limits(registry: &mut Registry, tally: &Tally) {
             count(max),
         );
     }
-    if let Some(e) = &s.ephemeral {
-        gauge(
-            registry,
+    gauge_each(
+        registry,
+        (
             "tcpstat_ephemeral_ports",
             "Ports in net.ipv4.ip_local_port_range, the ephemeral range connect() picks from",
-            count(e.ports),
-        );
-    }
+        ),
+        tallies,
+        |t| t.summary.ephemeral.as_ref().map(|e| count(e.ports)),
+    );
 }
 
-fn findings(registry: &mut Registry, tally: &Tally) {
+fn findings(registry: &mut Registry, tallies: &[Tally]) {
     let mut found: BTreeMap<Labels, i64> = BTreeMap::new();
-    for f in &tally.summary.findings {
-        *found.entry(finding_labels(f)).or_default() += 1;
+    for t in tallies {
+        for f in &t.summary.findings {
+            *found.entry(of_netns(t, finding_labels(f))).or_default() += 1;
+        }
     }
     gauges(
         registry,
@@ -213,12 +270,15 @@ fn findings(registry: &mut Registry, tally: &Tally) {
          alike; absent when none",
         found.into_iter().collect(),
     );
+    // One process scan serves every namespace: never labelled.
     gauge(
         registry,
         "tcpstat_owners_unreadable_processes",
         "Processes whose descriptors could not be read (without root, other users'): their \
          sockets are counted under program \"-\"",
-        count(tally.summary.unreadable_processes),
+        tallies
+            .first()
+            .map_or(0, |t| count(t.summary.unreadable_processes)),
     );
 }
 
@@ -240,17 +300,21 @@ fn finding_labels(f: &Finding) -> Labels {
     labels
 }
 
-fn listeners(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
-    let labels = |q: &super::tally::ListenQueue| {
-        vec![
+fn listeners(registry: &mut Registry, budget: &mut Budget, tallies: &[Tally]) {
+    let labels = |t: &Tally, q: &super::tally::ListenQueue| {
+        let labels = vec![
             ("address", Ntop(q.address).to_string()),
             ("port", q.port.to_string()),
-        ]
+        ];
+        of_netns(t, labels)
     };
-    let queued = tally
-        .listeners
-        .iter()
-        .map(|q| (labels(q), count(q.queued)))
+    let queues = || {
+        tallies
+            .iter()
+            .flat_map(|t| t.listeners.iter().map(move |q| (t, q)))
+    };
+    let queued = queues()
+        .map(|(t, q)| (labels(t, q), count(q.queued)))
         .collect();
     budget.register(
         registry,
@@ -259,10 +323,8 @@ fn listeners(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
          port (Recv-Q)",
         queued,
     );
-    let limits = tally
-        .listeners
-        .iter()
-        .filter_map(|q| Some((labels(q), count(q.limit?))))
+    let limits = queues()
+        .filter_map(|(t, q)| Some((labels(t, q), count(q.limit?))))
         .collect();
     budget.register(
         registry,
@@ -273,16 +335,16 @@ fn listeners(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
     );
 }
 
-fn port_connections(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
-    let connections = tally
-        .port_states
+fn port_connections(registry: &mut Registry, budget: &mut Budget, tallies: &[Tally]) {
+    let connections = tallies
         .iter()
-        .map(|(&(port, state), &n)| {
+        .flat_map(|t| t.port_states.iter().map(move |e| (t, e)))
+        .map(|(t, (&(port, state), &n))| {
             let labels = vec![
                 ("port", port.to_string()),
                 ("state", state_label(state.name())),
             ];
-            (labels, count(n))
+            (of_netns(t, labels), count(n))
         })
         .collect();
     budget.register(
@@ -294,17 +356,17 @@ fn port_connections(registry: &mut Registry, budget: &mut Budget, tally: &Tally)
     );
 }
 
-fn teardown(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
-    let rows = tally
-        .per_program
+fn teardown(registry: &mut Registry, budget: &mut Budget, tallies: &[Tally]) {
+    let rows = tallies
         .iter()
-        .map(|((state, program, port), &n)| {
+        .flat_map(|t| t.per_program.iter().map(move |e| (t, e)))
+        .map(|(t, ((state, program, port), &n))| {
             let labels = vec![
                 ("state", state_label(state.name())),
                 ("program", program.clone()),
                 ("port", port.label()),
             ];
-            (labels, count(n))
+            (of_netns(t, labels), count(n))
         })
         .collect();
     budget.register(
@@ -314,10 +376,13 @@ fn teardown(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
          local port (a listening port, or \"other\")",
         rows,
     );
-    let rows = tally
-        .time_wait
+    let rows = tallies
         .iter()
-        .map(|(port, &n)| (vec![("port", LocalPort::label(*port))], count(n)))
+        .flat_map(|t| t.time_wait.iter().map(move |e| (t, e)))
+        .map(|(t, (port, &n))| {
+            let labels = vec![("port", LocalPort::label(*port))];
+            (of_netns(t, labels), count(n))
+        })
         .collect();
     budget.register(
         registry,
@@ -328,19 +393,20 @@ fn teardown(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
     );
 }
 
-fn ephemeral(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
-    let Some(e) = &tally.summary.ephemeral else {
+fn ephemeral(registry: &mut Registry, budget: &mut Budget, tallies: &[Tally]) {
+    if tallies.iter().all(|t| t.summary.ephemeral.is_none()) {
         return;
-    };
-    let rows = e
-        .top_remotes
+    }
+    let rows = tallies
         .iter()
-        .map(|r| {
+        .filter_map(|t| Some((t, t.summary.ephemeral.as_ref()?)))
+        .flat_map(|(t, e)| e.top_remotes.iter().map(move |r| (t, r)))
+        .map(|(t, r)| {
             let labels = vec![
                 ("remote_address", Ntop(r.address).to_string()),
                 ("remote_port", r.port.to_string()),
             ];
-            (labels, count(r.local_ports))
+            (of_netns(t, labels), count(r.local_ports))
         })
         .collect();
     budget.register(
@@ -356,8 +422,8 @@ fn ephemeral(registry: &mut Registry, budget: &mut Budget, tally: &Tally) {
 /// dump, how long it took, how many sockets, what was dropped, and the
 /// lifelong counters.
 fn exporter(registry: &mut Registry, budget: &Budget, outcome: Outcome<'_>, own: &Telemetry) {
-    let tally = match outcome {
-        Outcome::Dump(tally) => Some(tally),
+    let tallies = match outcome {
+        Outcome::Dump(tallies) => Some(tallies),
         _ => None,
     };
     gauge(
@@ -365,10 +431,10 @@ fn exporter(registry: &mut Registry, budget: &Budget, outcome: Outcome<'_>, own:
         "tcpstat_scrape_success",
         "1 when this answer carries the socket metrics of a complete dump, 0 when the dump \
          failed or outlasted the scrape timeout (then only the exporter's own metrics are given)",
-        i64::from(tally.is_some()),
+        i64::from(tallies.is_some()),
     );
-    if let Some(t) = tally {
-        dump_facts(registry, t);
+    if let Some(tallies) = tallies {
+        dump_facts(registry, tallies);
     }
     let dropped = budget
         .dropped
@@ -384,10 +450,12 @@ fn exporter(registry: &mut Registry, budget: &Budget, outcome: Outcome<'_>, own:
     counters(registry, own);
 }
 
-/// How the dump of this answer went: its time, its sockets, its source.
-fn dump_facts(registry: &mut Registry, t: &Tally) {
+/// How the dump of this answer went: its time, its sockets, its source
+/// (and under `-N all`, how many namespaces it read).
+fn dump_facts(registry: &mut Registry, tallies: &[Tally]) {
+    let duration = tallies.iter().map(|t| t.duration).max().unwrap_or_default();
     let seconds = Gauge::<f64, AtomicU64>::default();
-    seconds.set(t.duration.as_secs_f64());
+    seconds.set(duration.as_secs_f64());
     registry.register_with_unit(
         "tcpstat_scrape_duration",
         "Time the dump, process scan and counting of this answer took",
@@ -398,11 +466,21 @@ fn dump_facts(registry: &mut Registry, t: &Tally) {
         registry,
         "tcpstat_scrape_sockets",
         "Sockets seen in the dump of this answer",
-        count(t.sockets()),
+        count(tallies.iter().map(Tally::sockets).sum::<usize>()),
     );
-    let source = match t.source {
-        Used::Netlink => "netlink",
-        Used::Proc => "proc",
+    if tallies.iter().any(|t| t.netns.is_some()) {
+        gauge(
+            registry,
+            "tcpstat_scrape_namespaces",
+            "Network namespaces read in the dump of this answer (-N all): each one's series \
+             carry its name as the netns label",
+            count(tallies.len()),
+        );
+    }
+    let proc = tallies.iter().any(|t| t.source == Used::Proc);
+    let source = match proc {
+        false => "netlink",
+        true => "proc",
     };
     // A gauge rather than OpenMetrics' info type, which the 0.0.4
     // format lacks: both expositions then say the same.

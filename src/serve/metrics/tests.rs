@@ -65,7 +65,11 @@ fn dump() -> (Vec<Socket>, FakeProc) {
 fn text_of(rows: &[Socket], procs: &FakeProc, max_series: usize) -> BTreeMap<String, f64> {
     let map = procs.map();
     let tally = Tally::of(rows, Some(&map), sys(), Used::Netlink);
-    let registry = build(Outcome::Dump(&tally), &Telemetry::default(), max_series);
+    let registry = build(
+        Outcome::Dump(std::slice::from_ref(&tally)),
+        &Telemetry::default(),
+        max_series,
+    );
     samples(&Format::Text.encode(&registry).unwrap())
 }
 
@@ -185,4 +189,80 @@ fn program_names_are_label_values_whole() {
         m[r#"tcpstat_program_sockets{state="close_wait",program="a\"b\\c",port="other"}"#],
         1.0
     );
+}
+
+/// `-N all`: two namespaces, the same dump in one and a listener alone in
+/// the other: every socket metric is per namespace (`netns` first), the
+/// host-wide ones are not, the exporter's count all, and the port budget
+/// is shared.
+#[test]
+fn each_namespace_is_labelled_and_the_budget_shared() {
+    let (rows, procs) = dump();
+    let map = procs.map();
+    let mut web = Tally::of(&rows, Some(&map), sys(), Used::Netlink);
+    web.netns = Some("web".into());
+    let lone = [listener("127.0.0.1:8080", 2, 16)];
+    let mut other = Tally::of(&lone, Some(&map), sys(), Used::Netlink);
+    other.netns = Some("host".into());
+    let tallies = [web, other];
+    let text = |max| {
+        let registry = build(Outcome::Dump(&tallies), &Telemetry::default(), max);
+        samples(&Format::Text.encode(&registry).unwrap())
+    };
+    let m = text(5000);
+    let get = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in {m:#?}"));
+    let close_wait = r#"state="close_wait",family="ipv4",protocol="tcp"}"#;
+    assert_eq!(
+        get(&format!(r#"tcpstat_sockets{{netns="web",{close_wait}"#)),
+        12.0
+    );
+    assert_eq!(
+        get(&format!(r#"tcpstat_sockets{{netns="host",{close_wait}"#)),
+        0.0
+    );
+    assert_eq!(
+        get(r#"tcpstat_listen_queue_length{netns="host",address="127.0.0.1",port="8080"}"#),
+        2.0
+    );
+    assert_eq!(
+        get(r#"tcpstat_listen_queue_length{netns="web",address="0.0.0.0",port="8080"}"#),
+        4.0
+    );
+    assert_eq!(
+        get(r#"tcpstat_program_sockets{netns="web",state="close_wait",program="web",port="8080"}"#),
+        12.0
+    );
+    assert_eq!(get(r#"tcpstat_timewait_sockets{netns="web"}"#), 13.0);
+    assert_eq!(get(r#"tcpstat_timewait_sockets{netns="host"}"#), 0.0);
+    assert_eq!(
+        get(r#"tcpstat_finding{netns="web",kind="close_wait",severity="medium",program="web"}"#),
+        1.0
+    );
+    assert_eq!(get("tcpstat_orphan_sockets_limit"), 1000.0);
+    assert_eq!(get("tcpstat_scrape_sockets"), (rows.len() + 1) as f64);
+    assert_eq!(get("tcpstat_scrape_namespaces"), 2.0);
+    assert!(!m.contains_key("tcpstat_timewait_sockets"));
+    // Every series of a socket metric names its namespace.
+    let unlabelled = m.keys().find(|k| {
+        k.starts_with("tcpstat_")
+            && !k.contains("netns=")
+            && !k.starts_with("tcpstat_scrape")
+            && !k.starts_with("tcpstat_source_info")
+            && !k.starts_with("tcpstat_orphan_sockets_limit")
+            && !k.starts_with("tcpstat_owners_unreadable_processes")
+    });
+    assert_eq!(unlabelled, None);
+    // The budget counts the series of both namespaces: three queues and
+    // three limits take 6 of 7.
+    let m = text(7);
+    let dropped =
+        |metric: &str| m[&format!(r#"tcpstat_scrape_series_dropped{{metric="{metric}"}}"#)];
+    assert_eq!(dropped("tcpstat_listen_queue_length"), 0.0);
+    assert_eq!(dropped("tcpstat_listen_queue_limit"), 0.0);
+    assert_eq!(dropped("tcpstat_listen_port_connections"), 2.0);
+    let labelled = m
+        .keys()
+        .filter(|k| BUDGETED.iter().any(|b| k.starts_with(&format!("{b}{{"))))
+        .count();
+    assert_eq!(labelled, 7);
 }
