@@ -598,7 +598,7 @@ mod tests {
             for _ in 0..=rng.next() % 4 {
                 d.extend(&messages[(rng.next() % messages.len() as u64) as usize]);
             }
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 let at = (rng.next() % d.len() as u64) as usize;
                 d[at] = rng.next() as u8;
             }

@@ -2,7 +2,9 @@
 //! time is the kernel's: it walks its tables and fills the next datagram
 //! inside each `recv`. Receiving on a second thread lets the dump's own
 //! thread parse, filter and write the datagram before meanwhile, so that
-//! a listing takes about the kernel's time alone.
+//! a listing takes about the kernel's time alone. A small dump (up to
+//! [`INLINE`] datagrams) is received on the dump's thread: a thread and
+//! its wake-ups would cost it more than they hide.
 //!
 //! The receiving thread stops after the datagram that ends the dump as
 //! the dump's thread reads it (the same walk of the headers, [`super::
@@ -22,6 +24,10 @@ use super::{headers_progress, Expect, Progress};
 /// Datagrams received but not yet taken: enough that the receiving thread
 /// rarely waits, with about 32 KiB each.
 const DEPTH: usize = 4;
+
+/// Datagrams received on the dump's own thread before the rest go to a
+/// receiving thread: a few hundred sockets.
+const INLINE: usize = 4;
 
 /// One datagram as received.
 pub(super) struct Datagram {
@@ -56,17 +62,36 @@ impl Buffers {
     }
 }
 
-/// Receives the datagrams of the dump requested on `sock` on a second
-/// thread and hands each to `take`, in order, on this one, until `take`
-/// returns something. Each datagram's buffer goes back for reuse after
-/// `take`. `take` sees `Err` for a failed `recv` (the receiving thread has
-/// stopped then).
+/// Receives the datagrams of the dump requested on `sock`, the first
+/// [`INLINE`] on this thread and the rest on a second, and hands each to
+/// `take`, in order, on this one, until `take` returns something (which
+/// it does at the datagram that ends the dump). Each datagram's buffer
+/// goes back for reuse after `take`. `take` sees `Err` for a failed
+/// `recv` (receiving has stopped then).
 pub(super) fn each_datagram<T>(
     sock: &NetlinkSocket,
     expect: Expect,
     buffers: &mut Buffers,
     mut take: impl FnMut(io::Result<&Datagram>) -> Option<T>,
 ) -> Option<T> {
+    for _ in 0..INLINE {
+        let bytes = buffers
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(buffers.len));
+        let (got, last) = receive_one(sock, expect, bytes);
+        let taken = match got {
+            Ok(datagram) => {
+                let taken = take(Ok(&datagram));
+                buffers.spare.push(datagram.bytes);
+                taken
+            }
+            Err(e) => take(Err(e)),
+        };
+        if taken.is_some() || last {
+            return taken;
+        }
+    }
     let (full, received) = mpsc::sync_channel(DEPTH);
     let (free, refill) = mpsc::channel();
     for spare in buffers.spare.drain(..) {
@@ -111,36 +136,42 @@ fn receive(
     full: SyncSender<io::Result<Datagram>>,
     refill: Receiver<Vec<u8>>,
 ) -> Receiver<Vec<u8>> {
-    let mut bytes = Vec::new();
     loop {
-        if bytes.capacity() == 0 {
-            bytes = refill
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(len));
-        }
-        bytes.clear();
-        // MSG_TRUNC makes netlink return the datagram's real length.
-        let datagram = match sock.recv_from(&mut bytes, libc::MSG_TRUNC) {
-            Ok((len, from)) => Datagram {
-                len,
-                from_kernel: from.port_number() == 0,
-                bytes: std::mem::take(&mut bytes),
-            },
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                let _ = full.send(Err(e));
-                return refill;
-            }
-        };
-        let last = datagram.len == 0
-            || datagram.len > datagram.bytes.len()
-            || (datagram.from_kernel
-                && !matches!(
-                    headers_progress(&datagram.bytes, expect),
-                    Ok(Progress::More)
-                ));
-        if full.send(Ok(datagram)).is_err() || last {
+        let bytes = refill
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(len));
+        let (got, last) = receive_one(sock, expect, bytes);
+        if full.send(got).is_err() || last {
             return refill;
         }
     }
+}
+
+/// Receives one datagram into `bytes`; true when no more should be
+/// received after it: it ends the dump as [`super::walk_datagram`] reads
+/// it, or it cannot be read (an error, empty, truncated).
+fn receive_one(
+    sock: &NetlinkSocket,
+    expect: Expect,
+    mut bytes: Vec<u8>,
+) -> (io::Result<Datagram>, bool) {
+    bytes.clear();
+    let (len, from) = loop {
+        // MSG_TRUNC makes netlink return the datagram's real length.
+        match sock.recv_from(&mut bytes, libc::MSG_TRUNC) {
+            Ok(got) => break got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (Err(e), true),
+        }
+    };
+    let from_kernel = from.port_number() == 0;
+    let last = len == 0
+        || len > bytes.len()
+        || (from_kernel && !matches!(headers_progress(&bytes, expect), Ok(Progress::More)));
+    let datagram = Datagram {
+        len,
+        from_kernel,
+        bytes,
+    };
+    (Ok(datagram), last)
 }
