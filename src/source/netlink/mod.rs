@@ -9,6 +9,7 @@
 
 pub(super) mod inet_diag;
 pub mod kill;
+mod receive;
 pub(super) mod tcp_info;
 pub mod unix_diag;
 pub(super) mod wire;
@@ -102,13 +103,13 @@ pub fn dump_flushing(
         listeners: None,
         taken: false,
     };
-    let mut buf = Vec::with_capacity(RECV_BUF_LEN);
+    let mut buffers = receive::Buffers::new(RECV_BUF_LEN);
     let mut seq = 0u32;
     for walk in Walk::all(req) {
         loop {
             seq = seq.wrapping_add(1);
             let (rows, skipped) = (out.len(), dump.stats.skipped);
-            if dump_walk(walk, req, seq, &mut buf, out, &mut dump, flush)? {
+            if dump_walk(walk, req, seq, &mut buffers, out, &mut dump, flush)? {
                 break;
             }
             if dump.taken {
@@ -233,12 +234,14 @@ impl Walk {
 }
 
 /// Runs one dump on a fresh socket (so an abandoned dump never blocks the
-/// next). Returns false when it must be started over.
+/// next), its datagrams received on a second thread (`receive`) while
+/// this one parses them and lets `flush` take the rows. Returns false
+/// when it must be started over.
 fn dump_walk(
     walk: Walk,
     req: &Request,
     seq: u32,
-    buf: &mut Vec<u8>,
+    buffers: &mut receive::Buffers,
     out: &mut Vec<Socket>,
     dump: &mut Dump,
     flush: &mut Flush<'_>,
@@ -251,40 +254,50 @@ fn dump_walk(
         port,
         kind: walk.reply_kind(),
     };
-    loop {
-        buf.clear();
-        // MSG_TRUNC makes netlink return the datagram's real length.
-        let (len, from) = match sock.recv_from(buf, libc::MSG_TRUNC) {
-            Ok(got) => got,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+    let mut grow = None;
+    let ended = receive::each_datagram(&sock, expect, buffers, |got| {
+        let datagram = match got {
+            Ok(datagram) => datagram,
             // The socket overran and lost datagrams: start over.
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(false),
-            Err(e) => return Err(io_error("receiving the dump", &e)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Some(Ok(false)),
+            Err(e) => return Some(Err(io_error("receiving the dump", &e))),
         };
+        let (len, buf) = (datagram.len, &datagram.bytes);
         if len == 0 {
-            return Err(Error::runtime("netlink sock_diag: empty datagram"));
+            return Some(Err(Error::runtime("netlink sock_diag: empty datagram")));
         }
         if len > buf.len() {
             // Lost the datagram's tail: retry with room for it.
-            let want = len.max(buf.capacity() * 2).min(RECV_BUF_MAX);
-            buf.reserve(want.saturating_sub(buf.len()));
-            return Ok(false);
+            grow = Some(len.max(buf.capacity() * 2).min(RECV_BUF_MAX));
+            return Some(Ok(false));
         }
-        if from.port_number() != 0 {
-            continue; // not from the kernel
+        if !datagram.from_kernel {
+            return None;
         }
         let start = out.len();
-        let progress = walk_datagram(buf, expect, req.extras(), out, &mut dump.stats.skipped)?;
+        let progress = match walk_datagram(buf, expect, req.extras(), out, &mut dump.stats.skipped)
+        {
+            Ok(progress) => progress,
+            Err(e) => return Some(Err(e)),
+        };
         if req.protocol == Protocol::Raw {
             // raw_diag ignores the state mask: apply it here.
             retain_from(out, start, |s| req.states.contains(s.state));
         }
         match progress {
-            Progress::More => dump.settle(req, out, start, flush)?,
-            Progress::Done => return dump.settle(req, out, start, flush).map(|()| true),
-            Progress::Interrupted => return Ok(false),
+            Progress::More => dump.settle(req, out, start, flush).err().map(Err),
+            Progress::Done => Some(dump.settle(req, out, start, flush).map(|()| true)),
+            Progress::Interrupted => Some(Ok(false)),
         }
+    });
+    if let Some(len) = grow {
+        buffers.grow(len);
     }
+    ended.unwrap_or_else(|| {
+        Err(Error::runtime(
+            "netlink sock_diag: the dump ended without its last message",
+        ))
+    })
 }
 
 /// Keeps the rows of `out` from `start` on for which `keep` holds.
@@ -342,6 +355,27 @@ fn walk_datagram(
     out: &mut Vec<Socket>,
     skipped: &mut usize,
 ) -> Result<Progress> {
+    walk_messages(datagram, expect, |payload| {
+        match parse_inet_diag_with(payload, extras) {
+            Ok(socket) => out.push(socket),
+            Err(_) => *skipped += 1,
+        }
+    })
+}
+
+/// Where one datagram leaves the dump, read from its headers alone: the
+/// receiving thread stops exactly where [`walk_datagram`] ends the dump.
+fn headers_progress(datagram: &[u8], expect: Expect) -> Result<Progress> {
+    walk_messages(datagram, expect, |_| {})
+}
+
+/// Walks the netlink messages of one datagram, handing each socket's
+/// payload to `socket`, and says where the dump stands after it.
+fn walk_messages(
+    datagram: &[u8],
+    expect: Expect,
+    mut socket: impl FnMut(&[u8]),
+) -> Result<Progress> {
     for message in messages(datagram) {
         let Ok((hdr, payload)) = message else {
             // Framing is lost; the rest of the dump cannot be trusted.
@@ -356,10 +390,7 @@ fn walk_datagram(
             return Ok(Progress::Interrupted);
         }
         match hdr.kind {
-            kind if kind == expect.kind => match parse_inet_diag_with(payload, extras) {
-                Ok(socket) => out.push(socket),
-                Err(_) => *skipped += 1,
-            },
+            kind if kind == expect.kind => socket(payload),
             NLMSG_DONE => return status(payload).map(|()| Progress::Done),
             NLMSG_ERROR => status(payload)?, // 0 is an acknowledgement
             _ => {}                          // NLMSG_NOOP and the like
@@ -531,6 +562,55 @@ mod tests {
         assert!(walk(&bad_len).0.is_err());
         bad_len[0] = 3;
         assert!(walk(&bad_len).0.is_err());
+    }
+
+    /// The receiving thread stops after a datagram exactly when the dump's
+    /// thread ends the dump there: otherwise it would wait in `recv` for
+    /// a datagram that never comes, or stop while one is still wanted.
+    #[test]
+    fn headers_alone_end_the_dump_where_walking_does() {
+        let mut err = (-libc::EPERM).to_ne_bytes().to_vec();
+        err.extend([0; 16]);
+        let ack = [0u8; 20];
+        let rows = nlmsg(SOCK_DIAG_BY_FAMILY, 2, 7, 4242, &Row::v4().bytes());
+        let messages = [
+            rows.clone(),
+            nlmsg(SOCK_DIAG_BY_FAMILY, 2, 7, 4242, &[1, 2, 3]),
+            nlmsg(SOCK_DIAG_BY_FAMILY, 2, 8, 4242, &Row::v4().bytes()),
+            nlmsg(NLMSG_DONE, 2, 7, 4242, &0i32.to_ne_bytes()),
+            nlmsg(NLMSG_DONE, 2, 8, 4242, &0i32.to_ne_bytes()),
+            nlmsg(NLMSG_DONE, 2, 7, 4242, &(-4i32).to_ne_bytes()),
+            nlmsg(NLMSG_ERROR, 0, 7, 4242, &err),
+            nlmsg(NLMSG_ERROR, 0, 7, 4242, &ack),
+            nlmsg(NLMSG_OVERRUN, 0, 7, 4242, &[]),
+            nlmsg(
+                SOCK_DIAG_BY_FAMILY,
+                2 | NLM_F_DUMP_INTR,
+                7,
+                4242,
+                &Row::v4().bytes(),
+            ),
+        ];
+        let mut rng = XorShift(0x2545_f491_4f6c_dd1d);
+        let (mut seen_more, mut seen_done, mut seen_err) = (false, false, false);
+        for _ in 0..5_000 {
+            let mut d = Vec::new();
+            for _ in 0..=rng.next() % 4 {
+                d.extend(&messages[(rng.next() % messages.len() as u64) as usize]);
+            }
+            if rng.next().is_multiple_of(4) {
+                let at = (rng.next() % d.len() as u64) as usize;
+                d[at] = rng.next() as u8;
+            }
+            let walked = walk(&d).0;
+            let headers = headers_progress(&d, EXPECT);
+            assert_eq!(headers.as_ref().ok(), walked.as_ref().ok(), "{d:?}");
+            assert_eq!(headers.is_err(), walked.is_err(), "{d:?}");
+            seen_more |= matches!(walked, Ok(Progress::More));
+            seen_done |= matches!(walked, Ok(Progress::Done));
+            seen_err |= walked.is_err();
+        }
+        assert!(seen_more && seen_done && seen_err);
     }
 
     fn row(

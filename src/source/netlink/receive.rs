@@ -1,0 +1,177 @@
+//! A dump's datagrams received on a thread of their own. Most of a dump's
+//! time is the kernel's: it walks its tables and fills the next datagram
+//! inside each `recv`. Receiving on a second thread lets the dump's own
+//! thread parse, filter and write the datagram before meanwhile, so that
+//! a listing takes about the kernel's time alone. A small dump (up to
+//! [`INLINE`] datagrams) is received on the dump's thread: a thread and
+//! its wake-ups would cost it more than they hide.
+//!
+//! The receiving thread stops after the datagram that ends the dump as
+//! the dump's thread reads it (the same walk of the headers, [`super::
+//! headers_progress`]), after an error, or when the dump's thread stops
+//! taking datagrams; it never waits in `recv` for a datagram that will not
+//! come, since the kernel fills the next one before each `recv` returns
+//! until the dump is done. Buffers come back to it to be refilled: a dump
+//! holds at most [`DEPTH`] + 2 of them.
+
+use std::io;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+
+use netlink_sys::Socket as NetlinkSocket;
+
+use super::{headers_progress, Expect, Progress};
+
+/// Datagrams received but not yet taken: enough that the receiving thread
+/// rarely waits, with about 32 KiB each.
+const DEPTH: usize = 4;
+
+/// Datagrams received on the dump's own thread before the rest go to a
+/// receiving thread: a few hundred sockets.
+const INLINE: usize = 4;
+
+/// One datagram as received.
+pub(super) struct Datagram {
+    /// Its real length: more than `bytes` holds when it was truncated.
+    pub len: usize,
+    /// Sent by the kernel (port 0), not by another process.
+    pub from_kernel: bool,
+    /// What the buffer took of it.
+    pub bytes: Vec<u8>,
+}
+
+/// Buffers for a dump's datagrams, kept across its walks and restarts.
+pub(super) struct Buffers {
+    /// The capacity each buffer is made with.
+    pub len: usize,
+    /// Buffers to reuse.
+    pub spare: Vec<Vec<u8>>,
+}
+
+impl Buffers {
+    pub fn new(len: usize) -> Buffers {
+        Buffers {
+            len,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Makes later buffers hold `len` bytes; those kept are too small.
+    pub fn grow(&mut self, len: usize) {
+        self.len = len;
+        self.spare.clear();
+    }
+}
+
+/// Receives the datagrams of the dump requested on `sock`, the first
+/// [`INLINE`] on this thread and the rest on a second, and hands each to
+/// `take`, in order, on this one, until `take` returns something (which
+/// it does at the datagram that ends the dump). Each datagram's buffer
+/// goes back for reuse after `take`. `take` sees `Err` for a failed
+/// `recv` (receiving has stopped then).
+pub(super) fn each_datagram<T>(
+    sock: &NetlinkSocket,
+    expect: Expect,
+    buffers: &mut Buffers,
+    mut take: impl FnMut(io::Result<&Datagram>) -> Option<T>,
+) -> Option<T> {
+    for _ in 0..INLINE {
+        let bytes = buffers
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(buffers.len));
+        let (got, last) = receive_one(sock, expect, bytes);
+        let taken = match got {
+            Ok(datagram) => {
+                let taken = take(Ok(&datagram));
+                buffers.spare.push(datagram.bytes);
+                taken
+            }
+            Err(e) => take(Err(e)),
+        };
+        if taken.is_some() || last {
+            return taken;
+        }
+    }
+    let (full, received) = mpsc::sync_channel(DEPTH);
+    let (free, refill) = mpsc::channel();
+    for spare in buffers.spare.drain(..) {
+        let _ = free.send(spare);
+    }
+    let len = buffers.len;
+    let (taken, refill) = std::thread::scope(|scope| {
+        let receiver = scope.spawn(move || receive(sock, expect, len, full, refill));
+        let mut taken = None;
+        // Ends when the receiving thread stops, having sent its last.
+        while let Ok(got) = received.recv() {
+            let (result, bytes) = match got {
+                Ok(datagram) => (take(Ok(&datagram)), Some(datagram.bytes)),
+                Err(e) => (take(Err(e)), None),
+            };
+            if let Some(bytes) = bytes {
+                let _ = free.send(bytes);
+            }
+            if result.is_some() {
+                taken = result;
+                break;
+            }
+        }
+        // Its next hand-over fails, if it has not stopped already.
+        drop(received);
+        match receiver.join() {
+            Ok(refill) => (taken, refill),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    buffers.spare.extend(refill.try_iter());
+    taken
+}
+
+/// The receiving thread: receives datagrams into `len`-byte buffers (those
+/// that come back, or new ones) and sends them on `full` until the dump
+/// ends, fails, or nobody takes them. Returns the buffers that came back.
+fn receive(
+    sock: &NetlinkSocket,
+    expect: Expect,
+    len: usize,
+    full: SyncSender<io::Result<Datagram>>,
+    refill: Receiver<Vec<u8>>,
+) -> Receiver<Vec<u8>> {
+    loop {
+        let bytes = refill
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(len));
+        let (got, last) = receive_one(sock, expect, bytes);
+        if full.send(got).is_err() || last {
+            return refill;
+        }
+    }
+}
+
+/// Receives one datagram into `bytes`; true when no more should be
+/// received after it: it ends the dump as [`super::walk_datagram`] reads
+/// it, or it cannot be read (an error, empty, truncated).
+fn receive_one(
+    sock: &NetlinkSocket,
+    expect: Expect,
+    mut bytes: Vec<u8>,
+) -> (io::Result<Datagram>, bool) {
+    bytes.clear();
+    let (len, from) = loop {
+        // MSG_TRUNC makes netlink return the datagram's real length.
+        match sock.recv_from(&mut bytes, libc::MSG_TRUNC) {
+            Ok(got) => break got,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return (Err(e), true),
+        }
+    };
+    let from_kernel = from.port_number() == 0;
+    let last = len == 0
+        || len > bytes.len()
+        || (from_kernel && !matches!(headers_progress(&bytes, expect), Ok(Progress::More)));
+    let datagram = Datagram {
+        len,
+        from_kernel,
+        bytes,
+    };
+    (Ok(datagram), last)
+}
