@@ -83,20 +83,17 @@ pub fn config(args: &Args) -> Result<Config> {
             "netns NAME picks among the namespaces of -N all: add -N all (or use -N NAME alone)",
         ));
     }
-    let events = watch.is_some_and(|w| w.events);
     if all_netns
-        && (events
-            || !matches!(
-                mode,
-                Mode::List | Mode::Summary | Mode::Why { .. } | Mode::Top { .. }
-            ))
+        && !matches!(
+            mode,
+            Mode::List | Mode::Summary | Mode::Why { .. } | Mode::Top { .. }
+        )
     {
         // Each of these keeps per-namespace state this step does not
-        // have yet (port conflicts, event identity, findings, the sockets
-        // to close, metric labels): refused rather than computed over
-        // namespaces mixed together.
+        // have yet (the sockets to close, metric labels): refused rather
+        // than computed over namespaces mixed together.
         return Err(Error::usage(
-            "-N all lists sockets (table, --json, -s, -c, why or top); --events, -K and \
+            "-N all lists sockets (table, --json, -s, -c, --events, why or top); -K and \
              serve take one namespace: -N NAME",
         ));
     }
