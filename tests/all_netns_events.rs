@@ -11,7 +11,8 @@
 //!   namespace created during the watch;
 //! - exact `--events`: two namespaces churning at once on the same ports,
 //!   and a third created during the watch, against bpftrace on the same
-//!   tracepoint: every change of each is reported, with its namespace.
+//!   tracepoint: every change of each is reported, with its namespace
+//!   (labelled, also the one created during the watch).
 //!
 //! Other namespaces on the machine are read too (that is `-N all`); only
 //! ours are checked, and filters keep the output to our ports.
@@ -406,4 +407,223 @@ fn sampled_events_follow_a_namespace_created_during_the_watch() {
     });
     let (status, _) = run.stop(libc::SIGINT);
     assert_eq!(status, Some(130));
+}
+
+/// bpftrace's view of the tracepoint: every TCP change, with the namespace
+/// read through the socket's BTF type (as tests/events_exact.rs reads it).
+const ORACLE: &str = r#"
+tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->family == 2/ {
+  $sk = (struct sock *)args->skaddr;
+  printf("E %u %d %d %d %d %s %s\n",
+    $sk->__sk_common.skc_net.net->ns.inum,
+    args->oldstate, args->newstate, args->sport, args->dport,
+    ntop(args->saddr), ntop(args->daddr));
+}
+"#;
+
+const STATES: [&str; 12] = [
+    "?",
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+];
+
+/// The exact test's server port (in each namespace) and marker port.
+const EXACT_SERVER: u16 = 27971;
+const EXACT_MARKER: u16 = 27972;
+
+/// A change: namespace, old and new state, local and remote `addr port`.
+type Change = (u64, String, String, String, String);
+
+/// bpftrace's changes on our ports in the namespaces `ours`.
+fn oracle_changes(lines: &[String], ours: &[u64]) -> Vec<Change> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() != 8 || f[0] != "E" {
+                return None;
+            }
+            let n = |i: usize| f[i].parse::<u64>().unwrap();
+            let (sport, dport) = (n(4) as u16, n(5) as u16);
+            (ours.contains(&n(1)) && (sport == EXACT_SERVER || dport == EXACT_SERVER)).then(|| {
+                (
+                    n(1),
+                    STATES[n(2) as usize].to_owned(),
+                    STATES[n(3) as usize].to_owned(),
+                    format!("{} {sport}", f[6]),
+                    format!("{} {dport}", f[7]),
+                )
+            })
+        })
+        .collect()
+}
+
+/// tcpstat's event as a change, having checked that its socket's `netns`
+/// object names the namespace the kernel's record gave.
+fn change_of(e: &Value, names: &HashMap<u64, String>) -> Change {
+    let s = &e["socket"];
+    let netns = e["netns"].as_u64().unwrap();
+    assert_eq!(s["netns"]["inode"], netns, "{e}");
+    if let Some(name) = names.get(&netns) {
+        assert_eq!(s["netns"]["name"], name.as_str(), "{e}");
+    }
+    let end = |v: &Value| format!("{} {}", v["address"].as_str().unwrap(), v["port"]);
+    (
+        netns,
+        e["old_state"].as_str().unwrap().to_owned(),
+        s["state"].as_str().unwrap().to_owned(),
+        end(&s["local"]),
+        end(&s["remote"]),
+    )
+}
+
+/// `rounds` connections to the namespace's server, closed in turn by the
+/// client and by the server.
+fn churn(rounds: usize) {
+    let listener = TcpListener::bind(("127.0.0.1", EXACT_SERVER)).unwrap();
+    for round in 0..rounds {
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let (first, second) = match round % 2 {
+            0 => (client, accepted),
+            _ => (accepted, client),
+        };
+        drop(first);
+        let _ = (&second).read_to_end(&mut Vec::new());
+    }
+}
+
+/// Multiset difference: what `a` has more of than `b`.
+fn missing_from<'k>(a: &'k [Change], b: &[Change]) -> Vec<&'k Change> {
+    let mut have: HashMap<&Change, usize> = HashMap::new();
+    for k in b {
+        *have.entry(k).or_default() += 1;
+    }
+    a.iter()
+        .filter(|k| match have.get_mut(k) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
+
+#[test]
+fn exact_events_of_every_namespace_match_the_kernels_tracepoint() {
+    require!(
+        Need::Netns,
+        Need::Btf,
+        Need::Tool("bpftrace"),
+        Need::Tracefs
+    );
+    let (a, b) = (Netns::create(GROUP, "xa"), Netns::create(GROUP, "xb"));
+    let oracle = Reader::start(
+        Command::new("bpftrace")
+            .env("BPFTRACE_PERF_RB_PAGES", "4096")
+            .args(["-e", ORACLE]),
+    );
+    let filter =
+        format!("sport = :{EXACT_SERVER} or dport = :{EXACT_SERVER} or sport = :{EXACT_MARKER}");
+    let mut tcpstat = tcpstat(&["-N", "all", "--events=exact", "--json", "-a", &filter]);
+    // Both readers are attached once both saw a marker listener open.
+    let (text, json_port) = (
+        format!(" {EXACT_MARKER} "),
+        format!("\"port\":{EXACT_MARKER}"),
+    );
+    let started = |r: &Reader| {
+        r.lines()
+            .iter()
+            .any(|l| l.contains(&text) || l.contains(&json_port))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(started(&oracle) && started(&tcpstat)) {
+        assert!(Instant::now() < deadline, "the readers did not both start");
+        a.enter(|| drop(TcpListener::bind(("127.0.0.1", EXACT_MARKER)).unwrap()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Two namespaces churn at once; a third, created now, too.
+    let c = Netns::create(GROUP, "xc");
+    std::thread::scope(|s| {
+        s.spawn(|| a.enter(|| churn(400)));
+        s.spawn(|| b.enter(|| churn(400)));
+        c.enter(|| churn(100));
+    });
+    let ours: Vec<u64> = [&a, &b, &c].iter().map(|ns| inode(ns)).collect();
+    let names: HashMap<u64, String> = [&a, &b, &c]
+        .iter()
+        .map(|ns| (inode(ns), ns.name().to_owned()))
+        .collect();
+    // Until both have printed every change (the last ones: each
+    // namespace's listener closing), for at most PATIENCE.
+    let closed = |lines: &[String], netns: u64| {
+        lines.iter().any(|l| {
+            l.starts_with(&format!("E {netns} 10 7 {EXACT_SERVER} "))
+                || (l.contains("\"old_state\":\"LISTEN\"")
+                    && l.contains(&format!("\"netns\":{netns}"))
+                    && l.contains("\"state\":\"CLOSE\""))
+        })
+    };
+    tcpstat.wait_for("every listener's close", |lines| {
+        ours.iter().all(|&n| closed(lines, n))
+    });
+    let deadline = Instant::now() + PATIENCE;
+    while !ours.iter().all(|&n| closed(&oracle.lines(), n)) {
+        assert!(Instant::now() < deadline, "bpftrace: {}", oracle.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, lines) = tcpstat.stop(libc::SIGINT);
+    assert_eq!(status, Some(130));
+    let (_, oracle_lines) = oracle.stop(libc::SIGINT);
+    assert!(
+        !oracle_lines.iter().any(|l| l.contains("Lost")),
+        "bpftrace lost events"
+    );
+
+    let schema = validator(Some("event"));
+    let mut got = Vec::new();
+    for line in &lines {
+        let e = json(line);
+        assert_valid(&schema, &e);
+        assert_ne!(e["event"], "lost", "{e}");
+        let port = |end: &str| e["socket"][end]["port"].as_u64().unwrap() as u16;
+        if port("local") == EXACT_SERVER || port("remote") == EXACT_SERVER {
+            got.push(change_of(&e, &names));
+        }
+    }
+    let got: Vec<Change> = got.into_iter().filter(|c| ours.contains(&c.0)).collect();
+    let theirs = oracle_changes(&oracle_lines, &ours);
+    for (ns, rounds) in ours.iter().zip([400, 400, 100]) {
+        let of = |v: &[Change]| v.iter().filter(|c| c.0 == *ns).cloned().collect::<Vec<_>>();
+        let (mine, kernel) = (of(&got), of(&theirs));
+        eprintln!(
+            "net:[{ns}]: tcpstat {} changes, bpftrace {}",
+            mine.len(),
+            kernel.len()
+        );
+        // A connection is at least ten changes (five a side).
+        assert!(kernel.len() >= rounds * 10, "bpftrace saw {}", kernel.len());
+        let unseen = missing_from(&kernel, &mine);
+        assert!(
+            unseen.is_empty(),
+            "not reported: {:?}",
+            &unseen[..unseen.len().min(10)]
+        );
+        let invented = missing_from(&mine, &kernel);
+        assert!(
+            invented.is_empty(),
+            "not in the kernel's: {:?}",
+            &invented[..invented.len().min(10)]
+        );
+    }
 }
