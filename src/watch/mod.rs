@@ -381,7 +381,9 @@ fn wait_error(e: io::Error) -> Error {
 /// The destroy notifications, from the groups that could be joined: in
 /// this process's namespace, or under `-N all` in each namespace read
 /// (the groups are per namespace: a socket opened in one hears only that
-/// one's).
+/// one's; NETLINK_LISTEN_ALL_NSID would hear others only where they have
+/// an nsid in ours, which `ip netns add` does not assign, so one listener
+/// is opened inside each).
 struct Notifications {
     /// Each listener, with the inode its notifications are tagged with
     /// (0 for this process's namespace, as its dumped rows are).
