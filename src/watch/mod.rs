@@ -458,6 +458,11 @@ impl Notifications {
             }
             Err(_) => {}
         }
+        self.polled();
+    }
+
+    /// Takes the listeners' descriptors for `poll`, after they changed.
+    fn polled(&mut self) {
         self.fds = self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect();
     }
 
@@ -469,29 +474,27 @@ impl Notifications {
         for t in &change.appeared {
             self.join_in(t);
         }
-        self.fds = self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect();
+        self.polled();
     }
 
-    /// Hands what has arrived to the tracker, for its next pass.
+    /// Hands what has arrived to the tracker, for its next pass, each
+    /// notification tagged with the namespace it was heard in.
     fn drain_into(&mut self, tracker: &mut Tracker) {
-        let mut failed = false;
-        for i in 0..self.listeners.len() {
-            let room = MAX_NOTICES.saturating_sub(tracker.pending_notices() + self.received.len());
+        // The most notifications waiting at once, all namespaces together.
+        let room = MAX_NOTICES.saturating_sub(tracker.pending_notices());
+        let mut listeners = std::mem::take(&mut self.listeners);
+        let before = listeners.len();
+        listeners.retain_mut(|(netns, listener)| {
             let from = self.received.len();
-            let (netns, listener) = &mut self.listeners[i];
-            let netns = *netns;
             let drained = listener.drain(&mut self.received, room);
             for d in &mut self.received[from..] {
-                d.socket.netns = netns;
+                d.socket.netns = *netns;
             }
-            if !self.tell(drained) {
-                self.listeners[i].0 = u64::MAX;
-                failed = true;
-            }
-        }
-        if failed {
-            self.listeners.retain(|(netns, _)| *netns != u64::MAX);
-            self.fds = self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect();
+            self.tell(drained)
+        });
+        self.listeners = listeners;
+        if self.listeners.len() != before {
+            self.polled();
         }
         if !self.received.is_empty() {
             tracker.note_destroyed(self.received.drain(..), Timestamp::now());
