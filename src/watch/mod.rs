@@ -109,7 +109,8 @@ fn watch_listing(
     let mut passes = Passes::new(plan);
     let mut meter = cfg.needs_info().then(RateMeter::new);
     if meter.is_none() && cfg.streams() {
-        return watch_streaming(cfg, &mut collector, &mut printer, &mut passes, signals, out);
+        let (collector, printer) = (&mut collector, &mut printer);
+        return watch_streaming(cfg, (collector, printer, all), &mut passes, signals, out);
     }
     loop {
         if passes.done > 0 {
@@ -155,13 +156,15 @@ fn find_namespaces(
 /// no sorting).
 fn watch_streaming(
     cfg: &Config,
-    collector: &mut Collector<'_>,
-    printer: &mut Printer<'_>,
+    (collector, printer, mut all): (&mut Collector<'_>, &mut Printer<'_>, Option<Namespaces>),
     passes: &mut Passes,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
     loop {
+        if passes.done > 0 {
+            find_namespaces(all.as_mut(), collector, printer);
+        }
         if let Some(stopped) = stop_before_pass(out)? {
             return Ok(stopped);
         }
