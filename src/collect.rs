@@ -34,6 +34,9 @@ pub struct Plan<'a> {
 /// Reads passes for one plan, reusing its row buffer.
 pub struct Collector<'a> {
     plan: Plan<'a>,
+    /// The plan's namespaces, until [`Collector::set_namespaces`] changes
+    /// them (`-N all` in watch mode finds them again before each pass).
+    namespaces: Vec<each_netns::Target>,
     rows: Vec<Socket>,
     owners: OwnerScanner,
     /// Whether the one-time notes (source used, unreadable processes)
@@ -57,6 +60,7 @@ impl<'a> Collector<'a> {
     pub fn new(plan: Plan<'a>) -> Collector<'a> {
         Collector {
             plan,
+            namespaces: plan.namespaces.to_vec(),
             rows: Vec::new(),
             owners: OwnerScanner::new(
                 plan.request.proc_root,
@@ -67,25 +71,22 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// The namespaces to dump from the next pass on (`-N all`: those watch
+    /// mode finds again before each pass, and serve before each scrape). Never empty under `-N all`: this process's own
+    /// namespace is always found.
+    pub fn set_namespaces(&mut self, targets: &[each_netns::Target]) {
+        self.namespaces.clear();
+        self.namespaces.extend_from_slice(targets);
+    }
+
     /// Dumps the sockets (and scans owners on a second thread). With
     /// `filtered`, rows the plan's filter rejects are dropped, as in a
     /// one-shot listing.
     pub fn collect(&mut self, filtered: bool) -> Result<Pass<'_>> {
-        let namespaces = self.plan.namespaces;
-        self.collect_in(filtered, namespaces)
-    }
-
-    /// [`Collector::collect`] over `namespaces` instead of the plan's:
-    /// for a face that finds the namespaces anew on every pass (`serve -N
-    /// all`), so that namespaces made since the last pass are read too.
-    pub fn collect_in(
-        &mut self,
-        filtered: bool,
-        namespaces: &[each_netns::Target],
-    ) -> Result<Pass<'_>> {
         let plan = self.plan;
         let rows = &mut self.rows;
         let scanner = &mut self.owners;
+        let namespaces = self.namespaces.as_slice();
         let (used, owners) = std::thread::scope(|scope| {
             let scan = plan
                 .owners

@@ -409,26 +409,6 @@ fn why_says_which_containers_hold_the_port_and_where_it_is_free() {
     );
 }
 
-#[test]
-fn all_refuses_what_needs_one_namespace() {
-    for args in [
-        &["-N", "all", "--events"][..],
-        &["-N", "all", "-c", "1", "--events"],
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_tcpstat"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8(out.stderr).unwrap();
-        assert!(
-            stderr.starts_with("tcpstat: -N all lists sockets (table, --json, -s, -c, why, top)"),
-            "{stderr}"
-        );
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    }
-}
-
 /// A process holding `leaked` CLOSE_WAIT sockets (their peers closed,
 /// it never does) on `port`, in a namespace of its own.
 fn leaker(port: u16, leaked: usize, cgroup: Option<PathBuf>) -> Holder {

@@ -83,27 +83,6 @@ pub fn config(args: &Args) -> Result<Config> {
             "netns NAME picks among the namespaces of -N all: add -N all (or use -N NAME alone)",
         ));
     }
-    let events = watch.is_some_and(|w| w.events);
-    if all_netns
-        && (events
-            || !matches!(
-                mode,
-                Mode::List
-                    | Mode::Summary
-                    | Mode::Why { .. }
-                    | Mode::Top { .. }
-                    | Mode::Kill(_)
-                    | Mode::Serve
-            ))
-    {
-        // Events keep per-namespace state this step does not have yet
-        // (event identity): refused rather than computed over namespaces
-        // mixed together.
-        return Err(Error::usage(
-            "-N all lists sockets (table, --json, -s, -c, why, top), closes them (-K) and \
-             serves their metrics; --events takes one namespace: -N NAME",
-        ));
-    }
     Ok(Config {
         order,
         mode,

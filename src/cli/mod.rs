@@ -155,9 +155,12 @@ pub struct Args {
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
     /// container, service, ip-netns name or first process; the host's is
-    /// `host`. With -N all, -K closes each matching socket in its own
-    /// namespace, and serve labels every socket metric with `netns`.
-    /// A namespace named `all` is `-N /var/run/netns/all`.
+    /// `host`. With -c and --events, every pass finds the namespaces again:
+    /// one created meanwhile is read from the next pass on, one gone is
+    /// dropped (said under -v); each event names its namespace. With -N
+    /// all, -K closes each matching socket in its own namespace, and serve
+    /// labels every socket metric with `netns`. A namespace named `all` is
+    /// `-N /var/run/netns/all`.
     #[arg(
         short = 'N',
         long = "netns",
@@ -420,6 +423,10 @@ pub struct Args {
     /// that opens and closes between two polls is still reported, with the
     /// byte counts it ended with. A socket that matches the filters once is
     /// followed until it is gone.
+    ///
+    /// With -N all, the events of every namespace (each named in a NETNS
+    /// column, or `socket.netns` in JSON), including namespaces created
+    /// during the watch.
     ///
     /// Auto is exact where the privilege and the kernel allow it, else
     /// sampled (with --source proc, sampled), and the first line says

@@ -11,6 +11,7 @@
 //! A namespace that vanished since it was found (its last process exited,
 //! its mount was removed) is skipped and said under `-v`, never an error.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender};
@@ -125,7 +126,7 @@ fn work(
         let entered = crate::netns::open(&target.path)
             .and_then(|file| crate::netns::enter_file(&target.path, &file));
         if let Err(e) = entered {
-            if target.path.exists() {
+            if still_there(target) {
                 // Not for want of the namespace: privilege, most likely.
                 let _ = send.send((target.inode, Err(e)));
                 return;
@@ -145,6 +146,14 @@ fn work(
             return;
         }
     }
+}
+
+/// Whether `target`'s path still opens its namespace. `ip netns delete`
+/// unmounts the namespace and then removes the file it was mounted on: in
+/// between, the path is a plain file, and the namespace is gone all the
+/// same.
+fn still_there(target: &Target) -> bool {
+    std::fs::metadata(&target.path).is_ok_and(|m| m.ino() == target.inode)
 }
 
 #[cfg(test)]
@@ -179,6 +188,22 @@ mod tests {
         };
         let mut out = vec![];
         let used = dump_each(&request(&filter), std::slice::from_ref(&gone), &mut out);
+        assert_eq!(used.unwrap(), Used::Netlink);
+        assert!(out.is_empty());
+        // `ip netns delete` halfway: the mount is gone, the plain file it
+        // was on is still there.
+        let file = std::env::temp_dir().join(format!("tcpstat-unmounted-{}", std::process::id()));
+        std::fs::write(&file, b"").unwrap();
+        let unmounted = Target {
+            inode: 4026599998,
+            path: file.clone(),
+        };
+        let used = dump_each(
+            &request(&filter),
+            std::slice::from_ref(&unmounted),
+            &mut out,
+        );
+        std::fs::remove_file(&file).unwrap();
         assert_eq!(used.unwrap(), Used::Netlink);
         assert!(out.is_empty());
         // With one that is there (entering it needs CAP_SYS_ADMIN, even

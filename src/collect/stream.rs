@@ -86,6 +86,7 @@ impl Collector<'_> {
         let plan = self.plan;
         let filter = plan.request.filter;
         let (rows, scanner) = (&mut self.rows, &mut self.owners);
+        let namespaces = self.namespaces.as_slice();
         let mut read = 0usize;
         let mut written = Ok(());
         let (used, scan) = std::thread::scope(|scope| {
@@ -114,7 +115,7 @@ impl Collector<'_> {
                 })
             };
             let flush = &mut |rows: &mut Vec<Socket>| hand_over(rows, false);
-            let used = match plan.namespaces {
+            let used = match namespaces {
                 [] => source::stream(&plan.request, rows, flush),
                 targets => super::each_netns::stream_each(&plan.request, targets, rows, flush),
             };

@@ -1,6 +1,7 @@
 //! `--events` as text: one line per change of one socket,
-//! `TIME EVENT PROTO LOCAL -> REMOTE OLD -> NEW [USER] [PID/PROGRAM]
-//! [acked=N received=N]`, the ends named as the table names them; with
+//! `TIME EVENT [NETNS] PROTO LOCAL -> REMOTE OLD -> NEW [USER]
+//! [PID/PROGRAM] [acked=N received=N]`, the ends named as the table names
+//! them, NETNS (under `-N all`) as the table's column; with
 //! `-i`/`-m`, the socket's continuation line follows, as in the table
 //! (none for a socket known only from its destroy notification). (As
 //! JSON, an event is a [`JsonEvent`](super::wire::JsonEvent).)
@@ -8,11 +9,14 @@
 use super::table::{self, program_label, Names};
 use crate::config::Config;
 use crate::model::event::{Event, EventKind};
+use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use std::io::{self, Write};
 
 /// Writes events as text lines, reusing its buffers from line to line.
 pub struct EventText {
+    /// The NETNS cell being built.
+    netns: Vec<u8>,
     local: String,
     remote: String,
     /// The `-i`/`-m` continuation line being built.
@@ -23,6 +27,7 @@ impl EventText {
     /// A writer with empty buffers.
     pub fn new() -> EventText {
         EventText {
+            netns: Vec::new(),
             local: String::with_capacity(64),
             remote: String::with_capacity(64),
             inside: Vec::new(),
@@ -30,14 +35,15 @@ impl EventText {
     }
 
     /// Writes `e` as one line; `owners` is the map its socket's owners come
-    /// from, `names` the lookups `cfg` asks for.
+    /// from, `names` the lookups `cfg` asks for, `netns` the namespaces'
+    /// labels under `-N all`.
     pub fn write<W: Write>(
         &mut self,
         w: &mut W,
         e: &Event,
         owners: Option<&ProcessMap>,
         cfg: &Config,
-        names: &mut Names,
+        (names, netns): (&mut Names, Option<&Labels>),
     ) -> io::Result<()> {
         let resolver = names.resolver.as_ref();
         let named = resolver.map(|r| (r, e.socket.protocol));
@@ -48,11 +54,16 @@ impl EventText {
             EventKind::Gone => "gone",
             _ => e.socket.state.name(),
         };
+        self.netns.clear();
+        if let Some(labels) = netns {
+            let name = labels.get(&e.socket.netns).map_or("?", |l| l.name.as_str());
+            table::push_netns(&mut self.netns, name, cfg.wide);
+        }
+        write!(w, "{} {:<5} ", e.time, e.kind.name())?;
+        w.write_all(&self.netns)?;
         write!(
             w,
-            "{} {:<5} {:<4} {:<23} -> {:<23} ",
-            e.time,
-            e.kind.name(),
+            "{:<4} {:<23} -> {:<23} ",
             e.socket.proto(),
             self.local,
             self.remote,

@@ -54,6 +54,11 @@ impl<'a> Printer<'a> {
         self
     }
 
+    /// The namespaces' labels under `-N all`, to add those found later.
+    pub fn netns_labels(&mut self) -> Option<&mut Labels> {
+        self.netns.as_mut()
+    }
+
     /// A printer for a single listing.
     pub fn once(cfg: &'a Config) -> Printer<'a> {
         Printer::new(cfg, LOOKUP_BUDGET)
@@ -232,11 +237,20 @@ impl<'a> Printer<'a> {
             };
             match self.cfg.format {
                 Format::Json => {
-                    write_line(w, &JsonEvent::new(event, map, self.cfg.columns.note))?;
+                    let (explain, netns) = (self.cfg.columns.note, self.netns.as_ref());
+                    write_line(
+                        w,
+                        &JsonEvent::new(event, map, explain).in_netns(event, netns),
+                    )?;
                 }
                 Format::Table => {
-                    self.events
-                        .write(w, event, map, self.cfg, &mut self.names)?;
+                    self.events.write(
+                        w,
+                        event,
+                        map,
+                        self.cfg,
+                        (&mut self.names, self.netns.as_ref()),
+                    )?;
                 }
             }
         }

@@ -285,7 +285,7 @@ pub fn write_header<W: Write>(
 
 /// The NETNS cell and its separating space: the name escaped, cut to
 /// [`NETNS_WIDTH`] (unless `wide`, `-W`) and padded to it.
-fn push_netns(line: &mut Vec<u8>, name: &str, wide: bool) {
+pub(super) fn push_netns(line: &mut Vec<u8>, name: &str, wide: bool) {
     let name = escape::escape(name);
     let shown = match name.char_indices().nth(NETNS_WIDTH) {
         Some((cut, _)) if !wide => &name[..cut],

@@ -343,6 +343,13 @@ impl<'a> JsonEvent<'a> {
             lifetime_us: e.lifetime_ns.map(|ns| ns / 1000),
         }
     }
+
+    /// Adds the socket's `netns` object under `-N all` (`labels` given),
+    /// as a listing's rows carry it.
+    pub fn in_netns(mut self, e: &Event, labels: Option<&'a Labels>) -> JsonEvent<'a> {
+        self.socket = self.socket.in_netns(&e.socket, labels);
+        self
+    }
 }
 
 /// A time as RFC 3339 text: `2025-06-01T14:03:07.123Z`.

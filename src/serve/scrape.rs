@@ -165,9 +165,8 @@ fn dump_all(
         })
         .collect();
     let names = series_names(&targets, &labels);
-    let pass = collector
-        .collect_in(true, &targets)
-        .map_err(|e| e.to_string())?;
+    collector.set_namespaces(&targets);
+    let pass = collector.collect(true).map_err(|e| e.to_string())?;
     let (rows, owners) = (pass.rows, pass.owners);
     rows.sort_by_key(|s| s.netns);
     let mut tallies = Vec::with_capacity(targets.len());

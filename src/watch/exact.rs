@@ -16,20 +16,23 @@
 //! carried is kept by cookie until its CLOSE, so they are still attributed
 //! while the scan knows the inode.
 
+use super::namespaces::Namespaces;
 use super::output::Output;
 use super::schedule::Schedule;
 use super::signals::{Signals, Wake};
 use super::{end_pass, reader_gone, stop_before_pass, wait_error, Outcome};
+use crate::collect::each_netns::Target;
 use crate::config::{Config, EventSource, Watch};
 use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::model::event::{Event, Transition};
 use crate::model::time::Timestamp;
 use crate::model::TcpState;
+use crate::netns::label::Labels;
 use crate::owners::{OwnerScanner, ProcessMap};
 use crate::render::Printer;
 use crate::source::transitions::{current_netns, StateChanges};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter};
 use std::time::Instant;
 
@@ -41,12 +44,16 @@ const BATCH: usize = 4096;
 const MAX_REMEMBERED: usize = 1 << 20;
 
 /// The programs loaded for this run, or `None` to run sampled: per the
-/// mode asked, and saying why when auto falls back.
-pub fn choose(plan: Watch) -> Result<Option<StateChanges>> {
+/// mode asked, and saying why when auto falls back. They hear this
+/// process's namespace, or with `all_netns` every namespace.
+pub fn choose(plan: Watch, all_netns: bool) -> Result<Option<StateChanges>> {
     if plan.event_source == EventSource::Sampled {
         return Ok(None);
     }
-    let loaded = current_netns().and_then(StateChanges::load);
+    let loaded = match all_netns {
+        true => StateChanges::load(None),
+        false => current_netns().and_then(|netns| StateChanges::load(Some(netns))),
+    };
     match (loaded, plan.event_source) {
         (Ok(changes), _) => Ok(Some(changes)),
         (Err(e), EventSource::Exact) => {
@@ -85,13 +92,17 @@ fn refusal(e: &io::Error) -> String {
 }
 
 /// Runs exact mode until `--count` intervals, a stop signal or a closed
-/// pipe.
+/// pipe. Under `-N all`, `namespaces` are those found at the start and
+/// their labels: the program hears every namespace, and each change is
+/// named by its own (found again once per interval, and as soon as a
+/// change comes from one not yet labelled).
 pub fn run(
     cfg: &Config,
     plan: Watch,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
     changes: StateChanges,
+    (targets, labels): (&[Target], Option<Labels>),
 ) -> Result<Outcome> {
     if let Some(asked) = inside_asked(cfg) {
         // The tracepoint tells the state and the addresses, nothing from
@@ -103,6 +114,10 @@ pub fn run(
     }
     let mut printer = Printer::new(cfg, plan.interval);
     let mut run = Exact::new(cfg, changes, plan.lifetime);
+    if let Some(labels) = labels {
+        printer = printer.with_netns(labels);
+        run.namespaces = Some(Namespaces::new(cfg, targets));
+    }
     run.refresh_owners()?;
     let header = printer.events_header(out, true, run.changes.covers_time_wait());
     if let Some(end) = end_pass(out, header)? {
@@ -134,6 +149,7 @@ pub fn run(
                     return Ok(Outcome::Done);
                 }
                 run.refresh_owners()?;
+                run.find_namespaces(&mut printer);
                 deadline = schedule.advance(Instant::now()).0;
             }
         }
@@ -158,6 +174,11 @@ struct Exact<'c> {
     /// `--lifetime`: when each connection whose opening was seen opened,
     /// by cookie (kernel ns).
     births: Option<HashMap<u64, u64>>,
+    /// `-N all`: the namespaces known, to label changes by.
+    namespaces: Option<Namespaces>,
+    /// Namespaces a change came from that a discovery made for it did not
+    /// find (gone at once): not looked for again.
+    unfound: HashSet<u64>,
 }
 
 impl<'c> Exact<'c> {
@@ -179,7 +200,44 @@ impl<'c> Exact<'c> {
             lost: 0,
             malformed: 0,
             births: lifetime.then(HashMap::new),
+            namespaces: None,
+            unfound: HashSet::new(),
         }
+    }
+
+    /// `-N all`: finds the namespaces again, labelling the new ones.
+    fn find_namespaces(&mut self, printer: &mut Printer<'_>) {
+        if let Some((all, labels)) = self.namespaces.as_mut().zip(printer.netns_labels()) {
+            all.refresh(labels);
+        }
+    }
+
+    /// `-N all`: before a batch is printed, the namespaces are found again
+    /// if a change came from one not labelled yet (created since the last
+    /// discovery), so that it is named at once.
+    fn label_batch(&mut self, printer: &mut Printer<'_>) {
+        let Some(labels) = printer.netns_labels() else {
+            return;
+        };
+        let unknown = |e: &Event| !labels.contains_key(&e.socket.netns);
+        let unfound = &self.unfound;
+        if !self
+            .events
+            .iter()
+            .any(|e| unknown(e) && !unfound.contains(&e.socket.netns))
+        {
+            return;
+        }
+        self.find_namespaces(printer);
+        let Some(labels) = printer.netns_labels() else {
+            return;
+        };
+        if self.unfound.len() >= MAX_REMEMBERED {
+            self.unfound.clear();
+        }
+        let unknown = self.events.iter().map(|e| e.socket.netns);
+        self.unfound
+            .extend(unknown.filter(|netns| !labels.contains_key(netns)));
     }
 
     /// Rescans the processes, if owners are needed.
@@ -220,6 +278,7 @@ impl<'c> Exact<'c> {
             if let Some(stopped) = stop_before_pass(out)? {
                 return Ok(Some(stopped));
             }
+            self.label_batch(printer);
             let owners = self.cfg.shown_owners(self.owners.as_ref());
             let mut written = printer.events(out, self.events.iter(), [owners, owners]);
             if lost > self.lost && written.is_ok() {

@@ -19,6 +19,7 @@
 //! loaded.
 
 pub mod exact;
+pub mod namespaces;
 pub mod output;
 pub mod rates;
 pub mod schedule;
@@ -35,7 +36,8 @@ use crate::model::StateSet;
 use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
 use crate::render::Printer;
-use crate::source::destroy::{DestroyListener, Destroyed};
+use crate::source::destroy::{DestroyListener, Destroyed, DrainStats};
+use namespaces::{Change, Namespaces};
 use output::Output;
 use rates::RateMeter;
 use schedule::Schedule;
@@ -71,9 +73,8 @@ impl Outcome {
 /// Runs watch mode on stdout. `signals` must have been blocked before any
 /// thread started.
 ///
-/// `namespaces` are, under `-N all` (listing only), the namespaces to read
-/// on every pass and their labels (the set found at the start: one
-/// created later is not read).
+/// `namespaces` are, under `-N all`, the namespaces found at the start
+/// and their labels; each pass finds them again ([`namespaces`]).
 pub fn run(
     cfg: &Config,
     plan: Watch,
@@ -82,7 +83,7 @@ pub fn run(
 ) -> Result<Outcome> {
     let mut out = BufWriter::with_capacity(1 << 16, Output::stdout(signals));
     if plan.events {
-        watch_events(cfg, plan, signals, &mut out)
+        watch_events(cfg, plan, signals, &mut out, namespaces)
     } else {
         watch_listing(cfg, plan, signals, &mut out, namespaces)
     }
@@ -100,15 +101,21 @@ fn watch_listing(
     reading.namespaces = targets;
     let mut collector = Collector::new(reading);
     let mut printer = Printer::new(cfg, plan.interval);
+    let mut all = None;
     if let Some(labels) = labels {
         printer = printer.with_netns(labels);
+        all = Some(Namespaces::new(cfg, targets));
     }
     let mut passes = Passes::new(plan);
     let mut meter = cfg.needs_info().then(RateMeter::new);
     if meter.is_none() && cfg.streams() {
-        return watch_streaming(cfg, &mut collector, &mut printer, &mut passes, signals, out);
+        let (collector, printer) = (&mut collector, &mut printer);
+        return watch_streaming(cfg, (collector, printer, all), &mut passes, signals, out);
     }
     loop {
+        if passes.done > 0 {
+            find_namespaces(all.as_mut(), &mut collector, &mut printer);
+        }
         let time = Timestamp::now();
         let started = Instant::now();
         let pass = collector.collect(true)?;
@@ -128,6 +135,19 @@ fn watch_listing(
     }
 }
 
+/// Under `-N all`, before every pass but the first: the namespaces found
+/// again, for the collector to read and the printer to name.
+fn find_namespaces(
+    all: Option<&mut Namespaces>,
+    collector: &mut Collector<'_>,
+    printer: &mut Printer<'_>,
+) -> Option<Change> {
+    let (all, labels) = all.zip(printer.netns_labels())?;
+    let change = all.refresh(labels);
+    collector.set_namespaces(all.targets());
+    Some(change)
+}
+
 /// The rhythm both watch modes keep: a pass is written unless a stop
 /// signal came while it was read, and flushed; after `--count` passes the
 /// loop is done, otherwise it waits for the next slot of the schedule.
@@ -136,13 +156,15 @@ fn watch_listing(
 /// no sorting).
 fn watch_streaming(
     cfg: &Config,
-    collector: &mut Collector<'_>,
-    printer: &mut Printer<'_>,
+    (collector, printer, mut all): (&mut Collector<'_>, &mut Printer<'_>, Option<Namespaces>),
     passes: &mut Passes,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
 ) -> Result<Outcome> {
     loop {
+        if passes.done > 0 {
+            find_namespaces(all.as_mut(), collector, printer);
+        }
         if let Some(stopped) = stop_before_pass(out)? {
             return Ok(stopped);
         }
@@ -265,9 +287,10 @@ fn watch_events(
     plan: Watch,
     signals: &Signals,
     out: &mut BufWriter<Output<'_>>,
+    (targets, labels): (&[Target], Option<Labels>),
 ) -> Result<Outcome> {
-    if let Some(changes) = exact::choose(plan)? {
-        return exact::run(cfg, plan, signals, out, changes);
+    if let Some(changes) = exact::choose(plan, labels.is_some())? {
+        return exact::run(cfg, plan, signals, out, changes, (targets, labels));
     }
     if plan.lifetime {
         note(format_args!(
@@ -276,10 +299,17 @@ fn watch_events(
         ));
     }
     let tracked = track::tracking_states(cfg.states);
-    let mut destroy = Notifications::join(cfg);
-    let mut collector = Collector::new(crate::plan::collect(cfg, tracked));
+    let mut reading = crate::plan::collect(cfg, tracked);
+    reading.namespaces = targets;
+    let mut collector = Collector::new(reading);
     let mut tracker = Tracker::new();
     let mut printer = Printer::new(cfg, plan.interval);
+    let mut all = None;
+    if let Some(labels) = labels {
+        printer = printer.with_netns(labels);
+        all = Some(Namespaces::new(cfg, targets));
+    }
+    let mut destroy = Notifications::join(cfg, all.as_ref().map(|all| all.targets()));
     let mut passes = Passes::new(plan);
     let view = View {
         states: cfg.states,
@@ -292,6 +322,11 @@ fn watch_events(
         return Ok(end);
     }
     loop {
+        if passes.done > 0 {
+            if let Some(change) = find_namespaces(all.as_mut(), &mut collector, &mut printer) {
+                destroy.follow(&change);
+            }
+        }
         let now = PassTime::now();
         let started = Instant::now();
         let pass = collector.collect(false)?;
@@ -346,10 +381,20 @@ fn wait_error(e: io::Error) -> Error {
     Error::runtime(format!("waiting for the next pass: {e}"))
 }
 
-/// The destroy notifications, when the groups could be joined.
+/// The destroy notifications, from the groups that could be joined: in
+/// this process's namespace, or under `-N all` in each namespace read
+/// (the groups are per namespace: a socket opened in one hears only that
+/// one's; NETLINK_LISTEN_ALL_NSID would hear others only where they have
+/// an nsid in ours, which `ip netns add` does not assign, so one listener
+/// is opened inside each).
 struct Notifications {
-    listener: Option<DestroyListener>,
+    /// Each listener, with the inode its notifications are tagged with
+    /// (0 for this process's namespace, as its dumped rows are).
+    listeners: Vec<(u64, DestroyListener)>,
+    /// The families whose groups are joined; none under `-l`.
+    families: Option<(bool, bool)>,
     received: Vec<Destroyed>,
+    fds: Vec<RawFd>,
     verbose: bool,
     /// Whether lost notifications were already said.
     told_lost: bool,
@@ -358,42 +403,113 @@ struct Notifications {
 }
 
 impl Notifications {
-    /// Joins the destroy groups of the families watched. Should that fail
-    /// (it needs no privilege, but a socket), it is said once under -v and
-    /// polling goes on.
-    fn join(cfg: &Config) -> Notifications {
-        let verbose = cfg.verbose > 0;
+    /// Joins the destroy groups of the families watched, here or in each
+    /// of `namespaces`. Should that fail (it needs no privilege, but a
+    /// socket), it is said under -v and polling goes on.
+    fn join(cfg: &Config, namespaces: Option<&[Target]>) -> Notifications {
         let connections = cfg.states.intersection(StateSet::connections());
-        let joined = (!connections.is_empty()).then(|| DestroyListener::join(cfg.ipv4, cfg.ipv6));
-        let listener = match joined {
-            None => None, // -l: listeners are never notified
-            Some(Ok(listener)) => Some(listener),
-            Some(Err(e)) => {
-                if verbose {
-                    note(format_args!(
-                        "cannot join the sock_diag destroy groups ({e}); \
-                         connections that open and close between two polls will be missed"
-                    ));
-                }
-                None
-            }
-        };
-        Notifications {
-            listener,
+        let mut n = Notifications {
+            listeners: Vec::new(),
+            // -l: listeners are never notified.
+            families: (!connections.is_empty()).then_some((cfg.ipv4, cfg.ipv6)),
             received: Vec::new(),
-            verbose,
+            fds: Vec::new(),
+            verbose: cfg.verbose > 0,
             told_lost: false,
             told_forged: false,
+        };
+        match namespaces {
+            None => {
+                if let Some((v4, v6)) = n.families {
+                    let joined = DestroyListener::join(v4, v6);
+                    n.add(0, joined.map_err(|e| e.to_string()));
+                }
+            }
+            Some(targets) => targets.iter().for_each(|t| n.join_in(t)),
+        }
+        n
+    }
+
+    /// Joins the groups inside the namespace `t` (from a thread that
+    /// entered it: a netlink socket belongs to the namespace it was opened
+    /// in).
+    fn join_in(&mut self, t: &Target) {
+        let Some((v4, v6)) = self.families else {
+            return;
+        };
+        let joined = crate::netns::within(&t.path, || DestroyListener::join(v4, v6));
+        let joined = match joined {
+            Ok(Ok(listener)) => Ok(listener),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.add(t.inode, joined);
+    }
+
+    fn add(&mut self, netns: u64, joined: std::result::Result<DestroyListener, String>) {
+        match joined {
+            Ok(listener) => self.listeners.push((netns, listener)),
+            Err(e) if self.verbose => {
+                let place = match netns {
+                    0 => String::new(),
+                    inode => format!(" of network namespace net:[{inode}]"),
+                };
+                note(format_args!(
+                    "cannot join the sock_diag destroy groups{place} ({e}); \
+                     connections that open and close between two polls will be missed"
+                ));
+            }
+            Err(_) => {}
+        }
+        self.polled();
+    }
+
+    /// Takes the listeners' descriptors for `poll`, after they changed.
+    fn polled(&mut self) {
+        self.fds = self.listeners.iter().map(|(_, l)| l.as_raw_fd()).collect();
+    }
+
+    /// Follows the namespaces read: joins the groups of the new ones,
+    /// leaves those of the ones gone.
+    fn follow(&mut self, change: &Change) {
+        self.listeners
+            .retain(|(netns, _)| !change.gone.contains(netns));
+        for t in &change.appeared {
+            self.join_in(t);
+        }
+        self.polled();
+    }
+
+    /// Hands what has arrived to the tracker, for its next pass, each
+    /// notification tagged with the namespace it was heard in.
+    fn drain_into(&mut self, tracker: &mut Tracker) {
+        // The most notifications waiting at once, all namespaces together.
+        let room = MAX_NOTICES.saturating_sub(tracker.pending_notices());
+        let mut listeners = std::mem::take(&mut self.listeners);
+        let before = listeners.len();
+        listeners.retain_mut(|(netns, listener)| {
+            let from = self.received.len();
+            let drained = listener.drain(&mut self.received, room);
+            for d in &mut self.received[from..] {
+                d.socket.netns = *netns;
+            }
+            self.tell(drained)
+        });
+        self.listeners = listeners;
+        if self.listeners.len() != before {
+            self.polled();
+        }
+        if !self.received.is_empty() {
+            tracker.note_destroyed(self.received.drain(..), Timestamp::now());
+        }
+        if self.received.capacity() > 4096 {
+            self.received.shrink_to(1024);
         }
     }
 
-    /// Hands what has arrived to the tracker, for its next pass.
-    fn drain_into(&mut self, tracker: &mut Tracker) {
-        let Some(listener) = &mut self.listener else {
-            return;
-        };
-        let room = MAX_NOTICES.saturating_sub(tracker.pending_notices());
-        let drained = listener.drain(&mut self.received, room);
+    /// Says (once each, under -v) what a drain lost or dropped; false when
+    /// the listener failed and is given up.
+    fn tell(&mut self, drained: io::Result<DrainStats>) -> bool {
         if let Ok(stats) = &drained {
             if stats.forged > 0 && self.verbose && !self.told_forged {
                 self.told_forged = true;
@@ -413,20 +529,15 @@ impl Notifications {
                      some short connections may not be reported",
                     stats.overruns, stats.skipped
                 ));
+                true
             }
-            Ok(_) => {}
+            Ok(_) => true,
             Err(e) => {
                 if self.verbose {
                     note(format_args!("destroy notifications stopped: {e}"));
                 }
-                self.listener = None;
+                false
             }
-        }
-        if !self.received.is_empty() {
-            tracker.note_destroyed(self.received.drain(..), Timestamp::now());
-        }
-        if self.received.capacity() > 4096 {
-            self.received.shrink_to(1024);
         }
     }
 
@@ -439,7 +550,16 @@ impl Notifications {
         hangup: Option<RawFd>,
         tracker: &mut Tracker,
     ) -> Result<Option<Outcome>> {
-        let fd = self.listener.as_ref().map(|l| l.as_raw_fd());
-        sleep(signals, deadline, fd, hangup, || self.drain_into(tracker))
+        loop {
+            match signals
+                .wait_any(deadline, &self.fds, hangup)
+                .map_err(wait_error)?
+            {
+                Wake::Stop(signal) => return Ok(Some(Outcome::Stopped(signal))),
+                Wake::Closed => return Err(reader_gone()),
+                Wake::Deadline => return Ok(None),
+                Wake::Readable => self.drain_into(tracker),
+            }
+        }
     }
 }

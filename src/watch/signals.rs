@@ -79,6 +79,18 @@ impl Signals {
         other: Option<RawFd>,
         output: Option<RawFd>,
     ) -> io::Result<Wake> {
+        self.wait_any(deadline, other.as_slice(), output)
+    }
+
+    /// [`Signals::wait`], woken by any of `others` becoming readable (the
+    /// destroy notifications of several namespaces).
+    pub fn wait_any(
+        &self,
+        deadline: Instant,
+        others: &[RawFd],
+        output: Option<RawFd>,
+    ) -> io::Result<Wake> {
+        let mut fds = Vec::with_capacity(2 + others.len());
         loop {
             if let Some(signal) = self.take()? {
                 return Ok(Wake::Stop(signal));
@@ -88,16 +100,15 @@ impl Signals {
             }
             // Poll ignores negative descriptors. POLLERR and POLLHUP are
             // reported whatever is asked, so `output` is asked nothing.
-            let mut fds = [
-                poll_fd(self.fd.as_raw_fd(), libc::POLLIN),
-                poll_fd(other.unwrap_or(-1), libc::POLLIN),
-                poll_fd(output.unwrap_or(-1), 0),
-            ];
+            fds.clear();
+            fds.push(poll_fd(self.fd.as_raw_fd(), libc::POLLIN));
+            fds.push(poll_fd(output.unwrap_or(-1), 0));
+            fds.extend(others.iter().map(|&fd| poll_fd(fd, libc::POLLIN)));
             if poll(&mut fds, Some(deadline))? {
-                if fds[2].revents & (libc::POLLERR | libc::POLLHUP) != 0 {
+                if fds[1].revents & (libc::POLLERR | libc::POLLHUP) != 0 {
                     return Ok(Wake::Closed);
                 }
-                if fds[1].revents != 0 {
+                if fds[2..].iter().any(|fd| fd.revents != 0) {
                     return Ok(Wake::Readable);
                 }
             }

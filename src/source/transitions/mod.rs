@@ -70,8 +70,9 @@ pub struct Drained {
 
 impl StateChanges {
     /// Loads and attaches the programs for the running kernel, keeping
-    /// only sockets of the network namespace with inode `netns`.
-    pub fn load(netns: u32) -> io::Result<StateChanges> {
+    /// only sockets of the network namespace with inode `netns`, or those
+    /// of every namespace (`None`: each record carries its namespace).
+    pub fn load(netns: Option<u32>) -> io::Result<StateChanges> {
         let file = std::fs::File::open("/sys/kernel/btf/vmlinux")?;
         let btf = Btf::open(file, program::WANTED).map_err(io::Error::other)?;
         let layout = Layout::of(&btf)?;
@@ -85,7 +86,7 @@ impl StateChanges {
         let lost_map = map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, "tcpstat_lost")?;
         let target = |origin| Target {
             origin,
-            netns: Some(netns),
+            netns,
             ring_fd: ring_map.as_raw_fd(),
             lost_fd: lost_map.as_raw_fd(),
         };

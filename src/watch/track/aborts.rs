@@ -2,7 +2,7 @@
 //! (`tcp_disconnect`: `SO_LINGER` 0, or a reset while unread data waited)
 //! clears the remote port, and the local address unless bound, before the
 //! kernel notifies, so such a notification is matched on what is left of
-//! its connection's key.
+//! its connection's key (in the namespace it was heard in).
 
 use std::collections::HashMap;
 
@@ -13,6 +13,7 @@ use crate::model::{Family, Socket};
 /// its family, local port and remote address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Remains {
+    netns: u64,
     family: Family,
     local_port: u16,
     remote: std::net::IpAddr,
@@ -30,6 +31,7 @@ impl ByRemains {
         let mut map: HashMap<Remains, (Vec<(u64, Key)>, usize)> = HashMap::new();
         for (n, k) in entries.filter(|(_, k)| k.listener == 0 && k.remote.port != 0) {
             let remains = Remains {
+                netns: k.netns,
                 family: k.family,
                 local_port: k.local.port,
                 remote: k.remote.addr,
@@ -44,6 +46,7 @@ impl ByRemains {
 
     fn remains(dead: &Socket) -> Remains {
         Remains {
+            netns: dead.netns,
             family: dead.family,
             local_port: dead.local.port,
             remote: dead.remote.addr,

@@ -1,6 +1,8 @@
 //! A socket's identity across passes.
 //!
-//! A socket is keyed by family, local and remote endpoint; listeners, which
+//! A socket is keyed by its network namespace (under `-N all` two
+//! namespaces may each hold 127.0.0.1:80 <-> 127.0.0.1:40000), family,
+//! local and remote endpoint; listeners, which
 //! may share an address (SO_REUSEPORT) and have no remote end, also by
 //! inode. The inode alone will not do: a socket loses it when its process
 //! closes it (an orphaned FIN_WAIT2) and the TIME_WAIT socket that replaces
@@ -19,6 +21,8 @@ use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
 /// A socket's identity across passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(super) struct Key {
+    /// The namespace's inode under `-N all`; 0 otherwise.
+    pub(super) netns: u64,
     pub(super) family: Family,
     pub(super) local: Endpoint,
     pub(super) remote: Endpoint,
@@ -30,6 +34,7 @@ impl Key {
     /// The key of a dumped or notified socket.
     pub(super) fn of(s: &Socket) -> Key {
         Key {
+            netns: s.netns,
             family: s.family,
             local: s.local,
             remote: s.remote,
@@ -46,12 +51,14 @@ impl Ord for Key {
     fn cmp(&self, other: &Key) -> Ordering {
         let fields = |k: &Key| {
             let Key {
+                netns,
                 family,
                 local,
                 remote,
                 listener,
             } = *k;
             (
+                netns,
                 family,
                 local.addr,
                 local.port,

@@ -730,3 +730,34 @@ fn of_two_notices_on_one_4_tuple_the_earlier_is_its_own_connection() {
     let seen: Vec<_> = events.iter().map(|e| (e.kind, e.bytes_acked)).collect();
     assert_eq!(seen, [(Gone, Some(10)), (New, Some(20))], "{events:?}");
 }
+
+/// Under `-N all` two namespaces may each hold the same 4-tuple: two
+/// sockets, each followed on its own, and a destroy notice heard in one
+/// namespace explains only that namespace's socket.
+#[test]
+fn the_same_four_tuple_in_two_namespaces_is_two_sockets() {
+    let in_ns = |mut s: Socket, netns: u64| {
+        s.netns = netns;
+        s
+    };
+    let (a, b) = (4026531001, 4026531002);
+    let mut run = Run::new();
+    let client = |state, netns| in_ns(socket(CLIENT, SERVER, state, 0), netns);
+    run.pass(&[client(Established, a), client(Established, b)]);
+    assert_eq!(run.tracker.sockets.len(), 2);
+    // Only a's moves on; b's stays.
+    let events = run.events(&[client(FinWait1, a), client(Established, b)]);
+    let seen: Vec<_> = events.iter().map(|e| (e.kind, e.socket.netns)).collect();
+    assert_eq!(seen, [(State, a)]);
+    // b's is destroyed (its notice tagged with b) while a's stays.
+    let mut d = destroyed(CLIENT, SERVER, 5);
+    d.socket.netns = b;
+    run.destroy(d);
+    let events = run.events(&[client(FinWait1, a)]);
+    let seen: Vec<_> = events
+        .iter()
+        .map(|e| (e.kind, e.socket.netns, e.bytes_acked))
+        .collect();
+    assert_eq!(seen, [(Gone, b, Some(5))]);
+    assert_eq!(run.pass(&[client(FinWait1, a)]), []);
+}

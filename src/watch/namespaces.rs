@@ -1,0 +1,183 @@
+//! `-N all` in watch mode (`-c`, `--events`): the namespaces are found
+//! again before every pass, by the discovery the start made
+//! ([`crate::netns::all::discover`]: every `/proc/PID/ns/net`, the `ip
+//! netns` names, nsfs mounts), so that a namespace (a container) created
+//! during the watch is read from the next pass on, labelled as those found
+//! at the start were, and one that is gone is dropped, said under -v.
+//!
+//! The labels of a namespace gone are kept for one more pass: its last
+//! sockets' `gone` events still name it. A filter's `netns NAME` was
+//! resolved to inodes at the start; a namespace created later is read only
+//! when it has one of those inodes (never, in practice): the filter could
+//! keep none of its sockets.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use crate::collect::each_netns::Target;
+use crate::config::Config;
+use crate::error::note;
+use crate::netns::all::Found;
+use crate::netns::label::{Label, Labels};
+
+/// The namespaces `-N all` reads, from one pass to the next.
+pub struct Namespaces {
+    proc_root: PathBuf,
+    verbose: bool,
+    /// What the filter's `netns NAME` resolved to; `None`: every namespace.
+    bound: Option<Vec<u64>>,
+    /// The namespaces read by the coming pass.
+    targets: Vec<Target>,
+    /// Namespaces found gone by the last discovery: their labels go at the
+    /// next one.
+    retired: Vec<u64>,
+}
+
+/// What one discovery changed.
+#[derive(Debug, Default)]
+pub struct Change {
+    /// Namespaces found that were not read before.
+    pub appeared: Vec<Target>,
+    /// Namespaces read before that are gone.
+    pub gone: Vec<u64>,
+}
+
+impl Namespaces {
+    /// The namespaces found at the start (`targets`, already bounded by
+    /// the filter).
+    pub fn new(cfg: &Config, targets: &[Target]) -> Namespaces {
+        Namespaces {
+            proc_root: cfg.proc_root.clone(),
+            verbose: cfg.verbose > 0,
+            bound: cfg.filter.netns_bound(),
+            targets: targets.to_vec(),
+            retired: Vec::new(),
+        }
+    }
+
+    /// The namespaces to read.
+    pub fn targets(&self) -> &[Target] {
+        &self.targets
+    }
+
+    /// Finds the namespaces again: a new one is labelled into `labels`
+    /// and read from now on, one gone is no longer read (said under -v).
+    pub fn refresh(&mut self, labels: &mut Labels) -> Change {
+        let found = crate::netns::all::discover(&self.proc_root);
+        self.update(found, labels)
+    }
+
+    /// [`Namespaces::refresh`] with what a discovery found.
+    fn update(&mut self, found: Vec<Found>, labels: &mut Labels) -> Change {
+        for inode in self.retired.drain(..) {
+            labels.remove(&inode);
+        }
+        let bound = &self.bound;
+        let found: Vec<Found> = found
+            .into_iter()
+            .filter(|f| bound.as_ref().is_none_or(|b| b.contains(&f.inode)))
+            .collect();
+        let before: HashSet<u64> = self.targets.iter().map(|t| t.inode).collect();
+        let now: HashSet<u64> = found.iter().map(|f| f.inode).collect();
+        let mut change = Change::default();
+        let mut fresh = Labels::new();
+        for f in found.iter().filter(|f| !before.contains(&f.inode)) {
+            fresh.insert(f.inode, Label::of(f, &self.proc_root));
+            change.appeared.push(target(f));
+        }
+        if let Err(e) = crate::netns::label::ask_engine(&mut fresh) {
+            if self.verbose {
+                note(format_args!(
+                    "container engine: {e}; containers are named by their short ids"
+                ));
+            }
+        }
+        for (inode, label) in fresh {
+            self.say("appeared: read from this pass on", inode, &label);
+            labels.insert(inode, label);
+        }
+        for t in self.targets.iter().filter(|t| !now.contains(&t.inode)) {
+            if let Some(label) = labels.get(&t.inode) {
+                self.say("is gone: no longer read", t.inode, label);
+            }
+            change.gone.push(t.inode);
+            self.retired.push(t.inode);
+        }
+        self.targets = found.iter().map(target).collect();
+        change
+    }
+
+    fn say(&self, what: &str, inode: u64, label: &Label) {
+        if self.verbose {
+            note(format_args!(
+                "network namespace net:[{inode}] ({}) {what}",
+                label.name
+            ));
+        }
+    }
+}
+
+fn target(f: &Found) -> Target {
+    Target {
+        inode: f.inode,
+        path: f.path.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn found(inode: u64, name: &str) -> Found {
+        Found {
+            inode,
+            path: PathBuf::from(format!("/run/netns/{name}")),
+            pid: None,
+            names: vec![name.to_string()],
+            host: false,
+        }
+    }
+
+    fn namespaces(targets: &[Target]) -> Namespaces {
+        Namespaces {
+            proc_root: PathBuf::from("/nonexistent-proc"),
+            verbose: false,
+            bound: None,
+            targets: targets.to_vec(),
+            retired: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_new_namespace_is_labelled_and_read_and_a_gone_one_dropped_a_pass_later() {
+        let start = [target(&found(1, "a")), target(&found(2, "b"))];
+        let mut labels = Labels::new();
+        for f in [found(1, "a"), found(2, "b")] {
+            labels.insert(f.inode, Label::of(&f, Path::new("/nonexistent-proc")));
+        }
+        let mut ns = namespaces(&start);
+        let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
+        assert_eq!(change.appeared, vec![target(&found(3, "c"))]);
+        assert_eq!(change.gone, vec![2]);
+        let read: Vec<u64> = ns.targets().iter().map(|t| t.inode).collect();
+        assert_eq!(read, vec![1, 3]);
+        assert_eq!(labels[&3].name, "c");
+        // The gone one's label stays for its last events, then goes.
+        assert!(labels.contains_key(&2));
+        let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
+        assert!(change.appeared.is_empty() && change.gone.is_empty());
+        assert!(!labels.contains_key(&2));
+    }
+
+    #[test]
+    fn a_filter_bound_keeps_new_namespaces_out() {
+        let mut ns = namespaces(&[target(&found(1, "a"))]);
+        ns.bound = Some(vec![1]);
+        let mut labels = Labels::new();
+        let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
+        assert!(change.appeared.is_empty());
+        assert_eq!(ns.targets().len(), 1);
+        assert!(labels.is_empty());
+    }
+}
