@@ -10,6 +10,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::key::{Key, Life};
@@ -40,6 +41,10 @@ pub(super) struct Entry {
     flags: u8,
 }
 
+/// A key as numbers: family, local address and port, remote address and
+/// port, a listener's inode.
+pub(super) type Numbers = (Family, u32, u16, u32, u16, u64);
+
 /// `Entry::owner` of a socket no process holds (or with no `-p`).
 pub(super) const NO_OWNER: u32 = u32::MAX;
 
@@ -62,8 +67,8 @@ impl Entry {
             inode: s.inode,
             cookie: s.cookie(),
             netns: s.netns,
-            local: addrs.intern(s.local.addr),
-            remote: addrs.intern(s.remote.addr),
+            local: addrs.intern(s.local.addr, 0),
+            remote: addrs.intern(s.remote.addr, 1),
             uid: s.uid,
             owner: NO_OWNER,
             local_port: s.local.port,
@@ -115,7 +120,7 @@ impl Entry {
     }
 
     /// Its key as numbers: ordered as [`Key`] is when `addrs` is ranked.
-    fn numbers(&self) -> (Family, u32, u16, u32, u16, u64) {
+    fn numbers(&self) -> Numbers {
         (
             self.family,
             self.local,
@@ -145,10 +150,7 @@ impl Entry {
     /// Where `s` would sort among the entries of ranked `addrs` (`None`
     /// when one of its addresses is not in the table, so no entry has its
     /// key): its key as numbers.
-    pub(super) fn numbers_of(
-        s: &Socket,
-        addrs: &Addresses,
-    ) -> Option<(Family, u32, u16, u32, u16, u64)> {
+    pub(super) fn numbers_of(s: &Socket, addrs: &Addresses) -> Option<Numbers> {
         let listener = if s.state == TcpState::Listen {
             s.inode
         } else {
@@ -162,15 +164,6 @@ impl Entry {
             s.remote.port,
             listener,
         ))
-    }
-
-    /// The position of the entry with key `numbers` in `entries` (sorted
-    /// by key, one per key).
-    pub(super) fn find(
-        entries: &[Entry],
-        numbers: (Family, u32, u16, u32, u16, u64),
-    ) -> Option<usize> {
-        entries.binary_search_by(|e| e.numbers().cmp(&numbers)).ok()
     }
 
     /// The socket as an event line prints it once it is gone: family,
@@ -248,34 +241,36 @@ pub(super) fn order_row_entry(row: &Socket, entry: &Entry, addrs: &Addresses) ->
 #[derive(Debug)]
 pub(super) struct Addresses {
     list: Vec<IpAddr>,
-    ids: HashMap<IpAddr, u32>,
-    /// The last address interned, and its number: rows come in runs of
-    /// one local address.
-    last: (IpAddr, u32),
+    ids: HashMap<IpAddr, u32, BuildHasherDefault<FastHasher>>,
+    /// The last local and remote addresses interned, and their numbers:
+    /// many sockets share an address.
+    last: [(IpAddr, u32); 2],
 }
 
 impl Default for Addresses {
     fn default() -> Addresses {
         Addresses {
             list: Vec::new(),
-            ids: HashMap::new(),
-            last: (IpAddr::V4(Ipv4Addr::UNSPECIFIED), u32::MAX),
+            ids: HashMap::default(),
+            last: [(IpAddr::V4(Ipv4Addr::UNSPECIFIED), u32::MAX); 2],
         }
     }
 }
 
 impl Addresses {
-    /// The number of `addr`, given one if new.
-    fn intern(&mut self, addr: IpAddr) -> u32 {
-        if self.last.0 == addr && self.last.1 != u32::MAX {
-            return self.last.1;
+    /// The number of `addr` (a local address when `side` is 0, a remote
+    /// one when 1), given one if new.
+    fn intern(&mut self, addr: IpAddr, side: usize) -> u32 {
+        let (last, id) = self.last[side];
+        if last == addr && id != u32::MAX {
+            return id;
         }
         let next = self.list.len() as u32;
         let id = *self.ids.entry(addr).or_insert(next);
         if id == next {
             self.list.push(addr);
         }
-        self.last = (addr, id);
+        self.last[side] = (addr, id);
         id
     }
 
@@ -303,7 +298,7 @@ impl Addresses {
             *id = new_id[*id as usize];
             debug_assert_eq!(self.list[*id as usize], *addr);
         }
-        self.last.1 = u32::MAX;
+        self.last = [(IpAddr::V4(Ipv4Addr::UNSPECIFIED), u32::MAX); 2];
         new_id
     }
 
@@ -316,23 +311,38 @@ impl Addresses {
             self.ids.shrink_to(2 * len);
             self.list.shrink_to(2 * len);
         }
-        self.last.1 = u32::MAX;
+        self.last = [(IpAddr::V4(Ipv4Addr::UNSPECIFIED), u32::MAX); 2];
     }
 }
 
 /// The processes that hold a pass's sockets, numbered: each entry names
 /// its first owner by number, so a socket reported gone is printed with
 /// the owner it had, without keeping that pass's whole owner map.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct OwnerTable {
     /// pid and name (the descriptor is not kept: the line shows none).
     owners: Vec<Owner>,
-    by_pid: HashMap<u32, u32>,
+    by_pid: HashMap<u32, u32, BuildHasherDefault<FastHasher>>,
+    /// The last pid interned and its number.
+    last: (u32, u32),
+}
+
+impl Default for OwnerTable {
+    fn default() -> OwnerTable {
+        OwnerTable {
+            owners: Vec::new(),
+            by_pid: HashMap::default(),
+            last: (0, NO_OWNER),
+        }
+    }
 }
 
 impl OwnerTable {
     /// The number of `owner`'s process, given one if new.
     pub(super) fn intern(&mut self, owner: &Owner) -> u32 {
+        if self.last.0 == owner.pid && self.last.1 != NO_OWNER {
+            return self.last.1;
+        }
         let next = self.owners.len() as u32;
         let id = *self.by_pid.entry(owner.pid).or_insert(next);
         if id == next {
@@ -342,6 +352,7 @@ impl OwnerTable {
                 name: owner.name.clone(),
             });
         }
+        self.last = (owner.pid, id);
         id
     }
 
@@ -353,9 +364,95 @@ impl OwnerTable {
     pub(super) fn clear(&mut self) {
         self.owners.clear();
         self.by_pid.clear();
+        self.last = (0, NO_OWNER);
         if self.by_pid.capacity() > 4096 {
             self.by_pid.shrink_to(1024);
         }
+    }
+}
+
+/// Where each entry of a pass is, by key: open addressing over entry
+/// numbers (4 bytes a slot, at most half full), so that a row of the next
+/// pass finds its socket's entry with a cache miss or two rather than a
+/// binary search's twenty.
+#[derive(Debug, Default)]
+pub(super) struct Index {
+    slots: Vec<u32>,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl Index {
+    /// Indexes `entries` (one per key).
+    pub(super) fn build(&mut self, entries: &[Entry]) {
+        let size = (2 * entries.len()).next_power_of_two().max(16);
+        self.slots.clear();
+        if self.slots.capacity() > 2 * size {
+            self.slots.shrink_to(size);
+        }
+        self.slots.resize(size, EMPTY);
+        let mask = size - 1;
+        for (i, e) in entries.iter().enumerate() {
+            let mut slot = hash(&e.numbers()) as usize & mask;
+            while self.slots[slot] != EMPTY {
+                slot = (slot + 1) & mask;
+            }
+            self.slots[slot] = i as u32;
+        }
+    }
+
+    /// The position in `entries` (those indexed) of the entry with key
+    /// `numbers`.
+    pub(super) fn find(&self, entries: &[Entry], numbers: Numbers) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = hash(&numbers) as usize & mask;
+        loop {
+            let i = self.slots[slot];
+            if i == EMPTY {
+                return None;
+            }
+            if entries[i as usize].numbers() == numbers {
+                return Some(i as usize);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+}
+
+/// A key's numbers mixed into 64 bits.
+fn hash(&(family, local, local_port, remote, remote_port, listener): &Numbers) -> u64 {
+    let mut h = FastHasher::default();
+    h.write_u64(u64::from(local) << 32 | u64::from(remote));
+    h.write_u64(u64::from(local_port) << 16 | u64::from(remote_port) | (family as u64) << 32);
+    h.write_u64(listener);
+    h.finish()
+}
+
+/// Hashes small numbers with a multiply each: the keys are the kernel's
+/// addresses and our own numbers, where SipHash's defence against chosen
+/// keys buys nothing.
+#[derive(Default)]
+pub(super) struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_ne_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // An odd constant (2^64 / golden ratio).
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
     }
 }
 
@@ -375,16 +472,43 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let v6: IpAddr = "::1".parse().unwrap();
         assert_eq!(
-            [addrs.intern(b), addrs.intern(v6), addrs.intern(a)],
+            [addrs.intern(b, 0), addrs.intern(v6, 1), addrs.intern(a, 0)],
             [0, 1, 2]
         );
-        assert_eq!(addrs.intern(b), 0);
+        assert_eq!(addrs.intern(b, 1), 0);
         assert_eq!(addrs.rank(), [1, 2, 0]);
         assert_eq!(
             [addrs.find(a), addrs.find(b), addrs.find(v6)],
             [Some(0), Some(1), Some(2)]
         );
         assert_eq!(addrs.get(1), b);
-        assert_eq!(addrs.intern(v6), 2);
+        assert_eq!(addrs.intern(v6, 0), 2);
+    }
+
+    #[test]
+    fn the_index_finds_every_entry_and_no_other_key() {
+        let mut addrs = Addresses::default();
+        let sockets: Vec<Socket> = (0..1000u16)
+            .map(|port| {
+                let mut s =
+                    crate::test_support::sock(TcpState::Established, "127.0.0.1:1", "10.0.0.1:80");
+                s.local.port = port;
+                s
+            })
+            .collect();
+        let entries: Vec<Entry> = sockets
+            .iter()
+            .map(|s| Entry::of(s, &mut addrs, true))
+            .collect();
+        let mut index = Index::default();
+        index.build(&entries);
+        for (i, s) in sockets.iter().enumerate() {
+            let numbers = Entry::numbers_of(s, &addrs).unwrap();
+            assert_eq!(index.find(&entries, numbers), Some(i));
+        }
+        let mut other = sockets[0].clone();
+        other.local.port = 5000;
+        let numbers = Entry::numbers_of(&other, &addrs).unwrap();
+        assert_eq!(index.find(&entries, numbers), None);
     }
 }

@@ -22,8 +22,11 @@
 //! pass is complete and diffed ([`Tracker::finish`]). Outputs that print
 //! more of a gone socket than the line does (JSON, `-i`, `-m`) keep the
 //! last pass's rows too ([`Tracker::new`]; [`Tracker::compact`] keeps
-//! none). Then the notifications of the current interval and the keys
-//! waiting for a notification (bounded): a long run stays flat.
+//! none). While a pass is read, the entries of two passes are held, and
+//! an index of the last one's by key (8 bytes a socket) that tells each
+//! row whether it may make an event. Then the notifications of the
+//! current interval and the keys waiting for a notification (bounded): a
+//! long run stays flat.
 
 mod aborts;
 mod diff;
@@ -42,7 +45,7 @@ use crate::model::time::Timestamp;
 use crate::model::Socket;
 use crate::model::StateSet;
 use crate::owners::ProcessMap;
-use entry::{Addresses, Entry, OwnerTable};
+use entry::{Addresses, Entry, Index, OwnerTable};
 use gone::GoneKeys;
 use key::{same_socket, Key};
 use notices::Notice;
@@ -115,6 +118,8 @@ pub struct Tracker {
     rows: Vec<Socket>,
     /// The last pass's rows, with `keeps_rows`.
     last_rows: Vec<Socket>,
+    /// Where each of `last`'s entries is, by key.
+    last_index: Index,
     pass: u64,
     notices: Vec<Notice>,
     notice_at: HashMap<Key, usize>,
@@ -223,7 +228,7 @@ impl Tracker {
         let Some(numbers) = Entry::numbers_of(row, &self.last.addrs) else {
             return appeared;
         };
-        let Some(i) = Entry::find(&self.last.entries, numbers) else {
+        let Some(i) = self.last_index.find(&self.last.entries, numbers) else {
             return appeared;
         };
         let old = &self.last.entries[i];
@@ -251,6 +256,7 @@ impl Tracker {
         self.remember_gone_owners(&last);
         self.last = std::mem::replace(&mut self.next, last);
         self.next.clear();
+        self.last_index.build(&self.last.entries);
         if self.keeps_rows {
             // Every row was kept: once deduplicated as the entries were,
             // they are the entries' rows.
