@@ -83,6 +83,28 @@ impl Collector<'_> {
     /// from `each` stops the dump; it is returned in
     /// [`Streamed::written`].
     pub fn stream(&mut self, each: &mut Batch<'_>) -> Result<Streamed> {
+        self.stream_with(each, true, true)
+            .map(|(streamed, _)| streamed)
+    }
+
+    /// [`Collector::stream`] for a pass that is diffed, not written
+    /// (sampled `--events`): the rows are not filtered and, unless
+    /// `wait_for_owners`, go to `each` as they are read, without the owner
+    /// map, which is returned with the pass once the scan is done.
+    pub fn stream_unfiltered(
+        &mut self,
+        each: &mut Batch<'_>,
+        wait_for_owners: bool,
+    ) -> Result<(Streamed, Option<ProcessMap>)> {
+        self.stream_with(each, false, wait_for_owners)
+    }
+
+    fn stream_with(
+        &mut self,
+        each: &mut Batch<'_>,
+        filtered: bool,
+        wait_for_owners: bool,
+    ) -> Result<(Streamed, Option<ProcessMap>)> {
         let plan = self.plan;
         let filter = plan.request.filter;
         let (rows, scanner) = (&mut self.rows, &mut self.owners);
@@ -98,16 +120,22 @@ impl Collector<'_> {
             // the source keeps them (a later protocol's dump goes elsewhere
             // until they are taken).
             let mut hand_over = |rows: &mut Vec<Socket>, last: bool| -> Result<()> {
-                if (rows.len() < BATCH && !last) || !scan.settle(last)? {
+                if rows.len() < BATCH && !last {
+                    return Ok(());
+                }
+                let settled = scan.settle(last)?;
+                if wait_for_owners && !settled {
                     return Ok(());
                 }
                 read += rows.len();
-                match scan.map() {
+                let map = scan.map().filter(|_| wait_for_owners);
+                match map {
+                    _ if !filtered => {}
                     Some(map) => rows.retain(|s| filter.matches(s, map)),
                     None if !filter.keeps_all() => rows.retain(|s| filter.matches(s, &NoOwners)),
                     None => {}
                 }
-                let result = each(rows, scan.map());
+                let result = each(rows, map);
                 rows.clear();
                 result.map_err(|e| {
                     written = Err(e);
@@ -123,10 +151,8 @@ impl Collector<'_> {
             (used, scan.into_map())
         });
         if written.is_err() {
-            return Ok(Streamed {
-                used: used.unwrap_or(source::Used::Netlink),
-                written,
-            });
+            let used = used.unwrap_or(source::Used::Netlink);
+            return Ok((Streamed { used, written }, scan));
         }
         let used = used?;
         if !self.noted {
@@ -137,6 +163,6 @@ impl Collector<'_> {
             }
         }
         super::shrink_vec(&mut self.rows, BATCH);
-        Ok(Streamed { used, written })
+        Ok((Streamed { used, written }, scan))
     }
 }

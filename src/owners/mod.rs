@@ -107,6 +107,27 @@ impl ProcessMap {
         self.processes
     }
 
+    /// A map of one owner per inode, from `(inode, owner)` pairs (a later
+    /// pair for an inode is dropped): what sampled `--events` remembers of
+    /// the sockets it reports gone, whose owners were seen a pass before.
+    pub fn from_first_owners(pairs: impl IntoIterator<Item = (u64, Owner)>) -> ProcessMap {
+        let mut map = ProcessMap::default();
+        let mut slot_of: HashMap<u32, u32> = HashMap::new();
+        for (inode, owner) in pairs {
+            if map.by_inode.contains_key(&inode) {
+                continue;
+            }
+            let next = slot_of.len() as u32;
+            let slot = *slot_of.entry(owner.pid).or_insert(next);
+            let start = map.owners.len() as u32;
+            map.by_inode.insert(inode, Span { start, len: 1 });
+            map.owners.push(owner);
+            map.process_of.push(slot);
+        }
+        map.processes = slot_of.len();
+        map
+    }
+
     /// Number of processes whose fd directory or links could not be read for
     /// lack of permission: when not zero, some sockets may lack an owner
     /// (netstat's "Not all processes could be identified").

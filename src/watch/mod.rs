@@ -28,7 +28,7 @@ pub mod track;
 
 use crate::collect::each_netns::Target;
 use crate::collect::Collector;
-use crate::config::{Config, Watch};
+use crate::config::{Config, Format, Watch};
 use crate::error::{note, Error, Result};
 use crate::filter::{NoOwners, Owners};
 use crate::model::time::Timestamp;
@@ -302,7 +302,14 @@ fn watch_events(
     let mut reading = crate::plan::collect(cfg, tracked);
     reading.namespaces = targets;
     let mut collector = Collector::new(reading);
-    let mut tracker = Tracker::new();
+    // The text line prints little of a gone socket: the tracker keeps
+    // compact entries. JSON, -i and -m print all of it: whole rows too.
+    let compact = cfg.format == Format::Table && !cfg.columns.info && !cfg.columns.memory;
+    let mut tracker = if compact {
+        Tracker::compact()
+    } else {
+        Tracker::new()
+    };
     let mut printer = Printer::new(cfg, plan.interval);
     let mut all = None;
     if let Some(labels) = labels {
@@ -317,6 +324,8 @@ fn watch_events(
     };
     let mut previous: Option<ProcessMap> = None;
     let mut meter = cfg.needs_info().then(RateMeter::new);
+    // Rates need the whole pass.
+    let streams = meter.is_none();
     let header = printer.events_header(out, false, false);
     if let Some(end) = end_pass(out, header)? {
         return Ok(end);
@@ -328,23 +337,48 @@ fn watch_events(
             }
         }
         let now = PassTime::now();
-        let started = Instant::now();
-        let pass = collector.collect(false)?;
-        if let Some(meter) = &mut meter {
-            meter.update(pass.rows, rates::read_at(started));
-        }
+        // Whether the tracker was given the owner map with the rows.
+        let (map, given) = if streams {
+            // Rows go to the tracker as they are read; they wait for the
+            // owner scan only when the filter needs owners.
+            let wait = cfg.filter.needs_owners();
+            let mut take = |rows: &mut Vec<_>, owners: Option<&ProcessMap>| {
+                tracker.take(rows, owners.map(|m| m as &dyn Owners), view);
+                Ok(())
+            };
+            let (streamed, map) = collector.stream_unfiltered(&mut take, wait)?;
+            streamed.written.map_err(Error::Output)?;
+            (map, wait)
+        } else {
+            let started = Instant::now();
+            let pass = collector.collect(false)?;
+            if let Some(meter) = &mut meter {
+                meter.update(pass.rows, rates::read_at(started));
+            }
+            let owners: &dyn Owners = match &pass.owners {
+                Some(map) => map,
+                None => &NoOwners,
+            };
+            tracker.take(pass.rows, Some(owners), view);
+            (pass.owners, true)
+        };
         // Notifications that came during the dump belong to this pass.
         destroy.drain_into(&mut tracker);
-        let owners: &dyn Owners = match &pass.owners {
+        let owners: &dyn Owners = match &map {
             Some(map) => map,
             None => &NoOwners,
         };
-        let events = tracker.update(pass.rows, owners, view, now);
-        let owners = [pass.owners.as_ref(), previous.as_ref()].map(|m| cfg.shown_owners(m));
+        tracker.finish((!given).then_some(owners), view, now);
+        let gone = match tracker.keeps_rows() {
+            true => previous.as_ref(),
+            false => tracker.gone_owners(),
+        };
+        let owners = [map.as_ref(), gone].map(|m| cfg.shown_owners(m));
+        let events = tracker.events();
         if let Some(end) = passes.write(out, |out| printer.events(out, events, owners))? {
             return Ok(end);
         }
-        previous = pass.owners;
+        previous = map.filter(|_| tracker.keeps_rows());
         let wait = |deadline, hangup| destroy.wait(signals, deadline, hangup, &mut tracker);
         if let Some(end) = passes.next(out, wait)? {
             return Ok(end);

@@ -1,35 +1,66 @@
-//! The per-pass diff: a merge of two sorted lists, the last pass's rows,
-//! kept sorted by key, and this pass's, sorted the same way, which tells
-//! each socket as new, continued (perhaps in a new state) or vanished.
-//! Memory is that one extra copy of the rows (the buffers are swapped,
-//! never reallocated) and a flag per socket: a hash map of 100k sockets
-//! (three times the memory) is avoided.
+//! The per-pass diff: a merge of two sorted lists, the last pass's
+//! entries, kept sorted by key, and this pass's, sorted the same way,
+//! which tells each socket as new, continued (perhaps in a new state) or
+//! vanished. This pass's rows that may make an event are beside its
+//! entries, in the same order; a gone socket is printed from its entry
+//! (or from the last pass's row, when rows are kept). A hash map of 100k
+//! sockets (three times the memory) is avoided.
 
 use std::cmp::Ordering;
 
+use super::entry::{order_row_entry, Addresses, Entry, NO_OWNER};
+use super::gone::held;
 use super::key::{is_timewait_socket, same_socket, Key};
-use super::{PassTime, Tracker, View};
-use crate::filter::Owners;
+use super::{Pass, PassTime, Tracker, View};
 use crate::model::event::{Event, EventKind};
 use crate::model::Socket;
 
+/// A socket of the last pass: its entry and, when rows are kept, its row.
+#[derive(Clone, Copy)]
+pub(super) struct Old<'a> {
+    entry: &'a Entry,
+    row: Option<&'a Socket>,
+    addrs: &'a Addresses,
+}
+
+impl Old<'_> {
+    fn key(&self) -> Key {
+        self.entry.key(self.addrs)
+    }
+
+    /// The socket as last seen: its row, or what its entry kept.
+    fn socket(&self) -> Socket {
+        match self.row {
+            Some(row) => row.clone(),
+            None => self.entry.socket(self.addrs),
+        }
+    }
+}
+
 impl Tracker {
-    /// Walks the last pass's sockets (`last`) and this pass's (now in
-    /// `self.sockets`) side by side, both sorted by key.
+    /// Walks the last pass's entries (`last`, with their rows in
+    /// `last_rows` when kept) and this pass's (in `self.next`, its rows
+    /// that may make an event in `self.rows`) side by side, all sorted by
+    /// key, and marks which of this pass's sockets are followed.
     pub(super) fn merge(
         &mut self,
-        last: &[Socket],
-        owners: &dyn Owners,
+        last: &Pass,
+        last_rows: &[Socket],
         view: View<'_>,
         now: PassTime,
     ) {
-        let rows = std::mem::take(&mut self.sockets);
-        let followed = std::mem::take(&mut self.followed);
-        self.next_followed.clear();
-        let (mut i, mut j) = (0, 0);
+        let mut next = std::mem::take(&mut self.next.entries);
+        let rows = std::mem::take(&mut self.rows);
+        let addrs = std::mem::take(&mut self.next.addrs);
+        let old_at = |i: usize| Old {
+            entry: &last.entries[i],
+            row: last_rows.get(i),
+            addrs: &last.addrs,
+        };
+        let (mut i, mut j, mut k) = (0, 0, 0);
         loop {
-            let order = match (last.get(i), rows.get(j)) {
-                (Some(old), Some(row)) => Key::of(old).cmp(&Key::of(row)),
+            let order = match (last.entries.get(i), next.get(j)) {
+                (Some(old), Some(new)) => old.key(&last.addrs).cmp(&new.key(&addrs)),
                 (Some(_), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
                 (None, None) => break,
@@ -42,33 +73,49 @@ impl Tracker {
             }
             let followed = match order {
                 Ordering::Less => {
-                    self.vanished(&last[i - 1], followed[i - 1], now);
+                    self.vanished(old_at(i - 1), now);
                     continue;
                 }
-                Ordering::Greater => self.appeared(&rows[j - 1], owners, view, now),
-                Ordering::Equal => {
-                    let old = (&last[i - 1], followed[i - 1]);
-                    self.continued(old, &rows[j - 1], owners, view, now)
+                Ordering::Greater | Ordering::Equal => {
+                    let new = &next[j - 1];
+                    // This entry's row, when kept: the rows are in the
+                    // entries' order, with rows of entries dropped as
+                    // duplicates among them.
+                    while rows
+                        .get(k)
+                        .is_some_and(|r| order_row_entry(r, new, &addrs).is_lt())
+                    {
+                        k += 1;
+                    }
+                    let row = rows
+                        .get(k)
+                        .filter(|r| order_row_entry(r, new, &addrs).is_eq());
+                    let new = (new, row, &addrs);
+                    match order {
+                        Ordering::Greater => self.appeared(new, view, now),
+                        _ => self.continued(old_at(i - 1), new, view, now),
+                    }
                 }
             };
-            self.next_followed.push(followed);
+            next[j - 1].set_followed(followed);
         }
-        self.sockets = rows;
-        self.followed = followed;
+        self.next.entries = next;
+        self.rows = rows;
+        self.next.addrs = addrs;
     }
 
     /// A socket not seen before. Returns whether it is followed.
     fn appeared(
         &mut self,
-        row: &Socket,
-        owners: &dyn Owners,
-        view: View<'_>,
+        (new, row, addrs): (&Entry, Option<&Socket>, &Addresses),
+        _view: View<'_>,
         now: PassTime,
     ) -> bool {
-        let in_view = view.keeps(row, owners);
+        let in_view = new.in_view();
         let shown = in_view && self.pass > 1;
-        let event = shown.then(|| Event::seen(EventKind::New, None, row, now.time));
-        self.push_change(event, row);
+        let event =
+            shown.then(|| Event::seen(EventKind::New, None, &row_of(row, new, addrs), now.time));
+        self.push_change(event, new.key(addrs), is_timewait_socket(new));
         in_view
     }
 
@@ -76,32 +123,37 @@ impl Tracker {
     /// its life, or a new one on the same 4-tuple.
     fn continued(
         &mut self,
-        (old, followed): (&Socket, bool),
-        row: &Socket,
-        owners: &dyn Owners,
+        old: Old<'_>,
+        (new, row, addrs): (&Entry, Option<&Socket>, &Addresses),
         view: View<'_>,
         now: PassTime,
     ) -> bool {
-        if !same_socket(old, row) {
-            if followed {
-                self.events.push(Event::gone(old, now.time));
+        let entry = old.entry;
+        if !same_socket(entry, new) {
+            if entry.followed() {
+                self.events.push(Event::gone(&old.socket(), now.time));
+                self.owned_by(entry);
             }
-            if !is_timewait_socket(old) {
-                self.gone.insert(old, self.pass, now.instant);
+            if !is_timewait_socket(entry) {
+                let held = held(entry.inode, entry.state);
+                self.gone.insert(old.key(), held, self.pass, now.instant);
             }
-            return self.appeared(row, owners, view, now);
+            return self.appeared((new, row, addrs), view, now);
         }
-        let in_view = view.keeps(row, owners);
-        let shown = old.state != row.state && (followed || in_view);
-        let event = shown.then(|| Event::seen(EventKind::State, Some(old.state), row, now.time));
-        self.push_change(event, row);
-        followed || in_view
+        let in_view = new.in_view();
+        let shown = entry.state != new.state && (entry.followed() || in_view);
+        let event = shown.then(|| {
+            let row = row_of(row, new, addrs);
+            Event::seen(EventKind::State, Some(entry.state), &row, now.time)
+        });
+        self.push_change(event, new.key(addrs), is_timewait_socket(new));
+        entry.followed() || in_view
     }
 
     /// Records a row's event, with the byte counts of the full socket the
     /// kernel freed when this row is the timewait socket that replaced it.
-    fn push_change(&mut self, event: Option<Event>, row: &Socket) {
-        let notice = self.take_notice_if(Key::of(row), is_timewait_socket(row));
+    fn push_change(&mut self, event: Option<Event>, key: Key, timewait: bool) {
+        let notice = self.take_notice_if(key, timewait);
         if let Some(mut event) = event {
             if let Some(destroyed) = notice {
                 event.add_bytes(&destroyed);
@@ -111,22 +163,44 @@ impl Tracker {
     }
 
     /// A socket of the last pass that this one does not show.
-    fn vanished(&mut self, old: &Socket, followed: bool, now: PassTime) {
+    fn vanished(&mut self, old: Old<'_>, now: PassTime) {
+        let entry = old.entry;
         // A timewait socket is never notified (its full socket was, when it
         // took its place): a notification under its key is another
         // connection's, opened and closed on the same 4-tuple since.
-        let timewait = is_timewait_socket(old);
-        let destroyed = self.take_notice_if(Key::of(old), !timewait);
+        let timewait = is_timewait_socket(entry);
+        let key = old.key();
+        let destroyed = self.take_notice_if(key, !timewait);
         if destroyed.is_none() && !timewait {
             // Its notification is still to come: it must not be reported
             // as another socket then.
-            self.gone.insert(old, self.pass, now.instant);
+            let held = held(entry.inode, entry.state);
+            self.gone.insert(key, held, self.pass, now.instant);
         }
-        if followed {
+        if entry.followed() {
+            let socket = old.socket();
             self.late.push(match destroyed {
-                Some(destroyed) => Event::destroyed(Some(old), &destroyed, now.time),
-                None => Event::gone(old, now.time),
+                Some(destroyed) => Event::destroyed(Some(&socket), &destroyed, now.time),
+                None => Event::gone(&socket, now.time),
             });
+            self.owned_by(entry);
         }
+    }
+
+    /// Notes the owner of a socket reported gone, for the line that shows
+    /// it.
+    fn owned_by(&mut self, entry: &Entry) {
+        if entry.owner != NO_OWNER && entry.inode != 0 {
+            self.gone_owned.push((entry.inode, entry.owner));
+        }
+    }
+}
+
+/// The row of an event of this pass: the one kept, or, should none have
+/// been (two rows under one key in one dump), what its entry has.
+fn row_of(row: Option<&Socket>, entry: &Entry, addrs: &Addresses) -> Socket {
+    match row {
+        Some(row) => row.clone(),
+        None => entry.socket(addrs),
     }
 }

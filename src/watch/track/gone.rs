@@ -8,7 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::key::Key;
-use crate::model::{Socket, TcpState};
+use crate::model::TcpState;
 
 /// A key reported gone without its destroy notification is remembered for
 /// this many passes, and at least [`GONE_MIN_AGE`], so that a notification
@@ -26,6 +26,12 @@ const GONE_MAX: usize = 1 << 16;
 /// process closes it, which may be much later. They are kept until their
 /// notification comes, this many at most.
 pub(super) const HELD_MAX: usize = 1 << 16;
+
+/// Whether a socket with `inode` in `state` was held by a process: the
+/// kernel frees it (and notifies) only when the process closes it.
+pub(super) fn held(inode: u64, state: TcpState) -> bool {
+    inode != 0 && state != TcpState::Listen
+}
 
 /// Keys of sockets a pass no longer showed and whose destroy notification
 /// has not come yet, so that it is taken by them when it comes rather than
@@ -48,11 +54,10 @@ pub(super) struct GoneKeys {
 }
 
 impl GoneKeys {
-    /// Remembers `old`, which pass `pass` no longer showed.
-    pub(super) fn insert(&mut self, old: &Socket, pass: u64, now: Instant) {
-        let key = Key::of(old);
+    /// Remembers the socket of `key`, which pass `pass` no longer showed;
+    /// `held` when a process held it then (see [`held`]).
+    pub(super) fn insert(&mut self, key: Key, held: bool, pass: u64, now: Instant) {
         self.next += 1;
-        let held = old.inode != 0 && old.state != TcpState::Listen;
         if let Some((_, true)) = self.at.insert(key, (self.next, held)) {
             self.held_live -= 1;
         }

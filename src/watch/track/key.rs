@@ -16,7 +16,7 @@
 
 use std::cmp::Ordering;
 
-use crate::model::{Endpoint, Family, Socket, TcpState, TimerKind};
+use crate::model::{Endpoint, Family, Protocol, Socket, TcpState, TimerKind};
 
 /// A socket's identity across passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,17 +77,53 @@ impl PartialOrd for Key {
     }
 }
 
+/// What tells one socket's life from another's under one key: a dumped
+/// row, or what the tracker keeps of one between passes.
+pub(super) trait Life {
+    /// 0 for TIME_WAIT, request and orphaned sockets.
+    fn inode(&self) -> u64;
+    /// 0 where the source has none.
+    fn cookie(&self) -> u64;
+    fn state(&self) -> TcpState;
+    fn protocol(&self) -> Protocol;
+    /// Whether its timer is a timewait socket's.
+    fn timewait_timer(&self) -> bool;
+
+    /// A request socket (see [`Socket::is_request`]).
+    fn is_request(&self) -> bool {
+        self.protocol() == Protocol::Tcp && self.state() == TcpState::SynRecv && self.inode() == 0
+    }
+}
+
+impl Life for Socket {
+    fn inode(&self) -> u64 {
+        self.inode
+    }
+    fn cookie(&self) -> u64 {
+        Socket::cookie(self)
+    }
+    fn state(&self) -> TcpState {
+        self.state
+    }
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+    fn timewait_timer(&self) -> bool {
+        self.timer.kind == TimerKind::TimeWait
+    }
+}
+
 /// True for the kernel's lightweight timewait sockets (TIME_WAIT, and the
 /// FIN_WAIT2 of an orphan), which replace a full socket that the kernel
 /// then frees and notifies as destroyed.
-pub(super) fn is_timewait_socket(s: &Socket) -> bool {
-    s.state == TcpState::TimeWait || s.timer.kind == TimerKind::TimeWait
+pub(super) fn is_timewait_socket(s: &impl Life) -> bool {
+    s.state() == TcpState::TimeWait || s.timewait_timer()
 }
 
 /// True when `new`, seen under the key of `old`, is the same socket later
 /// in its life.
-pub(super) fn same_socket(old: &Socket, new: &Socket) -> bool {
-    if old.inode != 0 && new.inode != 0 && old.inode != new.inode {
+pub(super) fn same_socket(old: &impl Life, new: &impl Life) -> bool {
+    if old.inode() != 0 && new.inode() != 0 && old.inode() != new.inode() {
         return false;
     }
     // A cookie names one socket for the kernel's uptime, and a timewait
@@ -99,7 +135,7 @@ pub(super) fn same_socket(old: &Socket, new: &Socket) -> bool {
     if a != 0 && b != 0 && a != b && !old.is_request() {
         return false;
     }
-    old.state == new.state || may_follow(old.state, new.state)
+    old.state() == new.state() || may_follow(old.state(), new.state())
 }
 
 /// True when TCP's state machine can lead from `from` to `to`, in one step

@@ -18,7 +18,6 @@ use super::key::Key;
 use super::{Tracker, View};
 use crate::model::event::Event;
 use crate::model::time::Timestamp;
-use crate::model::Socket;
 use crate::source::destroy::{is_disconnected, Destroyed};
 
 /// Passes a notification may wait for its socket to leave the dumps (it
@@ -118,12 +117,14 @@ impl Tracker {
                 // Its addresses were cleared: its cookie tells whether the
                 // dump still showed it, else what is left of them.
                 let alive = if dead.cookie() != 0 {
-                    let cookies = cookies
-                        .get_or_insert_with(|| self.sockets.iter().map(Socket::cookie).collect());
+                    let cookies = cookies.get_or_insert_with(|| {
+                        self.last.entries.iter().map(|e| e.cookie).collect()
+                    });
                     cookies.contains(&dead.cookie())
                 } else {
                     let alive = alive.get_or_insert_with(|| {
-                        ByRemains::new(self.sockets.iter().map(|s| (0, Key::of(s))))
+                        let last = &self.last;
+                        ByRemains::new(last.entries.iter().map(|e| (0, e.key(&last.addrs))))
                     });
                     alive.matching(dead).next().is_some()
                 };
@@ -137,10 +138,11 @@ impl Tracker {
                     return false;
                 }
             } else {
+                let last = &self.last;
                 let alive = !notice.superseded
-                    && self
-                        .sockets
-                        .binary_search_by(|s| Key::of(s).cmp(&key))
+                    && last
+                        .entries
+                        .binary_search_by(|e| e.key(&last.addrs).cmp(&key))
                         .is_ok();
                 if alive && notice.age < NOTICE_MAX_AGE {
                     notice.age += 1;

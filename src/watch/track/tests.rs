@@ -60,9 +60,12 @@ fn destroyed(local: u16, remote: u16, acked: u64) -> Destroyed {
     }
 }
 
-/// A tracker and its clock: pass `n` is read at second `n`.
+/// A tracker and its clock: pass `n` is read at second `n`. Every pass
+/// goes to a tracker that keeps rows and to a compact one too, whose events
+/// must print the same lines.
 struct Run {
     tracker: Tracker,
+    compact: Tracker,
     filter: Filter,
     states: StateSet,
     start: Instant,
@@ -77,6 +80,7 @@ impl Run {
     fn filtered(filter: Filter, states: StateSet) -> Run {
         Run {
             tracker: Tracker::new(),
+            compact: Tracker::compact(),
             filter,
             states,
             start: Instant::now(),
@@ -107,16 +111,60 @@ impl Run {
             filter: &self.filter,
         };
         let now = self.at(self.pass);
-        self.tracker
+        let events: Vec<Event> = self
+            .tracker
             .update(&mut rows.to_vec(), &NoOwners, view, now)
             .cloned()
-            .collect()
+            .collect();
+        // The compact tracker takes the pass in batches, as a stream.
+        let mut batches: Vec<Vec<Socket>> = rows.chunks(2).map(<[Socket]>::to_vec).collect();
+        for batch in &mut batches {
+            self.compact.take(batch, None, view);
+        }
+        self.compact.finish(Some(&NoOwners), view, now);
+        let compact: Vec<Event> = self.compact.events().cloned().collect();
+        assert_eq!(
+            compact.iter().map(line).collect::<Vec<_>>(),
+            events.iter().map(line).collect::<Vec<_>>(),
+            "a compact tracker prints other lines"
+        );
+        events
     }
 
     fn destroy(&mut self, d: Destroyed) {
         let time = Timestamp::from_millis(1_000 * self.pass as i64 + 500);
-        self.tracker.note_destroyed([d], time);
+        self.tracker.note_destroyed([d.clone()], time);
+        self.compact.note_destroyed([d], time);
     }
+}
+
+/// What an event's text line shows (and what decides its owner).
+#[allow(clippy::type_complexity)]
+fn line(
+    e: &Event,
+) -> (
+    Timestamp,
+    EventKind,
+    Option<TcpState>,
+    &'static str,
+    TcpState,
+    Endpoint,
+    Endpoint,
+    (u64, u64, u32, bool),
+    (Option<u64>, Option<u64>, OwnersFrom),
+) {
+    let s = &e.socket;
+    (
+        e.time,
+        e.kind,
+        e.old_state,
+        s.proto(),
+        s.state,
+        s.local,
+        s.remote,
+        (s.inode, s.cookie(), s.uid, e.uid_known),
+        (e.bytes_acked, e.bytes_received, e.owners),
+    )
 }
 
 use EventKind::{Gone, New, State};
@@ -138,7 +186,7 @@ fn baseline_is_silent_then_changes_are_reported() {
         ]
     );
     assert_eq!(run.pass(&[listener.clone(), client, server]), []);
-    assert_eq!(run.tracker.sockets.len(), 3);
+    assert_eq!(run.tracker.last.entries.len(), 3);
 }
 
 #[test]
@@ -162,7 +210,8 @@ fn four_way_close_is_one_socket_per_side() {
         ]
     );
     assert_eq!(run.pass(&[]), [(Gone, Some(TimeWait), TimeWait, CLIENT)]);
-    assert!(run.tracker.sockets.is_empty());
+    assert!(run.tracker.last.entries.is_empty());
+    assert!(run.compact.last.entries.is_empty());
 }
 
 #[test]
@@ -214,7 +263,7 @@ fn duplicate_rows_in_one_pass_count_once() {
         run.pass(&[s.clone(), s.clone()]),
         [(New, None, Established, CLIENT)]
     );
-    assert_eq!(run.tracker.sockets.len(), 1);
+    assert_eq!(run.tracker.last.entries.len(), 1);
 }
 
 #[test]
@@ -474,14 +523,17 @@ fn memory_follows_the_live_sockets_over_a_long_churn() {
             .collect();
         run.destroy(destroyed(2, 3 + pass % 1000, 1));
         run.pass(&rows);
-        assert_eq!(run.tracker.sockets.len(), 100);
+        assert_eq!(run.tracker.last.entries.len(), 100);
         peak = peak.max(run.tracker.gone.at.len());
     }
     // Held sockets that vanished without a notification are kept for it,
     // up to a bound.
     assert!(peak <= HELD_MAX + 3 * 11, "gone keys kept: {peak}");
     assert!(run.tracker.gone.held.len() <= HELD_MAX);
-    assert!(run.tracker.sockets.capacity() <= 4 * 1024);
+    assert!(run.tracker.last.entries.capacity() <= 4 * 1024);
+    assert!(run.tracker.last_rows.capacity() <= 4 * 1024);
+    assert!(run.compact.last.entries.capacity() <= 4 * 1024);
+    assert!(run.compact.rows.capacity() <= 4 * 1024);
     assert_eq!(run.tracker.pending_notices(), 0);
 }
 
@@ -577,7 +629,9 @@ fn events_are_in_time_order() {
     // One notification before the next dump, one after it.
     run.destroy(destroyed(1, SERVER, 1));
     let after = Timestamp::from_millis(2_000 + 300);
-    run.tracker.note_destroyed([destroyed(3, SERVER, 1)], after);
+    for tracker in [&mut run.tracker, &mut run.compact] {
+        tracker.note_destroyed([destroyed(3, SERVER, 1)], after);
+    }
     let events = run.events(&[socket(CLIENT, SERVER, CloseWait, 2)]);
     let order: Vec<_> = events
         .iter()
@@ -697,20 +751,20 @@ fn a_notice_taken_after_the_dump_began_waits_for_the_next_dump() {
         filter: &run.filter,
     };
     let mut rows = Vec::new();
-    let pass = run.tracker.update(&mut rows, &NoOwners, view, now).count();
-    assert_eq!(pass, 0);
     let early = PassTime {
         instant: Instant::now() - Duration::from_secs(1),
         ..now
     };
-    run.tracker
-        .note_destroyed([destroyed(CLIENT, SERVER, 10)], now.time);
-    let events: Vec<_> = run
-        .tracker
-        .update(&mut rows, &NoOwners, view, early)
-        .cloned()
-        .collect();
-    assert!(events.is_empty(), "{events:?}");
+    for tracker in [&mut run.tracker, &mut run.compact] {
+        let pass = tracker.update(&mut rows, &NoOwners, view, now).count();
+        assert_eq!(pass, 0);
+        tracker.note_destroyed([destroyed(CLIENT, SERVER, 10)], now.time);
+        let events: Vec<_> = tracker
+            .update(&mut rows, &NoOwners, view, early)
+            .cloned()
+            .collect();
+        assert!(events.is_empty(), "{events:?}");
+    }
     // The next dump shows the TIME_WAIT: one socket, with its bytes.
     let events = run.events(&[timewait(TimeWait)]);
     assert_eq!(events.len(), 1, "{events:?}");
@@ -744,7 +798,8 @@ fn the_same_four_tuple_in_two_namespaces_is_two_sockets() {
     let mut run = Run::new();
     let client = |state, netns| in_ns(socket(CLIENT, SERVER, state, 0), netns);
     run.pass(&[client(Established, a), client(Established, b)]);
-    assert_eq!(run.tracker.sockets.len(), 2);
+    assert_eq!(run.tracker.last.entries.len(), 2);
+    assert_eq!(run.compact.last.entries.len(), 2);
     // Only a's moves on; b's stays.
     let events = run.events(&[client(FinWait1, a), client(Established, b)]);
     let seen: Vec<_> = events.iter().map(|e| (e.kind, e.socket.netns)).collect();
@@ -760,4 +815,46 @@ fn the_same_four_tuple_in_two_namespaces_is_two_sockets() {
         .collect();
     assert_eq!(seen, [(Gone, b, Some(5))]);
     assert_eq!(run.pass(&[client(FinWait1, a)]), []);
+}
+
+#[test]
+fn a_compact_tracker_remembers_the_owner_of_a_gone_socket() {
+    use crate::owners::ProcessMap;
+    let owner = |pid: u32, name: &str| crate::model::Owner {
+        pid,
+        fd: 3,
+        name: name.into(),
+    };
+    let map = ProcessMap::from_first_owners([(2, owner(7, "nginx")), (3, owner(8, "curl"))]);
+    let view = View {
+        states: StateSet::ALL,
+        filter: &Filter::new(),
+    };
+    let run = Run::new();
+    let mut tracker = Tracker::compact();
+    let mut rows = vec![
+        socket(SERVER, CLIENT, Established, 2),
+        socket(CLIENT, SERVER, Established, 3),
+    ];
+    assert_eq!(tracker.update(&mut rows, &map, view, run.at(1)).count(), 0);
+    assert!(tracker.gone_owners().is_none());
+    // The next pass's map no longer has them: the owners shown are those
+    // the last pass saw.
+    let mut rows = vec![socket(CLIENT, SERVER, Established, 3)];
+    let events: Vec<Event> = tracker
+        .update(&mut rows, &ProcessMap::default(), view, run.at(2))
+        .cloned()
+        .collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].kind, events[0].owners),
+        (Gone, OwnersFrom::Previous)
+    );
+    let gone = tracker.gone_owners().unwrap();
+    assert_eq!(gone.owners(2).len(), 1);
+    assert_eq!(
+        (gone.owners(2)[0].pid, &*gone.owners(2)[0].name),
+        (7, "nginx")
+    );
+    assert!(gone.owners(3).is_empty());
 }
