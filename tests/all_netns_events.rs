@@ -28,6 +28,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
+use support::oracle::KERNEL_TCP_STATES;
 use support::schema::{assert_valid, validator};
 use support::signals::default_signals;
 use support::{require, Need};
@@ -423,21 +424,6 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6 && args->family == 2/ {
 }
 "#;
 
-const STATES: [&str; 12] = [
-    "?",
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSE",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-];
-
 /// The exact test's server port (in each namespace) and marker port.
 const EXACT_SERVER: u16 = 27971;
 const EXACT_MARKER: u16 = 27972;
@@ -459,8 +445,8 @@ fn oracle_changes(lines: &[String], ours: &[u64]) -> Vec<Change> {
             (ours.contains(&n(1)) && (sport == EXACT_SERVER || dport == EXACT_SERVER)).then(|| {
                 (
                     n(1),
-                    STATES[n(2) as usize].to_owned(),
-                    STATES[n(3) as usize].to_owned(),
+                    KERNEL_TCP_STATES[n(2) as usize].to_owned(),
+                    KERNEL_TCP_STATES[n(3) as usize].to_owned(),
                     format!("{} {sport}", f[6]),
                     format!("{} {dport}", f[7]),
                 )

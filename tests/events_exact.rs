@@ -25,6 +25,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 use support::netns::Netns;
+use support::oracle::KERNEL_TCP_STATES;
 use support::schema::{assert_valid, validator};
 use support::signals::default_signals;
 use support::sock::abort;
@@ -44,21 +45,6 @@ tracepoint:sock:inet_sock_set_state /args->protocol == 6/ {
     ntop(args->saddr_v6), ntop(args->daddr_v6));
 }
 "#;
-
-const STATES: [&str; 12] = [
-    "?",
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSE",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-];
 
 /// Ports of one namespace's churn: the listener, a closed port, and the
 /// marker that tells when both readers are running; below the ephemeral
@@ -262,8 +248,8 @@ fn oracle_events(lines: &[String], churn: &[Ports]) -> Vec<(u64, Key)> {
         let key = (
             n(1) as u32,
             family,
-            STATES[n(4) as usize].to_owned(),
-            STATES[n(5) as usize].to_owned(),
+            KERNEL_TCP_STATES[n(4) as usize].to_owned(),
+            KERNEL_TCP_STATES[n(5) as usize].to_owned(),
             format!("{saddr} {sport}"),
             format!("{daddr} {dport}"),
         );

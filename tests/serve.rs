@@ -21,6 +21,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::child::{exit_within, kill_if_running, stderr_of};
+use support::exposition::samples;
 use support::netns::Netns;
 use support::signals::default_signals;
 use support::sock::{listen, no_fork};
@@ -119,17 +120,6 @@ fn exchange(ns: &Netns, addr: &str, request: &[u8], limit: Duration) -> Answer {
 fn get(ns: &Netns, path: &str, headers: &str) -> Answer {
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}\r\n");
     exchange(ns, LISTEN, request.as_bytes(), Duration::from_secs(30))
-}
-
-/// The samples of an exposition: `name{labels}` → value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').expect("a sample line");
-            (series.to_string(), value.parse().expect("a number"))
-        })
-        .collect()
 }
 
 fn scrape(ns: &Netns) -> BTreeMap<String, f64> {

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::child::{exit_within, kill_if_running, stderr_of};
+use support::exposition::samples;
 use support::netns::Netns;
 use support::signals::default_signals;
 use support::sock::{listen, no_fork};
@@ -167,17 +168,6 @@ fn ss_counts(ns: &Netns) -> BTreeMap<String, usize> {
         *counts.entry(state.to_string()).or_default() += 1;
     }
     counts
-}
-
-/// The samples of an exposition: `name{labels}` → value.
-fn samples(text: &str) -> BTreeMap<String, f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (series, value) = l.rsplit_once(' ').expect("a sample line");
-            (series.to_string(), value.parse().expect("a number"))
-        })
-        .collect()
 }
 
 /// `GET path` from inside `ns` to `to`: the status and the body. As

@@ -13,6 +13,7 @@ pub mod child;
 pub mod compare;
 pub mod dump;
 pub mod events;
+pub mod exposition;
 pub mod fifo;
 pub mod filter_cases;
 pub mod inside;

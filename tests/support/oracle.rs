@@ -394,3 +394,21 @@ fn parse_tcpstat_object(obj: &Value, view: View) -> Row {
         raw,
     }
 }
+
+/// The kernel's TCP states by number (include/net/tcp_states.h), named as
+/// tcpstat names them: the tracepoint `sock:inet_sock_set_state` gives
+/// bpftrace, the oracle of `--events`, numbers.
+pub const KERNEL_TCP_STATES: [&str; 12] = [
+    "?",
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+];
