@@ -27,6 +27,7 @@ use std::os::unix::fs::MetadataExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::compare::missing_from;
 use support::netns::Netns;
 use support::oracle::KERNEL_TCP_STATES;
 use support::schema::{assert_valid, validator};
@@ -488,23 +489,6 @@ fn churn(rounds: usize) {
         drop(first);
         let _ = (&second).read_to_end(&mut Vec::new());
     }
-}
-
-/// Multiset difference: what `a` has more of than `b`.
-fn missing_from<'k>(a: &'k [Change], b: &[Change]) -> Vec<&'k Change> {
-    let mut have: HashMap<&Change, usize> = HashMap::new();
-    for k in b {
-        *have.entry(k).or_default() += 1;
-    }
-    a.iter()
-        .filter(|k| match have.get_mut(k) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .collect()
 }
 
 #[test]

@@ -24,6 +24,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
+use support::compare::missing_from;
 use support::netns::Netns;
 use support::oracle::KERNEL_TCP_STATES;
 use support::schema::{assert_valid, validator};
@@ -277,23 +278,6 @@ fn key_of(e: &Value) -> Key {
         end(&s["local"]),
         end(&s["remote"]),
     )
-}
-
-/// Multiset difference: what `a` has more of than `b`.
-fn missing_from<'k>(a: &'k [Key], b: &[Key]) -> Vec<&'k Key> {
-    let mut have: HashMap<&Key, usize> = HashMap::new();
-    for k in b {
-        *have.entry(k).or_default() += 1;
-    }
-    a.iter()
-        .filter(|k| match have.get_mut(k) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .collect()
 }
 
 #[test]

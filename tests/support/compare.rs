@@ -272,3 +272,20 @@ pub fn assert_agree(ns: &Netns, check: impl Fn(&Snapshot) -> Vec<String>) -> Sna
     }
     panic!("tcpstat disagrees with the oracles:{report}");
 }
+
+/// Multiset difference: what `a` has more of than `b`.
+pub fn missing_from<'k, T: Eq + std::hash::Hash>(a: &'k [T], b: &[T]) -> Vec<&'k T> {
+    let mut have: HashMap<&T, usize> = HashMap::new();
+    for k in b {
+        *have.entry(k).or_default() += 1;
+    }
+    a.iter()
+        .filter(|k| match have.get_mut(k) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect()
+}
