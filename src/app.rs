@@ -7,7 +7,7 @@ use crate::collect::Collector;
 use crate::config::{Config, Mode};
 use crate::diagnose::{bind, summary, Sysctls};
 use crate::error::{exit_after_signal, note, Error, Result, EXIT_OK, EXIT_RUNTIME};
-use crate::model::Socket;
+use crate::model::{in_netns, Socket};
 use crate::netns::label::{Label, Labels};
 use crate::owners::ProcessMap;
 use crate::render;
@@ -227,12 +227,9 @@ fn all_namespaces(cfg: &mut Config) -> Result<(Vec<Target>, Labels)> {
         })?;
     let bound = cfg.filter.netns_bound();
     let targets = found
-        .into_iter()
+        .iter()
         .filter(|f| bound.as_ref().is_none_or(|b| b.contains(&f.inode)))
-        .map(|f| Target {
-            inode: f.inode,
-            path: f.path,
-        })
+        .map(Target::from)
         .collect();
     Ok((targets, labels))
 }
@@ -243,18 +240,7 @@ fn places(targets: &[Target], labels: &Labels, verbose: bool) -> Vec<summary::Pl
     targets
         .iter()
         .filter_map(|t| {
-            let sys = match crate::netns::within(&t.path, Sysctls::read) {
-                Ok(sys) => sys,
-                Err(e) => {
-                    if verbose {
-                        note(format_args!(
-                            "network namespace net:[{}] is gone: {e}",
-                            t.inode
-                        ));
-                    }
-                    return None;
-                }
-            };
+            let sys = t.within(verbose, Sysctls::read)?;
             Some(summary::Place {
                 netns: t.inode,
                 within: within(labels, t.inode),
@@ -290,21 +276,8 @@ fn why_each<'o>(
     targets
         .iter()
         .filter_map(|t| {
-            let kernel = match crate::netns::within(&t.path, || bind::ask_kernel(port, addr)) {
-                Ok(kernel) => kernel,
-                Err(e) => {
-                    if cfg.verbose > 0 {
-                        note(format_args!(
-                            "network namespace net:[{}] is gone: {e}",
-                            t.inode
-                        ));
-                    }
-                    return None;
-                }
-            };
-            let start = rows.partition_point(|s| s.netns < t.inode);
-            let end = rows.partition_point(|s| s.netns <= t.inode);
-            let verdict = bind::why(port, addr, &rows[start..end], owners, now)
+            let kernel = t.within(cfg.verbose > 0, || bind::ask_kernel(port, addr))?;
+            let verdict = bind::why(port, addr, in_netns(rows, t.inode), owners, now)
                 .with_kernel(kernel)
                 .in_namespace(Some(&t.path));
             Some((t.inode, within(labels, t.inode), verdict))

@@ -31,6 +31,35 @@ pub struct Target {
     pub path: PathBuf,
 }
 
+impl From<&crate::netns::all::Found> for Target {
+    fn from(found: &crate::netns::all::Found) -> Target {
+        Target {
+            inode: found.inode,
+            path: found.path.clone(),
+        }
+    }
+}
+
+impl Target {
+    /// Runs `f` on a thread inside the namespace ([`crate::netns::within`]);
+    /// `None` when the namespace cannot be entered any more (gone since it
+    /// was found), said under `verbose`.
+    pub fn within<T: Send>(&self, verbose: bool, f: impl FnOnce() -> T + Send) -> Option<T> {
+        match crate::netns::within(&self.path, f) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                if verbose {
+                    note(format_args!(
+                        "network namespace net:[{}] is gone: {e}",
+                        self.inode
+                    ));
+                }
+                None
+            }
+        }
+    }
+}
+
 /// What a worker hands over for one namespace: its inode and its rows (or
 /// why it could not be read), and the source that read them.
 type Dumped = (u64, Result<(Used, Vec<Socket>)>);

@@ -451,6 +451,14 @@ impl Socket {
     }
 }
 
+/// The rows of namespace `inode` among `rows` sorted by namespace
+/// (`-N all`'s per-namespace summaries, verdicts and metrics).
+pub fn in_netns(rows: &[Socket], inode: u64) -> &[Socket] {
+    let start = rows.partition_point(|s| s.netns < inode);
+    let end = rows.partition_point(|s| s.netns <= inode);
+    &rows[start..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,13 +157,7 @@ fn dump_all(
     verbose: bool,
 ) -> Result<Vec<Tally>, String> {
     let (found, labels) = crate::netns::label::survey(proc_root, verbose);
-    let targets: Vec<Target> = found
-        .into_iter()
-        .map(|f| Target {
-            inode: f.inode,
-            path: f.path,
-        })
-        .collect();
+    let targets: Vec<Target> = found.iter().map(Target::from).collect();
     let names = series_names(&targets, &labels);
     collector.set_namespaces(&targets);
     let pass = collector.collect(true).map_err(|e| e.to_string())?;
@@ -171,21 +165,11 @@ fn dump_all(
     rows.sort_by_key(|s| s.netns);
     let mut tallies = Vec::with_capacity(targets.len());
     for (target, name) in targets.iter().zip(names) {
-        let sysctls = match crate::netns::within(&target.path, Sysctls::read) {
-            Ok(sysctls) => sysctls,
-            Err(e) => {
-                if verbose {
-                    note(format_args!(
-                        "network namespace net:[{}] is gone: {e}",
-                        target.inode
-                    ));
-                }
-                continue;
-            }
+        let Some(sysctls) = target.within(verbose, Sysctls::read) else {
+            continue;
         };
-        let start = rows.partition_point(|s| s.netns < target.inode);
-        let end = rows.partition_point(|s| s.netns <= target.inode);
-        let mut tally = Tally::of(&rows[start..end], owners.as_ref(), sysctls, pass.used);
+        let own = crate::model::in_netns(rows, target.inode);
+        let mut tally = Tally::of(own, owners.as_ref(), sysctls, pass.used);
         tally.netns = Some(name);
         tallies.push(tally);
     }

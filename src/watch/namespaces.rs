@@ -83,7 +83,7 @@ impl Namespaces {
         let mut fresh = Labels::new();
         for f in found.iter().filter(|f| !before.contains(&f.inode)) {
             fresh.insert(f.inode, Label::of(f, &self.proc_root));
-            change.appeared.push(target(f));
+            change.appeared.push(Target::from(f));
         }
         if let Err(e) = crate::netns::label::ask_engine(&mut fresh) {
             if self.verbose {
@@ -103,7 +103,7 @@ impl Namespaces {
             change.gone.push(t.inode);
             self.retired.push(t.inode);
         }
-        self.targets = found.iter().map(target).collect();
+        self.targets = found.iter().map(Target::from).collect();
         change
     }
 
@@ -114,13 +114,6 @@ impl Namespaces {
                 label.name
             ));
         }
-    }
-}
-
-fn target(f: &Found) -> Target {
-    Target {
-        inode: f.inode,
-        path: f.path.clone(),
     }
 }
 
@@ -151,14 +144,14 @@ mod tests {
 
     #[test]
     fn a_new_namespace_is_labelled_and_read_and_a_gone_one_dropped_a_pass_later() {
-        let start = [target(&found(1, "a")), target(&found(2, "b"))];
+        let start = [Target::from(&found(1, "a")), Target::from(&found(2, "b"))];
         let mut labels = Labels::new();
         for f in [found(1, "a"), found(2, "b")] {
             labels.insert(f.inode, Label::of(&f, Path::new("/nonexistent-proc")));
         }
         let mut ns = namespaces(&start);
         let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
-        assert_eq!(change.appeared, vec![target(&found(3, "c"))]);
+        assert_eq!(change.appeared, vec![Target::from(&found(3, "c"))]);
         assert_eq!(change.gone, vec![2]);
         let read: Vec<u64> = ns.targets().iter().map(|t| t.inode).collect();
         assert_eq!(read, vec![1, 3]);
@@ -172,7 +165,7 @@ mod tests {
 
     #[test]
     fn a_filter_bound_keeps_new_namespaces_out() {
-        let mut ns = namespaces(&[target(&found(1, "a"))]);
+        let mut ns = namespaces(&[Target::from(&found(1, "a"))]);
         ns.bound = Some(vec![1]);
         let mut labels = Labels::new();
         let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);

@@ -43,9 +43,8 @@ pub fn summarize_each(
     places
         .iter()
         .map(|place| {
-            let start = sockets.partition_point(|s| s.netns < place.netns);
-            let end = sockets.partition_point(|s| s.netns <= place.netns);
-            let mut summary = summarize(&sockets[start..end], owners, &place.sys);
+            let rows = crate::model::in_netns(sockets, place.netns);
+            let mut summary = summarize(rows, owners, &place.sys);
             for f in &mut summary.findings {
                 f.message = format!("in {}: {}", place.within, f.message);
             }
