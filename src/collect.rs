@@ -147,9 +147,19 @@ fn note_once(verbose: bool, used: source::Used, rows: usize, owners: Option<&Pro
 /// spare room when it is more than three quarters empty (and bigger than
 /// `floor`). True when it shrank.
 pub(crate) fn shrink_vec<T>(v: &mut Vec<T>, floor: usize) -> bool {
-    let shrink = v.capacity() > 4 * v.len().max(floor);
+    let len = v.len();
+    shrink_vec_for(v, len, floor)
+}
+
+/// [`shrink_vec`] for a buffer that is empty between uses and will next
+/// hold about `live` items: it keeps room for twice that. Freeing it each
+/// time instead costs more than the copying: once glibc has seen a big
+/// block freed it serves blocks below that size from its heap, which it
+/// keeps.
+pub(crate) fn shrink_vec_for<T>(v: &mut Vec<T>, live: usize, floor: usize) -> bool {
+    let shrink = v.capacity() > 4 * live.max(floor);
     if shrink {
-        v.shrink_to(2 * v.len());
+        v.shrink_to(2 * live);
     }
     shrink
 }

@@ -185,7 +185,7 @@ impl OwnerScanner {
                 match iter.as_ref().map(|it| it.run()) {
                     Ok(Ok(pairs)) => {
                         self.last = Some("the BPF task-file iterator".into());
-                        return Ok(ProcessMap::from_pairs(&self.proc_root, &pairs));
+                        return Ok(ProcessMap::from_pairs(&self.proc_root, pairs));
                     }
                     Ok(Err(e)) => format!("cannot run the BPF task-file iterator: {e}"),
                     Err(e) => e.clone(),

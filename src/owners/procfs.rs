@@ -144,7 +144,7 @@ impl ProcessMap {
     /// Builds the map from `(pid, inode)` pairs, each process's in a row,
     /// naming each process from `<proc_root>/PID/comm`. A process gone before
     /// it is named is left out with its sockets, as in [`ProcessMap::scan`].
-    pub(super) fn from_pairs(proc_root: &Path, pairs: &[(u32, u64, u32)]) -> ProcessMap {
+    pub(super) fn from_pairs(proc_root: &Path, pairs: Vec<(u32, u64, u32)>) -> ProcessMap {
         let Some(root) = open_root(proc_root) else {
             return ProcessMap::default();
         };
@@ -165,6 +165,8 @@ impl ProcessMap {
                 inodes: start..partial.inodes.len(),
             });
         }
+        // The records are copied: they are not needed while the map is built.
+        drop(pairs);
         ProcessMap::merge(std::slice::from_ref(&partial))
     }
 }

@@ -240,9 +240,12 @@ impl<'c> Exact<'c> {
             .extend(unknown.filter(|netns| !labels.contains_key(netns)));
     }
 
-    /// Rescans the processes, if owners are needed.
+    /// Rescans the processes, if owners are needed. The last scan's map is
+    /// dropped first: nothing is printed during the scan, and two maps of a
+    /// million sockets would be held at once.
     fn refresh_owners(&mut self) -> Result<()> {
         if let Some(scanner) = &mut self.scanner {
+            self.owners = None;
             self.owners = Some(scanner.scan().map_err(Error::runtime)?);
         }
         Ok(())

@@ -3,59 +3,53 @@
 //! which tells each socket as new, continued (perhaps in a new state) or
 //! vanished. This pass's rows that may make an event are beside its
 //! entries, in the same order; a gone socket is printed from its entry
-//! (or from the last pass's row, when rows are kept). A hash map of 100k
-//! sockets (three times the memory) is avoided.
+//! (and the rest of its row, when kept). A hash map of 100k sockets
+//! (three times the memory) is avoided.
 
 use std::cmp::Ordering;
 
-use super::entry::{order_row_entry, Addresses, Entry, NO_OWNER};
+use super::entry::{order_row_entry, Addresses, Entry, Rest, NO_LINK};
 use super::gone::held;
 use super::key::{is_timewait_socket, same_socket, Key};
 use super::{Pass, PassTime, Tracker, View};
 use crate::model::event::{Event, EventKind};
 use crate::model::Socket;
 
-/// A socket of the last pass: its entry and, when rows are kept, its row.
+/// A socket of the last pass: its entry in its pass.
 #[derive(Clone, Copy)]
 pub(super) struct Old<'a> {
     entry: &'a Entry,
-    row: Option<&'a Socket>,
-    addrs: &'a Addresses,
+    pass: &'a Pass,
 }
 
 impl Old<'_> {
     fn key(&self) -> Key {
-        self.entry.key(self.addrs)
+        self.entry.key(&self.pass.addrs)
     }
 
-    /// The socket as last seen: its row, or what its entry kept.
+    /// The socket as last seen.
     fn socket(&self) -> Socket {
-        match self.row {
-            Some(row) => row.clone(),
-            None => self.entry.socket(self.addrs),
-        }
+        self.pass.socket(self.entry)
     }
 }
 
+/// A socket of this pass: its entry, its row if kept, and the pass's
+/// addresses and rests.
+type New<'a> = (&'a Entry, Option<&'a Socket>, &'a Addresses, &'a [Rest]);
+
 impl Tracker {
-    /// Walks the last pass's entries (`last`, with their rows in
-    /// `last_rows` when kept) and this pass's (in `self.next`, its rows
-    /// that may make an event in `self.rows`) side by side, all sorted by
-    /// key, and marks which of this pass's sockets are followed.
-    pub(super) fn merge(
-        &mut self,
-        last: &Pass,
-        last_rows: &[Socket],
-        view: View<'_>,
-        now: PassTime,
-    ) {
+    /// Walks the last pass's entries (`last`) and this pass's (in
+    /// `self.next`, its rows that may make an event in `self.rows`) side
+    /// by side, all sorted by key, and marks which of this pass's sockets
+    /// are followed.
+    pub(super) fn merge(&mut self, last: &Pass, view: View<'_>, now: PassTime) {
         let mut next = std::mem::take(&mut self.next.entries);
         let rows = std::mem::take(&mut self.rows);
         let addrs = std::mem::take(&mut self.next.addrs);
+        let rests = std::mem::take(&mut self.next.rests);
         let old_at = |i: usize| Old {
             entry: &last.entries[i],
-            row: last_rows.get(i),
-            addrs: &last.addrs,
+            pass: last,
         };
         let (mut i, mut j, mut k) = (0, 0, 0);
         loop {
@@ -90,7 +84,7 @@ impl Tracker {
                     let row = rows
                         .get(k)
                         .filter(|r| order_row_entry(r, new, &addrs).is_eq());
-                    let new = (new, row, &addrs);
+                    let new = (new, row, &addrs, &rests[..]);
                     match order {
                         Ordering::Greater => self.appeared(new, view, now),
                         _ => self.continued(old_at(i - 1), new, view, now),
@@ -102,19 +96,22 @@ impl Tracker {
         self.next.entries = next;
         self.rows = rows;
         self.next.addrs = addrs;
+        self.next.rests = rests;
     }
 
     /// A socket not seen before. Returns whether it is followed.
     fn appeared(
         &mut self,
-        (new, row, addrs): (&Entry, Option<&Socket>, &Addresses),
+        (new, row, addrs, rests): New<'_>,
         _view: View<'_>,
         now: PassTime,
     ) -> bool {
         let in_view = new.in_view();
         let shown = in_view && self.pass > 1;
-        let event =
-            shown.then(|| Event::seen(EventKind::New, None, &row_of(row, new, addrs), now.time));
+        let event = shown.then(|| {
+            let row = row_of(row, new, addrs, rests);
+            Event::seen(EventKind::New, None, &row, now.time)
+        });
         self.push_change(event, new.key(addrs), is_timewait_socket(new));
         in_view
     }
@@ -124,7 +121,7 @@ impl Tracker {
     fn continued(
         &mut self,
         old: Old<'_>,
-        (new, row, addrs): (&Entry, Option<&Socket>, &Addresses),
+        (new, row, addrs, rests): New<'_>,
         view: View<'_>,
         now: PassTime,
     ) -> bool {
@@ -138,12 +135,12 @@ impl Tracker {
                 let held = held(entry.inode, entry.state);
                 self.gone.insert(old.key(), held, self.pass, now.instant);
             }
-            return self.appeared((new, row, addrs), view, now);
+            return self.appeared((new, row, addrs, rests), view, now);
         }
         let in_view = new.in_view();
         let shown = entry.state != new.state && (entry.followed() || in_view);
         let event = shown.then(|| {
-            let row = row_of(row, new, addrs);
+            let row = row_of(row, new, addrs, rests);
             Event::seen(EventKind::State, Some(entry.state), &row, now.time)
         });
         self.push_change(event, new.key(addrs), is_timewait_socket(new));
@@ -188,19 +185,19 @@ impl Tracker {
     }
 
     /// Notes the owner of a socket reported gone, for the line that shows
-    /// it.
+    /// it (a compact tracker's: one keeping rows has the last owner map).
     fn owned_by(&mut self, entry: &Entry) {
-        if entry.owner != NO_OWNER && entry.inode != 0 {
-            self.gone_owned.push((entry.inode, entry.owner));
+        if !self.keeps_rows && entry.link != NO_LINK && entry.inode != 0 {
+            self.gone_owned.push((entry.inode, entry.link));
         }
     }
 }
 
 /// The row of an event of this pass: the one kept, or, should none have
 /// been (two rows under one key in one dump), what its entry has.
-fn row_of(row: Option<&Socket>, entry: &Entry, addrs: &Addresses) -> Socket {
+fn row_of(row: Option<&Socket>, entry: &Entry, addrs: &Addresses, rests: &[Rest]) -> Socket {
     match row {
         Some(row) => row.clone(),
-        None => entry.socket(addrs),
+        None => entry.whole(addrs, rests),
     }
 }

@@ -2,7 +2,9 @@
 //! [`Entry`] (identity, state, and what an event line prints of a socket
 //! once it is gone), its addresses numbered in a per-pass table
 //! ([`Addresses`]) and, for the text of `-p`, its first owner numbered in
-//! a per-pass table of processes ([`OwnerTable`]).
+//! a per-pass table of processes ([`OwnerTable`]). Outputs that print all
+//! of a gone socket (JSON, `-i`, `-m`) keep the rest of its row beside
+//! the entry ([`Rest`], 56 bytes and the boxes of `-i`/`-m`).
 //!
 //! A million sockets cost 48 MB of entries where whole rows cost about
 //! 140 each; the tables hold one copy of each distinct address and
@@ -14,7 +16,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::key::{Key, Life};
-use crate::model::{DiagId, Endpoint, Family, Owner, Protocol, Socket, TcpState, Timer, TimerKind};
+use crate::model::info::{SkMem, TcpInfo};
+use crate::model::{
+    DiagId, Endpoint, Family, Owner, Protocol, Shutdown, Socket, TcpState, Timer, TimerKind,
+};
 
 /// One socket of a pass, compact. Ordered by its key (family, local
 /// address and port, remote address and port, a listener's inode) like
@@ -30,9 +35,10 @@ pub(super) struct Entry {
     pub(super) local: u32,
     pub(super) remote: u32,
     pub(super) uid: u32,
-    /// The first owner's number in the pass's [`OwnerTable`], or
-    /// [`NO_OWNER`].
-    pub(super) owner: u32,
+    /// In a compact tracker, the first owner's number in the pass's
+    /// [`OwnerTable`]; in one that keeps rows, the number of the socket's
+    /// [`Rest`] in the pass's list. [`NO_LINK`] for none.
+    pub(super) link: u32,
     pub(super) local_port: u16,
     pub(super) remote_port: u16,
     pub(super) family: Family,
@@ -45,8 +51,9 @@ pub(super) struct Entry {
 /// port, a listener's inode.
 pub(super) type Numbers = (u64, Family, u32, u16, u32, u16, u64);
 
-/// `Entry::owner` of a socket no process holds (or with no `-p`).
-pub(super) const NO_OWNER: u32 = u32::MAX;
+/// `Entry::link` of a socket no process holds (or with no `-p`), or
+/// whose rest is not kept.
+pub(super) const NO_LINK: u32 = u32::MAX;
 
 /// It matched the view at some pass: its events are printed.
 const FOLLOWED: u8 = 1;
@@ -70,7 +77,7 @@ impl Entry {
             local: addrs.intern(s.local.addr, 0),
             remote: addrs.intern(s.remote.addr, 1),
             uid: s.uid,
-            owner: NO_OWNER,
+            link: NO_LINK,
             local_port: s.local.port,
             remote_port: s.remote.port,
             family: s.family,
@@ -207,6 +214,18 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// The socket as last seen: [`Entry::socket`] with the rest of its row
+    /// when `rests` has it (a tracker keeping rows).
+    pub(super) fn whole(&self, addrs: &Addresses, rests: &[Rest]) -> Socket {
+        let mut socket = self.socket(addrs);
+        if let Some(rest) = rests.get(self.link as usize) {
+            rest.fill(&mut socket);
+        }
+        socket
+    }
+}
+
 impl Life for Entry {
     fn inode(&self) -> u64 {
         self.inode
@@ -222,6 +241,62 @@ impl Life for Entry {
     }
     fn timewait_timer(&self) -> bool {
         self.flags & TIMEWAIT_TIMER != 0
+    }
+}
+
+/// What a row has that its [`Entry`] lacks: queues, timer, shutdown,
+/// `tcp_info`, memory, interface and backlog. With the entry, the whole
+/// row again, for outputs that print every field of a gone socket.
+#[derive(Debug)]
+pub(super) struct Rest {
+    expires_ms: u64,
+    info: Option<Box<TcpInfo>>,
+    memory: Option<Box<SkMem>>,
+    recv_q: u32,
+    send_q: u32,
+    retransmits: u32,
+    probes: u32,
+    interface: u32,
+    backlog: Option<u32>,
+    timer: TimerKind,
+    shutdown: Option<Shutdown>,
+}
+
+impl Rest {
+    /// The rest of `s`, its boxes taken.
+    pub(super) fn take(s: &mut Socket) -> Rest {
+        Rest {
+            expires_ms: s.timer.expires_ms,
+            info: s.info.take(),
+            memory: s.memory.take(),
+            recv_q: s.recv_q,
+            send_q: s.send_q,
+            retransmits: s.timer.retransmits,
+            probes: s.timer.probes,
+            interface: s.diag_id.map_or(0, |id| id.interface),
+            backlog: s.backlog,
+            timer: s.timer.kind,
+            shutdown: s.shutdown,
+        }
+    }
+
+    /// Puts it back into `s`, made from its entry.
+    pub(super) fn fill(&self, s: &mut Socket) {
+        s.recv_q = self.recv_q;
+        s.send_q = self.send_q;
+        s.timer = Timer {
+            kind: self.timer,
+            expires_ms: self.expires_ms,
+            retransmits: self.retransmits,
+            probes: self.probes,
+        };
+        s.shutdown = self.shutdown;
+        s.info.clone_from(&self.info);
+        s.memory.clone_from(&self.memory);
+        if let Some(id) = &mut s.diag_id {
+            id.interface = self.interface;
+        }
+        s.backlog = self.backlog;
     }
 }
 
@@ -335,7 +410,7 @@ impl Default for OwnerTable {
         OwnerTable {
             owners: Vec::new(),
             by_pid: HashMap::default(),
-            last: (0, NO_OWNER),
+            last: (0, NO_LINK),
         }
     }
 }
@@ -343,7 +418,7 @@ impl Default for OwnerTable {
 impl OwnerTable {
     /// The number of `owner`'s process, given one if new.
     pub(super) fn intern(&mut self, owner: &Owner) -> u32 {
-        if self.last.0 == owner.pid && self.last.1 != NO_OWNER {
+        if self.last.0 == owner.pid && self.last.1 != NO_LINK {
             return self.last.1;
         }
         let next = self.owners.len() as u32;
@@ -367,7 +442,7 @@ impl OwnerTable {
     pub(super) fn clear(&mut self) {
         self.owners.clear();
         self.by_pid.clear();
-        self.last = (0, NO_OWNER);
+        self.last = (0, NO_LINK);
         if self.by_pid.capacity() > 4096 {
             self.by_pid.shrink_to(1024);
         }

@@ -21,9 +21,11 @@
 //! (new, changed state, another socket on a known key) are kept until the
 //! pass is complete and diffed ([`Tracker::finish`]). Outputs that print
 //! more of a gone socket than the line does (JSON, `-i`, `-m`) keep the
-//! last pass's rows too ([`Tracker::new`]; [`Tracker::compact`] keeps
-//! none). While a pass is read, the entries of two passes are held, and
-//! an index of the last one's by key (8 bytes a socket) that tells each
+//! rest of the last pass's rows too ([`Tracker::new`]; [`Tracker::compact`] keeps
+//! none and, for JSON, `-i` and `-m`, the rest of each row beside its
+//! entry ([`Rest`], 56 bytes and `-i`'s and `-m`'s boxes, not the
+//! 140-byte row). While a pass is read, the entries of two passes are
+//! held, and an index of the last one's by key (8 bytes a socket) that tells each
 //! row whether it may make an event. Then the notifications of the
 //! current interval and the keys waiting for a notification (bounded): a
 //! long run stays flat.
@@ -38,14 +40,14 @@ mod notices;
 use std::collections::HashMap;
 use std::time::Instant;
 
-use crate::collect::shrink_vec;
+use crate::collect::{shrink_vec, shrink_vec_for};
 use crate::filter::{Filter, NoOwners, Owners};
 use crate::model::event::Event;
 use crate::model::time::Timestamp;
 use crate::model::Socket;
 use crate::model::StateSet;
 use crate::owners::ProcessMap;
-use entry::{Addresses, Entry, Index, OwnerTable};
+use entry::{Addresses, Entry, Index, OwnerTable, Rest};
 use gone::GoneKeys;
 use key::{same_socket, Key};
 use notices::Notice;
@@ -105,19 +107,15 @@ impl PassTime {
 /// Sockets between passes, and the events of the latest pass.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    /// Whether the last pass's rows are kept whole, for outputs that print
-    /// all of a gone socket.
+    /// Whether the rest of the last pass's rows is kept, for outputs that
+    /// print all of a gone socket.
     keeps_rows: bool,
     /// The last pass, sorted by key, one per key.
     last: Pass,
     /// The pass being read.
     next: Pass,
-    /// Rows of the pass being read that may make an event (every row,
-    /// when `keeps_rows`); once sorted and diffed, with `keeps_rows`, the
-    /// last pass's rows, one per entry of `last`.
+    /// Rows of the pass being read that may make an event.
     rows: Vec<Socket>,
-    /// The last pass's rows, with `keeps_rows`.
-    last_rows: Vec<Socket>,
     /// Where each of `last`'s entries is, by key.
     last_index: Index,
     pass: u64,
@@ -147,6 +145,9 @@ struct Pass {
     owners: OwnerTable,
     /// Whether `owners` was filled (`-p`).
     owned: bool,
+    /// With `keeps_rows`, the rest of each entry's row, numbered by
+    /// `Entry::link`.
+    rests: Vec<Rest>,
 }
 
 impl Pass {
@@ -155,14 +156,21 @@ impl Pass {
         self.addrs.clear();
         self.owners.clear();
         self.owned = false;
+        self.rests.clear();
+    }
+
+    /// An entry's socket as last seen: all of its row when the rest was
+    /// kept, else what the entry has.
+    fn socket(&self, entry: &Entry) -> Socket {
+        entry.whole(&self.addrs, &self.rests)
     }
 }
 
 impl Tracker {
-    /// An empty tracker that keeps the last pass's rows whole, for
-    /// outputs that print every field of a gone socket (JSON, `-i`,
-    /// `-m`); its first pass sets the baseline and reports no `new` or
-    /// `state` events.
+    /// An empty tracker that keeps all of the last pass's rows (entries
+    /// and their rests), for outputs that print every field of a gone
+    /// socket (JSON, `-i`, `-m`); its first pass sets the baseline and
+    /// reports no `new` or `state` events.
     pub fn new() -> Tracker {
         Tracker {
             keeps_rows: true,
@@ -200,20 +208,34 @@ impl Tracker {
     /// map, or `None` while the scan runs (then the filter must not need
     /// owners, and [`Tracker::finish`] is given the map).
     pub fn take(&mut self, rows: &mut Vec<Socket>, owners: Option<&dyn Owners>, view: View<'_>) {
-        for row in rows.drain(..) {
+        for mut row in rows.drain(..) {
             let in_view = match owners {
                 Some(owners) => view.keeps(&row, owners),
                 None => view.keeps(&row, &NoOwners),
             };
             let mut entry = Entry::of(&row, &mut self.next.addrs, in_view);
-            if let Some(owners) = owners.filter(|_| !self.keeps_rows) {
-                self.next.owned = true;
-                if let Some(first) = owners.owners_of(row.inode).first() {
-                    entry.owner = self.next.owners.intern(first);
+            if self.keeps_rows {
+                entry.link = self.next.rests.len() as u32;
+                let shown = self.may_show(&row, in_view);
+                let rest = match shown {
+                    // Both keep -i's and -m's boxes.
+                    true => Rest::take(&mut row.clone()),
+                    false => Rest::take(&mut row),
+                };
+                self.next.rests.push(rest);
+                if shown {
+                    self.rows.push(row);
                 }
-            }
-            if self.keeps_rows || self.may_show(&row, in_view) {
-                self.rows.push(row);
+            } else {
+                if let Some(owners) = owners {
+                    self.next.owned = true;
+                    if let Some(first) = owners.owners_of(row.inode).first() {
+                        entry.link = self.next.owners.intern(first);
+                    }
+                }
+                if self.may_show(&row, in_view) {
+                    self.rows.push(row);
+                }
             }
             self.next.entries.push(entry);
         }
@@ -251,20 +273,11 @@ impl Tracker {
         }
         self.sort_next();
         let last = std::mem::take(&mut self.last);
-        let last_rows = std::mem::take(&mut self.last_rows);
-        self.merge(&last, &last_rows, view, now);
+        self.merge(&last, view, now);
         self.remember_gone_owners(&last);
         self.last = std::mem::replace(&mut self.next, last);
         self.next.clear();
         self.last_index.build(&self.last.entries);
-        if self.keeps_rows {
-            // Every row was kept: once deduplicated as the entries were,
-            // they are the entries' rows.
-            self.rows.dedup_by(|a, b| Key::of(a) == Key::of(b));
-            self.last_rows = std::mem::replace(&mut self.rows, last_rows);
-        } else {
-            self.last_rows = last_rows;
-        }
         self.rows.clear();
         self.events.append(&mut self.late);
         self.report_unseen_notices(view, now.instant);
@@ -299,7 +312,7 @@ impl Tracker {
         next.owned = true;
         for entry in &mut next.entries {
             if let Some(first) = owners.owners_of(entry.inode).first() {
-                entry.owner = next.owners.intern(first);
+                entry.link = next.owners.intern(first);
             }
         }
     }
@@ -332,10 +345,13 @@ impl Tracker {
 
     /// Gives memory back after the population shrank a lot.
     fn shrink(&mut self) {
+        // The next pass will be about as big as the last.
+        let live = self.last.entries.len();
         shrink_vec(&mut self.last.entries, 1024);
-        shrink_vec(&mut self.next.entries, 1024);
+        shrink_vec_for(&mut self.next.entries, live, 1024);
         shrink_vec(&mut self.rows, 1024);
-        shrink_vec(&mut self.last_rows, 1024);
+        shrink_vec(&mut self.last.rests, 1024);
+        shrink_vec_for(&mut self.next.rests, live, 1024);
         shrink_vec(&mut self.events, 256);
         shrink_vec(&mut self.late, 256);
         shrink_vec(&mut self.gone_owned, 256);

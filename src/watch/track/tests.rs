@@ -531,7 +531,7 @@ fn memory_follows_the_live_sockets_over_a_long_churn() {
     assert!(peak <= HELD_MAX + 3 * 11, "gone keys kept: {peak}");
     assert!(run.tracker.gone.held.len() <= HELD_MAX);
     assert!(run.tracker.last.entries.capacity() <= 4 * 1024);
-    assert!(run.tracker.last_rows.capacity() <= 4 * 1024);
+    assert!(run.tracker.last.rests.capacity() <= 4 * 1024);
     assert!(run.compact.last.entries.capacity() <= 4 * 1024);
     assert!(run.compact.rows.capacity() <= 4 * 1024);
     assert_eq!(run.tracker.pending_notices(), 0);
@@ -857,4 +857,55 @@ fn a_compact_tracker_remembers_the_owner_of_a_gone_socket() {
         (7, "nginx")
     );
     assert!(gone.owners(3).is_empty());
+}
+
+#[test]
+fn a_tracker_keeping_rows_reports_a_gone_socket_whole() {
+    use crate::model::info::{SkMem, TcpInfo};
+    use crate::model::Shutdown;
+    // Every field an entry does not keep, set to something of its own.
+    let mut busy = with_cookie(socket(CLIENT, SERVER, TcpState::Established, 10), 77);
+    busy.recv_q = 3;
+    busy.send_q = 4000;
+    busy.timer = Timer {
+        kind: TimerKind::Keepalive,
+        expires_ms: 7_199_000,
+        retransmits: 2,
+        probes: 5,
+    };
+    busy.shutdown = Some(Shutdown::from_kernel(2));
+    busy.info = Some(Box::new(TcpInfo {
+        rtt_us: 1234,
+        ..TcpInfo::default()
+    }));
+    busy.memory = Some(Box::new(SkMem {
+        rcvbuf: 131_072,
+        ..SkMem::default()
+    }));
+    busy.diag_id = Some(DiagId {
+        interface: 9,
+        cookie: 77,
+    });
+    let mut listener = with_cookie(socket(SERVER, 0, TcpState::Listen, 11), 78);
+    listener.backlog = Some(4096);
+    let mut run = Run::new();
+    run.pass(&[busy.clone(), listener.clone()]);
+    // Shown in the pass before it goes: its row is kept for the event and
+    // its rest for the next pass.
+    let mut closing = busy.clone();
+    closing.state = TcpState::FinWait1;
+    closing.send_q = 4001;
+    assert_eq!(
+        run.pass(&[closing.clone(), listener.clone()]),
+        [(
+            EventKind::State,
+            Some(TcpState::Established),
+            TcpState::FinWait1,
+            CLIENT
+        )]
+    );
+    let gone = run.events(&[]);
+    let sockets: Vec<&Socket> = gone.iter().map(|e| &e.socket).collect();
+    assert_eq!(sockets, [&listener, &closing], "in key order");
+    assert!(gone.iter().all(|e| e.kind == EventKind::Gone));
 }
