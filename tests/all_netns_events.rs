@@ -21,12 +21,12 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::child::Reader;
 use support::compare::missing_from;
 use support::netns::Netns;
 use support::oracle::KERNEL_TCP_STATES;
@@ -42,98 +42,6 @@ const GROUP: &str = "allns-events";
 /// sockets (passes of 40 s were seen on a loaded machine; milliseconds
 /// otherwise).
 const PATIENCE: Duration = Duration::from_secs(240);
-
-/// A program whose stdout and stderr lines are collected as they come.
-struct Reader {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    errors: Arc<Mutex<Vec<String>>>,
-}
-
-impl Reader {
-    fn start(command: &mut Command) -> Reader {
-        let mut child = {
-            let _starting = support::sock::no_fork();
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start reader")
-        };
-        let collect = |pipe: Box<dyn Read + Send>| {
-            let lines = Arc::new(Mutex::new(Vec::new()));
-            let sink = Arc::clone(&lines);
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    sink.lock().unwrap().push(line);
-                }
-            });
-            lines
-        };
-        let lines = collect(Box::new(child.stdout.take().unwrap()));
-        let errors = collect(Box::new(child.stderr.take().unwrap()));
-        Reader {
-            child,
-            lines,
-            errors,
-        }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-
-    fn stderr(&self) -> String {
-        self.errors.lock().unwrap().join("\n")
-    }
-
-    /// Waits (at most [`PATIENCE`]) until `wanted` holds of the stdout
-    /// lines so far; panics otherwise, saying `what`.
-    fn wait_for(&mut self, what: &str, wanted: impl Fn(&[String]) -> bool) {
-        let deadline = Instant::now() + PATIENCE;
-        while Instant::now() < deadline {
-            if wanted(&self.lines()) {
-                return;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("tcpstat ended ({status}) before {what}: {}", self.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no {what} within {PATIENCE:?}; stderr: {}", self.stderr());
-    }
-
-    /// Waits until stderr has a line containing `text`.
-    fn wait_for_note(&mut self, text: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.stderr().contains(text) {
-            assert!(Instant::now() < deadline, "no {text:?}: {}", self.stderr());
-            assert!(
-                self.child.try_wait().unwrap().is_none(),
-                "{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Stops it with `signal`; its exit status and stdout lines.
-    fn stop(mut self, signal: libc::c_int) -> (Option<i32>, Vec<String>) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill takes no pointers; the child is ours and not reaped.
-        unsafe { libc::kill(pid, signal) };
-        let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(200)); // the readers' last lines
-        (status.code(), self.lines())
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        support::child::kill_if_running(&mut self.child);
-    }
-}
 
 fn inode(ns: &Netns) -> u64 {
     std::fs::metadata(format!("/var/run/netns/{}", ns.name()))
@@ -166,11 +74,11 @@ fn watch_lists_a_namespace_created_during_it_and_drops_one_deleted() {
     const PORT: u16 = 27951;
     let filter = format!("sport = :{PORT}");
     let mut run = tcpstat(&["-N", "all", "-tln", "-c", "0.3", "--json", "-v", &filter]);
-    run.wait_for("first pass", |lines| !lines.is_empty());
+    run.wait_for("first pass", PATIENCE, |lines| !lines.is_empty());
     let ns = Netns::create(GROUP, "late");
     let ino = inode(&ns);
     let listener = ns.enter(|| TcpListener::bind(("127.0.0.1", PORT)).unwrap());
-    run.wait_for("the new namespace's listener", |lines| {
+    run.wait_for("the new namespace's listener", PATIENCE, |lines| {
         lines
             .iter()
             .any(|l| ports_in(&json(l), ino) == [u64::from(PORT)])
@@ -192,15 +100,18 @@ fn watch_lists_a_namespace_created_during_it_and_drops_one_deleted() {
         .unwrap();
     assert_eq!(row["netns"]["name"], ns.name(), "{row}");
     assert_valid(&validator(Some("pass")), &seen);
-    run.wait_for_note(&format!("net:[{ino}] ({}) appeared", ns.name()));
+    run.wait_for_note(&format!("net:[{ino}] ({}) appeared", ns.name()), PATIENCE);
 
     drop(listener);
     drop(ns);
     let deleted_at = run.lines().len();
-    run.wait_for_note(&format!("net:[{ino}] ({}) is gone", ns_name("late")));
+    run.wait_for_note(
+        &format!("net:[{ino}] ({}) is gone", ns_name("late")),
+        PATIENCE,
+    );
     // Two passes after the deletion: the namespace is in neither, and the
     // watch goes on.
-    run.wait_for("two passes after the deletion", |lines| {
+    run.wait_for("two passes after the deletion", PATIENCE, |lines| {
         lines.len() >= deleted_at + 3
     });
     let lines = run.lines();
@@ -210,7 +121,7 @@ fn watch_lists_a_namespace_created_during_it_and_drops_one_deleted() {
         !last.to_string().contains(&ns_name("late")),
         "the gone namespace is still named: {last}"
     );
-    let (status, _) = run.stop(libc::SIGINT);
+    let (status, _, _) = run.stop(libc::SIGINT);
     assert_eq!(status, Some(130));
 }
 
@@ -286,7 +197,7 @@ fn sampled_events_tell_apart_namespaces_sharing_a_four_tuple() {
         "-v",
         filter,
     ]);
-    run.wait_for_note("read ");
+    run.wait_for_note("read ", PATIENCE);
     let (ca, sa) = a.enter(|| connect(&la, 40000));
     let (cb, sb) = b.enter(|| connect(&lb, 40000));
     for ns in [&a, &b] {
@@ -319,7 +230,7 @@ fn sampled_events_tell_apart_namespaces_sharing_a_four_tuple() {
             ),
         ]
     };
-    run.wait_for("both namespaces' connections", |lines| {
+    run.wait_for("both namespaces' connections", PATIENCE, |lines| {
         new_in(lines, ia) == both_new(ia) && new_in(lines, ib) == both_new(ib)
     });
     // a's connection closes (client first); b's stays. In b, a connection
@@ -347,10 +258,10 @@ fn sampled_events_tell_apart_namespaces_sharing_a_four_tuple() {
             && got.iter().any(|s| s.0 == ia && s.1 == "gone" && s.4 == 80)
     };
     let short_in_b = |lines: &[String]| notified(&lines[before..], &names, ib, 40001);
-    run.wait_for("a's close and b's short connection", |lines| {
+    run.wait_for("a's close and b's short connection", PATIENCE, |lines| {
         closed_in_a(lines) && short_in_b(lines)
     });
-    let (status, lines) = run.stop(libc::SIGINT);
+    let (status, lines, _) = run.stop(libc::SIGINT);
     assert_eq!(status, Some(130));
     let got = after(&lines);
     // b's 40000 pair never changed; a had no short connection.
@@ -389,13 +300,13 @@ fn sampled_events_follow_a_namespace_created_during_the_watch() {
         "-v",
         &filter,
     ]);
-    run.wait_for_note("read ");
+    run.wait_for_note("read ", PATIENCE);
     let ns = Netns::create(GROUP, "born");
     let ino = inode(&ns);
     let names = HashMap::from([(ino, ns.name().to_owned())]);
     let listener = ns.enter(|| TcpListener::bind(("127.0.0.1", PORT)).unwrap());
     // Its listener's `new` says it is read (and its groups joined).
-    run.wait_for("the new namespace's listener", |lines| {
+    run.wait_for("the new namespace's listener", PATIENCE, |lines| {
         events(lines, &names)
             .iter()
             .map(seen)
@@ -406,10 +317,12 @@ fn sampled_events_follow_a_namespace_created_during_the_watch() {
         drop(c);
         (&s).read_to_end(&mut Vec::new()).unwrap();
     });
-    run.wait_for("the short connection's destroy notification", |lines| {
-        notified(lines, &names, ino, 40002)
-    });
-    let (status, _) = run.stop(libc::SIGINT);
+    run.wait_for(
+        "the short connection's destroy notification",
+        PATIENCE,
+        |lines| notified(lines, &names, ino, 40002),
+    );
+    let (status, _, _) = run.stop(libc::SIGINT);
     assert_eq!(status, Some(130));
 }
 
@@ -546,7 +459,7 @@ fn exact_events_of_every_namespace_match_the_kernels_tracepoint() {
                     && l.contains("\"state\":\"CLOSE\""))
         })
     };
-    tcpstat.wait_for("every listener's close", |lines| {
+    tcpstat.wait_for("every listener's close", PATIENCE, |lines| {
         ours.iter().all(|&n| closed(lines, n))
     });
     let deadline = Instant::now() + PATIENCE;
@@ -566,9 +479,9 @@ fn exact_events_of_every_namespace_match_the_kernels_tracepoint() {
         }
         last = now;
     }
-    let (status, lines) = tcpstat.stop(libc::SIGINT);
+    let (status, lines, _) = tcpstat.stop(libc::SIGINT);
     assert_eq!(status, Some(130));
-    let (_, oracle_lines) = oracle.stop(libc::SIGINT);
+    let (_, oracle_lines, _) = oracle.stop(libc::SIGINT);
     assert!(
         !oracle_lines.iter().any(|l| l.contains("Lost")),
         "bpftrace lost events"

@@ -17,13 +17,14 @@ mod support;
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
+use support::child::Reader;
 use support::compare::missing_from;
 use support::netns::Netns;
 use support::oracle::KERNEL_TCP_STATES;
@@ -72,63 +73,6 @@ const OTHER: Ports = Ports {
 /// new state, local and remote ends.
 type Key = (u32, u16, String, String, String, String);
 
-/// A program whose stdout lines are collected as they come.
-struct Reader {
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
-}
-
-impl Reader {
-    fn start(command: &mut Command) -> Reader {
-        let mut child = {
-            let _starting = support::sock::no_fork();
-            command
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start reader")
-        };
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        std::thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Reader { child, lines }
-    }
-
-    fn has(&self, wanted: impl Fn(&str) -> bool) -> bool {
-        self.lines.lock().unwrap().iter().any(|l| wanted(l))
-    }
-
-    /// Stops it with `signal`; its exit status, lines and stderr.
-    fn stop(mut self, signal: libc::c_int) -> (Option<i32>, Vec<String>, String) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill takes no pointers; the child is ours and not reaped.
-        unsafe { libc::kill(pid, signal) };
-        let status = self.child.wait().unwrap();
-        let mut stderr = String::new();
-        let _ = self
-            .child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr);
-        std::thread::sleep(Duration::from_millis(200)); // the line reader's last lines
-        let lines = std::mem::take(&mut *self.lines.lock().unwrap());
-        (status.code(), lines, stderr)
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        support::child::kill_if_running(&mut self.child);
-    }
-}
-
 fn netns_inode(ns: &Netns) -> u32 {
     let path = format!("/var/run/netns/{}", ns.name());
     std::fs::metadata(path).unwrap().ino() as u32
@@ -158,12 +102,7 @@ fn sync(ns: &Netns, ports: Ports, readers: [&Reader; 2]) {
 
 /// Waits until no reader has printed for 300 ms (at most 20 s).
 fn quiet(readers: &[&Reader]) {
-    let count = || {
-        readers
-            .iter()
-            .map(|r| r.lines.lock().unwrap().len())
-            .sum::<usize>()
-    };
+    let count = || readers.iter().map(|r| r.lines().len()).sum::<usize>();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut last = count();
     while Instant::now() < deadline {
@@ -456,7 +395,7 @@ fn changes_the_ring_had_no_room_for_are_counted() {
         "-a",
     ]));
     sync_one(&ns, MARKER, &tcpstat);
-    let pid = libc::pid_t::try_from(tcpstat.child.id()).unwrap();
+    let pid = libc::pid_t::try_from(tcpstat.id()).unwrap();
     // SAFETY: kill takes no pointers; the child is ours and not reaped.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
     let connections = 3000;
@@ -628,9 +567,7 @@ fn lifetimes_span_a_connection_from_opening_to_close() {
     });
     let deadline = Instant::now() + Duration::from_secs(10);
     let lifetimes = |r: &Reader| {
-        r.lines
-            .lock()
-            .unwrap()
+        r.lines()
             .iter()
             .filter(|l| l.contains("\"lifetime\""))
             .count()
