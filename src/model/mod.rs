@@ -13,7 +13,7 @@ pub mod state;
 pub mod time;
 pub mod unix;
 
-pub use owner::{Owner, Owners};
+pub use owner::{Owner, Owners, ProcessName};
 pub use state::StateSet;
 
 use std::fmt;

@@ -10,11 +10,11 @@
 
 pub(crate) mod bpf;
 pub(crate) mod btf;
+mod index;
 mod policy;
 pub(crate) mod procfs;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 pub use crate::model::Owner;
@@ -34,55 +34,20 @@ pub struct ProcessMap {
     /// One owner per socket descriptor, then a run of owners for each
     /// socket held through several.
     owners: Vec<Owner>,
-    /// The process (numbered from 0) of each of `owners`.
-    process_of: Vec<u32>,
-    /// How many processes hold sockets.
-    processes: usize,
-    by_inode: HashMap<u64, Span, BuildHasherDefault<InodeHasher>>,
+    /// The pids of the processes holding sockets, in order: a process's
+    /// slot is where its pid is.
+    pids: Vec<u32>,
+    /// Where each socket's owners are in `owners`.
+    index: index::InodeIndex,
     unreadable: usize,
-}
-
-/// Hashes socket inodes with one multiply. SipHash's defence against
-/// chosen keys buys nothing for numbers the kernel hands out, and cost 4% of
-/// a `-tanpo` run at 120k sockets (one lookup per row).
-#[derive(Default)]
-struct InodeHasher(u64);
-
-impl Hasher for InodeHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        // An odd constant (2^64 / golden ratio): a bijection that carries
-        // low bits upward, where the table takes its tag bits.
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn finish(&self) -> u64 {
-        // Fold the well-mixed high half into the low bits that pick a bucket.
-        self.0 ^ (self.0 >> 32)
-    }
-}
-
-/// Where an inode's owners sit in `ProcessMap::owners`.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
 }
 
 impl ProcessMap {
     /// The processes holding socket `inode`, in pid order; empty if none
     /// (or if the inode is 0, as for TIME_WAIT sockets).
     pub fn owners(&self, inode: u64) -> &[Owner] {
-        match self.by_inode.get(&inode) {
-            Some(span) => {
-                let start = span.start as usize;
-                &self.owners[start..start + span.len as usize]
-            }
+        match self.index.get(inode) {
+            Some(run) => &self.owners[run],
             None => &[],
         }
     }
@@ -97,35 +62,31 @@ impl ProcessMap {
     /// `inode`'s owners, each with the slot of its process (see
     /// [`ProcessMap::first_owner`]).
     pub fn owners_with_slots(&self, inode: u64) -> impl Iterator<Item = (usize, &Owner)> {
-        let span = self.by_inode.get(&inode).copied();
-        let range = span.map_or(0..0, |s| s.start as usize..(s.start + s.len) as usize);
-        range.map(|i| (self.process_of[i] as usize, &self.owners[i]))
+        let run = self.index.get(inode).unwrap_or(0..0);
+        run.map(|i| {
+            let owner = &self.owners[i];
+            let slot = self.pids.binary_search(&owner.pid);
+            (slot.expect("every owner's pid is listed"), owner)
+        })
     }
 
     /// The number of slots [`ProcessMap::first_owner`] numbers from.
     pub fn slots(&self) -> usize {
-        self.processes
+        self.pids.len()
     }
 
     /// A map of one owner per inode, from `(inode, owner)` pairs (a later
     /// pair for an inode is dropped): what sampled `--events` remembers of
     /// the sockets it reports gone, whose owners were seen a pass before.
     pub fn from_first_owners(pairs: impl IntoIterator<Item = (u64, Owner)>) -> ProcessMap {
-        let mut map = ProcessMap::default();
-        let mut slot_of: HashMap<u32, u32> = HashMap::new();
+        let mut seen = HashSet::new();
+        let mut builder = index::Builder::new(0);
         for (inode, owner) in pairs {
-            if map.by_inode.contains_key(&inode) {
-                continue;
+            if seen.insert(inode) {
+                builder.process(owner.pid, &owner.name, [(inode, owner.fd)]);
             }
-            let next = slot_of.len() as u32;
-            let slot = *slot_of.entry(owner.pid).or_insert(next);
-            let start = map.owners.len() as u32;
-            map.by_inode.insert(inode, Span { start, len: 1 });
-            map.owners.push(owner);
-            map.process_of.push(slot);
         }
-        map.processes = slot_of.len();
-        map
+        builder.finish(0)
     }
 
     /// Number of processes whose fd directory or links could not be read for

@@ -22,7 +22,6 @@
 //! The BPF iterator's `(pid, inode)` pairs are named here too
 //! ([`ProcessMap::from_pairs`]), from `/proc/PID/comm`.
 
-use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::ops::ControlFlow;
@@ -31,7 +30,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{Owner, ProcessMap, Span};
+use super::index::Builder;
+use super::ProcessMap;
+use crate::model::ProcessName;
 use crate::sys::fs::{self, Dir};
 
 /// Most threads to scan with. On 2 cores two threads take 2/3 of the time
@@ -88,86 +89,40 @@ impl ProcessMap {
             .collect();
         procs.sort_unstable_by_key(|(s, _)| s.pid);
         let total: usize = procs.iter().map(|(_, inodes)| inodes.len()).sum();
-        let mut by_inode = HashMap::with_capacity_and_hasher(total, Default::default());
-        let mut owners: Vec<Owner> = Vec::with_capacity(total);
-        // The process of each owner, numbered from 0: what `slot` names.
-        let mut process_of: Vec<u32> = Vec::with_capacity(total);
-        let mut processes = 0u32;
-        // (inode, owner index) for every holder after an inode's first.
-        let mut shared: Vec<(u64, u32)> = Vec::new();
+        let mut builder = Builder::new(total);
         for (scanned, holdings) in procs {
-            if owners.last().is_none_or(|o| o.pid != scanned.pid) {
-                processes += 1;
-            }
-            for &(inode, fd) in holdings {
-                let idx = owners.len() as u32;
-                owners.push(Owner {
-                    pid: scanned.pid,
-                    fd,
-                    name: scanned.name.clone(),
-                });
-                process_of.push(processes - 1);
-                let span = by_inode.entry(inode).or_insert(Span { start: idx, len: 1 });
-                if span.start != idx {
-                    shared.push((inode, idx));
-                }
-            }
+            builder.process(scanned.pid, &scanned.name, holdings.iter().copied());
         }
-        shared.sort_unstable();
-        for group in shared.chunk_by(|a, b| a.0 == b.0) {
-            let span = by_inode
-                .get_mut(&group[0].0)
-                .expect("shared inode was inserted");
-            let start = owners.len();
-            let mut run: Vec<u32> = std::iter::once(span.start)
-                .chain(group.iter().map(|&(_, idx)| idx))
-                .collect();
-            run.sort_unstable_by_key(|&i| (owners[i as usize].pid, owners[i as usize].fd));
-            for i in run {
-                owners.push(owners[i as usize].clone());
-                process_of.push(process_of[i as usize]);
-            }
-            *span = Span {
-                start: start as u32,
-                len: (owners.len() - start) as u32,
-            };
-        }
-        ProcessMap {
-            owners,
-            process_of,
-            processes: processes as usize,
-            by_inode,
-            unreadable,
-        }
+        builder.finish(unreadable)
     }
 
-    /// Builds the map from `(pid, inode)` pairs, each process's in a row,
-    /// naming each process from `<proc_root>/PID/comm`. A process gone before
-    /// it is named is left out with its sockets, as in [`ProcessMap::scan`].
-    pub(super) fn from_pairs(proc_root: &Path, pairs: Vec<(u32, u64, u32)>) -> ProcessMap {
+    /// Builds the map from the BPF iterator's `(pid, inode, fd)` records,
+    /// each process's in a row, naming each process from
+    /// `<proc_root>/PID/comm`. A process gone before it is named is left
+    /// out with its sockets, as in [`ProcessMap::scan`].
+    ///
+    /// The records are taken from the end and their vector shrunk as it
+    /// empties, so that a million of them (16 MB) and the map being built
+    /// (27 MB) are never both whole.
+    pub(super) fn from_pairs(proc_root: &Path, mut pairs: Vec<(u32, u64, u32)>) -> ProcessMap {
         let Some(root) = open_root(proc_root) else {
             return ProcessMap::default();
         };
-        let mut partial = Partial::default();
-        for run in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let pid = run[0].0;
+        let mut builder = Builder::new(pairs.len());
+        while let Some(&(pid, _, _)) = pairs.last() {
+            let start = pairs.iter().rposition(|r| r.0 != pid).map_or(0, |i| i + 1);
             let process = open_process(root.fd(), pid);
-            let Some(name) = process.ok().and_then(|p| read_comm(p.as_fd())) else {
-                continue;
-            };
-            let start = partial.inodes.len();
-            partial
-                .inodes
-                .extend(run.iter().map(|&(_, inode, fd)| (inode, fd)));
-            partial.procs.push(ScannedProcess {
-                pid,
-                name: name.into(),
-                inodes: start..partial.inodes.len(),
-            });
+            if let Some(name) = process.ok().and_then(|p| read_comm(p.as_fd())) {
+                let name = ProcessName::from(name);
+                let run = pairs[start..].iter().map(|&(_, inode, fd)| (inode, fd));
+                builder.process(pid, &name, run);
+            }
+            pairs.truncate(start);
+            if pairs.capacity() - pairs.len() > (pairs.capacity() / 8).max(1 << 16) {
+                pairs.shrink_to_fit();
+            }
         }
-        // The records are copied: they are not needed while the map is built.
-        drop(pairs);
-        ProcessMap::merge(std::slice::from_ref(&partial))
+        builder.finish(0)
     }
 }
 
@@ -235,7 +190,7 @@ struct BigProcess {
 /// A process (or a chunk of one) that holds at least one socket.
 struct ScannedProcess {
     pid: u32,
-    name: std::sync::Arc<str>,
+    name: ProcessName,
     inodes: std::ops::Range<usize>,
 }
 
@@ -497,8 +452,8 @@ mod tests {
         }
     }
 
-    fn owner(pid: u32, fd: u32, name: &str) -> Owner {
-        Owner {
+    fn owner(pid: u32, fd: u32, name: &str) -> crate::model::Owner {
+        crate::model::Owner {
             pid,
             fd,
             name: name.into(),
