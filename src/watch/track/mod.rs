@@ -23,7 +23,7 @@
 //! more of a gone socket than the line does (JSON, `-i`, `-m`) keep the
 //! rest of the last pass's rows too ([`Tracker::new`]; [`Tracker::compact`] keeps
 //! none and, for JSON, `-i` and `-m`, the rest of each row beside its
-//! entry ([`Rest`], 56 bytes and `-i`'s and `-m`'s boxes, not the
+//! entry (`Rest`, 56 bytes and `-i`'s and `-m`'s boxes, not the
 //! 140-byte row). While a pass is read, the entries of two passes are
 //! held, and an index of the last one's by key (8 bytes a socket) that tells each
 //! row whether it may make an event. Then the notifications of the
