@@ -4,7 +4,9 @@
 //! colours): a new connection appears within two refreshes, marked and
 //! green; one closed is shown gone (red) for a refresh, then leaves;
 //! typing a filter narrows the rows; `q` exits 0 and leaves the alternate
-//! screen. Also: without a terminal, one error line and exit 2.
+//! screen. Under `-N all`: a namespace created while top runs is shown,
+//! named, within a few refreshes, and its rows go when it is deleted.
+//! Also: without a terminal, one error line and exit 2.
 
 mod support;
 
@@ -208,6 +210,78 @@ fn top_shows_connections_come_and_go_filters_and_quits() {
         !screen.contains("tcpstat top"),
         "the view is gone from the screen:\n{screen}"
     );
+}
+
+/// A loopback port nobody on the host listens on now (the kernel's pick,
+/// released): what a namespace made later listens on, so that a filter
+/// given to `top -N all` before it exists shows its rows alone.
+fn unused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// `top -N all` started with `filter`, refreshing every INTERVAL, on a
+/// terminal wide enough for the NETNS column.
+fn top_all_netns(tag: &str, filter: &str) -> Tmux {
+    let command = format!(
+        "{} -v -N all top -c {} {filter}; echo EXIT=$?; sleep 600",
+        env!("CARGO_BIN_EXE_tcpstat"),
+        INTERVAL.as_secs_f64()
+    );
+    let tmux = Tmux::start(tag, &command);
+    assert!(tmux
+        .run(&["resize-window", "-x", "160", "-y", "30"])
+        .status
+        .success());
+    let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains("tcpstat top"));
+    assert!(up, "top did not start:\n{screen}");
+    tmux
+}
+
+#[test]
+fn top_all_netns_shows_a_namespace_made_while_it_runs_and_drops_it_when_deleted() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let port = unused_port();
+    let tmux = top_all_netns("late", &format!("-l sport = :{port}"));
+    let shown = format!("127.0.0.1:{port}");
+    let (screen, _) = tmux.wait(2 * INTERVAL, |s| s.contains(&shown));
+    assert!(
+        !screen.contains(&shown),
+        "a listener before there is one:\n{screen}"
+    );
+
+    // Made (and listened in) after top found the namespaces.
+    let ns = Netns::create("top", "late");
+    let listener = ns.enter(|| TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let few_refreshes = 4 * INTERVAL + Duration::from_millis(500);
+    let (screen, seen) = tmux.wait(few_refreshes, |s| line_with(s, &shown).is_some());
+    assert!(seen, "{shown} in the new namespace not shown:\n{screen}");
+    // Named by its label (the NETNS column is 12 wide: its start), not `?`.
+    let text = tmux.screen(false);
+    let row = line_with(&text, &shown).unwrap();
+    let label = &ns.name()[..12];
+    assert!(
+        row.contains(label),
+        "the row does not name {}: {row:?}",
+        ns.name()
+    );
+
+    // Deleted (its listener still open, so the namespace lives on, found
+    // by nothing): no longer read, its rows go.
+    drop(ns);
+    let (screen, left) = tmux.wait(few_refreshes, |s| line_with(s, &shown).is_none());
+    assert!(
+        left,
+        "{shown} still shown after its namespace was deleted:\n{screen}"
+    );
+    drop(listener);
+    let text = tmux.screen(false);
+    assert!(!text.contains("EXIT="), "top ended:\n{text}");
+    tmux.keys("q");
+    let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
+    assert!(ended && screen.contains("EXIT=0"), "{screen}");
 }
 
 /// The pid of the program the pane's shell started.

@@ -155,10 +155,11 @@ pub struct Args {
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
     /// container, service, ip-netns name or first process; the host's is
-    /// `host`. With -c and --events, every pass finds the namespaces again:
-    /// one created meanwhile is read from the next pass on, one gone is
-    /// dropped (said under -v); each event names its namespace. With -N
-    /// all, -K closes each matching socket in its own namespace, and serve
+    /// `host`. With -c, --events and top, every pass finds the namespaces
+    /// again: one created meanwhile is read from the next pass on, one
+    /// gone is dropped (said under -v); each event names its namespace.
+    /// With -N all, -K closes each matching socket in its own namespace,
+    /// and serve
     /// labels every socket metric with `netns`. A namespace named `all` is
     /// `-N /var/run/netns/all`.
     #[arg(
@@ -577,7 +578,10 @@ pub enum Command {
     /// mark before each row (`+` new, `-` gone, `~` changed). The selected
     /// row stays selected, at the same place on the screen, across
     /// refreshes. The first line counts sockets per state, the second says
-    /// the findings of -s. Addresses and ports are numeric.
+    /// the findings of -s. Addresses and ports are numeric. With -N all, a
+    /// NETNS column names each socket's namespace, and each refresh finds
+    /// the namespaces again: one created meanwhile is shown from the next
+    /// refresh on, the rows of one gone leave.
     ///
     /// Keys: arrows, PgUp/PgDn, Home/End move; `<` and `>` (or `s`) choose
     /// the column to sort by, `r` reverses; `/` filters as you type with

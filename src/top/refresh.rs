@@ -5,6 +5,7 @@
 //! [`Tracker`]; shared with the drawing thread behind an `Arc`, never
 //! changed after.
 
+use crate::collect::each_netns::Target;
 use crate::diagnose::summary::{Finding, Summary};
 use crate::model::{Endpoint, Socket, TcpState};
 use crate::netns::label::Labels;
@@ -86,6 +87,8 @@ pub struct Refresh {
     pub time: String,
     /// Namespace names, with `-N all`.
     pub labels: Option<Arc<Labels>>,
+    /// The namespaces the pass read (what opens each), with `-N all`.
+    pub targets: Option<Arc<[Target]>>,
 }
 
 impl Refresh {
