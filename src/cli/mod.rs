@@ -158,8 +158,8 @@ pub struct Args {
     /// `host`. With -c, --events and top, every pass finds the namespaces
     /// again: one created meanwhile is read from the next pass on, one
     /// gone is dropped (said under -v); each event names its namespace.
-    /// With -N all, -K closes each matching socket in its own namespace,
-    /// and serve
+    /// With -N all, -K (and top's `k`) closes each matching socket in its
+    /// own namespace, and serve
     /// labels every socket metric with `netns`. A namespace named `all` is
     /// `-N /var/run/netns/all`.
     #[arg(
@@ -591,7 +591,8 @@ pub enum Command {
     /// shows a group's sockets, Esc goes back); Enter opens the detail of
     /// the selected socket (every field, tcp_info, owners, the --explain
     /// note, the timer); `p` pauses; `k` closes the selected connection
-    /// as -K does, after a confirmation; `?` shows the keys; `q` or Ctrl-C
+    /// as -K does (with -N all, in its own namespace), after a
+    /// confirmation; `?` shows the keys; `q` or Ctrl-C
     /// quits. The terminal is restored on quit, on SIGTERM and SIGHUP, on
     /// a lost terminal and on a crash. Needs a terminal on stdout: for a
     /// listing that repeats, use -c.

@@ -251,7 +251,11 @@ fn handle(app: &mut App, msg: Msg, commands: &Sender<Command>) -> Result<Option<
                 let _ = commands.send(Command::Pause(p));
             }
             Effect::Kill(entry) => {
-                app.status = Some(crate::kill::close_one(&entry.socket));
+                // The namespaces of the pass on screen: the entry's was
+                // read in it, or is gone since.
+                let refresh = app.snapshot.as_ref().map(|s| s.refresh.clone());
+                let places = refresh.as_ref().and_then(|r| r.places());
+                app.status = Some(crate::kill::close_one(&entry.socket, places));
                 let _ = commands.send(Command::Refresh);
             }
         },

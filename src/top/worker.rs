@@ -10,7 +10,7 @@
 //! and named from then on, one gone is no longer read. Each refresh
 //! carries the namespaces it was read from and their labels (shared, and
 //! replaced, never changed, when a discovery changes them), so that the
-//! drawing thread names a row by the pass it shows.
+//! drawing thread names a row, and `k` closes it, by the pass it shows.
 
 use super::refresh::{Refresh, Tracker};
 use super::view::{derive, Snapshot, ViewSpec};
