@@ -97,18 +97,35 @@ pub fn run(
 }
 
 /// Closes one socket, as `-K` naming it would (top's `k`, after its own
-/// confirmation): one SOCK_DESTROY in the current namespace, and the
-/// kernel's answer in words, with what helps where it did not close it.
-pub fn close_one(socket: &Socket) -> String {
-    let what = render::kill::connection(socket);
-    if socket.netns != 0 {
-        return format!(
-            "{what}: not closed: top closes sockets of its own namespace only (-N NAME)"
-        );
-    }
+/// confirmation): one SOCK_DESTROY in the current namespace or, with
+/// `places` (`-N all`: the namespaces of the pass the socket was read in),
+/// through a sock_diag socket opened in the socket's own; and the kernel's
+/// answer in words, with what helps where it did not close it. A namespace
+/// gone since is said so.
+pub fn close_one(socket: &Socket, places: Places<'_>) -> String {
+    let what = render::kill::connection_in(socket, places.map(|(_, labels)| labels));
+    let destroyer = match places {
+        None if socket.netns != 0 => {
+            return format!("{what}: not closed: its network namespace is not known");
+        }
+        None => Destroyer::open().map(Some),
+        Some((targets, _)) => match targets.iter().find(|t| t.inode == socket.netns) {
+            Some(target) => open_in(target),
+            None => Ok(None),
+        },
+    };
+    let outcome = match destroyer {
+        Ok(Some(mut destroyer)) => destroyer.destroy(socket),
+        Ok(None) => {
+            return format!(
+                "{what}: not closed: its network namespace net:[{}] is gone",
+                socket.netns
+            )
+        }
+        Err(e) => Err(e),
+    };
     let rows = std::slice::from_ref(socket);
     let mut report = Report::plan(rows, StateSet::ALL, false);
-    let outcome = Destroyer::open().and_then(|mut d| d.destroy(socket));
     match outcome {
         Ok(outcome) => {
             report.record(0, outcome);
@@ -120,6 +137,17 @@ pub fn close_one(socket: &Socket) -> String {
             )
         }
         Err(e) => format!("{what}: not closed: {e}"),
+    }
+}
+
+/// A sock_diag socket opened inside `target`'s namespace; `None` when
+/// that namespace is gone (nothing opens it any more).
+fn open_in(target: &Target) -> Result<Option<Destroyer>> {
+    // A socket made on a thread that entered the namespace stays in it
+    // whichever thread then uses it.
+    match crate::netns::within(&target.path, Destroyer::open) {
+        Err(_) if !target.still_there() => Ok(None),
+        entered => Ok(Some(entered??)),
     }
 }
 
@@ -208,11 +236,9 @@ impl Destroyers<'_> {
                     let target = targets.iter().find(|t| t.inode == inode).ok_or_else(|| {
                         Error::runtime(format!("network namespace net:[{inode}] was not read"))
                     })?;
-                    // A socket made on a thread that entered the namespace
-                    // stays in it whichever thread then uses it.
-                    match crate::netns::within(&target.path, Destroyer::open) {
-                        Err(_) if !target.path.exists() => return Ok(None),
-                        entered => entered??,
+                    match open_in(target)? {
+                        Some(destroyer) => destroyer,
+                        None => return Ok(None),
                     }
                 }
             };
@@ -303,4 +329,45 @@ fn read_answer(tty: &mut File, signals: &Signals) -> Result<Answer> {
         "y" | "yes" => Answer::Yes,
         _ => Answer::No,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netns::label::Label;
+    use crate::test_support::sock;
+    use std::path::PathBuf;
+
+    fn labelled(inode: u64, name: &str) -> Labels {
+        let label = Label {
+            name: name.into(),
+            ..Label::default()
+        };
+        Labels::from([(inode, label)])
+    }
+
+    #[test]
+    fn top_says_a_namespace_gone_before_k_in_one_line_and_closes_nothing() {
+        let mut socket = sock(TcpState::Established, "10.0.0.1:5432", "10.0.0.2:40000");
+        socket.netns = 4026599997;
+        let labels = labelled(socket.netns, "db\x1b[2J");
+        // No longer among the namespaces found (gone from the discovery).
+        let said = close_one(&socket, Some((&[], &labels)));
+        assert_eq!(
+            said,
+            "10.0.0.1:5432 -> 10.0.0.2:40000 (ESTABLISHED) in db\\u{1b}[2J: not closed: \
+             its network namespace net:[4026599997] is gone"
+        );
+        // Found, but its path opens nothing any more.
+        let gone = Target {
+            inode: socket.netns,
+            path: PathBuf::from("/run/netns/tcpstat-kill-unit-gone-before-k"),
+        };
+        let said = close_one(&socket, Some((std::slice::from_ref(&gone), &labels)));
+        assert!(said.ends_with("not closed: its network namespace net:[4026599997] is gone"));
+        assert!(!said.contains('\n') && !said.contains('\x1b'), "{said:?}");
+        // A row of another namespace with nothing to say where it is.
+        let said = close_one(&socket, None);
+        assert!(said.ends_with("not closed: its network namespace is not known"));
+    }
 }

@@ -4,10 +4,14 @@
 //! colours): a new connection appears within two refreshes, marked and
 //! green; one closed is shown gone (red) for a refresh, then leaves;
 //! typing a filter narrows the rows; `q` exits 0 and leaves the alternate
-//! screen. Also: without a terminal, one error line and exit 2.
+//! screen. Under `-N all`: a namespace created while top runs is shown,
+//! named, within a few refreshes, and its rows go when it is deleted; `k`
+//! closes a connection of another namespace in that namespace. Also:
+//! without a terminal, one error line and exit 2.
 
 mod support;
 
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -208,6 +212,185 @@ fn top_shows_connections_come_and_go_filters_and_quits() {
         !screen.contains("tcpstat top"),
         "the view is gone from the screen:\n{screen}"
     );
+}
+
+/// A loopback port nobody on the host listens on now (the kernel's pick,
+/// released): what a namespace made later listens on, so that a filter
+/// given to `top -N all` before it exists shows its rows alone.
+fn unused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port()
+}
+
+/// `top -N all` started with `filter`, refreshing every INTERVAL, on a
+/// terminal wide enough for the NETNS column.
+fn top_all_netns(tag: &str, filter: &str) -> Tmux {
+    let command = format!(
+        "{} -v -N all top -c {} {filter}; echo EXIT=$?; sleep 600",
+        env!("CARGO_BIN_EXE_tcpstat"),
+        INTERVAL.as_secs_f64()
+    );
+    let tmux = Tmux::start(tag, &command);
+    assert!(tmux
+        .run(&["resize-window", "-x", "160", "-y", "30"])
+        .status
+        .success());
+    let (screen, up) = tmux.wait(Duration::from_secs(10), |s| s.contains("tcpstat top"));
+    assert!(up, "top did not start:\n{screen}");
+    tmux
+}
+
+#[test]
+fn top_all_netns_shows_a_namespace_made_while_it_runs_and_drops_it_when_deleted() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let port = unused_port();
+    let tmux = top_all_netns("late", &format!("-l sport = :{port}"));
+    let shown = format!("127.0.0.1:{port}");
+    let (screen, _) = tmux.wait(2 * INTERVAL, |s| s.contains(&shown));
+    assert!(
+        !screen.contains(&shown),
+        "a listener before there is one:\n{screen}"
+    );
+
+    // Made (and listened in) after top found the namespaces.
+    let ns = Netns::create("top", "late");
+    let listener = ns.enter(|| TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let few_refreshes = 4 * INTERVAL + Duration::from_millis(500);
+    let (screen, seen) = tmux.wait(few_refreshes, |s| line_with(s, &shown).is_some());
+    assert!(seen, "{shown} in the new namespace not shown:\n{screen}");
+    // Named by its label (the NETNS column is 12 wide: its start), not `?`.
+    let text = tmux.screen(false);
+    let row = line_with(&text, &shown).unwrap();
+    let label = &ns.name()[..12];
+    assert!(
+        row.contains(label),
+        "the row does not name {}: {row:?}",
+        ns.name()
+    );
+
+    // Deleted (its listener still open, so the namespace lives on, found
+    // by nothing): no longer read, its rows go.
+    drop(ns);
+    let (screen, left) = tmux.wait(few_refreshes, |s| line_with(s, &shown).is_none());
+    assert!(
+        left,
+        "{shown} still shown after its namespace was deleted:\n{screen}"
+    );
+    drop(listener);
+    let text = tmux.screen(false);
+    assert!(!text.contains("EXIT="), "top ended:\n{text}");
+    tmux.keys("q");
+    let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
+    assert!(ended && screen.contains("EXIT=0"), "{screen}");
+}
+
+#[test]
+fn top_all_netns_k_closes_a_connection_in_its_own_namespace() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let ns = Netns::create("top", "kill");
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let (client, server) = connect(&ns, &listener, addr);
+    let client_port = port_text(&client);
+    // The namespace by name too: other namespaces on the host may have
+    // connections to the same port.
+    let filter = format!("'netns {} and dport = :{}'", ns.name(), addr.port());
+    let tmux = top_all_netns("kill", &filter);
+    let (screen, seen) = tmux.wait(Duration::from_secs(5), |s| {
+        line_with(s, &client_port).is_some()
+    });
+    assert!(seen, "the connection {client_port} not shown:\n{screen}");
+
+    tmux.keys("k");
+    let (screen, asked) = tmux.wait(Duration::from_secs(2), |s| s.contains("close?"));
+    assert!(asked, "no confirmation:\n{screen}");
+    tmux.keys("y");
+    let (screen, closed) = tmux.wait(Duration::from_secs(2), |s| s.contains(": closed"));
+    assert!(closed, "no report of the close:\n{screen}");
+    let text = tmux.screen(false);
+    let said = line_with(&text, ": closed").unwrap();
+    assert!(
+        said.contains(&ns.name()[..12]),
+        "the report names the namespace: {said:?}"
+    );
+
+    // Gone in that namespace, as ss there sees it (neither end is left:
+    // the peer got a reset).
+    let ss = ns.stdout(
+        "ss",
+        &[
+            "-tanH",
+            &format!("sport = :{} or dport = :{}", addr.port(), addr.port()),
+        ],
+    );
+    assert!(
+        ss.lines().all(|l| l.contains("LISTEN")),
+        "left in {}:\n{ss}",
+        ns.name()
+    );
+    // The owner's next read says it was aborted; the peer's, a reset.
+    let mut buf = [0u8; 1];
+    let read = (&client).read(&mut buf);
+    let aborted = matches!(&read, Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED));
+    assert!(aborted, "the client's read after the close: {read:?}");
+    server
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let read = (&server).read(&mut buf);
+    let reset = matches!(&read, Err(e) if e.raw_os_error() == Some(libc::ECONNRESET))
+        || matches!(read, Ok(0));
+    assert!(reset, "the peer's read after the close: {read:?}");
+    let (screen, left) = tmux.wait(4 * INTERVAL, |s| s.contains("no socket matches"));
+    assert!(left, "the closed connection stayed:\n{screen}");
+    tmux.keys("q");
+    let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
+    assert!(ended && screen.contains("EXIT=0"), "{screen}");
+}
+
+#[test]
+fn top_all_netns_k_on_a_namespace_deleted_meanwhile_says_so_and_closes_nothing() {
+    require!(Need::Netns, Need::Tool("tmux"));
+    let ns = Netns::create("top", "kgone");
+    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let (client, server) = connect(&ns, &listener, addr);
+    let client_port = port_text(&client);
+    let filter = format!("'netns {} and dport = :{}'", ns.name(), addr.port());
+    let tmux = top_all_netns("kgone", &filter);
+    let (screen, seen) = tmux.wait(Duration::from_secs(5), |s| {
+        line_with(s, &client_port).is_some()
+    });
+    assert!(seen, "the connection {client_port} not shown:\n{screen}");
+    tmux.keys("k");
+    let (screen, asked) = tmux.wait(Duration::from_secs(2), |s| s.contains("close?"));
+    assert!(asked, "no confirmation:\n{screen}");
+    // Deleted while top asks (its sockets keep it alive, found by
+    // nothing); -v says so in the footer at the next refresh.
+    let name = ns.name().to_string();
+    drop(ns);
+    let (screen, noted) = tmux.wait(3 * INTERVAL, |s| {
+        s.contains(&format!("({name}) is gone: no longer read"))
+    });
+    assert!(noted, "no note of the namespace gone:\n{screen}");
+    tmux.keys("y");
+    let (screen, said) = tmux.wait(Duration::from_secs(2), |s| s.contains("not closed"));
+    assert!(said, "no word on the close:\n{screen}");
+    let text = tmux.screen(false);
+    let line = line_with(&text, "not closed").unwrap();
+    assert!(
+        line.contains(&client_port) && line.ends_with("is gone"),
+        "{line:?}"
+    );
+    // Nothing was closed: the connection still works.
+    (&client).write_all(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    (&server).read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"x");
+    tmux.keys("q");
+    let (screen, ended) = tmux.wait(Duration::from_secs(5), |s| s.contains("EXIT="));
+    assert!(ended && screen.contains("EXIT=0"), "{screen}");
 }
 
 /// The pid of the program the pane's shell started.

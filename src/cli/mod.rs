@@ -155,10 +155,11 @@ pub struct Args {
     /// namespace on the host (of processes, `ip netns` names and nsfs
     /// mounts such as Docker's), each named in a NETNS column by its
     /// container, service, ip-netns name or first process; the host's is
-    /// `host`. With -c and --events, every pass finds the namespaces again:
-    /// one created meanwhile is read from the next pass on, one gone is
-    /// dropped (said under -v); each event names its namespace. With -N
-    /// all, -K closes each matching socket in its own namespace, and serve
+    /// `host`. With -c, --events and top, every pass finds the namespaces
+    /// again: one created meanwhile is read from the next pass on, one
+    /// gone is dropped (said under -v); each event names its namespace.
+    /// With -N all, -K (and top's `k`) closes each matching socket in its
+    /// own namespace, and serve
     /// labels every socket metric with `netns`. A namespace named `all` is
     /// `-N /var/run/netns/all`.
     #[arg(
@@ -577,7 +578,10 @@ pub enum Command {
     /// mark before each row (`+` new, `-` gone, `~` changed). The selected
     /// row stays selected, at the same place on the screen, across
     /// refreshes. The first line counts sockets per state, the second says
-    /// the findings of -s. Addresses and ports are numeric.
+    /// the findings of -s. Addresses and ports are numeric. With -N all, a
+    /// NETNS column names each socket's namespace, and each refresh finds
+    /// the namespaces again: one created meanwhile is shown from the next
+    /// refresh on, the rows of one gone leave.
     ///
     /// Keys: arrows, PgUp/PgDn, Home/End move; `<` and `>` (or `s`) choose
     /// the column to sort by, `r` reverses; `/` filters as you type with
@@ -587,7 +591,8 @@ pub enum Command {
     /// shows a group's sockets, Esc goes back); Enter opens the detail of
     /// the selected socket (every field, tcp_info, owners, the --explain
     /// note, the timer); `p` pauses; `k` closes the selected connection
-    /// as -K does, after a confirmation; `?` shows the keys; `q` or Ctrl-C
+    /// as -K does (with -N all, in its own namespace), after a
+    /// confirmation; `?` shows the keys; `q` or Ctrl-C
     /// quits. The terminal is restored on quit, on SIGTERM and SIGHUP, on
     /// a lost terminal and on a crash. Needs a terminal on stdout: for a
     /// listing that repeats, use -c.

@@ -41,6 +41,14 @@ impl From<&crate::netns::all::Found> for Target {
 }
 
 impl Target {
+    /// Whether the path still opens this namespace. `ip netns delete`
+    /// unmounts the namespace and then removes the file it was mounted
+    /// on: in between, the path is a plain file, and the namespace is gone
+    /// all the same.
+    pub fn still_there(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode)
+    }
+
     /// Runs `f` on a thread inside the namespace ([`crate::netns::within`]);
     /// `None` when the namespace cannot be entered any more (gone since it
     /// was found), said under `verbose`.
@@ -155,7 +163,7 @@ fn work(
         let entered = crate::netns::open(&target.path)
             .and_then(|file| crate::netns::enter_file(&target.path, &file));
         if let Err(e) = entered {
-            if still_there(target) {
+            if target.still_there() {
                 // Not for want of the namespace: privilege, most likely.
                 let _ = send.send((target.inode, Err(e)));
                 return;
@@ -175,14 +183,6 @@ fn work(
             return;
         }
     }
-}
-
-/// Whether `target`'s path still opens its namespace. `ip netns delete`
-/// unmounts the namespace and then removes the file it was mounted on: in
-/// between, the path is a plain file, and the namespace is gone all the
-/// same.
-fn still_there(target: &Target) -> bool {
-    std::fs::metadata(&target.path).is_ok_and(|m| m.ino() == target.inode)
 }
 
 #[cfg(test)]

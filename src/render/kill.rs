@@ -143,7 +143,7 @@ pub fn connection(s: &Socket) -> String {
 }
 
 /// [`connection`], and with `-N all` `in NAME` after it.
-fn connection_in(s: &Socket, netns: Option<&Labels>) -> String {
+pub fn connection_in(s: &Socket, netns: Option<&Labels>) -> String {
     match netns {
         Some(labels) => format!("{} in {}", connection(s), sanitize(netns_name(s, labels))),
         None => connection(s),

@@ -37,6 +37,7 @@ use crate::config::Config;
 use crate::error::{exit_after_signal, Error, Result, EXIT_OK};
 use crate::netns::label::Labels;
 use crate::sys::poll::{poll, poll_fd};
+use crate::watch::namespaces::Namespaces;
 use crate::watch::signals::{Signals, Wake};
 use crossterm::event::{Event, KeyEventKind};
 use state::{App, Effect};
@@ -73,7 +74,8 @@ pub enum Msg {
 }
 
 /// Runs the view until `q`, a stop signal or a lost terminal; the exit
-/// status. `targets` and `labels` are the namespaces of `-N all`.
+/// status. `targets` and `labels` are the namespaces of `-N all` found at
+/// the start; the collecting thread finds them again before each pass.
 pub fn run(
     cfg: &Config,
     interval: Duration,
@@ -95,7 +97,6 @@ pub fn run(
     let winch = crate::sys::signal::block_to_fd(&[libc::SIGWINCH])
         .map_err(|e| Error::runtime(format!("top: blocking SIGWINCH: {e}")))?;
     let mut app = App::new(palette, labels.is_some(), interval);
-    let labels = labels.map(Arc::new);
     let (tx, rx) = mpsc::channel();
     let (commands, commanded) = mpsc::channel();
     let stop = AtomicBool::new(false);
@@ -109,12 +110,13 @@ pub fn run(
     // Not joined: a pass can take long (many namespaces, 100k sockets),
     // and `q` must not wait for it. It owns what it reads with, and ends
     // at its next command once `commands` is dropped, or with the process.
+    let all = labels.map(|labels| worker::AllNetns::new(Namespaces::new(cfg, targets), labels));
     let (owned, targets, out) = (cfg.clone(), targets.to_vec(), tx.clone());
     std::thread::spawn(move || {
         let mut plan = crate::plan::collect(&owned, owned.states);
         plan.namespaces = &targets;
         plan.repeated = true;
-        worker::run(Collector::new(plan), interval, labels, commanded, out);
+        worker::run(Collector::new(plan), interval, all, commanded, out);
     });
     std::thread::scope(|scope| {
         let out = tx.clone();
@@ -249,7 +251,11 @@ fn handle(app: &mut App, msg: Msg, commands: &Sender<Command>) -> Result<Option<
                 let _ = commands.send(Command::Pause(p));
             }
             Effect::Kill(entry) => {
-                app.status = Some(crate::kill::close_one(&entry.socket));
+                // The namespaces of the pass on screen: the entry's was
+                // read in it, or is gone since.
+                let refresh = app.snapshot.as_ref().map(|s| s.refresh.clone());
+                let places = refresh.as_ref().and_then(|r| r.places());
+                app.status = Some(crate::kill::close_one(&entry.socket, places));
                 let _ = commands.send(Command::Refresh);
             }
         },

@@ -5,7 +5,9 @@
 //! [`Tracker`]; shared with the drawing thread behind an `Arc`, never
 //! changed after.
 
+use crate::collect::each_netns::Target;
 use crate::diagnose::summary::{Finding, Summary};
+use crate::kill::Places;
 use crate::model::{Endpoint, Socket, TcpState};
 use crate::netns::label::Labels;
 use crate::owners::ProcessMap;
@@ -86,6 +88,8 @@ pub struct Refresh {
     pub time: String,
     /// Namespace names, with `-N all`.
     pub labels: Option<Arc<Labels>>,
+    /// The namespaces the pass read (what opens each), with `-N all`.
+    pub targets: Option<Arc<[Target]>>,
 }
 
 impl Refresh {
@@ -98,6 +102,12 @@ impl Refresh {
     pub fn netns_name(&self, e: &Entry) -> Option<&str> {
         let labels = self.labels.as_deref()?;
         Some(labels.get(&e.socket.netns).map_or("?", |l| l.name.as_str()))
+    }
+
+    /// Where the rows were read, for `k` to close one there: `-N all`'s
+    /// namespaces and labels; `None`: the current namespace.
+    pub fn places(&self) -> Places<'_> {
+        self.targets.as_deref().zip(self.labels.as_deref())
     }
 
     /// The counts and findings of `summary`.

@@ -4,14 +4,23 @@
 //! the view the keys asked for ([`view::derive`](super::view::derive)), handed to the drawing thread
 //! as a [`Snapshot`]. A new sort, filter or grouping is derived here too,
 //! from the last pass, without reading the sockets again.
+//!
+//! Under `-N all` the namespaces are found again before every pass but
+//! the first ([`Namespaces`], as `-c` does): one created meanwhile is read
+//! and named from then on, one gone is no longer read. Each refresh
+//! carries the namespaces it was read from and their labels (shared, and
+//! replaced, never changed, when a discovery changes them), so that the
+//! drawing thread names a row, and `k` closes it, by the pass it shows.
 
 use super::refresh::{Refresh, Tracker};
 use super::view::{derive, Snapshot, ViewSpec};
 use super::Msg;
+use crate::collect::each_netns::Target;
 use crate::collect::Collector;
 use crate::diagnose::{summary, Sysctls};
 use crate::model::time::Timestamp;
 use crate::netns::label::Labels;
+use crate::watch::namespaces::Namespaces;
 use crate::watch::rates::{self, RateMeter};
 use crate::watch::schedule::Schedule;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -40,15 +49,52 @@ impl Drop for Crash {
     }
 }
 
-/// Runs passes until the commands' sender is dropped.
+/// `-N all`: the namespaces read, found again before each pass, and
+/// what the refreshes carry of them.
+pub struct AllNetns {
+    found: Namespaces,
+    /// The labels, kept up to date by each discovery.
+    labels: Labels,
+    /// What the refreshes since the last change carry.
+    shared: (Arc<[Target]>, Arc<Labels>),
+}
+
+impl AllNetns {
+    /// The namespaces found at the start (`found`'s targets) and their
+    /// labels.
+    pub fn new(found: Namespaces, labels: Labels) -> AllNetns {
+        let shared = (found.targets().into(), Arc::new(labels.clone()));
+        AllNetns {
+            found,
+            labels,
+            shared,
+        }
+    }
+
+    /// Finds the namespaces again, for `collector` to read from its next
+    /// pass on and the refreshes to carry.
+    fn refresh(&mut self, collector: &mut Collector<'_>) {
+        let change = self.found.refresh(&mut self.labels);
+        if change.is_empty() {
+            return;
+        }
+        collector.set_namespaces(self.found.targets());
+        self.shared = (self.found.targets().into(), Arc::new(self.labels.clone()));
+    }
+}
+
+/// Runs passes until the commands' sender is dropped; with `all`
+/// (`-N all`), finding the namespaces again before each pass but the
+/// first.
 pub fn run(
     mut collector: Collector<'_>,
     interval: Duration,
-    labels: Option<Arc<Labels>>,
+    mut all: Option<AllNetns>,
     commands: Receiver<Command>,
     out: Sender<Msg>,
 ) {
     let _crash = Crash(out.clone());
+    let mut passes = 0u64;
     let mut spec = ViewSpec::default();
     let mut tracker = Tracker::new();
     let mut meter = RateMeter::new();
@@ -57,10 +103,16 @@ pub fn run(
     let mut paused = false;
     loop {
         if !paused {
+            if let Some(all) = all.as_mut().filter(|_| passes > 0) {
+                all.refresh(&mut collector);
+            }
+            passes += 1;
             match pass(&mut collector, &mut tracker, &mut meter, last.as_deref()) {
                 Ok(refresh) => {
+                    let (targets, labels) = all.as_ref().map(|a| a.shared.clone()).unzip();
                     let refresh = Arc::new(Refresh {
-                        labels: labels.clone(),
+                        labels,
+                        targets,
                         ..refresh
                     });
                     if !send(&out, derive(&refresh, &spec)) {

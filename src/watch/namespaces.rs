@@ -1,4 +1,4 @@
-//! `-N all` in watch mode (`-c`, `--events`): the namespaces are found
+//! `-N all` in watch mode (`-c`, `--events`) and in `top`: the namespaces are found
 //! again before every pass, by the discovery the start made
 //! ([`crate::netns::all::discover`]: every `/proc/PID/ns/net`, the `ip
 //! netns` names, nsfs mounts), so that a namespace (a container) created
@@ -40,6 +40,16 @@ pub struct Change {
     pub appeared: Vec<Target>,
     /// Namespaces read before that are gone.
     pub gone: Vec<u64>,
+    /// Namespaces found gone by the discovery before, whose labels went
+    /// now.
+    pub forgotten: Vec<u64>,
+}
+
+impl Change {
+    /// Whether the namespaces read, or their labels, changed.
+    pub fn is_empty(&self) -> bool {
+        self.appeared.is_empty() && self.gone.is_empty() && self.forgotten.is_empty()
+    }
 }
 
 impl Namespaces {
@@ -69,8 +79,10 @@ impl Namespaces {
 
     /// [`Namespaces::refresh`] with what a discovery found.
     fn update(&mut self, found: Vec<Found>, labels: &mut Labels) -> Change {
+        let mut change = Change::default();
         for inode in self.retired.drain(..) {
             labels.remove(&inode);
+            change.forgotten.push(inode);
         }
         let bound = &self.bound;
         let found: Vec<Found> = found
@@ -79,7 +91,6 @@ impl Namespaces {
             .collect();
         let before: HashSet<u64> = self.targets.iter().map(|t| t.inode).collect();
         let now: HashSet<u64> = found.iter().map(|f| f.inode).collect();
-        let mut change = Change::default();
         let mut fresh = Labels::new();
         for f in found.iter().filter(|f| !before.contains(&f.inode)) {
             fresh.insert(f.inode, Label::of(f, &self.proc_root));
@@ -160,7 +171,10 @@ mod tests {
         assert!(labels.contains_key(&2));
         let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
         assert!(change.appeared.is_empty() && change.gone.is_empty());
+        assert_eq!(change.forgotten, vec![2]);
         assert!(!labels.contains_key(&2));
+        let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
+        assert!(change.is_empty());
     }
 
     #[test]
