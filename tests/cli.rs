@@ -235,7 +235,9 @@ impl Trio {
 }
 
 fn run_json(ns: &Netns, args: &[&str]) -> Value {
-    let out = ns.exec(env!("CARGO_BIN_EXE_tcpstat"), args);
+    // Its owners are compared exactly: no other test's child may hold
+    // this test's sockets meanwhile.
+    let out = ns.exec_alone(env!("CARGO_BIN_EXE_tcpstat"), args);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -163,7 +163,10 @@ impl Builder {
                 continue;
             }
             let at = self.owners.len() as u32;
-            if self.index.slots.len() <= self.owners.len() + self.owners.len() / 3 {
+            debug_assert!(at < RUN, "owner numbers stay below the run flag");
+            // Room for this one too, at most three quarters full.
+            let count = self.owners.len() + 1;
+            if self.index.slots.len() <= count + count / 3 {
                 self.grow();
             }
             self.owners.push(Owner {
@@ -211,6 +214,7 @@ impl Builder {
             let owners = &self.owners;
             run.sort_unstable_by_key(|&i| (owners[i as usize].pid, owners[i as usize].fd));
             let start = self.owners.len() as u32;
+            debug_assert!(start < RUN, "owner numbers stay below the run flag");
             for i in run {
                 self.owners.push(self.owners[i as usize].clone());
             }
@@ -237,6 +241,22 @@ mod tests {
     #[test]
     fn an_owner_is_16_bytes() {
         assert_eq!(std::mem::size_of::<Owner>(), 16);
+    }
+
+    #[test]
+    fn a_table_planned_too_small_still_has_an_empty_slot() {
+        let name = ProcessName::new("p");
+        for planned in 0..40 {
+            for extra in 1..8u64 {
+                let mut b = Builder::new(planned);
+                let n = planned as u64 + extra;
+                b.process(1, &name, (1..=n).map(|i| (i, 0)));
+                let map = b.finish(0);
+                // An absent inode ends its probe at an empty slot.
+                assert!(map.owners(n + 1).is_empty(), "{planned} + {extra}");
+                assert_eq!(map.owners(n).len(), 1);
+            }
+        }
     }
 
     #[test]

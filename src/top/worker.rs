@@ -75,10 +75,13 @@ impl AllNetns {
     /// pass on and the refreshes to carry.
     fn refresh(&mut self, collector: &mut Collector<'_>) {
         let change = self.found.refresh(&mut self.labels);
-        if change.is_empty() {
+        // The same namespaces may be reached by new paths (the process
+        // whose /proc/PID/ns/net opened one has exited, another holds it):
+        // the collector always takes the paths just found.
+        collector.set_namespaces(self.found.targets());
+        if change.is_empty() && *self.shared.0 == *self.found.targets() {
             return;
         }
-        collector.set_namespaces(self.found.targets());
         self.shared = (self.found.targets().into(), Arc::new(self.labels.clone()));
     }
 }

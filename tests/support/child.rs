@@ -44,6 +44,8 @@ pub struct Reader {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
     errors: Arc<Mutex<Vec<String>>>,
+    /// The threads reading stdout and stderr, which end at their EOF.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Reader {
@@ -59,14 +61,15 @@ impl Reader {
                 .spawn()
                 .expect("start reader")
         };
-        let collect = |pipe: Box<dyn Read + Send>| {
+        let mut readers = Vec::new();
+        let mut collect = |pipe: Box<dyn Read + Send>| {
             let lines = Arc::new(Mutex::new(Vec::new()));
             let sink = Arc::clone(&lines);
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                     sink.lock().unwrap().push(line);
                 }
-            });
+            }));
             lines
         };
         let lines = collect(Box::new(child.stdout.take().unwrap()));
@@ -75,6 +78,7 @@ impl Reader {
             child,
             lines,
             errors,
+            readers,
         }
     }
 
@@ -107,6 +111,10 @@ impl Reader {
                 return;
             }
             if let Some(status) = self.child.try_wait().unwrap() {
+                self.drain();
+                if wanted(&self.lines()) {
+                    return;
+                }
                 panic!("it ended ({status}) before {what}: {}", self.stderr());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -135,8 +143,23 @@ impl Reader {
         // SAFETY: kill takes no pointers; the child is ours and not reaped.
         unsafe { libc::kill(pid, signal) };
         let status = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(200)); // the readers' last lines
+        self.drain();
         (status.code(), self.lines(), self.stderr())
+    }
+
+    /// Once it ended, waits for its last lines: the readers end at the
+    /// pipes' EOF (at most 5 s: a grandchild still holding a pipe would
+    /// keep it open).
+    fn drain(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for reader in std::mem::take(&mut self.readers) {
+            while !reader.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if reader.is_finished() {
+                let _ = reader.join();
+            }
+        }
     }
 }
 

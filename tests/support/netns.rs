@@ -59,6 +59,21 @@ impl Netns {
         .unwrap_or_else(|e| panic!("cannot run ip netns exec {program}: {e}"))
     }
 
+    /// [`Netns::exec`] while no other test of this process may start a
+    /// program: a child between its fork and its exec holds a copy of
+    /// every socket of the test process, so a listing of owners made
+    /// meanwhile would name it beside the test. For runs whose owners
+    /// are compared exactly.
+    pub fn exec_alone(&self, program: &str, args: &[&str]) -> Output {
+        let _alone = no_fork();
+        Command::new("ip")
+            .args(["netns", "exec", &self.name, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run ip netns exec {program}: {e}"))
+    }
+
     /// Like [`Netns::exec`] but insists on success and returns stdout.
     pub fn stdout(&self, program: &str, args: &[&str]) -> String {
         let out = self.exec(program, args);
