@@ -286,26 +286,60 @@ fn top_all_netns_shows_a_namespace_made_while_it_runs_and_drops_it_when_deleted(
     assert!(ended && screen.contains("EXIT=0"), "{screen}");
 }
 
+/// A connection inside a namespace of its own, shown by `top -N all`
+/// (filtered to it) with `k` pressed on it: top asks to close it.
+struct AskedToClose {
+    ns: Netns,
+    _listener: TcpListener,
+    addr: SocketAddr,
+    client: TcpStream,
+    server: TcpStream,
+    client_port: String,
+    tmux: Tmux,
+}
+
+impl AskedToClose {
+    fn new(tag: &str) -> AskedToClose {
+        let ns = Netns::create("top", tag);
+        let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        let (client, server) = connect(&ns, &listener, addr);
+        let client_port = port_text(&client);
+        // The namespace by name too: other namespaces on the host may have
+        // connections to the same port.
+        let filter = format!("'netns {} and dport = :{}'", ns.name(), addr.port());
+        let tmux = top_all_netns(tag, &filter);
+        let (screen, seen) = tmux.wait(Duration::from_secs(5), |s| {
+            line_with(s, &client_port).is_some()
+        });
+        assert!(seen, "the connection {client_port} not shown:\n{screen}");
+        tmux.keys("k");
+        let (screen, asked) = tmux.wait(Duration::from_secs(2), |s| s.contains("close?"));
+        assert!(asked, "no confirmation:\n{screen}");
+        AskedToClose {
+            ns,
+            _listener: listener,
+            addr,
+            client,
+            server,
+            client_port,
+            tmux,
+        }
+    }
+}
+
 #[test]
 fn top_all_netns_k_closes_a_connection_in_its_own_namespace() {
     require!(Need::Netns, Need::Tool("tmux"));
-    let ns = Netns::create("top", "kill");
-    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
-    let addr = listener.local_addr().unwrap();
-    let (client, server) = connect(&ns, &listener, addr);
-    let client_port = port_text(&client);
-    // The namespace by name too: other namespaces on the host may have
-    // connections to the same port.
-    let filter = format!("'netns {} and dport = :{}'", ns.name(), addr.port());
-    let tmux = top_all_netns("kill", &filter);
-    let (screen, seen) = tmux.wait(Duration::from_secs(5), |s| {
-        line_with(s, &client_port).is_some()
-    });
-    assert!(seen, "the connection {client_port} not shown:\n{screen}");
-
-    tmux.keys("k");
-    let (screen, asked) = tmux.wait(Duration::from_secs(2), |s| s.contains("close?"));
-    assert!(asked, "no confirmation:\n{screen}");
+    let AskedToClose {
+        ns,
+        _listener,
+        addr,
+        client,
+        server,
+        tmux,
+        ..
+    } = AskedToClose::new("kill");
     tmux.keys("y");
     let (screen, closed) = tmux.wait(Duration::from_secs(2), |s| s.contains(": closed"));
     assert!(closed, "no report of the close:\n{screen}");
@@ -352,20 +386,15 @@ fn top_all_netns_k_closes_a_connection_in_its_own_namespace() {
 #[test]
 fn top_all_netns_k_on_a_namespace_deleted_meanwhile_says_so_and_closes_nothing() {
     require!(Need::Netns, Need::Tool("tmux"));
-    let ns = Netns::create("top", "kgone");
-    let listener = ns.enter(|| TcpListener::bind("127.0.0.1:0").unwrap());
-    let addr = listener.local_addr().unwrap();
-    let (client, server) = connect(&ns, &listener, addr);
-    let client_port = port_text(&client);
-    let filter = format!("'netns {} and dport = :{}'", ns.name(), addr.port());
-    let tmux = top_all_netns("kgone", &filter);
-    let (screen, seen) = tmux.wait(Duration::from_secs(5), |s| {
-        line_with(s, &client_port).is_some()
-    });
-    assert!(seen, "the connection {client_port} not shown:\n{screen}");
-    tmux.keys("k");
-    let (screen, asked) = tmux.wait(Duration::from_secs(2), |s| s.contains("close?"));
-    assert!(asked, "no confirmation:\n{screen}");
+    let AskedToClose {
+        ns,
+        _listener,
+        client,
+        server,
+        client_port,
+        tmux,
+        ..
+    } = AskedToClose::new("kgone");
     // Deleted while top asks (its sockets keep it alive, found by
     // nothing); -v says so in the footer at the next refresh.
     let name = ns.name().to_string();
