@@ -152,10 +152,8 @@ pub(crate) fn shrink_vec<T>(v: &mut Vec<T>, floor: usize) -> bool {
 }
 
 /// [`shrink_vec`] for a buffer that is empty between uses and will next
-/// hold about `live` items: it keeps room for twice that. Freeing it each
-/// time instead costs more than the copying: once glibc has seen a big
-/// block freed it serves blocks below that size from its heap, which it
-/// keeps.
+/// hold about `live` items: it keeps room for twice that, rather than
+/// being freed after every use and grown again, page by page, the next.
 pub(crate) fn shrink_vec_for<T>(v: &mut Vec<T>, live: usize, floor: usize) -> bool {
     let shrink = v.capacity() > 4 * live.max(floor);
     if shrink {

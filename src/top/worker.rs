@@ -74,11 +74,8 @@ impl AllNetns {
     /// Finds the namespaces again, for `collector` to read from its next
     /// pass on and the refreshes to carry.
     fn refresh(&mut self, collector: &mut Collector<'_>) {
-        let change = self.found.refresh(&mut self.labels);
-        // The same namespaces may be reached by new paths (the process
-        // whose /proc/PID/ns/net opened one has exited, another holds it):
-        // the collector always takes the paths just found.
-        collector.set_namespaces(self.found.targets());
+        let change = self.found.refresh_for(&mut self.labels, collector);
+        // New paths to the same namespaces change what `k` opens too.
         if change.is_empty() && *self.shared.0 == *self.found.targets() {
             return;
         }

@@ -143,9 +143,7 @@ fn find_namespaces(
     printer: &mut Printer<'_>,
 ) -> Option<Change> {
     let (all, labels) = all.zip(printer.netns_labels())?;
-    let change = all.refresh(labels);
-    collector.set_namespaces(all.targets());
-    Some(change)
+    Some(all.refresh_for(labels, collector))
 }
 
 /// The rhythm both watch modes keep: a pass is written unless a stop

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crate::collect::each_netns::Target;
+use crate::collect::Collector;
 use crate::config::Config;
 use crate::error::note;
 use crate::netns::all::Found;
@@ -75,6 +76,16 @@ impl Namespaces {
     pub fn refresh(&mut self, labels: &mut Labels) -> Change {
         let found = crate::netns::all::discover(&self.proc_root);
         self.update(found, labels)
+    }
+
+    /// [`Namespaces::refresh`], and `collector` reads what was found from
+    /// its next pass on: always, not only when the set changed, since a
+    /// namespace may now be reached by another path (the process whose
+    /// `/proc/PID/ns/net` opened it has exited, another holds it).
+    pub fn refresh_for(&mut self, labels: &mut Labels, collector: &mut Collector<'_>) -> Change {
+        let change = self.refresh(labels);
+        collector.set_namespaces(self.targets());
+        change
     }
 
     /// [`Namespaces::refresh`] with what a discovery found.
