@@ -47,7 +47,7 @@ _tcpstat() {
 
     case "${cmd}" in
         tcpstat)
-            opts="-t -u -U -w -x -A -f -a -l -4 -6 -N -n -p -o -i -m -e -W -H -s -K -c -v -h -V --tcp --udp --udplite --raw --unix --socket --query --family --all --listening --inet --inet6 --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --processes --programs --users --options --timers --info --memory --extended --extend --wide --no-header --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --owner-source --verbose --help --version top why serve help"
+            opts="-t -u -U -w -x -A -f -a -l -4 -6 -N -n -p -o -i -m -e -W -H -s -K -c -v -h -V --tcp --udp --udplite --raw --unix --socket --query --family --all --listening --inet --inet6 --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --processes --programs --users --options --timers --info --memory --extended --extend --wide --no-header --json --summary --explain --kill --dry-run --yes --sort --reverse --top --continuous --events --lifetime --count --port --sport --dport --state --src --dst --pid --program --uid --source --parallel --owner-source --verbose --help --version top why serve help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -145,6 +145,10 @@ _tcpstat() {
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
                     return 0
                     ;;
+                --parallel)
+                    COMPREPLY=($(compgen -W "auto never always" -- "${cur}"))
+                    return 0
+                    ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
                     return 0
@@ -227,7 +231,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__serve)
-            opts="-a -l -N -n -c -v -h --listen --textfile --interval --max-series --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --owner-source --verbose --help"
+            opts="-a -l -N -n -c -v -h --listen --textfile --interval --max-series --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --parallel --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,6 +273,10 @@ _tcpstat() {
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
                     return 0
                     ;;
+                --parallel)
+                    COMPREPLY=($(compgen -W "auto never always" -- "${cur}"))
+                    return 0
+                    ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
                     return 0
@@ -281,7 +289,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__top)
-            opts="-a -l -N -n -c -v -h --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --owner-source --verbose --help"
+            opts="-a -l -N -n -c -v -h --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --parallel --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -307,6 +315,10 @@ _tcpstat() {
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
                     return 0
                     ;;
+                --parallel)
+                    COMPREPLY=($(compgen -W "auto never always" -- "${cur}"))
+                    return 0
+                    ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf proc" -- "${cur}"))
                     return 0
@@ -319,7 +331,7 @@ _tcpstat() {
             return 0
             ;;
         tcpstat__subcmd__why)
-            opts="-a -l -N -n -c -v -h --addr --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --owner-source --verbose --help"
+            opts="-a -l -N -n -c -v -h --addr --all --listening --netns --all-netns --numeric --numeric-hosts --numeric-ports --numeric-users --json --continuous --source --parallel --owner-source --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -347,6 +359,10 @@ _tcpstat() {
                     ;;
                 --source)
                     COMPREPLY=($(compgen -W "auto netlink proc" -- "${cur}"))
+                    return 0
+                    ;;
+                --parallel)
+                    COMPREPLY=($(compgen -W "auto never always" -- "${cur}"))
                     return 0
                     ;;
                 --owner-source)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_tcpstat_global_optspecs
-    string join \n t/tcp u/udp U/udplite w/raw x/unix A/query= f/family= a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric numeric-hosts numeric-ports numeric-users p/programs users o/timers i/info m/memory e/extend W/wide H/no-header json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= owner-source= v/verbose h/help V/version
+    string join \n t/tcp u/udp U/udplite w/raw x/unix A/query= f/family= a/all l/listening 4/inet 6/inet6 N/netns= all-netns n/numeric numeric-hosts numeric-ports numeric-users p/programs users o/timers i/info m/memory e/extend W/wide H/no-header json s/summary explain K/kill dry-run yes sort= reverse top= c/continuous= events= lifetime count= port= sport= dport= state= src= dst= pid= program= uid= source= parallel= owner-source= v/verbose h/help V/version
 end
 
 function __fish_tcpstat_needs_command
@@ -67,6 +67,9 @@ complete -c tcpstat -n "__fish_tcpstat_needs_command" -l uid -d 'Only sockets ow
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_needs_command" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
+never\t'one dump'
+always\t'two dumps whenever both families are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
@@ -112,6 +115,9 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -s c -l continuous 
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
+never\t'one dump'
+always\t'two dumps whenever both families are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
@@ -131,6 +137,9 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -s c -l continuous 
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
+never\t'one dump'
+always\t'two dumps whenever both families are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
@@ -153,6 +162,9 @@ complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -s c -l continuou
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l source -d 'Where to read sockets from' -r -f -a "auto\t'netlink, falling back to /proc when it cannot be used'
 netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
+complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
+never\t'one dump'
+always\t'two dumps whenever both families are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"

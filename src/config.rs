@@ -5,7 +5,9 @@
 
 use crate::filter::unix::UnixFilter;
 use crate::filter::Filter;
-use crate::model::{OwnerSource, Protocol, ProtocolSet, SourceChoice, StateSet, TcpState};
+use crate::model::{
+    OwnerSource, Parallel, Protocol, ProtocolSet, SourceChoice, StateSet, TcpState,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -294,6 +296,8 @@ pub struct Config {
     pub columns: Columns,
     pub format: Format,
     pub source: SourceChoice,
+    /// Whether a big TCP dump is split in two.
+    pub parallel: Parallel,
     /// Where `-p` finds owners.
     pub owner_source: OwnerSource,
     pub verbose: u8,

@@ -23,6 +23,7 @@ pub fn request(cfg: &Config, states: StateSet) -> source::Request<'_> {
         memory: cfg.columns.memory,
         filter: &cfg.filter,
         choice: cfg.source,
+        parallel: cfg.parallel,
         proc_root: &cfg.proc_root,
         verbose: cfg.verbose > 0,
     }

@@ -100,6 +100,7 @@ fn request(states: StateSet, bytecode: Option<Vec<u8>>) -> netlink::Request {
         info: false,
         memory: false,
         bytecode,
+        split: None,
     }
 }
 
@@ -199,6 +200,70 @@ fn kernel_sends_what_the_filter_keeps() {
             );
             assert!(sent.len() < all.len(), "{args:?}: filters nothing");
         }
+    });
+}
+
+/// A dump split in two ([`netlink::Split`]) sends what one dump sends,
+/// each socket once, listeners first, request sockets with their
+/// listener's uid; with and without a filter, with and without listeners.
+/// The kernel runs both halves' programs: the partition is the kernel's,
+/// not only the interpreter's.
+#[test]
+fn a_split_dump_is_the_whole_dump_once() {
+    require!(Need::Netns);
+    let ns = Netns::create("bytecode", "split");
+    ns.enter(|| {
+        let population = populate();
+        let all = settled(population.request_client);
+        // Ephemeral ports on both sides of the middle and of bit 13.
+        for range in [(32768, 60999), (1024, 65535), (7000, 7001)] {
+            for args in [&[][..], &["--port", "7000,7001"], &["-l"]] {
+                let cfg = config(&[&["-a"], args].concat());
+                let whole = request(cfg.states, bytecode::compile(&cfg.filter));
+                let halves = bytecode::split(&cfg.filter, range).expect("short programs");
+                let (mut one, mut two) = (Vec::new(), Vec::new());
+                netlink::dump(&whole, &mut one).expect("one dump");
+                let split = netlink::Request {
+                    split: Some(halves),
+                    ..whole.clone()
+                };
+                netlink::dump(&split, &mut two).expect("two dumps");
+                let what = format!("{args:?} over {range:?}");
+                assert_eq!(two.len(), keys(&two).len(), "{what}: a socket twice");
+                assert_eq!(keys(&two), keys(&one), "{what}: not the same sockets");
+                assert_eq!(
+                    keys(&one),
+                    keys(all.iter().filter(
+                        |s| cfg.states.contains(s.state) && cfg.filter.matches(s, &NoOwners)
+                    ))
+                );
+                let listeners = two
+                    .iter()
+                    .take_while(|s| s.state == TcpState::Listen)
+                    .count();
+                let all_listeners = two.iter().filter(|s| s.state == TcpState::Listen).count();
+                assert!(all_listeners > 0, "{what}: no listener");
+                assert_eq!(
+                    listeners, all_listeners,
+                    "{what}: a listener after another socket"
+                );
+                if let Some(req) = two.iter().find(|s| s.state == TcpState::SynRecv) {
+                    assert_eq!(req.uid, LISTENER_UID, "{what}: the request's uid");
+                }
+            }
+        }
+        // Without listeners asked for, both start at once.
+        let cfg = config(&["-t"]);
+        let whole = request(cfg.states, None);
+        let (mut one, mut two) = (Vec::new(), Vec::new());
+        netlink::dump(&whole, &mut one).unwrap();
+        let split = netlink::Request {
+            split: bytecode::split(&cfg.filter, (32768, 60999)),
+            ..whole.clone()
+        };
+        netlink::dump(&split, &mut two).unwrap();
+        assert_eq!(keys(&two), keys(&one));
+        assert!(!one.is_empty());
     });
 }
 

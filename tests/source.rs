@@ -187,6 +187,7 @@ fn dump_lists_own_sockets() {
             info: false,
             memory: false,
             bytecode: None,
+            split: None,
         };
         let rows = dump_until_or_2s(&req, |rows| {
             find_ports(rows, port, 0).is_some_and(|l| l.recv_q == 1)
@@ -230,6 +231,7 @@ fn dump_lists_own_sockets() {
         info: false,
         memory: false,
         bytecode: None,
+        split: None,
     };
     let mut rows = Vec::new();
     dump(&req, &mut rows).unwrap();
@@ -252,6 +254,7 @@ fn dump_lists_ipv6_and_skips_unwanted_family() {
         info: false,
         memory: false,
         bytecode: None,
+        split: None,
     };
     dump(&req, &mut rows).unwrap();
     let l = find_ports(&rows, port, 0).expect("listener row");
@@ -289,6 +292,7 @@ fn dump_reports_shutdown_and_time_wait() {
         info: false,
         memory: false,
         bytecode: None,
+        split: None,
     };
     let rows = dump_until_or_2s(&req, |rows| {
         find_ports(rows, port, cport).is_some_and(|s| s.state == TcpState::CloseWait)

@@ -3,14 +3,16 @@
 //! `why` and watch mode accept) is checked here, once, so that nothing to
 //! the right of `config` sees clap's types or an invalid combination.
 
-use super::{Args, Command, EventsArg, FamilyArg, OwnerSourceArg, Query, SortArg, SourceArg};
+use super::{
+    Args, Command, EventsArg, FamilyArg, OwnerSourceArg, ParallelArg, Query, SortArg, SourceArg,
+};
 use crate::config::{
     Columns, Config, EventSource, Format, Kill, Mode, Order, Protocols, Scope, Serve, ServeOutput,
     SortKey, Watch, DEFAULT_INTERVAL,
 };
 use crate::error::{Error, Result};
 use crate::filter::{parse_expression, Filter};
-use crate::model::{OwnerSource, SourceChoice, StateSet};
+use crate::model::{OwnerSource, Parallel, SourceChoice, StateSet};
 use std::path::{Path, PathBuf};
 
 /// Resolves parsed arguments into a config.
@@ -123,6 +125,11 @@ pub fn config(args: &Args) -> Result<Config> {
             SourceArg::Auto => SourceChoice::Auto,
             SourceArg::Netlink => SourceChoice::Netlink,
             SourceArg::Proc => SourceChoice::Proc,
+        },
+        parallel: match args.parallel {
+            ParallelArg::Auto => Parallel::Auto,
+            ParallelArg::Never => Parallel::Never,
+            ParallelArg::Always => Parallel::Always,
         },
         owner_source: match args.owner_source {
             OwnerSourceArg::Auto => OwnerSource::Auto,

@@ -534,6 +534,19 @@ pub struct Args {
     #[arg(long = "source", value_enum, default_value_t = SourceArg::Auto, global = true, help_heading = "Source")]
     pub source: SourceArg,
 
+    /// Whether a big TCP dump runs as two dumps side by side
+    ///
+    /// A netlink dump is one walk of the kernel's socket tables on one
+    /// CPU. `auto` splits a dump of both families in two by port (each
+    /// socket in exactly one half), each walked on its own CPU, when the
+    /// network namespace holds 20,000 TCP sockets or more and the machine
+    /// has two CPUs: a million sockets are listed in about two thirds of
+    /// the time, for a little more CPU in all. Listeners still come first;
+    /// the other rows come in another order than one dump's (the kernel's
+    /// hash order either way). -v says when a dump was split.
+    #[arg(long = "parallel", value_enum, default_value_t = ParallelArg::Auto, global = true, help_heading = "Source", value_name = "WHEN")]
+    pub parallel: ParallelArg,
+
     /// Where -p finds which process owns a socket
     ///
     /// `auto` uses a BPF task-file iterator, which walks every process's
@@ -800,6 +813,17 @@ pub enum EventsArg {
     Exact,
     /// polls and destroy notifications, as without privilege
     Sampled,
+}
+
+/// `--parallel` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ParallelArg {
+    /// from 20,000 TCP sockets in the namespace, on two CPUs or more
+    Auto,
+    /// one dump
+    Never,
+    /// two dumps whenever both families are dumped
+    Always,
 }
 
 /// `--owner-source` values.

@@ -189,7 +189,7 @@ fn work(
 mod tests {
     use super::*;
     use crate::filter::Filter;
-    use crate::model::{ProtocolSet, SourceChoice, StateSet};
+    use crate::model::{Parallel, ProtocolSet, SourceChoice, StateSet};
 
     fn request(filter: &Filter) -> Request<'_> {
         Request {
@@ -203,6 +203,7 @@ mod tests {
             memory: false,
             filter,
             choice: SourceChoice::Netlink,
+            parallel: Parallel::Auto,
             proc_root: Path::new("/proc"),
             verbose: true,
         }

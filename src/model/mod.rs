@@ -126,6 +126,19 @@ pub enum SourceChoice {
     Proc,
 }
 
+/// Whether a big TCP dump runs as two dumps side by side (`--parallel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Parallel {
+    /// When the namespace holds many TCP sockets and the machine has two
+    /// CPUs.
+    #[default]
+    Auto,
+    /// Always one dump.
+    Never,
+    /// Two dumps whenever a dump can be split.
+    Always,
+}
+
 /// Where `-p` finds which processes hold a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OwnerSource {

@@ -28,6 +28,7 @@
 //!    and jumps when false, with symbolic targets.
 //! 3. **Assemble**: lay the ops out and turn targets into byte offsets.
 
+use super::netlink::Split;
 use crate::filter::{CmpOp, Expr, Filter, HostPattern, PortSet, Side};
 
 /// Largest program sent; beyond it, the kernel gets none and user space
@@ -53,6 +54,48 @@ const BC_D_EQ: u8 = 12;
 /// program is needed) or the program would exceed [`MAX_PROGRAM_LEN`].
 pub fn compile(filter: &Filter) -> Option<Vec<u8>> {
     assemble(&filter_cond(filter))
+}
+
+/// The programs of a dump split in two ([`Split`]): each keeps what
+/// [`compile`]'s would, the first every listener (remote port 0) and one
+/// half of the other sockets, the second the other half, each socket in
+/// exactly one. `None` when a program would exceed [`MAX_PROGRAM_LEN`].
+///
+/// The halves must stay near even on any host with a bytecode's port
+/// tests alone. A client's sockets share a few remote ports and differ by
+/// their local, ephemeral, port; a server's share a local port and differ
+/// by their peers' ephemeral ports, drawn from ranges this host does not
+/// know. So a socket's half is the exclusive or of two tests that each
+/// split one of those evenly: its local port at or above the middle of
+/// this host's ephemeral range `local_ports`, and bit 13 of its remote
+/// port (blocks of 8192 ports, which split Linux's default range
+/// 32768–60999 58:42, Windows' 49152–65535 and NAT's 1024–65535 about
+/// evenly).
+pub fn split(filter: &Filter, local_ports: (u16, u16)) -> Option<Split> {
+    let filter = filter_cond(filter);
+    let (lo, hi) = local_ports;
+    let middle = lo / 2 + hi / 2 + (lo % 2 + hi % 2) / 2;
+    let upper_local = Cond::test(Side::Local, Compare::Ge, middle.max(1));
+    let remote_bit = [
+        (8192, 16383),
+        (24576, 32767),
+        (40960, 49151),
+        (57344, u16::MAX),
+    ]
+    .into_iter()
+    .map(|(lo, hi)| range_cond(Side::Remote, lo, hi))
+    .fold(Cond::False, Cond::or);
+    let half = upper_local
+        .clone()
+        .and(remote_bit.clone().not())
+        .or(upper_local.not().and(remote_bit));
+    let listener = Cond::test(Side::Remote, Compare::Eq, 0);
+    let first = filter.clone().and(listener.clone().or(half.clone()));
+    let second = filter.and(listener.not()).and(half.not());
+    Some(Split {
+        first: assemble(&first)?,
+        second: assemble(&second)?,
+    })
 }
 
 /// What a port test compares.
@@ -728,6 +771,75 @@ mod tests {
                 expr: Some(expr),
             });
             check(&filter, &probe, !addresses);
+        }
+    }
+
+    /// Every socket the filter keeps in exactly one half, listeners in
+    /// the first; the halves near even for a client's and a server's
+    /// ephemeral ports.
+    #[test]
+    fn split_halves_partition_what_the_filter_keeps() {
+        let range = (32768, 60999);
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+        let mut probe = around(&[8191, 8192, 16383, 16384, 24575, 24576, 32767, 32768]);
+        probe.extend(around(&[
+            40959, 40960, 46883, 46884, 49151, 49152, 57343, 57344,
+        ]));
+        probe.extend([22, 80, 443, 5432, 60999, 61000]);
+        for round in 0..300 {
+            let filter = match round {
+                0 => Filter::new(),
+                _ => Filter::new().with_query(Query {
+                    states: None,
+                    expr: Some(random_expr(&mut rng, 4, false)),
+                }),
+            };
+            let halves = split(&filter, range).expect("short programs");
+            audit(&halves.first).unwrap();
+            audit(&halves.second).unwrap();
+            let whole = compile(&filter);
+            for &sport in &probe {
+                for &dport in &probe {
+                    let (a, b) = (
+                        run(&halves.first, sport, dport),
+                        run(&halves.second, sport, dport),
+                    );
+                    let sent = whole.as_deref().is_none_or(|bc| run(bc, sport, dport));
+                    let at = format!("{filter:?} on {sport} -> {dport}");
+                    assert!(!(a && b), "in both halves: {at}");
+                    assert_eq!(a || b, sent, "halves differ from the whole: {at}");
+                    if dport == 0 && sent {
+                        assert!(a, "a listener in the second half: {at}");
+                    }
+                }
+            }
+        }
+        let all = split(&Filter::new(), range).unwrap();
+        let share = |ends: &mut dyn Iterator<Item = (u16, u16)>| {
+            let (mut first, mut n) = (0, 0);
+            for (sport, dport) in ends {
+                first += usize::from(run(&all.first, sport, dport));
+                n += 1;
+            }
+            first as f64 / n as f64
+        };
+        let linux = || range.0..=range.1;
+        // A client of one server port; a server of Linux, Windows and
+        // NAT'd clients.
+        let client = share(&mut linux().map(|p| (p, 443)));
+        let server = share(&mut linux().map(|p| (443, p)));
+        let windows = share(&mut (49152..=65535).map(|p| (443, p)));
+        let nat = share(&mut (1024..=65535).map(|p| (443, p)));
+        for (who, share) in [
+            ("client", client),
+            ("server", server),
+            ("windows", windows),
+            ("nat", nat),
+        ] {
+            assert!(
+                (0.4..=0.6).contains(&share),
+                "{who}: {share:.3} in the first half"
+            );
         }
     }
 }

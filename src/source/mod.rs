@@ -11,12 +11,13 @@ pub mod destroy;
 pub mod netlink;
 pub mod proc;
 pub mod proc_unix;
+mod split;
 pub mod transitions;
 pub mod unix;
 
 use crate::error::{note, Result};
 use crate::filter::Filter;
-use crate::model::{Protocol, ProtocolSet, Socket, SourceChoice, StateSet};
+use crate::model::{Parallel, Protocol, ProtocolSet, Socket, SourceChoice, StateSet};
 pub use netlink::Flush;
 use std::path::Path;
 
@@ -46,6 +47,8 @@ pub struct Request<'a> {
     pub filter: &'a Filter,
     /// Which source to read.
     pub choice: SourceChoice,
+    /// Whether a big TCP dump is split in two.
+    pub parallel: Parallel,
     /// Where /proc is (fixtures in tests).
     pub proc_root: &'a Path,
     /// Say on stderr what was skipped or retried.
@@ -212,7 +215,11 @@ fn dump_netlink(
         info: req.info,
         memory: req.memory,
         bytecode: bytecode::compile(req.filter),
+        split: None,
     };
+    if protocol == Protocol::Tcp {
+        request.split = split::choose(req, states);
+    }
     let start = out.len();
     let stats = match netlink::dump_flushing(&request, out, flush) {
         Err(e) if request.bytecode.is_some() && netlink::kernel_refused(&e) => {
@@ -223,6 +230,7 @@ fn dump_netlink(
                 note(format_args!("{e}; dumping again without the port filter"));
             }
             request.bytecode = None;
+            request.split = None;
             netlink::dump_flushing(&request, out, flush)?
         }
         result => result?,

@@ -28,9 +28,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Runs tcpstat (netlink), netstat, tcpstat (proc) and ss back to back
-    /// inside `ns`. netstat runs between the two tcpstat runs so that both
-    /// are as close to it as possible.
+    /// Runs tcpstat (netlink, as two dumps side by side), netstat, tcpstat
+    /// (proc) and ss back to back inside `ns`. netstat runs between the two
+    /// tcpstat runs so that both are as close to it as possible.
     pub fn take(ns: &Netns) -> Snapshot {
         let bin = tcpstat_bin();
         let mut rows = HashMap::new();
@@ -41,7 +41,19 @@ impl Snapshot {
                 // -W only stops netstat from cutting long addresses short.
                 View::Netstat => ns.stdout("netstat", &["-tanoeW"]),
                 View::Ss => ns.stdout("ss", &["-tanoeH"]),
-                View::Netlink => ns.stdout(bin, &["-tanoe", "--json", "--source", "netlink"]),
+                // Two dumps side by side, which a zoo is too small for
+                // by default: every comparison checks them too.
+                View::Netlink => ns.stdout(
+                    bin,
+                    &[
+                        "-tanoe",
+                        "--json",
+                        "--source",
+                        "netlink",
+                        "--parallel",
+                        "always",
+                    ],
+                ),
                 View::Proc => ns.stdout(bin, &["-tanoe", "--json", "--source", "proc"]),
             };
             spans.insert(view, (start, Instant::now()));

@@ -18,6 +18,7 @@ pub fn every_state() -> Request {
         info: false,
         memory: false,
         bytecode: None,
+        split: None,
     }
 }
 

@@ -842,6 +842,7 @@ mod tests {
                 info,
                 memory,
                 bytecode: None,
+                split: None,
             };
             request_bytes(AF_INET, &req, 1).unwrap()[18]
         };
@@ -867,6 +868,7 @@ mod tests {
             info: false,
             memory: false,
             bytecode: None,
+            split: None,
         };
         let bytes = request_bytes(AF_INET, &req, 5).unwrap();
         // nlmsghdr, then family, protocol, ext, pad, states.
@@ -888,6 +890,7 @@ mod tests {
                 info: false,
                 memory: false,
                 bytecode: None,
+                split: None,
             };
             request_bytes(AF_INET6, &req, 1).unwrap()
         };
@@ -928,6 +931,7 @@ mod tests {
             info: false,
             memory: true,
             bytecode: Some(program.clone()),
+            split: None,
         };
         let bytes = both_families_request_bytes(&req, 9).unwrap();
         let attr_at = NLMSG_HDRLEN + INET_DIAG_REQ_LEN;
@@ -958,6 +962,7 @@ mod tests {
             info: false,
             memory: false,
             bytecode: Some(program.clone()),
+            split: None,
         };
         let bytes = request_bytes(AF_INET, &req, 1).unwrap();
         let attr_at = NLMSG_HDRLEN + 56;

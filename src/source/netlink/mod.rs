@@ -10,6 +10,7 @@
 pub(super) mod inet_diag;
 pub mod kill;
 mod receive;
+use receive::Flow;
 pub(super) mod tcp_info;
 pub mod unix_diag;
 pub(super) mod wire;
@@ -22,7 +23,7 @@ use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket as NetlinkSocket, SocketAddr as NetlinkAddr};
 
 use crate::error::{os_text, Error, Result};
-use crate::model::{Protocol, Socket, StateSet};
+use crate::model::{Protocol, Socket, StateSet, TcpState};
 use inet_diag::{both_families_request_bytes, request_bytes, TCPDIAG_GETSOCK};
 pub use inet_diag::{parse_inet_diag, parse_inet_diag_with, Extras, ParseError};
 use wire::messages;
@@ -51,6 +52,25 @@ pub struct Request {
     /// [`super::bytecode`]. A program the kernel's audit refuses fails the
     /// dump with EINVAL.
     pub bytecode: Option<Vec<u8>>,
+    /// For a TCP dump of both families: two programs that divide the
+    /// sockets `bytecode` accepts between two dumps run side by side (see
+    /// [`Split`]). `None` for one dump.
+    pub split: Option<Split>,
+}
+
+/// Two bytecode programs that together accept what one would, each
+/// socket in exactly one of them, and every listener in the first. A big
+/// TCP dump is one walk of the kernel's tables on one CPU; split so, it
+/// is two walks on two CPUs, each filling half the replies (the filling,
+/// `tcp_info` above all, is most of a walk's time). The second dump asks
+/// for no listeners and starts once the first is past its own, so that
+/// listeners still come first, as in netstat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Every listener and about half of the other sockets.
+    pub first: Vec<u8>,
+    /// The rest.
+    pub second: Vec<u8>,
 }
 
 /// What happened during a dump besides the sockets.
@@ -109,7 +129,13 @@ pub fn dump_flushing(
         loop {
             seq = seq.wrapping_add(1);
             let (rows, skipped) = (out.len(), dump.stats.skipped);
-            if dump_walk(walk, req, seq, &mut buffers, out, &mut dump, flush)? {
+            let complete = match (&req.split, walk) {
+                (Some(split), Walk::Both) => {
+                    dump_walk_split(split, req, seq, &mut buffers, out, &mut dump, flush)?
+                }
+                _ => dump_walk(walk, req, seq, &mut buffers, out, &mut dump, flush)?,
+            };
+            if complete {
                 break;
             }
             if dump.taken {
@@ -181,6 +207,7 @@ fn listeners_request() -> Request {
         info: false,
         memory: false,
         bytecode: None,
+        split: None,
     }
 }
 
@@ -290,6 +317,116 @@ fn dump_walk(
             Progress::Interrupted => Some(Ok(false)),
         }
     });
+    if let Some(len) = grow {
+        buffers.grow(len);
+    }
+    ended.unwrap_or_else(|| {
+        Err(Error::runtime(
+            "netlink sock_diag: the dump ended without its last message",
+        ))
+    })
+}
+
+/// [`dump_walk`] for a TCP dump of both families split in two
+/// ([`Split`]): the two dumps, each on a fresh socket, are received on
+/// two threads, and this one parses, settles and flushes the datagrams
+/// of both as they come. The second is requested once the first has sent
+/// a socket that is not a listener, or has ended (at once when no
+/// listeners are asked for). Returns false when they must be started over.
+fn dump_walk_split(
+    split: &Split,
+    req: &Request,
+    seq: u32,
+    buffers: &mut receive::Buffers,
+    out: &mut Vec<Socket>,
+    dump: &mut Dump,
+    flush: &mut Flush<'_>,
+) -> Result<bool> {
+    let first_request = Request {
+        bytecode: Some(split.first.clone()),
+        split: None,
+        ..req.clone()
+    };
+    let second_request = Request {
+        states: req.states.without(StateSet::listening()),
+        bytecode: Some(split.second.clone()),
+        ..first_request.clone()
+    };
+    let (first, first_port) = open_socket()?;
+    let (second, second_port) = open_socket()?;
+    let second_bytes = Walk::Both.request(&second_request, seq)?;
+    first
+        .send_to(
+            &Walk::Both.request(&first_request, seq)?,
+            &NetlinkAddr::new(0, 0),
+            0,
+        )
+        .map_err(|e| io_error("sending the dump request", &e))?;
+    let expect = |port| Expect {
+        seq,
+        port,
+        kind: TCPDIAG_GETSOCK,
+    };
+    let expects = [expect(first_port), expect(second_port)];
+    let start_now = !req.states.contains(TcpState::Listen);
+    let send_second = || {
+        second
+            .send_to(&second_bytes, &NetlinkAddr::new(0, 0), 0)
+            .map(|_| ())
+    };
+    let mut done = [false; 2];
+    let mut grow = None;
+    let socks = [(&first, expects[0]), (&second, expects[1])];
+    let ended =
+        receive::each_datagram_of_two(socks, send_second, start_now, buffers, |tag, got| {
+            let datagram = match got {
+                Ok(datagram) => datagram,
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Flow::Stop(Ok(false)),
+                Err(e) => return Flow::Stop(Err(io_error("receiving the dump", &e))),
+            };
+            let (len, buf) = (datagram.len, &datagram.bytes);
+            if len == 0 {
+                return Flow::Stop(Err(Error::runtime("netlink sock_diag: empty datagram")));
+            }
+            if len > buf.len() {
+                grow = Some(len.max(buf.capacity() * 2).min(RECV_BUF_MAX));
+                return Flow::Stop(Ok(false));
+            }
+            if !datagram.from_kernel {
+                return Flow::More;
+            }
+            let start = out.len();
+            let progress = match walk_datagram(
+                buf,
+                expects[tag],
+                req.extras(),
+                out,
+                &mut dump.stats.skipped,
+            ) {
+                Ok(progress) => progress,
+                Err(e) => return Flow::Stop(Err(e)),
+            };
+            // The kernel sends a walk's listeners before its other sockets.
+            let past_listeners = tag == 0
+                && (progress == Progress::Done
+                    || out[start..].iter().any(|s| s.state != TcpState::Listen));
+            if progress == Progress::Interrupted {
+                return Flow::Stop(Ok(false));
+            }
+            if let Err(e) = dump.settle(req, out, start, flush) {
+                return Flow::Stop(Err(e));
+            }
+            if progress == Progress::Done {
+                done[tag] = true;
+                if done == [true, true] {
+                    return Flow::Stop(Ok(true));
+                }
+            }
+            match past_listeners {
+                true => Flow::StartSecond,
+                false => Flow::More,
+            }
+        });
     if let Some(len) = grow {
         buffers.grow(len);
     }

@@ -146,20 +146,32 @@ fn receive(
     refill: Receiver<Vec<u8>>,
 ) -> Receiver<Vec<u8>> {
     loop {
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut last = false;
-        while batch.len() < BATCH && !last {
-            let bytes = refill
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(len));
-            let got;
-            (got, last) = receive_one(sock, expect, bytes);
-            batch.push(got);
-        }
+        let (batch, last) = receive_batch(sock, expect, len, &refill);
         if full.send(batch).is_err() || last {
             return refill;
         }
     }
+}
+
+/// Receives up to [`BATCH`] datagrams into buffers from `refill` (or new
+/// ones of `len` bytes); true when no more should be received after them.
+fn receive_batch(
+    sock: &NetlinkSocket,
+    expect: Expect,
+    len: usize,
+    refill: &Receiver<Vec<u8>>,
+) -> (Vec<io::Result<Datagram>>, bool) {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut last = false;
+    while batch.len() < BATCH && !last {
+        let bytes = refill
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(len));
+        let got;
+        (got, last) = receive_one(sock, expect, bytes);
+        batch.push(got);
+    }
+    (batch, last)
 }
 
 /// Receives one datagram into `bytes`; true when no more should be
@@ -189,4 +201,131 @@ fn receive_one(
         bytes,
     };
     (Ok(datagram), last)
+}
+
+/// What [`each_datagram_of_two`]'s `take` says after a datagram.
+pub(super) enum Flow<T> {
+    /// Go on.
+    More,
+    /// Go on, and start the second dump if it is not started yet.
+    StartSecond,
+    /// Stop both dumps: this is the outcome.
+    Stop(T),
+}
+
+/// Receives two dumps at once, each on a thread of its own, and hands
+/// each datagram to `take` on this one with the number of its dump (0 or
+/// 1), in the order they arrive. The first dump's request must have been
+/// sent; the second's is sent (by `start_second`, on its thread) at once
+/// with `start_now`, else when `take` first says [`Flow::StartSecond`],
+/// so that it can wait for the first to be past what must come first. Ends when `take` stops it, or
+/// with `None` when both receiving threads stopped without it. Each
+/// receiving thread stops after its dump's last datagram, as in
+/// [`each_datagram`].
+pub(super) fn each_datagram_of_two<T>(
+    socks: [(&NetlinkSocket, Expect); 2],
+    start_second: impl FnOnce() -> io::Result<()> + Send,
+    start_now: bool,
+    buffers: &mut Buffers,
+    mut take: impl FnMut(usize, io::Result<&Datagram>) -> Flow<T>,
+) -> Option<T> {
+    // Room for both threads' hand-overs.
+    let (full, received) = mpsc::sync_channel(2 * DEPTH);
+    let (free_first, refill_first) = mpsc::channel();
+    let (free_second, refill_second) = mpsc::channel();
+    let (open, gate) = mpsc::channel::<()>();
+    let half = buffers.spare.len() / 2;
+    for (i, spare) in buffers.spare.drain(..).enumerate() {
+        let _ = if i < half { &free_second } else { &free_first }.send(spare);
+    }
+    let free = [free_first, free_second];
+    let len = buffers.len;
+    let (taken, refills) = std::thread::scope(|scope| {
+        let [(first, first_expect), (second, second_expect)] = socks;
+        let full_second = full.clone();
+        let receivers = [
+            scope.spawn(move || {
+                let tagged = Tagged { tag: 0, full };
+                receive_tagged(first, first_expect, len, tagged, refill_first)
+            }),
+            scope.spawn(move || {
+                let tagged = Tagged {
+                    tag: 1,
+                    full: full_second,
+                };
+                // Never opened when the first dump stops everything.
+                if gate.recv().is_ok() {
+                    if let Err(e) = start_second() {
+                        let _ = tagged.full.send((1, vec![Err(e)]));
+                        return refill_second;
+                    }
+                    return receive_tagged(second, second_expect, len, tagged, refill_second);
+                }
+                refill_second
+            }),
+        ];
+        let mut open = Some(open);
+        if start_now {
+            let _ = open.take().map(|open| open.send(()));
+        }
+        let mut taken = None;
+        // Ends when both receiving threads stop, having sent their last.
+        'batches: while let Ok((tag, batch)) = received.recv() {
+            for got in batch {
+                let (flow, bytes) = match got {
+                    Ok(datagram) => (take(tag, Ok(&datagram)), Some(datagram.bytes)),
+                    Err(e) => (take(tag, Err(e)), None),
+                };
+                if let Some(bytes) = bytes {
+                    let _ = free[tag].send(bytes);
+                }
+                match flow {
+                    Flow::More => {}
+                    Flow::StartSecond => {
+                        if let Some(open) = open.take() {
+                            let _ = open.send(());
+                        }
+                    }
+                    Flow::Stop(result) => {
+                        taken = Some(result);
+                        break 'batches;
+                    }
+                }
+            }
+        }
+        // An unopened gate lets the second thread go; hand-overs fail.
+        drop(open);
+        drop(received);
+        let refills = receivers.map(|r| match r.join() {
+            Ok(refill) => refill,
+            Err(panic) => std::panic::resume_unwind(panic),
+        });
+        (taken, refills)
+    });
+    for refill in refills {
+        buffers.spare.extend(refill.try_iter());
+    }
+    taken
+}
+
+/// A receiving thread's side of a channel shared by two.
+struct Tagged {
+    tag: usize,
+    full: SyncSender<(usize, Vec<io::Result<Datagram>>)>,
+}
+
+/// [`receive`] for one of two dumps: the same, its batches tagged.
+fn receive_tagged(
+    sock: &NetlinkSocket,
+    expect: Expect,
+    len: usize,
+    out: Tagged,
+    refill: Receiver<Vec<u8>>,
+) -> Receiver<Vec<u8>> {
+    loop {
+        let (batch, last) = receive_batch(sock, expect, len, &refill);
+        if out.full.send((out.tag, batch)).is_err() || last {
+            return refill;
+        }
+    }
 }
