@@ -8,7 +8,9 @@ interleaved for --rounds rounds, stdout on /dev/null, recording wall time,
 CPU and peak RSS (bench/measure.py's `measure`). The floor is
 bench/floor: one sock_diag dump received and counted (`dump --info`, the
 request `-tano` sends), and that dump beside a scan of every descriptor
-(`both --info`, the work `-tanpo` cannot avoid).
+(`both --info`, the work `-tanpo` cannot avoid). `-tano` runs as it
+would by default (two dumps side by side from 20,000 sockets) and as one
+dump (`--parallel never`), the floor's own shape.
 
 At the largest size it then runs `tcpstat -c 1 -tan` for --watch
 seconds and reports every pass: when it read its sockets (the pass's
@@ -42,6 +44,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def suite(tcpstat, floor, sockets):
     cmds = [("floor dump", [floor, "dump", "--info"]),
             ("tcpstat -tano", [tcpstat, "-tano"]),
+            ("tcpstat -tano --parallel never", [tcpstat, "-tano", "--parallel", "never"]),
             ("ss -tano", ["ss", "-tano"]),
             ("tcpstat -tano --json", [tcpstat, "-tano", "--json"]),
             ("floor dump + fds", [floor, "both", "--info"]),
@@ -178,8 +181,8 @@ def report(doc):
            "|---:|---|---:|---:|---:|---:|---:|"]
     ratios = ["| sockets | tcpstat -tano / ss -tano | tcpstat -tano / floor dump "
               "| tcpstat -tanpo / floor dump | tcpstat -tanpo / floor dump + fds "
-              "| RSS -tano / ss | RSS --json / ss |",
-              "|---:|---:|---:|---:|---:|---:|---:|"]
+              "| RSS -tano / ss | RSS --json / ss | one dump / ss | one dump / floor dump |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in doc["sizes"]:
         n, res = size["sockets"], size["results"]
         for label, runs in res.items():
@@ -195,7 +198,9 @@ def report(doc):
             f"{wall['tcpstat -tanpo'] / wall['floor dump']:.3f} | "
             f"{wall['tcpstat -tanpo'] / wall['floor dump + fds']:.3f} | "
             f"{rss['tcpstat -tano'] / rss['ss -tano']:.2f} | "
-            f"{rss['tcpstat -tano --json'] / rss['ss -tano']:.2f} |")
+            f"{rss['tcpstat -tano --json'] / rss['ss -tano']:.2f} | "
+            f"{wall['tcpstat -tano --parallel never'] / wall['ss -tano']:.3f} | "
+            f"{wall['tcpstat -tano --parallel never'] / wall['floor dump']:.3f} |")
     text = "\n".join(out) + "\n\n" + "\n".join(ratios) + "\n"
     for size in doc["sizes"]:
         watch = size.get("watch")
