@@ -69,7 +69,7 @@ netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
 never\t'one dump'
-always\t'two dumps whenever both families are dumped'"
+always\t'two dumps whenever both families, and more than listeners, are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_needs_command" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
@@ -117,7 +117,7 @@ netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
 never\t'one dump'
-always\t'two dumps whenever both families are dumped'"
+always\t'two dumps whenever both families, and more than listeners, are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand top" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
@@ -139,7 +139,7 @@ netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
 never\t'one dump'
-always\t'two dumps whenever both families are dumped'"
+always\t'two dumps whenever both families, and more than listeners, are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand why" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"
@@ -164,7 +164,7 @@ netlink\t'the kernel\'s sock_diag netlink interface'
 proc\t'/proc/net/tcp and /proc/net/tcp6'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l parallel -d 'Whether a big TCP dump runs as two dumps side by side' -r -f -a "auto\t'from 20,000 TCP sockets in the namespace, on two CPUs or more'
 never\t'one dump'
-always\t'two dumps whenever both families are dumped'"
+always\t'two dumps whenever both families, and more than listeners, are dumped'"
 complete -c tcpstat -n "__fish_tcpstat_using_subcommand serve" -l owner-source -d 'Where -p finds which process owns a socket' -r -f -a "auto\t'the BPF iterator, falling back to /proc when it cannot be used'
 bpf\t'a BPF task-file iterator (needs root and kernel BTF)'
 proc\t'one readlink per descriptor in /proc/*/fd'"

@@ -34,7 +34,7 @@ fn zoo_problems(zoo: &Zoo, side: Side, snap: &Snapshot) -> Vec<String> {
         problems.extend(animal.mismatches(row));
         if let Some((read, write)) = animal.shutdown {
             let expected = Some(oracle::Shutdown { read, write });
-            for view in [View::Ss, View::Netlink] {
+            for view in [View::Ss, View::Netlink, View::Split] {
                 match snap.find(view, animal.key()) {
                     Some(r) if r.shutdown == expected => {}
                     Some(r) => problems.push(format!(

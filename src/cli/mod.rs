@@ -822,7 +822,7 @@ pub enum ParallelArg {
     Auto,
     /// one dump
     Never,
-    /// two dumps whenever both families are dumped
+    /// two dumps whenever both families, and more than listeners, are dumped
     Always,
 }
 

@@ -89,7 +89,9 @@ pub fn split(filter: &Filter, local_ports: (u16, u16)) -> Option<Split> {
         .clone()
         .and(remote_bit.clone().not())
         .or(upper_local.not().and(remote_bit));
-    let listener = Cond::test(Side::Remote, Compare::Eq, 0);
+    // `dport <= 0`, not `dport == 0`: kernels before 4.16 know no
+    // equality op, and a refused program would cost the dump its split.
+    let listener = Cond::test(Side::Remote, Compare::Le, 0);
     let first = filter.clone().and(listener.clone().or(half.clone()));
     let second = filter.and(listener.not()).and(half.not());
     Some(Split {

@@ -222,10 +222,13 @@ fn dump_netlink(
     }
     let start = out.len();
     let stats = match netlink::dump_flushing(&request, out, flush) {
-        Err(e) if request.bytecode.is_some() && netlink::kernel_refused(&e) => {
+        Err(e)
+            if (request.bytecode.is_some() || request.split.is_some())
+                && netlink::kernel_refused(&e) =>
+        {
             out.truncate(start);
             // The program only saves work: a kernel that refuses it (one
-            // older than its port equality ops, say) gets none.
+            // older than its port equality ops, say) gets none, nor a split.
             if req.verbose {
                 note(format_args!("{e}; dumping again without the port filter"));
             }

@@ -28,22 +28,30 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Runs tcpstat (netlink, as two dumps side by side), netstat, tcpstat
-    /// (proc) and ss back to back inside `ns`. netstat runs between the two
-    /// tcpstat runs so that both are as close to it as possible.
+    /// Runs tcpstat (netlink), netstat, tcpstat (proc), ss and tcpstat
+    /// (netlink as two dumps side by side) back to back inside `ns`.
+    /// netstat runs between the first two tcpstat runs so that both are as
+    /// close to it as possible.
     pub fn take(ns: &Netns) -> Snapshot {
         let bin = tcpstat_bin();
         let mut rows = HashMap::new();
         let mut spans = HashMap::new();
-        for view in [View::Netlink, View::Netstat, View::Proc, View::Ss] {
+        for view in [
+            View::Netlink,
+            View::Netstat,
+            View::Proc,
+            View::Ss,
+            View::Split,
+        ] {
             let start = Instant::now();
             let text = match view {
                 // -W only stops netstat from cutting long addresses short.
                 View::Netstat => ns.stdout("netstat", &["-tanoeW"]),
                 View::Ss => ns.stdout("ss", &["-tanoeH"]),
-                // Two dumps side by side, which a zoo is too small for
-                // by default: every comparison checks them too.
-                View::Netlink => ns.stdout(
+                View::Netlink => ns.stdout(bin, &["-tanoe", "--json", "--source", "netlink"]),
+                // A zoo is too small for `auto` to split: every
+                // comparison checks two dumps side by side as well.
+                View::Split => ns.stdout(
                     bin,
                     &[
                         "-tanoe",
@@ -60,7 +68,7 @@ impl Snapshot {
             let parsed = match view {
                 View::Netstat => parse_netstat(&text),
                 View::Ss => parse_ss(&text),
-                View::Netlink | View::Proc => parse_tcpstat_json(&text, view),
+                View::Netlink | View::Proc | View::Split => parse_tcpstat_json(&text, view),
             };
             rows.insert(view, parsed);
         }
@@ -118,10 +126,16 @@ impl Gap {
 /// oracles against each other where they must agree. Empty when all agree.
 pub fn disagreements(snap: &Snapshot) -> Vec<String> {
     let mut problems = Vec::new();
-    for view in [View::Netstat, View::Ss, View::Netlink, View::Proc] {
+    for view in [
+        View::Netstat,
+        View::Ss,
+        View::Netlink,
+        View::Proc,
+        View::Split,
+    ] {
         problems.extend(duplicates(snap.view(view)));
     }
-    for view in [View::Ss, View::Netlink, View::Proc] {
+    for view in [View::Ss, View::Netlink, View::Proc, View::Split] {
         problems.extend(same_sockets(snap.view(View::Netstat), snap.view(view)));
     }
     for netstat in snap.view(View::Netstat) {
@@ -129,7 +143,7 @@ pub fn disagreements(snap: &Snapshot) -> Vec<String> {
         if let Some(ss) = ss {
             problems.extend(against_ss(netstat, ss, snap.gap(View::Netstat, View::Ss)));
         }
-        for view in [View::Netlink, View::Proc] {
+        for view in [View::Netlink, View::Proc, View::Split] {
             let Some(row) = snap.find(view, netstat.key()) else {
                 continue;
             };
@@ -138,9 +152,11 @@ pub fn disagreements(snap: &Snapshot) -> Vec<String> {
                 problems.extend(against_ss(row, ss, snap.gap(view, View::Ss)));
             }
         }
-        if let (Some(ss), Some(netlink)) = (ss, snap.find(View::Netlink, netstat.key())) {
-            if ss.shutdown != netlink.shutdown {
-                problems.push(mismatch("shutdown", ss, netlink));
+        for view in [View::Netlink, View::Split] {
+            if let (Some(ss), Some(netlink)) = (ss, snap.find(view, netstat.key())) {
+                if ss.shutdown != netlink.shutdown {
+                    problems.push(mismatch("shutdown", ss, netlink));
+                }
             }
         }
     }

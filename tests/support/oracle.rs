@@ -16,8 +16,11 @@ use serde_json::Value;
 pub enum View {
     Netstat,
     Ss,
-    /// `tcpstat --source netlink`
+    /// `tcpstat --source netlink` as one dump
     Netlink,
+    /// `tcpstat --source netlink` as two dumps side by side
+    /// (`--parallel always`)
+    Split,
     /// `tcpstat --source proc`
     Proc,
 }
@@ -28,6 +31,7 @@ impl fmt::Display for View {
             View::Netstat => "netstat",
             View::Ss => "ss",
             View::Netlink => "tcpstat --source netlink",
+            View::Split => "tcpstat --source netlink --parallel always",
             View::Proc => "tcpstat --source proc",
         })
     }

@@ -131,9 +131,20 @@ pub fn dump_flushing(
             let (rows, skipped) = (out.len(), dump.stats.skipped);
             let complete = match (&req.split, walk) {
                 (Some(split), Walk::Both) => {
-                    dump_walk_split(split, req, seq, &mut buffers, out, &mut dump, flush)?
+                    dump_walk_split(split, req, seq, &mut buffers, out, &mut dump, flush)
                 }
-                _ => dump_walk(walk, req, seq, &mut buffers, out, &mut dump, flush)?,
+                _ => dump_walk(walk, req, seq, &mut buffers, out, &mut dump, flush),
+            };
+            let complete = match complete {
+                // A split's second request goes out after rows were
+                // written: its refusal must not make the caller dump again
+                // without the programs, listing those rows twice.
+                Err(e) if dump.taken && kernel_refused(&e) => {
+                    return Err(Error::runtime(format!(
+                        "netlink sock_diag: a dump failed after rows were written: {e}"
+                    )))
+                }
+                complete => complete?,
             };
             if complete {
                 break;

@@ -314,6 +314,18 @@ struct Tagged {
     full: SyncSender<(usize, Vec<io::Result<Datagram>>)>,
 }
 
+impl Drop for Tagged {
+    /// A thread that panics says so on the channel: the other thread may
+    /// be waiting to be started, and the taking thread with it, until a
+    /// datagram says what to do.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let failed = io::Error::other("the receiving thread failed");
+            let _ = self.full.send((self.tag, vec![Err(failed)]));
+        }
+    }
+}
+
 /// [`receive`] for one of two dumps: the same, its batches tagged.
 fn receive_tagged(
     sock: &NetlinkSocket,
