@@ -8,8 +8,9 @@ interleaved for --rounds rounds, stdout on /dev/null, recording wall time,
 CPU and peak RSS (bench/measure.py's `measure`). The floor is
 bench/floor: one sock_diag dump received and counted (`dump --info`, the
 request `-tano` sends), and that dump beside a scan of every descriptor
-(`both --info`, the work `-tanpo` cannot avoid). `-tano` runs as it
-would by default (two dumps side by side from 20,000 sockets) and as one
+(`both --info`, the work `-tanpo` cannot avoid), and that dump as two
+side by side (`halves --info`, split exactly in half by local port).
+`-tano` runs as it would by default (two dumps side by side from 20,000 sockets) and as one
 dump (`--parallel never`), the floor's own shape.
 
 At the largest size it then runs `tcpstat -c 1 -tan` for --watch
@@ -43,6 +44,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def suite(tcpstat, floor, sockets):
     cmds = [("floor dump", [floor, "dump", "--info"]),
+            ("floor halves", [floor, "halves", "--info"]),
             ("tcpstat -tano", [tcpstat, "-tano"]),
             ("tcpstat -tano --parallel never", [tcpstat, "-tano", "--parallel", "never"]),
             ("ss -tano", ["ss", "-tano"]),
@@ -181,8 +183,9 @@ def report(doc):
            "|---:|---|---:|---:|---:|---:|---:|"]
     ratios = ["| sockets | tcpstat -tano / ss -tano | tcpstat -tano / floor dump "
               "| tcpstat -tanpo / floor dump | tcpstat -tanpo / floor dump + fds "
-              "| RSS -tano / ss | RSS --json / ss | one dump / ss | one dump / floor dump |",
-              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| RSS -tano / ss | RSS --json / ss | one dump / ss | one dump / floor dump "
+              "| tcpstat -tano / floor halves |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size in doc["sizes"]:
         n, res = size["sockets"], size["results"]
         for label, runs in res.items():
@@ -200,7 +203,8 @@ def report(doc):
             f"{rss['tcpstat -tano'] / rss['ss -tano']:.2f} | "
             f"{rss['tcpstat -tano --json'] / rss['ss -tano']:.2f} | "
             f"{wall['tcpstat -tano --parallel never'] / wall['ss -tano']:.3f} | "
-            f"{wall['tcpstat -tano --parallel never'] / wall['floor dump']:.3f} |")
+            f"{wall['tcpstat -tano --parallel never'] / wall['floor dump']:.3f} | "
+            f"{wall['tcpstat -tano'] / wall['floor halves']:.3f} |")
     text = "\n".join(out) + "\n\n" + "\n".join(ratios) + "\n"
     for size in doc["sizes"]:
         watch = size.get("watch")

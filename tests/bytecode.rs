@@ -341,3 +341,76 @@ fn interpreter_audits_like_the_kernel() {
         }
     });
 }
+
+/// The sockets of a listing as (local, remote, state) text, from
+/// tcpstat's table or ss -H's (state names as netstat spells them).
+fn listed(text: &str, ss: bool) -> BTreeSet<(String, String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match (ss, f.as_slice()) {
+                (true, [state, _, _, local, remote, ..]) => Some((*local, *remote, *state)),
+                (false, ["tcp" | "tcp6", _, _, local, remote, state, ..]) => {
+                    Some((*local, *remote, *state))
+                }
+                _ => None,
+            }
+        })
+        .map(|(l, r, s)| (l.to_owned(), r.to_owned(), s.replace('-', "_")))
+        .collect()
+}
+
+/// `--parallel auto` splits the dump of a namespace of 20,000 TCP sockets
+/// (TIME_WAIT ones: they hold no descriptor), says so under -v, and lists
+/// exactly what ss and one dump list.
+#[test]
+fn auto_splits_a_namespace_of_twenty_thousand_sockets() {
+    require!(Need::Netns, Need::Tool("ss"));
+    let ns = Netns::create("bytecode", "auto");
+    let wanted = 20_100;
+    ns.enter(|| {
+        // Else connect takes over ports of TIME_WAIT sockets a second old.
+        std::fs::write("/proc/sys/net/ipv4/tcp_tw_reuse", "0").unwrap();
+        // And finds a free port soon among so many taken.
+        std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "1024 65535").unwrap();
+        let listener = TcpListener::bind("127.0.0.1:7100").unwrap();
+        for _ in 0..wanted {
+            // The client closes first: its end waits in TIME_WAIT.
+            let client = TcpStream::connect("127.0.0.1:7100").unwrap();
+            let (server, _) = listener.accept().unwrap();
+            drop(client);
+            drop(server);
+        }
+    });
+    let start = Instant::now();
+    let ss = loop {
+        let ss = listed(&ns.stdout("ss", &["-tanH"]), true);
+        if ss.iter().all(|(_, _, state)| state == "TIME_WAIT") {
+            break ss;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "closes never ended"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ss.len(), wanted, "TIME_WAIT sockets");
+    let auto = ns.exec(support::compare::tcpstat_bin(), &["-tan", "-v"]);
+    let stderr = String::from_utf8_lossy(&auto.stderr);
+    assert!(auto.status.success(), "{stderr}");
+    // At least this namespace's sockets (a kernel whose TIME_WAIT count
+    // is not per namespace counts others' too).
+    let counted = stderr
+        .split_once("two dumps side by side (")
+        .and_then(|(_, rest)| rest.split_once(" TCP sockets in the namespace)"))
+        .and_then(|(n, _)| n.parse::<usize>().ok());
+    assert!(counted >= Some(wanted), "no split said: {stderr}");
+    let one = ns.stdout(
+        support::compare::tcpstat_bin(),
+        &["-tan", "--parallel", "never"],
+    );
+    let auto = listed(&String::from_utf8_lossy(&auto.stdout), false);
+    assert_eq!(auto.len(), wanted);
+    assert_eq!(auto, ss, "two dumps against ss");
+    assert_eq!(listed(&one, false), ss, "one dump against ss");
+}

@@ -9,6 +9,12 @@
 //!   (the `/proc` owner scan), counting socket links.
 //! - `both [--info]`: the two at once on two threads, as tcpstat -p runs
 //!   them.
+//! - `halves [--info]`: the dump as two dumps side by side on two threads,
+//!   as tcpstat runs a big one (`--parallel`), each with a bytecode
+//!   program: local port below 32768 or not. On bench/population.py's
+//!   loopback pairs (one end on a listener's port, the other on an
+//!   ephemeral one) that is an exact half each, a split at least as even
+//!   as tcpstat's own, which must work on any host.
 //!
 //! Prints the counts on stderr. Not part of tcpstat: it exists to be timed.
 
@@ -24,35 +30,60 @@ const NLMSG_DONE: u16 = 3;
 const NLMSG_ERROR: u16 = 2;
 const INET_DIAG_INFO: u8 = 2;
 const INET_DIAG_SHUTDOWN: u8 = 8;
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+/// inet_diag bytecode: local port >= / <= the port in the next op.
+const BC_S_GE: u8 = 2;
+const BC_S_LE: u8 = 3;
+/// Where the halves part.
+const HALF: u16 = 32768;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let info = args.iter().any(|a| a == "--info");
     match args.first().map(String::as_str) {
-        Some("dump") => eprintln!("sockets {}", dump(info)),
+        Some("dump") => eprintln!("sockets {}", dump(info, None)),
+        Some("halves") => {
+            let (low, high) = std::thread::scope(|s| {
+                let high = s.spawn(|| dump(info, Some(BC_S_GE)));
+                (dump(info, Some(BC_S_LE)), high.join().unwrap())
+            });
+            eprintln!("sockets {low} + {high}");
+        }
         Some("fds") => eprintln!("socket links {}", fds()),
         Some("both") => {
             let (sockets, links) = std::thread::scope(|s| {
                 let scan = s.spawn(fds);
-                (dump(info), scan.join().unwrap())
+                (dump(info, None), scan.join().unwrap())
             });
             eprintln!("sockets {sockets} socket links {links}");
         }
         _ => {
-            eprintln!("usage: tcpstat-floor dump|fds|both [--info]");
+            eprintln!("usage: tcpstat-floor dump|fds|both|halves [--info]");
             std::process::exit(2);
         }
     }
 }
 
-/// One dump of all TCP sockets; returns how many messages it brought.
-fn dump(info: bool) -> usize {
+/// One dump of all TCP sockets, or with `half` (`BC_S_LE` or `BC_S_GE`)
+/// of those whose local port is below [`HALF`] or not; returns how many
+/// messages it brought.
+fn dump(info: bool, half: Option<u8>) -> usize {
     // SAFETY: plain socket calls on a descriptor this function owns; the
     // buffers passed live across each call.
     unsafe {
         let fd = libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
         assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
-        let mut req = [0u8; 16 + 60]; // nlmsghdr, inet_diag_req
+        let mut req = vec![0u8; 16 + 60]; // nlmsghdr, inet_diag_req
+        if let Some(code) = half {
+            // One comparison, two ops: false jumps to end + 4 (reject).
+            let port = if code == BC_S_LE { HALF - 1 } else { HALF };
+            req.extend(12u16.to_ne_bytes()); // nlattr: len, type
+            req.extend(INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+            req.extend([code, 8]);
+            req.extend(12u16.to_ne_bytes());
+            req.extend([0, 0]);
+            req.extend(port.to_ne_bytes());
+        }
         let len = req.len() as u32;
         req[0..4].copy_from_slice(&len.to_ne_bytes());
         req[4..6].copy_from_slice(&TCPDIAG_GETSOCK.to_ne_bytes());
