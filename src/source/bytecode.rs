@@ -68,7 +68,7 @@ pub fn compile(filter: &Filter) -> Option<Vec<u8>> {
 /// know. So a socket's half is the exclusive or of two tests that each
 /// split one of those evenly: its local port at or above the middle of
 /// this host's ephemeral range `local_ports`, and its remote port in
-/// [`REMOTE_HALF`], which holds exactly half of each of the ranges peers
+/// `REMOTE_HALF`, which holds exactly half of each of the ranges peers
 /// draw from: Linux's default 32768–60999, the 49152–65535 of Windows,
 /// macOS and the BSDs, and the 1024–65535 of NAT.
 pub fn split(filter: &Filter, local_ports: (u16, u16)) -> Option<Split> {
