@@ -524,3 +524,68 @@ fn exact_events_of_every_namespace_match_the_kernels_tracepoint() {
         );
     }
 }
+
+/// The kernel gives a deleted namespace's inode to the next one made. An
+/// exact event from the new one names the new one, not the namespace
+/// whose inode it was when tcpstat found it.
+#[test]
+fn an_event_from_a_namespace_on_a_reused_inode_names_the_new_one() {
+    require!(Need::Netns, Need::Btf, Need::Tracefs);
+    const PORT: u16 = 27981;
+    let old = Netns::create(GROUP, "reused-old");
+    let ino = inode(&old);
+    let filter = format!("sport = :{PORT}");
+    let mut run = tcpstat(&["-N", "all", "--events=exact", "-a", "--json", &filter]);
+    let named = |lines: &[String], name: &str| {
+        lines.iter().map(|l| json(l)).any(|e| {
+            e["netns"] == ino
+                && e["socket"]["netns"]["name"] == name
+                && e["socket"]["state"] == "LISTEN"
+        })
+    };
+    // Reading once a listener of the old namespace is reported, named.
+    let old_name = old.name().to_owned();
+    let deadline = Instant::now() + PATIENCE;
+    while !named(&run.lines(), &old_name) {
+        assert!(Instant::now() < deadline, "no event from the old namespace");
+        old.enter(|| drop(TcpListener::bind(("127.0.0.1", PORT)).unwrap()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(old);
+    // The kernel frees a namespace's inode a moment after its deletion,
+    // and hands out the lowest free one: namespaces are made (and kept,
+    // filling lower holes) until one has the old inode.
+    let mut fillers = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let new = loop {
+        let ns = Netns::create(GROUP, &format!("reused-{}", fillers.len()));
+        if inode(&ns) == ino {
+            break ns;
+        }
+        fillers.push(ns);
+        if Instant::now() > deadline || fillers.len() >= 200 {
+            eprintln!(
+                "skipped: {} namespaces made in {:?}, none on the deleted one's inode {ino}",
+                fillers.len(),
+                Duration::from_secs(20)
+            );
+            run.stop(libc::SIGINT);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let before = run.lines().len();
+    new.enter(|| drop(TcpListener::bind(("127.0.0.1", PORT)).unwrap()));
+    let new_name = new.name().to_owned();
+    run.wait_for("the new namespace's listener", PATIENCE, |lines| {
+        lines.len() > before
+    });
+    let (status, lines, _) = run.stop(libc::SIGINT);
+    assert_eq!(status, Some(130));
+    let after: Vec<Value> = lines[before..].iter().map(|l| json(l)).collect();
+    assert!(!after.is_empty());
+    for e in &after {
+        assert_eq!(e["netns"], ino, "{e}");
+        assert_eq!(e["socket"]["netns"]["name"], new_name.as_str(), "{e}");
+    }
+}

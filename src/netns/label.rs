@@ -93,6 +93,25 @@ impl Label {
         label
     }
 
+    /// Whether `other`, a label made later for a namespace with the same
+    /// inode, is of another namespace: another container, another unit,
+    /// or `ip netns` names with none in common. Where the two say too
+    /// little (a namespace known by its processes alone, or named since)
+    /// it cannot be told apart: the same, then.
+    pub fn is_other_than(&self, other: &Label) -> bool {
+        let container = |l: &Label| l.container.as_ref().map(|c| c.id.clone());
+        if container(self).is_some() || container(other).is_some() {
+            return container(self) != container(other);
+        }
+        if !self.names.is_empty() && !other.names.is_empty() {
+            return !self.names.iter().any(|n| other.names.contains(n));
+        }
+        if self.unit.is_some() || other.unit.is_some() {
+            return self.unit != other.unit;
+        }
+        false
+    }
+
     /// What the namespace is, for a sentence ("… in container
     /// api-7f9c"): `the host`, `container NAME` (with its pod where known),
     /// `service UNIT`, or `namespace NAME`.

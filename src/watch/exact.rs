@@ -221,11 +221,21 @@ impl<'c> Exact<'c> {
         };
         let unknown = |e: &Event| !labels.contains_key(&e.socket.netns);
         let unfound = &self.unfound;
-        if !self
+        let fresh = self
             .events
             .iter()
-            .any(|e| unknown(e) && !unfound.contains(&e.socket.netns))
-        {
+            .any(|e| unknown(e) && !unfound.contains(&e.socket.netns));
+        // A label may be of a namespace deleted since, whose inode the
+        // kernel gave the next one made: a path that no longer opens it
+        // says so.
+        let moved = || {
+            let heard: HashSet<u64> = self.events.iter().map(|e| e.socket.netns).collect();
+            let all = self.namespaces.as_ref();
+            heard
+                .into_iter()
+                .any(|n| all.is_some_and(|all| all.moved(n)))
+        };
+        if !fresh && !moved() {
             return;
         }
         self.find_namespaces(printer);

@@ -6,12 +6,20 @@
 //! at the start were, and one that is gone is dropped, said under -v.
 //!
 //! The labels of a namespace gone are kept for one more pass: its last
-//! sockets' `gone` events still name it. A filter's `netns NAME` was
+//! sockets' `gone` events still name it.
+//!
+//! The kernel reuses a deleted namespace's inode for the next one made.
+//! A namespace found under a known inode by another path is labelled
+//! again, and when the label says it is another namespace (another
+//! container, no `ip netns` name in common, another unit) it counts as
+//! the old one gone and a new one appeared, so that it is never shown
+//! under the old one's name. A filter's `netns NAME` was
 //! resolved to inodes at the start; a namespace created later is read only
 //! when it has one of those inodes (never, in practice): the filter could
 //! keep none of its sockets.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::collect::each_netns::Target;
@@ -71,6 +79,16 @@ impl Namespaces {
         &self.targets
     }
 
+    /// Whether the path `inode` was found by no longer opens it (its
+    /// process exited, its name was deleted): the inode may be another
+    /// namespace's now, and a discovery will tell. False for one not read.
+    pub fn moved(&self, inode: u64) -> bool {
+        self.targets
+            .iter()
+            .find(|t| t.inode == inode)
+            .is_some_and(|t| std::fs::metadata(&t.path).map(|m| m.ino()).ok() != Some(inode))
+    }
+
     /// Finds the namespaces again: a new one is labelled into `labels`
     /// and read from now on, one gone is no longer read (said under -v).
     pub fn refresh(&mut self, labels: &mut Labels) -> Change {
@@ -100,11 +118,26 @@ impl Namespaces {
             .into_iter()
             .filter(|f| bound.as_ref().is_none_or(|b| b.contains(&f.inode)))
             .collect();
-        let before: HashSet<u64> = self.targets.iter().map(|t| t.inode).collect();
+        let before: HashMap<u64, &PathBuf> =
+            self.targets.iter().map(|t| (t.inode, &t.path)).collect();
         let now: HashSet<u64> = found.iter().map(|f| f.inode).collect();
         let mut fresh = Labels::new();
-        for f in found.iter().filter(|f| !before.contains(&f.inode)) {
-            fresh.insert(f.inode, Label::of(f, &self.proc_root));
+        let mut reused = Vec::new();
+        for f in &found {
+            let label = match before.get(&f.inode) {
+                None => Label::of(f, &self.proc_root),
+                Some(path) if **path == f.path => continue,
+                Some(_) => {
+                    let label = Label::of(f, &self.proc_root);
+                    match labels.get(&f.inode) {
+                        Some(old) if !old.is_other_than(&label) => continue,
+                        _ => {}
+                    }
+                    reused.push(f.inode);
+                    label
+                }
+            };
+            fresh.insert(f.inode, label);
             change.appeared.push(Target::from(f));
         }
         if let Err(e) = crate::netns::label::ask_engine(&mut fresh) {
@@ -113,6 +146,12 @@ impl Namespaces {
                     "container engine: {e}; containers are named by their short ids"
                 ));
             }
+        }
+        for inode in &reused {
+            if let Some(old) = labels.get(inode) {
+                self.say("is gone (its inode is another's now)", *inode, old);
+            }
+            change.gone.push(*inode);
         }
         for (inode, label) in fresh {
             self.say("appeared: read from this pass on", inode, &label);
@@ -186,6 +225,60 @@ mod tests {
         assert!(!labels.contains_key(&2));
         let change = ns.update(vec![found(1, "a"), found(3, "c")], &mut labels);
         assert!(change.is_empty());
+    }
+
+    /// The kernel gave a deleted namespace's inode to the next one made:
+    /// found by another path under another name, it is the old one gone
+    /// and a new one appeared, never the old one's name. Found by another
+    /// path alone (its process exited, another holds it), it is the same.
+    #[test]
+    fn an_inode_reused_by_another_namespace_is_relabelled() {
+        let mut labels = Labels::new();
+        let a = found(1, "a");
+        labels.insert(1, Label::of(&a, Path::new("/nonexistent-proc")));
+        let mut ns = namespaces(&[Target::from(&a)]);
+        let change = ns.update(vec![found(1, "a")], &mut labels);
+        assert!(change.is_empty());
+        let change = ns.update(vec![found(1, "xc")], &mut labels);
+        assert_eq!(change.gone, vec![1]);
+        assert_eq!(change.appeared, vec![Target::from(&found(1, "xc"))]);
+        assert_eq!(labels[&1].name, "xc");
+        // Its label is not dropped a pass later as a gone one's would be.
+        let change = ns.update(vec![found(1, "xc")], &mut labels);
+        assert!(change.is_empty());
+        assert_eq!(labels[&1].name, "xc");
+
+        let by_pid = |pid: u32| Found {
+            inode: 2,
+            path: PathBuf::from(format!("/proc/{pid}/ns/net")),
+            pid: Some(pid),
+            names: Vec::new(),
+            host: false,
+        };
+        labels.insert(2, Label::of(&by_pid(10), Path::new("/nonexistent-proc")));
+        let mut ns = namespaces(&[Target::from(&by_pid(10))]);
+        let change = ns.update(vec![by_pid(11)], &mut labels);
+        assert!(change.is_empty(), "{change:?}");
+        assert_eq!(ns.targets()[0].path, PathBuf::from("/proc/11/ns/net"));
+    }
+
+    /// A target whose path no longer opens its namespace has moved.
+    #[test]
+    fn a_path_that_no_longer_opens_its_namespace_has_moved() {
+        let me = Path::new("/proc/self/ns/net");
+        let inode = std::fs::metadata(me).unwrap().ino();
+        let here = Target {
+            inode,
+            path: me.to_path_buf(),
+        };
+        let gone = Target {
+            inode: inode + 1,
+            path: PathBuf::from("/nonexistent-proc/1/ns/net"),
+        };
+        let ns = namespaces(&[here, gone]);
+        assert!(!ns.moved(inode));
+        assert!(ns.moved(inode + 1));
+        assert!(!ns.moved(inode + 2), "not read: not moved");
     }
 
     #[test]
