@@ -367,7 +367,10 @@ fn listed(text: &str, ss: bool) -> BTreeSet<(String, String, String)> {
 fn auto_splits_a_namespace_of_twenty_thousand_sockets() {
     require!(Need::Netns, Need::Tool("ss"));
     let ns = Netns::create("bytecode", "auto");
-    let wanted = 20_100;
+    // A few more than auto's 20,000: the kernel resets an orphaned
+    // closing socket instead of keeping it when the machine holds too
+    // many (other tests' count), and then no TIME_WAIT is left of it.
+    let wanted = 20_600;
     ns.enter(|| {
         // Else connect takes over ports of TIME_WAIT sockets a second old.
         std::fs::write("/proc/sys/net/ipv4/tcp_tw_reuse", "0").unwrap();
@@ -394,7 +397,7 @@ fn auto_splits_a_namespace_of_twenty_thousand_sockets() {
         );
         std::thread::sleep(Duration::from_millis(20));
     };
-    assert_eq!(ss.len(), wanted, "TIME_WAIT sockets");
+    assert!(ss.len() >= 20_000, "only {} TIME_WAIT sockets", ss.len());
     let auto = ns.exec(support::compare::tcpstat_bin(), &["-tan", "-v"]);
     let stderr = String::from_utf8_lossy(&auto.stderr);
     assert!(auto.status.success(), "{stderr}");
@@ -404,13 +407,12 @@ fn auto_splits_a_namespace_of_twenty_thousand_sockets() {
         .split_once("two dumps side by side (")
         .and_then(|(_, rest)| rest.split_once(" TCP sockets in the namespace)"))
         .and_then(|(n, _)| n.parse::<usize>().ok());
-    assert!(counted >= Some(wanted), "no split said: {stderr}");
+    assert!(counted >= Some(ss.len()), "no split said: {stderr}");
     let one = ns.stdout(
         support::compare::tcpstat_bin(),
         &["-tan", "--parallel", "never"],
     );
     let auto = listed(&String::from_utf8_lossy(&auto.stdout), false);
-    assert_eq!(auto.len(), wanted);
     assert_eq!(auto, ss, "two dumps against ss");
     assert_eq!(listed(&one, false), ss, "one dump against ss");
 }
