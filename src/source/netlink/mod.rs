@@ -128,12 +128,17 @@ pub fn dump_flushing(
     for walk in Walk::all(req) {
         loop {
             seq = seq.wrapping_add(1);
-            let (rows, skipped) = (out.len(), dump.stats.skipped);
+            let (kept, skipped) = (out.len(), dump.stats.skipped);
+            let mut rows = Rows {
+                out: &mut *out,
+                dump: &mut dump,
+                flush: &mut *flush,
+            };
             let complete = match (&req.split, walk) {
                 (Some(split), Walk::Both) => {
-                    dump_walk_split(split, req, seq, &mut buffers, out, &mut dump, flush)
+                    dump_walk_split(split, req, seq, &mut buffers, &mut rows)
                 }
-                _ => dump_walk(walk, req, seq, &mut buffers, out, &mut dump, flush),
+                _ => dump_walk(walk, req, seq, &mut buffers, &mut rows),
             };
             let complete = match complete {
                 // A split's second request goes out after rows were
@@ -154,7 +159,7 @@ pub fn dump_flushing(
                     "netlink sock_diag dump interrupted after rows were written; run again",
                 ));
             }
-            out.truncate(rows);
+            out.truncate(kept);
             dump.stats.skipped = skipped;
             dump.stats.restarts += 1;
             if dump.stats.restarts > MAX_RESTARTS {
@@ -204,6 +209,27 @@ impl Dump {
         flush(out)?;
         self.taken |= out.len() < before;
         Ok(())
+    }
+}
+
+/// Where a walk's rows go: the rows read and not yet taken, the dump's
+/// progress, and `flush`.
+struct Rows<'a, 'f> {
+    out: &'a mut Vec<Socket>,
+    dump: &'a mut Dump,
+    flush: &'a mut Flush<'f>,
+}
+
+impl Rows<'_, '_> {
+    /// Walks a datagram's messages into `out`; says where the dump stands.
+    fn walk(&mut self, datagram: &[u8], expect: Expect, req: &Request) -> Result<Progress> {
+        let skipped = &mut self.dump.stats.skipped;
+        walk_datagram(datagram, expect, req.extras(), self.out, skipped)
+    }
+
+    /// [`Dump::settle`] for the rows from `start` on.
+    fn settle(&mut self, req: &Request, start: usize) -> Result<()> {
+        self.dump.settle(req, self.out, start, self.flush)
     }
 }
 
@@ -280,9 +306,7 @@ fn dump_walk(
     req: &Request,
     seq: u32,
     buffers: &mut receive::Buffers,
-    out: &mut Vec<Socket>,
-    dump: &mut Dump,
-    flush: &mut Flush<'_>,
+    rows: &mut Rows<'_, '_>,
 ) -> Result<bool> {
     let (sock, port) = open_socket()?;
     sock.send_to(&walk.request(req, seq)?, &NetlinkAddr::new(0, 0), 0)
@@ -294,37 +318,23 @@ fn dump_walk(
     };
     let mut grow = None;
     let ended = receive::each_datagram(&sock, expect, buffers, |got| {
-        let datagram = match got {
-            Ok(datagram) => datagram,
-            // The socket overran and lost datagrams: start over.
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Some(Ok(false)),
-            Err(e) => return Some(Err(io_error("receiving the dump", &e))),
+        let buf = match received(got, &mut grow) {
+            Received::Walk(buf) => buf,
+            Received::Skip => return None,
+            Received::End(end) => return Some(end),
         };
-        let (len, buf) = (datagram.len, &datagram.bytes);
-        if len == 0 {
-            return Some(Err(Error::runtime("netlink sock_diag: empty datagram")));
-        }
-        if len > buf.len() {
-            // Lost the datagram's tail: retry with room for it.
-            grow = Some(len.max(buf.capacity() * 2).min(RECV_BUF_MAX));
-            return Some(Ok(false));
-        }
-        if !datagram.from_kernel {
-            return None;
-        }
-        let start = out.len();
-        let progress = match walk_datagram(buf, expect, req.extras(), out, &mut dump.stats.skipped)
-        {
+        let start = rows.out.len();
+        let progress = match rows.walk(buf, expect, req) {
             Ok(progress) => progress,
             Err(e) => return Some(Err(e)),
         };
         if req.protocol == Protocol::Raw {
             // raw_diag ignores the state mask: apply it here.
-            retain_from(out, start, |s| req.states.contains(s.state));
+            retain_from(rows.out, start, |s| req.states.contains(s.state));
         }
         match progress {
-            Progress::More => dump.settle(req, out, start, flush).err().map(Err),
-            Progress::Done => Some(dump.settle(req, out, start, flush).map(|()| true)),
+            Progress::More => rows.settle(req, start).err().map(Err),
+            Progress::Done => Some(rows.settle(req, start).map(|()| true)),
             Progress::Interrupted => Some(Ok(false)),
         }
     });
@@ -349,9 +359,7 @@ fn dump_walk_split(
     req: &Request,
     seq: u32,
     buffers: &mut receive::Buffers,
-    out: &mut Vec<Socket>,
-    dump: &mut Dump,
-    flush: &mut Flush<'_>,
+    rows: &mut Rows<'_, '_>,
 ) -> Result<bool> {
     let first_request = Request {
         bytecode: Some(split.first.clone()),
@@ -390,41 +398,26 @@ fn dump_walk_split(
     let socks = [(&first, expects[0]), (&second, expects[1])];
     let ended =
         receive::each_datagram_of_two(socks, send_second, start_now, buffers, |tag, got| {
-            let datagram = match got {
-                Ok(datagram) => datagram,
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Flow::Stop(Ok(false)),
-                Err(e) => return Flow::Stop(Err(io_error("receiving the dump", &e))),
+            let buf = match received(got, &mut grow) {
+                Received::Walk(buf) => buf,
+                Received::Skip => return Flow::More,
+                Received::End(end) => return Flow::Stop(end),
             };
-            let (len, buf) = (datagram.len, &datagram.bytes);
-            if len == 0 {
-                return Flow::Stop(Err(Error::runtime("netlink sock_diag: empty datagram")));
-            }
-            if len > buf.len() {
-                grow = Some(len.max(buf.capacity() * 2).min(RECV_BUF_MAX));
-                return Flow::Stop(Ok(false));
-            }
-            if !datagram.from_kernel {
-                return Flow::More;
-            }
-            let start = out.len();
-            let progress = match walk_datagram(
-                buf,
-                expects[tag],
-                req.extras(),
-                out,
-                &mut dump.stats.skipped,
-            ) {
+            let start = rows.out.len();
+            let progress = match rows.walk(buf, expects[tag], req) {
                 Ok(progress) => progress,
                 Err(e) => return Flow::Stop(Err(e)),
             };
             // The kernel sends a walk's listeners before its other sockets.
             let past_listeners = tag == 0
                 && (progress == Progress::Done
-                    || out[start..].iter().any(|s| s.state != TcpState::Listen));
+                    || rows.out[start..]
+                        .iter()
+                        .any(|s| s.state != TcpState::Listen));
             if progress == Progress::Interrupted {
                 return Flow::Stop(Ok(false));
             }
-            if let Err(e) = dump.settle(req, out, start, flush) {
+            if let Err(e) = rows.settle(req, start) {
                 return Flow::Stop(Err(e));
             }
             if progress == Progress::Done {
@@ -446,6 +439,39 @@ fn dump_walk_split(
             "netlink sock_diag: the dump ended without its last message",
         ))
     })
+}
+
+/// What a received datagram is to its dump.
+enum Received<'d> {
+    /// The kernel's: walk these bytes.
+    Walk(&'d [u8]),
+    /// Another process's: not ours to read.
+    Skip,
+    /// The walk ends: an error, or `Ok(false)` to start it over.
+    End(Result<bool>),
+}
+
+/// Checks a datagram as received (`got`): a socket that overran and lost
+/// datagrams starts the dump over, and so does one whose tail was cut,
+/// with `grow` set to a buffer that holds it.
+fn received<'d>(got: io::Result<&'d receive::Datagram>, grow: &mut Option<usize>) -> Received<'d> {
+    let datagram = match got {
+        Ok(datagram) => datagram,
+        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Received::End(Ok(false)),
+        Err(e) => return Received::End(Err(io_error("receiving the dump", &e))),
+    };
+    let (len, buf) = (datagram.len, &datagram.bytes);
+    if len == 0 {
+        return Received::End(Err(Error::runtime("netlink sock_diag: empty datagram")));
+    }
+    if len > buf.len() {
+        *grow = Some(len.max(buf.capacity() * 2).min(RECV_BUF_MAX));
+        return Received::End(Ok(false));
+    }
+    match datagram.from_kernel {
+        true => Received::Walk(buf),
+        false => Received::Skip,
+    }
 }
 
 /// Keeps the rows of `out` from `start` on for which `keep` holds.
