@@ -229,11 +229,11 @@ impl<'c> Exact<'c> {
         // kernel gave the next one made: a path that no longer opens it
         // says so.
         let moved = || {
+            let Some(all) = &self.namespaces else {
+                return false;
+            };
             let heard: HashSet<u64> = self.events.iter().map(|e| e.socket.netns).collect();
-            let all = self.namespaces.as_ref();
-            heard
-                .into_iter()
-                .any(|n| all.is_some_and(|all| all.moved(n)))
+            heard.into_iter().any(|n| all.moved(n))
         };
         if !fresh && !moved() {
             return;

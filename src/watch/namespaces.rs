@@ -19,7 +19,6 @@
 //! keep none of its sockets.
 
 use std::collections::{HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::collect::each_netns::Target;
@@ -86,7 +85,7 @@ impl Namespaces {
         self.targets
             .iter()
             .find(|t| t.inode == inode)
-            .is_some_and(|t| std::fs::metadata(&t.path).map(|m| m.ino()).ok() != Some(inode))
+            .is_some_and(|t| !t.still_there())
     }
 
     /// Finds the namespaces again: a new one is labelled into `labels`
@@ -181,6 +180,7 @@ impl Namespaces {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
     use std::path::Path;
 
     fn found(inode: u64, name: &str) -> Found {
