@@ -242,12 +242,14 @@ pub fn namespaces(bytes: &[u8]) {
 }
 
 /// The small things read from the kernel besides the tables: an fd link
-/// target (`socket:[INODE]`) and the sysctls the summary compares with.
+/// target (`socket:[INODE]`), the sysctls the summary compares with, and
+/// `/proc/net/sockstat(6)`, whose count decides a dump's split.
 pub fn kernel_text(bytes: &[u8]) {
     let _ = crate::owners::procfs::socket_inode(bytes);
     if let Ok(text) = std::str::from_utf8(bytes) {
-        let _ = crate::diagnose::sysctl::parse_number(text);
-        let _ = crate::diagnose::sysctl::parse_range(text);
+        let _ = crate::sys::sysctl::parse_number(text);
+        let _ = crate::sys::sysctl::parse_range(text);
+        let _ = crate::source::split::tcp_sockets_in(text, text);
     }
 }
 

@@ -1,12 +1,8 @@
 //! The few kernel settings the diagnosis compares the dump against, read
 //! from `/proc/sys` of the current network namespace (or faked in tests).
 
-use crate::sys::fs::read_small_text;
+use crate::sys::sysctl::{parse_number, parse_range, read_ipv4};
 use std::path::Path;
-
-/// Longest sysctl text read: these hold one or two numbers, and a path
-/// that leads to an endless stream must not be read to its end.
-const MAX_SYSCTL: usize = 256;
 
 /// Kernel limits a summary measures the sockets against. A value that could
 /// not be read is `None`, and the comparisons that need it are skipped.
@@ -34,7 +30,7 @@ impl Sysctls {
 
     /// Reads the values from a `/proc/sys`-shaped directory.
     pub fn read_from(root: &Path) -> Sysctls {
-        let text = |leaf: &str| read_small_text(&root.join("net/ipv4").join(leaf), MAX_SYSCTL).ok();
+        let text = |leaf: &str| read_ipv4(root, leaf);
         Sysctls {
             tcp_max_tw_buckets: text("tcp_max_tw_buckets").and_then(|t| parse_number(&t)),
             ip_local_port_range: text("ip_local_port_range").and_then(|t| parse_range(&t)),
@@ -49,34 +45,9 @@ impl Sysctls {
     }
 }
 
-pub(crate) fn parse_number(text: &str) -> Option<u64> {
-    text.trim().parse().ok()
-}
-
-/// "32768\t60999\n" → (32768, 60999); a reversed or malformed range is None.
-pub(crate) fn parse_range(text: &str) -> Option<(u16, u16)> {
-    let mut fields = text.split_whitespace().map(str::parse::<u16>);
-    let (Some(Ok(low)), Some(Ok(high)), None) = (fields.next(), fields.next(), fields.next())
-    else {
-        return None;
-    };
-    (low <= high).then_some((low, high))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_the_kernel_formats() {
-        assert_eq!(parse_range("32768\t60999\n"), Some((32768, 60999)));
-        assert_eq!(parse_range("1024 1024"), Some((1024, 1024)));
-        for bad in ["", "60999 32768", "1 2 3", "x 2", "70000 70001"] {
-            assert_eq!(parse_range(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_number("131072\n"), Some(131072));
-        assert_eq!(parse_number("-1"), None);
-    }
 
     #[test]
     fn reads_a_fake_proc_sys() {

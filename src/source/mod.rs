@@ -11,7 +11,7 @@ pub mod destroy;
 pub mod netlink;
 pub mod proc;
 pub mod proc_unix;
-mod split;
+pub(crate) mod split;
 pub mod transitions;
 pub mod unix;
 

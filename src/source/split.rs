@@ -6,6 +6,7 @@
 //! ephemeral port range are the dumping thread's namespace's (under `-N`
 //! it has entered the namespace it dumps).
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::bytecode;
@@ -13,6 +14,8 @@ use super::netlink::Split;
 use super::Request;
 use crate::error::note;
 use crate::model::{Parallel, StateSet};
+use crate::sys::fs::read_small_text;
+use crate::sys::sysctl::{parse_range, read_ipv4};
 
 /// TCP sockets in a namespace from which `auto` splits a dump. Below it a
 /// walk takes a few milliseconds, which a second thread and socket would
@@ -41,9 +44,8 @@ pub fn choose(req: &Request<'_>, states: StateSet) -> Option<Split> {
             Some(count)
         }
     };
-    let ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|text| parse_port_range(&text))
+    let ports = read_ipv4(Path::new("/proc/sys"), "ip_local_port_range")
+        .and_then(|text| parse_range(&text))
         .unwrap_or(DEFAULT_LOCAL_PORTS);
     let split = bytecode::split(req.filter, ports)?;
     if req.verbose && !SAID.swap(true, Ordering::Relaxed) {
@@ -58,14 +60,24 @@ pub fn choose(req: &Request<'_>, states: StateSet) -> Option<Split> {
     Some(split)
 }
 
+/// Longest `/proc/net/sockstat(6)` read: a dozen short lines.
+const MAX_SOCKSTAT: usize = 4096;
+
 /// TCP sockets in the calling thread's namespace, both families, with
 /// TIME_WAIT: what a dump of every state walks.
 fn tcp_sockets_here() -> Option<u64> {
-    let read = |name| std::fs::read_to_string(format!("/proc/thread-self/net/{name}")).ok();
-    let v4 = read("sockstat")?;
-    let v6 = read("sockstat6").unwrap_or_default();
-    let v4_count = sockstat_field(&v4, "TCP:", "inuse")? + sockstat_field(&v4, "TCP:", "tw")?;
-    Some(v4_count + sockstat_field(&v6, "TCP6:", "inuse").unwrap_or(0))
+    let read = |name| {
+        let path = format!("/proc/thread-self/net/{name}");
+        read_small_text(Path::new(&path), MAX_SOCKSTAT).ok()
+    };
+    tcp_sockets_in(&read("sockstat")?, &read("sockstat6").unwrap_or_default())
+}
+
+/// [`tcp_sockets_here`] from the text of `sockstat` and `sockstat6`.
+pub(crate) fn tcp_sockets_in(v4: &str, v6: &str) -> Option<u64> {
+    let v4_count =
+        sockstat_field(v4, "TCP:", "inuse")?.checked_add(sockstat_field(v4, "TCP:", "tw")?)?;
+    v4_count.checked_add(sockstat_field(v6, "TCP6:", "inuse").unwrap_or(0))
 }
 
 /// The number after `field` on the line of /proc/net/sockstat(6) that
@@ -80,15 +92,6 @@ fn sockstat_field(text: &str, label: &str, field: &str) -> Option<u64> {
         }
     }
     None
-}
-
-/// `ip_local_port_range`: two ports, low first.
-fn parse_port_range(text: &str) -> Option<(u16, u16)> {
-    let mut ports = text.split_ascii_whitespace().map(|p| p.parse::<u16>());
-    match (ports.next()?, ports.next()?, ports.next()) {
-        (Ok(lo), Ok(hi), None) if lo <= hi => Some((lo, hi)),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -121,12 +124,13 @@ mod tests {
     }
 
     #[test]
-    fn port_ranges() {
-        assert_eq!(parse_port_range("32768\t60999\n"), Some((32768, 60999)));
-        assert_eq!(parse_port_range("1024 1024"), Some((1024, 1024)));
-        for bad in ["", "1", "60999 32768", "1 2 3", "0x10 20", "1 70000"] {
-            assert_eq!(parse_port_range(bad), None, "{bad:?}");
-        }
+    fn both_families_and_time_wait_count() {
+        let v4 = "TCP: inuse 5 orphan 0 tw 7 alloc 9 mem 1\n";
+        assert_eq!(tcp_sockets_in(v4, "TCP6: inuse 3\n"), Some(15));
+        assert_eq!(tcp_sockets_in(v4, ""), Some(12));
+        assert_eq!(tcp_sockets_in("TCP: inuse 5\n", "TCP6: inuse 3\n"), None);
+        let huge = format!("TCP: inuse {} tw 1\n", u64::MAX);
+        assert_eq!(tcp_sockets_in(&huge, ""), None);
     }
 
     /// The count is the thread's namespace's own: this test's namespace

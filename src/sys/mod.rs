@@ -21,4 +21,5 @@ pub mod poll;
 pub mod process;
 pub mod signal;
 pub mod sock;
+pub mod sysctl;
 pub mod user;
