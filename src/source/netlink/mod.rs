@@ -338,14 +338,7 @@ fn dump_walk(
             Progress::Interrupted => Some(Ok(false)),
         }
     });
-    if let Some(len) = grow {
-        buffers.grow(len);
-    }
-    ended.unwrap_or_else(|| {
-        Err(Error::runtime(
-            "netlink sock_diag: the dump ended without its last message",
-        ))
-    })
+    walk_ended(ended, grow, buffers)
 }
 
 /// [`dump_walk`] for a TCP dump of both families split in two
@@ -431,6 +424,17 @@ fn dump_walk_split(
                 false => Flow::More,
             }
         });
+    walk_ended(ended, grow, buffers)
+}
+
+/// How a walk ended: what its last datagram said, `None` when the
+/// datagrams stopped without one saying; the buffers grown first when one
+/// was cut short (`grow`).
+fn walk_ended(
+    ended: Option<Result<bool>>,
+    grow: Option<usize>,
+    buffers: &mut receive::Buffers,
+) -> Result<bool> {
     if let Some(len) = grow {
         buffers.grow(len);
     }

@@ -14,6 +14,9 @@
 //! until the dump is done. Datagrams go over [`BATCH`] at a time, and
 //! buffers come back to the receiving thread to be refilled: a dump holds
 //! at most ([`DEPTH`] + 2) × [`BATCH`] of them.
+//!
+//! A dump split in two ([`each_datagram_of_two`]) has a receiving thread
+//! for each half, handing over on one channel of twice the depth.
 
 use std::io;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -105,7 +108,8 @@ pub(super) fn each_datagram<T>(
     }
     let len = buffers.len;
     let (taken, refill) = std::thread::scope(|scope| {
-        let receiver = scope.spawn(move || receive(sock, expect, len, full, refill));
+        let receiver = scope
+            .spawn(move || receive(sock, expect, len, refill, |batch| full.send(batch).is_ok()));
         let mut taken = None;
         // Ends when the receiving thread stops, having sent its last.
         'batches: while let Ok(batch) = received.recv() {
@@ -134,20 +138,20 @@ pub(super) fn each_datagram<T>(
     taken
 }
 
-/// The receiving thread: receives datagrams into `len`-byte buffers (those
-/// that come back, or new ones) and sends them on `full`, [`BATCH`] at a
-/// time, until the dump ends, fails, or nobody takes them. Returns the
-/// buffers that came back.
+/// A receiving thread: receives datagrams into `len`-byte buffers (those
+/// that come back, or new ones) and hands them over, [`BATCH`] at a
+/// time, until the dump ends, fails, or `hand` says nobody takes them.
+/// Returns the buffers that came back.
 fn receive(
     sock: &NetlinkSocket,
     expect: Expect,
     len: usize,
-    full: SyncSender<Vec<io::Result<Datagram>>>,
     refill: Receiver<Vec<u8>>,
+    mut hand: impl FnMut(Vec<io::Result<Datagram>>) -> bool,
 ) -> Receiver<Vec<u8>> {
     loop {
         let (batch, last) = receive_batch(sock, expect, len, &refill);
-        if full.send(batch).is_err() || last {
+        if !hand(batch) || last {
             return refill;
         }
     }
@@ -218,10 +222,10 @@ pub(super) enum Flow<T> {
 /// 1), in the order they arrive. The first dump's request must have been
 /// sent; the second's is sent (by `start_second`, on its thread) at once
 /// with `start_now`, else when `take` first says [`Flow::StartSecond`],
-/// so that it can wait for the first to be past what must come first. Ends when `take` stops it, or
-/// with `None` when both receiving threads stopped without it. Each
-/// receiving thread stops after its dump's last datagram, as in
-/// [`each_datagram`].
+/// so that it can wait for the first to be past what must come first.
+/// Ends when `take` stops it, or with `None` when both receiving threads
+/// stopped without it. Each receiving thread stops after its dump's last
+/// datagram, as in [`each_datagram`].
 pub(super) fn each_datagram_of_two<T>(
     socks: [(&NetlinkSocket, Expect); 2],
     start_second: impl FnOnce() -> io::Result<()> + Send,
@@ -246,7 +250,7 @@ pub(super) fn each_datagram_of_two<T>(
         let receivers = [
             scope.spawn(move || {
                 let tagged = Tagged { tag: 0, full };
-                receive_tagged(first, first_expect, len, tagged, refill_first)
+                receive(first, first_expect, len, refill_first, |b| tagged.hand(b))
             }),
             scope.spawn(move || {
                 let tagged = Tagged {
@@ -259,7 +263,9 @@ pub(super) fn each_datagram_of_two<T>(
                         let _ = tagged.full.send((1, vec![Err(e)]));
                         return refill_second;
                     }
-                    return receive_tagged(second, second_expect, len, tagged, refill_second);
+                    return receive(second, second_expect, len, refill_second, |b| {
+                        tagged.hand(b)
+                    });
                 }
                 refill_second
             }),
@@ -314,6 +320,13 @@ struct Tagged {
     full: SyncSender<(usize, Vec<io::Result<Datagram>>)>,
 }
 
+impl Tagged {
+    /// Hands a batch over with its tag; false when nobody takes it.
+    fn hand(&self, batch: Vec<io::Result<Datagram>>) -> bool {
+        self.full.send((self.tag, batch)).is_ok()
+    }
+}
+
 impl Drop for Tagged {
     /// A thread that panics says so on the channel: the other thread may
     /// be waiting to be started, and the taking thread with it, until a
@@ -322,22 +335,6 @@ impl Drop for Tagged {
         if std::thread::panicking() {
             let failed = io::Error::other("the receiving thread failed");
             let _ = self.full.send((self.tag, vec![Err(failed)]));
-        }
-    }
-}
-
-/// [`receive`] for one of two dumps: the same, its batches tagged.
-fn receive_tagged(
-    sock: &NetlinkSocket,
-    expect: Expect,
-    len: usize,
-    out: Tagged,
-    refill: Receiver<Vec<u8>>,
-) -> Receiver<Vec<u8>> {
-    loop {
-        let (batch, last) = receive_batch(sock, expect, len, &refill);
-        if out.full.send((out.tag, batch)).is_err() || last {
-            return refill;
         }
     }
 }
