@@ -203,6 +203,20 @@ fn kernel_sends_what_the_filter_keeps() {
     });
 }
 
+/// What `cfg` dumps as one dump, and as two with the halves of an
+/// ephemeral range `range`.
+fn one_and_two_dumps(cfg: &Config, range: (u16, u16)) -> (Vec<Socket>, Vec<Socket>) {
+    let whole = request(cfg.states, bytecode::compile(&cfg.filter));
+    let split = netlink::Request {
+        split: Some(bytecode::split(&cfg.filter, range).expect("short programs")),
+        ..whole.clone()
+    };
+    let (mut one, mut two) = (Vec::new(), Vec::new());
+    netlink::dump(&whole, &mut one).expect("one dump");
+    netlink::dump(&split, &mut two).expect("two dumps");
+    (one, two)
+}
+
 /// A dump split in two ([`netlink::Split`]) sends what one dump sends,
 /// each socket once, listeners first, request sockets with their
 /// listener's uid; with and without a filter, with and without listeners.
@@ -215,19 +229,12 @@ fn a_split_dump_is_the_whole_dump_once() {
     ns.enter(|| {
         let population = populate();
         let all = settled(population.request_client);
-        // Ephemeral ports on both sides of the middle and of bit 13.
+        // Ephemeral ranges whose middle lies above, below and among the
+        // test's ports.
         for range in [(32768, 60999), (1024, 65535), (7000, 7001)] {
             for args in [&[][..], &["--port", "7000,7001"], &["-l"]] {
                 let cfg = config(&[&["-a"], args].concat());
-                let whole = request(cfg.states, bytecode::compile(&cfg.filter));
-                let halves = bytecode::split(&cfg.filter, range).expect("short programs");
-                let (mut one, mut two) = (Vec::new(), Vec::new());
-                netlink::dump(&whole, &mut one).expect("one dump");
-                let split = netlink::Request {
-                    split: Some(halves),
-                    ..whole.clone()
-                };
-                netlink::dump(&split, &mut two).expect("two dumps");
+                let (one, two) = one_and_two_dumps(&cfg, range);
                 let what = format!("{args:?} over {range:?}");
                 assert_eq!(two.len(), keys(&two).len(), "{what}: a socket twice");
                 assert_eq!(keys(&two), keys(&one), "{what}: not the same sockets");
@@ -253,15 +260,7 @@ fn a_split_dump_is_the_whole_dump_once() {
             }
         }
         // Without listeners asked for, both start at once.
-        let cfg = config(&["-t"]);
-        let whole = request(cfg.states, None);
-        let (mut one, mut two) = (Vec::new(), Vec::new());
-        netlink::dump(&whole, &mut one).unwrap();
-        let split = netlink::Request {
-            split: bytecode::split(&cfg.filter, (32768, 60999)),
-            ..whole.clone()
-        };
-        netlink::dump(&split, &mut two).unwrap();
+        let (one, two) = one_and_two_dumps(&config(&["-t"]), (32768, 60999));
         assert_eq!(keys(&two), keys(&one));
         assert!(!one.is_empty());
     });
